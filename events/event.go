@@ -1,0 +1,173 @@
+// Package events is keyledger's vocabulary of past-tense facts: one type per
+// event, their versioned JSON encoding and the subjects they are stored
+// under. The JetStream event store lives beside them in store.go; the types
+// themselves import no driver.
+package events
+
+import (
+	"time"
+
+	"github.com/keyledger/keyledger"
+)
+
+// SchemaVersion is the version written into every event; Decode rejects
+// events from a newer schema rather than misread them.
+const SchemaVersion = 1
+
+// Meta is what every event records about how it came to be. Type and V are
+// filled by Encode.
+type Meta struct {
+	Type      string    `json:"type"`
+	V         int       `json:"v"`
+	At        time.Time `json:"at"`
+	Actor     string    `json:"actor"`
+	CommandID string    `json:"command_id,omitempty"`
+}
+
+// Base returns the event's metadata so callers can stamp and read it.
+func (m *Meta) Base() *Meta { return m }
+
+// Event is one immutable fact. Action is its last subject token ("revoked"),
+// OwnerID and KeyRef place it on the owner's subject tree ("" where none).
+type Event interface {
+	Action() string
+	OwnerID() string
+	KeyRef() string
+	Base() *Meta
+}
+
+// Settings events.
+
+// SettingsChanged records the whole policy after an admin changed it.
+type SettingsChanged struct {
+	Meta
+	Settings keyledger.Settings `json:"settings"`
+}
+
+// User events.
+
+// UserRegistered records a new person or service account.
+type UserRegistered struct {
+	Meta
+	UserID string   `json:"user_id"`
+	Name   string   `json:"name"`
+	Kind   string   `json:"kind"`
+	Roles  []string `json:"roles"`
+}
+
+// UserRolesChanged records a user's complete new set of roles.
+type UserRolesChanged struct {
+	Meta
+	UserID string   `json:"user_id"`
+	Roles  []string `json:"roles"`
+}
+
+// UserDeactivated records that a user can no longer act or own keys. It is
+// stored in one atomic batch with a KeyDeleted for each of their keys.
+type UserDeactivated struct {
+	Meta
+	UserID string `json:"user_id"`
+}
+
+// Key events. Every key event names its owner, so a notification can say
+// whose key it was without a lookup.
+
+// RateLimit is a per-key limit of Limit verifications per Per (a period).
+type RateLimit struct {
+	Limit int    `json:"limit"`
+	Per   string `json:"per"`
+}
+
+// KeyIssued records a new key. SecretHash is the hex SHA-256 of the token's
+// secret; the token itself is never stored.
+type KeyIssued struct {
+	Meta
+	KeyID        string     `json:"key_id"`
+	Owner        string     `json:"owner"`
+	Name         string     `json:"name"`
+	Description  string     `json:"description,omitempty"`
+	Scopes       []string   `json:"scopes,omitempty"`
+	AllowedCIDRs []string   `json:"allowed_cidrs,omitempty"`
+	RateLimit    *RateLimit `json:"rate_limit,omitempty"`
+	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
+	SecretHash   string     `json:"secret_sha256"`
+}
+
+// KeyRenamed records a key's new name and description.
+type KeyRenamed struct {
+	Meta
+	KeyID       string `json:"key_id"`
+	Owner       string `json:"owner"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// KeyRevoked records that a key stopped working; it may be regenerated.
+type KeyRevoked struct {
+	Meta
+	KeyID  string `json:"key_id"`
+	Owner  string `json:"owner"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// KeyRegenerated records a new secret for a revoked key, which is active
+// again under the same ID and the same expiry.
+type KeyRegenerated struct {
+	Meta
+	KeyID      string `json:"key_id"`
+	Owner      string `json:"owner"`
+	SecretHash string `json:"secret_sha256"`
+}
+
+// KeyDeleted records that a key ended for good.
+type KeyDeleted struct {
+	Meta
+	KeyID  string `json:"key_id"`
+	Owner  string `json:"owner"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// KeyExpired records that a key passed its expiry ("ttl") or was unused
+// longer than the inactivity policy allows ("inactivity").
+type KeyExpired struct {
+	Meta
+	KeyID  string `json:"key_id"`
+	Owner  string `json:"owner"`
+	Reason string `json:"reason"`
+}
+
+// Action implements Event.
+func (*SettingsChanged) Action() string  { return "changed" }
+func (*UserRegistered) Action() string   { return "registered" }
+func (*UserRolesChanged) Action() string { return "roles_changed" }
+func (*UserDeactivated) Action() string  { return "deactivated" }
+func (*KeyIssued) Action() string        { return "issued" }
+func (*KeyRenamed) Action() string       { return "renamed" }
+func (*KeyRevoked) Action() string       { return "revoked" }
+func (*KeyRegenerated) Action() string   { return "regenerated" }
+func (*KeyDeleted) Action() string       { return "deleted" }
+func (*KeyExpired) Action() string       { return "expired" }
+
+// OwnerID implements Event.
+func (*SettingsChanged) OwnerID() string    { return "" }
+func (e *UserRegistered) OwnerID() string   { return e.UserID }
+func (e *UserRolesChanged) OwnerID() string { return e.UserID }
+func (e *UserDeactivated) OwnerID() string  { return e.UserID }
+func (e *KeyIssued) OwnerID() string        { return e.Owner }
+func (e *KeyRenamed) OwnerID() string       { return e.Owner }
+func (e *KeyRevoked) OwnerID() string       { return e.Owner }
+func (e *KeyRegenerated) OwnerID() string   { return e.Owner }
+func (e *KeyDeleted) OwnerID() string       { return e.Owner }
+func (e *KeyExpired) OwnerID() string       { return e.Owner }
+
+// KeyRef implements Event.
+func (*SettingsChanged) KeyRef() string  { return "" }
+func (*UserRegistered) KeyRef() string   { return "" }
+func (*UserRolesChanged) KeyRef() string { return "" }
+func (*UserDeactivated) KeyRef() string  { return "" }
+func (e *KeyIssued) KeyRef() string      { return e.KeyID }
+func (e *KeyRenamed) KeyRef() string     { return e.KeyID }
+func (e *KeyRevoked) KeyRef() string     { return e.KeyID }
+func (e *KeyRegenerated) KeyRef() string { return e.KeyID }
+func (e *KeyDeleted) KeyRef() string     { return e.KeyID }
+func (e *KeyExpired) KeyRef() string     { return e.KeyID }

@@ -1,0 +1,252 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// Errors a store caller decides on.
+var (
+	// ErrConflict means the aggregate changed since it was loaded: reload,
+	// decide again, append again.
+	ErrConflict = errors.New("events: aggregate changed since it was loaded")
+	// ErrDuplicate means an append with this message ID was already stored.
+	ErrDuplicate = errors.New("events: message ID already stored")
+)
+
+// MaxBatch is the most events one atomic append may hold (nats-server's
+// default limit for atomic batches).
+const MaxBatch = 1000
+
+// Recorded is an event as stored: its stream sequence, subject and time.
+type Recorded struct {
+	Seq     uint64
+	Subject string
+	Event   Event
+}
+
+// Store is the event store on a JetStream stream. Fill the fields, then Open.
+type Store struct {
+	JS       jetstream.JetStream
+	Stream   string // default "KEYLEDGER"
+	Replicas int    // default 1; 3 on a cluster
+
+	stream jetstream.Stream
+}
+
+// NewStore returns a Store on js with the default stream name and R1.
+func NewStore(js jetstream.JetStream) *Store {
+	return &Store{JS: js, Stream: "KEYLEDGER", Replicas: 1}
+}
+
+// Config is the stream configuration the store keeps: file storage, nothing
+// ever deleted or purged, atomic batches allowed, and every stored user event
+// republished on keyledger.notify.<action>.<keyID>.
+func (s *Store) Config() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               s.Stream,
+		Description:        "keyledger events: the source of truth",
+		Subjects:           []string{SubjectAll},
+		Storage:            jetstream.FileStorage,
+		Replicas:           s.Replicas,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardNew,
+		Duplicates:         2 * time.Minute,
+		DenyDelete:         true,
+		DenyPurge:          true,
+		AllowAtomicPublish: true,
+		AllowDirect:        true,
+		RePublish: &jetstream.RePublish{
+			Source:      SubjectPrefix + "user.*.*.*",
+			Destination: "keyledger.notify.{{wildcard(3)}}.{{wildcard(2)}}",
+		},
+	}
+}
+
+// Open creates the stream, or updates it to Config.
+func (s *Store) Open(ctx context.Context) error {
+	st, err := s.JS.CreateOrUpdateStream(ctx, s.Config())
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", s.Stream, err)
+	}
+	s.stream = st
+	return nil
+}
+
+// LastSeq returns the sequence of the newest event in the stream (0 if none).
+func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream info: %w", err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// Load returns every event on filter in order and the sequence of the last
+// one: the expected sequence for the next Append to that aggregate (0 when
+// the aggregate is empty).
+func (s *Store) Load(ctx context.Context, filter string) ([]Recorded, uint64, error) {
+	last, err := s.stream.GetLastMsgForSubject(ctx, filter)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, 0, nil
+	} else if err != nil {
+		return nil, 0, fmt.Errorf("load %s: %w", filter, err)
+	}
+	var out []Recorded
+	err = s.follow(ctx, filter, 1, func(batch []Recorded) (bool, error) {
+		out = append(out, batch...)
+		return batch[len(batch)-1].Seq < last.Sequence, nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("load %s: %w", filter, err)
+	}
+	return out, out[len(out)-1].Seq, nil
+}
+
+// Follow delivers every event from sequence from on, in batches of what is
+// already available (at most max), until ctx ends or fn fails.
+func (s *Store) Follow(ctx context.Context, from uint64, fn func([]Recorded) error) error {
+	return s.follow(ctx, SubjectAll, from, func(b []Recorded) (bool, error) { return true, fn(b) })
+}
+
+func (s *Store) follow(ctx context.Context, filter string, from uint64, fn func([]Recorded) (more bool, err error)) error {
+	if from == 0 {
+		from = 1
+	}
+	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    from,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	defer it.Stop()
+	const maxBatch = 1000
+	batch := make([]Recorded, 0, 64)
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("next: %w", err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("metadata: %w", err)
+		}
+		ev, err := Decode(msg.Data())
+		if err != nil {
+			return fmt.Errorf("seq %d: %w", meta.Sequence.Stream, err)
+		}
+		batch = append(batch, Recorded{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Event: ev})
+		if meta.NumPending > 0 && len(batch) < maxBatch {
+			continue
+		}
+		more, err := fn(batch)
+		if err != nil || !more {
+			return err
+		}
+		batch = make([]Recorded, 0, 64)
+	}
+}
+
+// Append stores evs atomically if the last event on filter still has
+// sequence expected, and returns the sequence of the last one stored.
+// msgID (may be empty) makes a retried append a no-op: ErrDuplicate.
+func (s *Store) Append(ctx context.Context, filter string, expected uint64, msgID string, evs []Event) (uint64, error) {
+	if len(evs) == 0 {
+		return 0, errors.New("append: no events")
+	}
+	if len(evs) > MaxBatch {
+		return 0, fmt.Errorf("append: %d events is over the batch limit of %d", len(evs), MaxBatch)
+	}
+	msgs := make([]*nats.Msg, len(evs))
+	for i, e := range evs {
+		data, err := Encode(e)
+		if err != nil {
+			return 0, fmt.Errorf("append: %w", err)
+		}
+		msgs[i] = &nats.Msg{Subject: Subject(e), Data: data, Header: nats.Header{}}
+	}
+	first := msgs[0].Header
+	first.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
+	first.Set(jetstream.ExpectedLastSubjSeqSubjHeader, filter)
+	if msgID != "" {
+		first.Set(jetstream.MsgIDHeader, msgID)
+	}
+	if len(msgs) == 1 {
+		ack, err := s.JS.PublishMsg(ctx, msgs[0])
+		if err != nil {
+			return 0, appendError(err)
+		}
+		if ack.Duplicate {
+			return ack.Sequence, ErrDuplicate
+		}
+		return ack.Sequence, nil
+	}
+	return s.appendBatch(ctx, msgs)
+}
+
+// appendBatch publishes msgs as one atomic batch: all are stored, or none.
+func (s *Store) appendBatch(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+	nc := s.JS.Conn()
+	id := nuid.Next()
+	for i, m := range msgs {
+		m.Header.Set("Nats-Batch-Id", id)
+		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+		if i < len(msgs)-1 {
+			if err := nc.PublishMsg(m); err != nil {
+				return 0, fmt.Errorf("append batch: %w", err)
+			}
+			continue
+		}
+		m.Header.Set("Nats-Batch-Commit", "1")
+	}
+	reply, err := nc.RequestMsgWithContext(ctx, msgs[len(msgs)-1])
+	if err != nil {
+		return 0, fmt.Errorf("append batch: %w", err)
+	}
+	var ack struct {
+		Seq   uint64              `json:"seq"`
+		Count int                 `json:"count"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(reply.Data, &ack); err != nil {
+		return 0, fmt.Errorf("append batch: bad ack: %w", err)
+	}
+	if ack.Error != nil {
+		return 0, appendError(ack.Error)
+	}
+	if ack.Count != len(msgs) {
+		return 0, fmt.Errorf("append batch: stored %d of %d events", ack.Count, len(msgs))
+	}
+	return ack.Seq, nil
+}
+
+// appendError turns JetStream's answers into the store's sentinels.
+func appendError(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+			return fmt.Errorf("%w (%s)", ErrConflict, apiErr.Description)
+		case 10201: // atomic batch contains a message ID already stored
+			return fmt.Errorf("%w (%s)", ErrDuplicate, apiErr.Description)
+		}
+	}
+	return fmt.Errorf("append: %w", err)
+}

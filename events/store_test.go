@@ -1,0 +1,235 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/natstest"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestStoreConformance runs one suite against every store configuration.
+func TestStoreConformance(t *testing.T) {
+	t.Run("R1", func(t *testing.T) {
+		_, js := natstest.Connect(t, natstest.RunServer(t))
+		testStore(t, js, 1)
+	})
+	t.Run("R3", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("cluster test")
+		}
+		nodes := natstest.RunCluster(t, 3)
+		_, js := natstest.Connect(t, nodes[1])
+		testStore(t, js, 3)
+	})
+}
+
+func openStore(t *testing.T, js jetstream.JetStream, replicas int, name string) *events.Store {
+	t.Helper()
+	s := events.NewStore(js)
+	s.Stream, s.Replicas = name, replicas
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func revoked(owner, key string) *events.KeyRevoked {
+	return &events.KeyRevoked{Meta: events.Meta{At: time.Now().UTC(), Actor: "admin"}, KeyID: key, Owner: owner, Reason: "test"}
+}
+
+func testStore(t *testing.T, js jetstream.JetStream, replicas int) {
+	// Each sub-test owns a stream; streams share subjects, so they run one after another.
+	n := 0
+	store := func(t *testing.T) *events.Store {
+		n++
+		s := openStore(t, js, replicas, fmt.Sprintf("KL%d", n))
+		t.Cleanup(func() { _ = js.DeleteStream(context.Background(), s.Stream) })
+		return s
+	}
+	ctx := context.Background()
+
+	t.Run("load_returns_only_the_owners_events_in_order", func(t *testing.T) {
+		s := store(t)
+		if _, seq, err := s.Load(ctx, events.OwnerSubjects("alice")); err != nil || seq != 0 {
+			t.Fatalf("empty aggregate: seq %d err %v", seq, err)
+		}
+		var exp uint64
+		for i := range 3 {
+			seq, err := s.Append(ctx, events.OwnerSubjects("alice"), exp, "", []events.Event{revoked("alice", fmt.Sprintf("K%d", i))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp = seq
+			if _, err := s.Append(ctx, events.OwnerSubjects("bob"), 0, "", []events.Event{revoked("bob", fmt.Sprintf("B%d", i))}); i == 0 && err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, last, err := s.Load(ctx, events.OwnerSubjects("alice"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || last != exp {
+			t.Fatalf("got %d events, last %d; want 3, last %d", len(got), last, exp)
+		}
+		for i, r := range got {
+			if k := r.Event.KeyRef(); k != fmt.Sprintf("K%d", i) {
+				t.Fatalf("event %d is for key %s", i, k)
+			}
+		}
+	})
+
+	t.Run("concurrent_appends_exactly_one_wins", func(t *testing.T) {
+		s := store(t)
+		const writers = 10
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for i := range writers {
+			wg.Go(func() {
+				_, err := s.Append(ctx, events.OwnerSubjects("alice"), 0, "", []events.Event{revoked("alice", fmt.Sprintf("K%d", i))})
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		won := 0
+		for err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, events.ErrConflict):
+				t.Fatalf("loser got %v, want ErrConflict", err)
+			}
+		}
+		got, _, _ := s.Load(ctx, events.OwnerSubjects("alice"))
+		if won != 1 || len(got) != 1 {
+			t.Fatalf("%d appends won, %d stored; want exactly 1", won, len(got))
+		}
+	})
+
+	t.Run("retried_message_id_is_not_applied_twice", func(t *testing.T) {
+		s := store(t)
+		seq, err := s.Append(ctx, events.OwnerSubjects("alice"), 0, "cmd-1", []events.Event{revoked("alice", "K1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Append(ctx, events.OwnerSubjects("alice"), seq, "cmd-1", []events.Event{revoked("alice", "K1")})
+		if !errors.Is(err, events.ErrDuplicate) {
+			t.Fatalf("retry: %v, want ErrDuplicate", err)
+		}
+		batch := []events.Event{revoked("alice", "K2"), revoked("alice", "K3")}
+		seq, err = s.Append(ctx, events.OwnerSubjects("alice"), seq, "cmd-2", batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = s.Append(ctx, events.OwnerSubjects("alice"), seq, "cmd-2", batch); !errors.Is(err, events.ErrDuplicate) {
+			t.Fatalf("batch retry: %v, want ErrDuplicate", err)
+		}
+		if got, _, _ := s.Load(ctx, events.OwnerSubjects("alice")); len(got) != 3 {
+			t.Fatalf("%d events stored, want 3", len(got))
+		}
+	})
+
+	t.Run("atomic_batch_stores_all_or_nothing", func(t *testing.T) {
+		s := store(t)
+		first, err := s.Append(ctx, events.OwnerSubjects("alice"), 0, "", []events.Event{revoked("alice", "K0")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var batch []events.Event
+		for i := range 50 {
+			batch = append(batch, revoked("alice", fmt.Sprintf("B%d", i)))
+		}
+		if _, err := s.Append(ctx, events.OwnerSubjects("alice"), 0, "", batch); !errors.Is(err, events.ErrConflict) {
+			t.Fatalf("stale batch: %v, want ErrConflict", err)
+		}
+		if got, _, _ := s.Load(ctx, events.OwnerSubjects("alice")); len(got) != 1 {
+			t.Fatalf("a refused batch left %d events, want 1", len(got)-1)
+		}
+		last, err := s.Append(ctx, events.OwnerSubjects("alice"), first, "", batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last != first+50 {
+			t.Fatalf("batch ends at %d, want %d: not contiguous", last, first+50)
+		}
+	})
+
+	t.Run("follow_delivers_from_a_sequence_and_then_live", func(t *testing.T) {
+		s := store(t)
+		for i := range 5 {
+			if _, err := s.Append(ctx, events.OwnerSubjects(fmt.Sprintf("u%d", i)), 0, "", []events.Event{revoked(fmt.Sprintf("u%d", i), "K")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		var seqs []uint64
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			_, _ = s.Append(ctx, events.OwnerSubjects("late"), 0, "", []events.Event{revoked("late", "K")})
+		}()
+		err := s.Follow(fctx, 3, func(b []events.Recorded) error {
+			for _, r := range b {
+				seqs = append(seqs, r.Seq)
+			}
+			if len(seqs) == 4 {
+				cancel()
+			}
+			return nil
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("follow ended with %v", err)
+		}
+		if fmt.Sprint(seqs) != "[3 4 5 6]" {
+			t.Fatalf("followed %v, want [3 4 5 6]", seqs)
+		}
+	})
+
+	t.Run("stream_denies_delete_and_purge", func(t *testing.T) {
+		s := store(t)
+		if _, err := s.Append(ctx, events.OwnerSubjects("alice"), 0, "", []events.Event{revoked("alice", "K")}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := js.Stream(ctx, s.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DeleteMsg(ctx, 1); err == nil {
+			t.Fatal("deleting an event succeeded")
+		}
+		if err := st.Purge(ctx); err == nil {
+			t.Fatal("purging the stream succeeded")
+		}
+		if got, _, _ := s.Load(ctx, events.OwnerSubjects("alice")); len(got) != 1 {
+			t.Fatal("event gone after refused delete/purge")
+		}
+	})
+
+	t.Run("stored_user_events_are_republished_as_notifications", func(t *testing.T) {
+		s := store(t)
+		sub, err := js.Conn().SubscribeSync("keyledger.notify.revoked.*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		seq, err := s.Append(ctx, events.OwnerSubjects("alice"), 0, "", []events.Event{revoked("alice", "K9")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Subject != "keyledger.notify.revoked.K9" || msg.Header.Get("Nats-Sequence") != fmt.Sprint(seq) {
+			t.Fatalf("notification on %s seq %s, want keyledger.notify.revoked.K9 seq %d", msg.Subject, msg.Header.Get("Nats-Sequence"), seq)
+		}
+	})
+}
