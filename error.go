@@ -4,6 +4,7 @@
 package keyledger
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -79,4 +80,39 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// HTTPStatus is the HTTP status for an error code. The NATS micro service
+// uses the same numbers in its error-code header, so both transports derive
+// their status from this one table.
+func HTTPStatus(code string) int {
+	switch code {
+	case EInvalid:
+		return 400
+	case EUnauthenticated:
+		return 401
+	case EForbidden, EDisabled:
+		return 403
+	case ENotFound:
+		return 404
+	case EConflict:
+		return 409
+	case ELimitReached:
+		return 422 // a quota, not a rate: retrying will not help
+	case EUnavailable:
+		return 503
+	case "":
+		return 200
+	}
+	return 500
+}
+
+// UnmarshalJSON reads {"code","message"}, as error replies carry them.
+func (e *Error) UnmarshalJSON(b []byte) error {
+	var v struct{ Code, Message string }
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	e.Code, e.Message = v.Code, v.Message
+	return nil
 }

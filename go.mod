@@ -3,9 +3,11 @@ module github.com/keyledger/keyledger
 go 1.26.0
 
 require (
+	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/nats-io/nuid v1.0.1
+	github.com/oklog/ulid/v2 v2.1.2
 )
 
 require (

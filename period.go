@@ -75,3 +75,9 @@ func (p Period) AddTo(t time.Time) time.Time {
 	return t.AddDate(p.Years, p.Months, p.Days).Add(
 		time.Duration(p.Hours)*time.Hour + time.Duration(p.Minutes)*time.Minute + time.Duration(p.Second)*time.Second)
 }
+
+// SubFrom returns t moved back by the period.
+func (p Period) SubFrom(t time.Time) time.Time {
+	return t.AddDate(-p.Years, -p.Months, -p.Days).Add(
+		-(time.Duration(p.Hours)*time.Hour + time.Duration(p.Minutes)*time.Minute + time.Duration(p.Second)*time.Second))
+}

@@ -72,25 +72,19 @@ type UserDeactivated struct {
 // Key events. Every key event names its owner, so a notification can say
 // whose key it was without a lookup.
 
-// RateLimit is a per-key limit of Limit verifications per Per (a period).
-type RateLimit struct {
-	Limit int    `json:"limit"`
-	Per   string `json:"per"`
-}
-
 // KeyIssued records a new key. SecretHash is the hex SHA-256 of the token's
 // secret; the token itself is never stored.
 type KeyIssued struct {
 	Meta
-	KeyID        string     `json:"key_id"`
-	Owner        string     `json:"owner"`
-	Name         string     `json:"name"`
-	Description  string     `json:"description,omitempty"`
-	Scopes       []string   `json:"scopes,omitempty"`
-	AllowedCIDRs []string   `json:"allowed_cidrs,omitempty"`
-	RateLimit    *RateLimit `json:"rate_limit,omitempty"`
-	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
-	SecretHash   string     `json:"secret_sha256"`
+	KeyID        string               `json:"key_id"`
+	Owner        string               `json:"owner"`
+	Name         string               `json:"name"`
+	Description  string               `json:"description,omitempty"`
+	Scopes       []string             `json:"scopes,omitempty"`
+	AllowedCIDRs []string             `json:"allowed_cidrs,omitempty"`
+	RateLimit    *keyledger.RateLimit `json:"rate_limit,omitempty"`
+	ExpiresAt    *time.Time           `json:"expires_at,omitempty"`
+	SecretHash   string               `json:"secret_sha256"`
 }
 
 // KeyRenamed records a key's new name and description.

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/keyledger/keyledger"
+)
+
+func when(t *time.Time, none string) string {
+	if t == nil {
+		return none
+	}
+	return t.UTC().Format("2006-01-02 15:04Z")
+}
+
+func joinOr(items []string, none string) string {
+	if len(items) == 0 {
+		return none
+	}
+	return strings.Join(items, ",")
+}
+
+func printKeys(out io.Writer, keys []*keyledger.Key) {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "KEY ID\tNAME\tOWNER\tSTATUS\tEXPIRES\tLAST USED")
+	for _, k := range keys {
+		owner := k.Owner
+		if k.OwnerName != "" {
+			owner = k.OwnerName + " (" + k.Owner + ")"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, owner, k.Status, when(k.EffectiveExpiresAt, "never"), when(k.LastUsedAt, "-"))
+	}
+	w.Flush()
+}
+
+func printKey(out io.Writer, k *keyledger.Key) {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "key_id\t%s\n", k.ID)
+	fmt.Fprintf(w, "name\t%s\n", k.Name)
+	if k.Description != "" {
+		fmt.Fprintf(w, "description\t%s\n", k.Description)
+	}
+	fmt.Fprintf(w, "owner\t%s %s\n", k.Owner, k.OwnerName)
+	fmt.Fprintf(w, "status\t%s\n", k.Status)
+	fmt.Fprintf(w, "scopes\t%s\n", joinOr(k.Scopes, "-"))
+	fmt.Fprintf(w, "allowed_cidrs\t%s\n", joinOr(k.AllowedCIDRs, "any"))
+	if k.RateLimit != nil {
+		fmt.Fprintf(w, "rate_limit\t%d per %s\n", k.RateLimit.Limit, k.RateLimit.Per)
+	}
+	fmt.Fprintf(w, "created\t%s by %s\n", when(&k.CreatedAt, ""), k.CreatedBy)
+	fmt.Fprintf(w, "expires_at\t%s\n", when(k.ExpiresAt, "never"))
+	fmt.Fprintf(w, "effective_expires_at\t%s\n", when(k.EffectiveExpiresAt, "never"))
+	fmt.Fprintf(w, "last_used_at\t%s\n", when(k.LastUsedAt, "never"))
+	if k.RevokedAt != nil {
+		fmt.Fprintf(w, "revoked_at\t%s\n", when(k.RevokedAt, ""))
+	}
+	w.Flush()
+}

@@ -1,0 +1,117 @@
+package commands
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/events"
+)
+
+// SetSettings changes the key policy and returns it.
+func (s *Service) SetSettings(ctx context.Context, a Actor, cmdID string, c SetSettings) (keyledger.Settings, error) {
+	for attempt := 1; ; attempt++ {
+		cur, expected, seen, err := s.settings(ctx)
+		if err != nil {
+			return cur, err
+		}
+		if seen[cmdID] && cmdID != "" {
+			return s.Read.Settings(ctx)
+		}
+		evs, err := DecideSettings(cur, a, c, s.Now())
+		if err != nil {
+			return cur, err
+		}
+		if len(evs) == 0 {
+			return s.Read.Settings(ctx)
+		}
+		seq, err := s.append(ctx, events.SubjectSettings, expected, cmdID, "settings", evs)
+		if err == nil {
+			if err := s.wait(ctx, seq); err != nil {
+				return cur, err
+			}
+			return s.Read.Settings(ctx)
+		}
+		if !errors.Is(err, events.ErrConflict) && !errors.Is(err, events.ErrDuplicate) {
+			return cur, unavailable(err)
+		}
+		if attempt >= s.MaxAttempts {
+			return cur, keyledger.Errorf(keyledger.EConflict, "settings changed %d times while deciding; try again", attempt)
+		}
+		s.backoff(ctx, attempt)
+	}
+}
+
+// RegisterUser adds a person or service account under a new ID.
+func (s *Service) RegisterUser(ctx context.Context, a Actor, cmdID string, c RegisterUser) (*keyledger.User, error) {
+	if err := requireAdmin(a); err != nil {
+		return nil, err
+	}
+	c.UserID = s.NewID()
+	if _, err := s.onOwner(ctx, c.UserID, cmdID, func(o *Owner) ([]events.Event, error) {
+		return DecideRegister(o, a, c, s.Now())
+	}); err != nil {
+		return nil, err
+	}
+	return s.Read.User(ctx, c.UserID)
+}
+
+// ChangeRoles replaces a user's roles.
+func (s *Service) ChangeRoles(ctx context.Context, a Actor, cmdID string, c ChangeRoles) (*keyledger.User, error) {
+	if c.UserID == "" {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "user_id is required")
+	}
+	if _, err := s.onOwner(ctx, c.UserID, cmdID, func(o *Owner) ([]events.Event, error) {
+		return DecideRoles(o, a, c, s.Now())
+	}); err != nil {
+		return nil, err
+	}
+	return s.Read.User(ctx, c.UserID)
+}
+
+// DeactivateUser deactivates a user and deletes all their keys in one
+// atomic batch.
+func (s *Service) DeactivateUser(ctx context.Context, a Actor, cmdID string, c DeactivateUser) (*keyledger.User, error) {
+	if c.UserID == "" {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "user_id is required")
+	}
+	if _, err := s.onOwner(ctx, c.UserID, cmdID, func(o *Owner) ([]events.Event, error) {
+		return DecideDeactivate(o, a, c, s.Now())
+	}); err != nil {
+		return nil, err
+	}
+	return s.Read.User(ctx, c.UserID)
+}
+
+// Bootstrap registers the first admin and issues their key, if and only if
+// the stream is empty: of several instances starting together on one
+// cluster, exactly one succeeds. save is called with the token before
+// anything is stored, so a crash cannot leave an admin nobody can act as;
+// created tells the caller whether to keep what save wrote.
+func (s *Service) Bootstrap(ctx context.Context, save func(token string) error) (created bool, err error) {
+	last, err := s.Store.LastSeq(ctx)
+	if err != nil || last > 0 {
+		return false, err
+	}
+	userID, keyID := s.NewID(), s.NewID()
+	token, hash, err := s.newSecret(keyID)
+	if err != nil {
+		return false, err
+	}
+	if err := save(token); err != nil {
+		return false, err
+	}
+	m := events.Meta{At: s.Now(), Actor: System.UserID, CommandID: "bootstrap"}
+	evs := []events.Event{
+		&events.UserRegistered{Meta: m, UserID: userID, Name: "admin", Kind: keyledger.KindPerson, Roles: []string{keyledger.RoleAdmin}},
+		&events.KeyIssued{Meta: m, KeyID: keyID, Owner: userID, Name: "bootstrap", Description: "created at first start; never expires",
+			SecretHash: hash},
+	}
+	seq, err := s.Store.Append(ctx, events.SubjectAll, 0, "bootstrap", evs)
+	if errors.Is(err, events.ErrConflict) || errors.Is(err, events.ErrDuplicate) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return true, s.wait(ctx, seq)
+}

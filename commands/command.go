@@ -1,0 +1,87 @@
+package commands
+
+import (
+	"time"
+
+	"github.com/keyledger/keyledger"
+)
+
+// The commands. Their JSON is the request body on keyledger.cmd.<name> and
+// under /v1; fields the edge fills (new IDs, secret hashes) have no JSON name.
+
+// SetSettings changes any subset of the key policy.
+type SetSettings struct {
+	Enabled              *bool   `json:"enabled"`
+	MaxExpiry            *string `json:"max_expiry"`
+	DefaultExpiry        *string `json:"default_expiry"`
+	InactivityExpiry     *string `json:"inactivity_expiry"`
+	MaxActiveKeysPerUser *int    `json:"max_active_keys_per_user"`
+}
+
+// RegisterUser adds a person or service account.
+type RegisterUser struct {
+	UserID string   `json:"-"`
+	Name   string   `json:"name"`
+	Kind   string   `json:"kind"`
+	Roles  []string `json:"roles"`
+}
+
+// ChangeRoles replaces a user's roles.
+type ChangeRoles struct {
+	UserID string   `json:"user_id"`
+	Roles  []string `json:"roles"`
+}
+
+// DeactivateUser ends a user and deletes every key of theirs.
+type DeactivateUser struct {
+	UserID string `json:"user_id"`
+}
+
+// IssueKey creates a key. Owner defaults to the caller. At most one of
+// ExpiresAt and ExpiresIn ("P30D", or "never" where policy allows); neither
+// means the policy's default expiry.
+type IssueKey struct {
+	KeyID        string               `json:"-"`
+	SecretHash   string               `json:"-"`
+	Owner        string               `json:"owner"`
+	Name         string               `json:"name"`
+	Description  string               `json:"description"`
+	ExpiresAt    *time.Time           `json:"expires_at"`
+	ExpiresIn    string               `json:"expires_in"`
+	Scopes       []string             `json:"scopes"`
+	AllowedCIDRs []string             `json:"allowed_cidrs"`
+	RateLimit    *keyledger.RateLimit `json:"rate_limit"`
+}
+
+// UpdateKey renames a key or changes its description.
+type UpdateKey struct {
+	KeyID       string  `json:"key_id"`
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+}
+
+// RevokeKeys stops keys from working; each must be active.
+type RevokeKeys struct {
+	KeyIDs []string `json:"key_ids"`
+	Reason string   `json:"reason"`
+}
+
+// RegenerateKey gives a revoked key a new secret under the same ID.
+type RegenerateKey struct {
+	KeyID      string `json:"key_id"`
+	SecretHash string `json:"-"`
+}
+
+// DeleteKeys ends keys for good: the listed ones, or all of Owner's.
+type DeleteKeys struct {
+	KeyIDs []string `json:"key_ids"`
+	Owner  string   `json:"owner"`
+	All    bool     `json:"all"`
+}
+
+// Failure is one key a multi-key command could not act on.
+type Failure struct {
+	KeyID   string `json:"key_id"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}

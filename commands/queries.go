@@ -1,0 +1,74 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/keyledger/keyledger"
+)
+
+// mayRead checks that a may read what owner owns: admins and auditors
+// anything, developers their own.
+func mayRead(a Actor, owner string) error {
+	switch {
+	case a.Is(keyledger.RoleAdmin) || a.Is(keyledger.RoleAuditor):
+		return nil
+	case a.Is(keyledger.RoleDeveloper) && (owner == a.UserID):
+		return nil
+	case a.Is(keyledger.RoleDeveloper):
+		return keyledger.Errorf(keyledger.EForbidden, "developers see only their own keys")
+	}
+	return keyledger.Errorf(keyledger.EForbidden, "your roles allow no queries")
+}
+
+// Settings returns the key policy to anyone with a role.
+func (s *Service) Settings(ctx context.Context, a Actor) (keyledger.Settings, error) {
+	if len(a.Roles) == 0 {
+		return keyledger.Settings{}, keyledger.Errorf(keyledger.EForbidden, "your roles allow no queries")
+	}
+	return s.Read.Settings(ctx)
+}
+
+// Key returns one key.
+func (s *Service) Key(ctx context.Context, a Actor, keyID string) (*keyledger.Key, error) {
+	if keyID == "" {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "key_id is required")
+	}
+	k, err := s.Read.Key(ctx, keyID)
+	if err != nil {
+		return nil, err
+	}
+	if err := mayRead(a, k.Owner); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Keys lists keys; a developer's list is always their own.
+func (s *Service) Keys(ctx context.Context, a Actor, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {
+	if f.Owner == "" && !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleAuditor) {
+		f.Owner = a.UserID
+	}
+	if err := mayRead(a, f.Owner); err != nil {
+		return nil, err
+	}
+	return s.Read.Keys(ctx, f)
+}
+
+// Users lists users (all, or those named or identified by q); developers
+// see only themselves.
+func (s *Service) Users(ctx context.Context, a Actor, q string) ([]*keyledger.User, error) {
+	if !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleAuditor) {
+		if len(a.Roles) == 0 {
+			return nil, keyledger.Errorf(keyledger.EForbidden, "your roles allow no queries")
+		}
+		u, err := s.Read.User(ctx, a.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if q != "" && q != u.Name && q != u.ID {
+			return []*keyledger.User{}, nil
+		}
+		return []*keyledger.User{u}, nil
+	}
+	return s.Read.Users(ctx, q)
+}

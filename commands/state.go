@@ -1,0 +1,118 @@
+// Package commands decides what happens: pure decide functions turn state, a
+// command and the time into events or a typed error, and Service loads the
+// owner's aggregate from the event store, decides, appends with the expected
+// sequence, and retries on conflict. micro.go serves it over NATS.
+package commands
+
+import (
+	"slices"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/events"
+)
+
+// Key is a key as the decisions see it.
+type Key struct {
+	ID          string
+	Name        string
+	Description string
+	Status      string
+	ExpiresAt   *time.Time
+}
+
+// StatusAt is the key's status at now: an active key past its expiry is
+// expired even before the sweeper records it.
+func (k *Key) StatusAt(now time.Time) string {
+	if k.Status == keyledger.StatusActive && k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
+		return keyledger.StatusExpired
+	}
+	return k.Status
+}
+
+// Owner is the aggregate of one user and all their keys: everything stored
+// under keyledger.events.user.<id>.>. Only Apply changes it.
+type Owner struct {
+	ID       string
+	Exists   bool
+	Active   bool
+	Name     string
+	Kind     string
+	Roles    []string
+	Keys     map[string]*Key
+	KeyOrder []string
+	// Commands maps the ID of every command applied to the key it last
+	// touched (""), so a retry after JetStream's dedup window is still
+	// recognised and answered.
+	Commands map[string]string
+}
+
+// NewOwner returns the empty aggregate for user id.
+func NewOwner(id string) *Owner {
+	return &Owner{ID: id, Keys: map[string]*Key{}, Commands: map[string]string{}}
+}
+
+// Apply folds one event into the aggregate.
+func (o *Owner) Apply(e events.Event) {
+	if id := e.Base().CommandID; id != "" {
+		o.Commands[id] = e.KeyRef()
+	}
+	switch e := e.(type) {
+	case *events.UserRegistered:
+		o.Exists, o.Active, o.Name, o.Kind, o.Roles = true, true, e.Name, e.Kind, e.Roles
+	case *events.UserRolesChanged:
+		o.Roles = e.Roles
+	case *events.UserDeactivated:
+		o.Active = false
+	case *events.KeyIssued:
+		o.Keys[e.KeyID] = &Key{ID: e.KeyID, Name: e.Name, Description: e.Description, Status: keyledger.StatusActive, ExpiresAt: e.ExpiresAt}
+		o.KeyOrder = append(o.KeyOrder, e.KeyID)
+	case *events.KeyRenamed:
+		k := o.key(e.KeyID)
+		k.Name, k.Description = e.Name, e.Description
+	case *events.KeyRevoked:
+		o.key(e.KeyID).Status = keyledger.StatusRevoked
+	case *events.KeyRegenerated:
+		o.key(e.KeyID).Status = keyledger.StatusActive
+	case *events.KeyDeleted:
+		o.key(e.KeyID).Status = keyledger.StatusDeleted
+	case *events.KeyExpired:
+		o.key(e.KeyID).Status = keyledger.StatusExpired
+	}
+}
+
+// key returns the key, or a throwaway one for an event about a key this
+// aggregate never issued (which a correct store cannot hold).
+func (o *Owner) key(id string) *Key {
+	if k, ok := o.Keys[id]; ok {
+		return k
+	}
+	return &Key{ID: id}
+}
+
+// ActiveKeys counts keys that are active at now.
+func (o *Owner) ActiveKeys(now time.Time) int {
+	n := 0
+	for _, k := range o.Keys {
+		if k.StatusAt(now) == keyledger.StatusActive {
+			n++
+		}
+	}
+	return n
+}
+
+// HasRole reports whether the owner holds role.
+func (o *Owner) HasRole(role string) bool { return slices.Contains(o.Roles, role) }
+
+// Actor is the authenticated caller: a user acting through one of their keys.
+type Actor struct {
+	UserID string
+	KeyID  string
+	Roles  []string
+}
+
+// System is the actor of decisions keyledger makes itself (bootstrap, expiry).
+var System = Actor{UserID: "system", Roles: []string{keyledger.RoleAdmin}}
+
+// Is reports whether the actor holds role.
+func (a Actor) Is(role string) bool { return slices.Contains(a.Roles, role) }

@@ -1,0 +1,117 @@
+package commands
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/keyledger/keyledger"
+)
+
+// Input limits.
+const (
+	MaxNameLen        = 100
+	MaxDescriptionLen = 1000
+	MaxReasonLen      = 500
+	MaxScopes         = 100
+	MaxScopeLen       = 100
+	MaxCIDRs          = 100
+	MaxRateLimit      = 1_000_000
+)
+
+// checkText checks a printable string's length in characters.
+func checkText(field, s string, minLen, maxLen int) error {
+	n := utf8.RuneCountInString(s)
+	if !utf8.ValidString(s) {
+		return keyledger.Errorf(keyledger.EInvalid, "%s is not valid UTF-8", field)
+	}
+	if n < minLen || n > maxLen {
+		if minLen > 0 && n == 0 {
+			return keyledger.Errorf(keyledger.EInvalid, "%s is required", field)
+		}
+		return keyledger.Errorf(keyledger.EInvalid, "%s must be %d to %d characters, not %d", field, minLen, maxLen, n)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && (field != "description" || r != '\n') {
+			return keyledger.Errorf(keyledger.EInvalid, "%s holds a control character", field)
+		}
+	}
+	return nil
+}
+
+// checkScopes validates scope names: short words of letters, digits and
+// : . _ / * -.
+func checkScopes(scopes []string) error {
+	if len(scopes) > MaxScopes {
+		return keyledger.Errorf(keyledger.EInvalid, "scopes: at most %d, not %d", MaxScopes, len(scopes))
+	}
+	for _, s := range scopes {
+		if s == "" || len(s) > MaxScopeLen || strings.TrimFunc(s, scopeRune) != "" {
+			return keyledger.Errorf(keyledger.EInvalid, "scopes: %q is not a scope (1-%d of letters, digits and : . _ / * -)", s, MaxScopeLen)
+		}
+	}
+	return nil
+}
+
+func scopeRune(r rune) bool {
+	return r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune(":._/*-", r))
+}
+
+// normalizeCIDRs parses and canonicalizes allowed_cidrs; a bare address is
+// taken as a single-host prefix.
+func normalizeCIDRs(in []string) ([]string, error) {
+	if len(in) > MaxCIDRs {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "allowed_cidrs: at most %d, not %d", MaxCIDRs, len(in))
+	}
+	var out []string
+	for _, s := range in {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, keyledger.Errorf(keyledger.EInvalid, "allowed_cidrs: %q is not a CIDR such as 10.0.0.0/8", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked().String())
+	}
+	return out, nil
+}
+
+// checkRateLimit validates a per-key rate limit.
+func checkRateLimit(rl *keyledger.RateLimit) error {
+	if rl == nil {
+		return nil
+	}
+	if rl.Limit < 1 || rl.Limit > MaxRateLimit {
+		return keyledger.Errorf(keyledger.EInvalid, "rate_limit.limit must be 1 to %d", MaxRateLimit)
+	}
+	if _, err := parsePeriodField("rate_limit.per", rl.Per); err != nil {
+		return err
+	}
+	return nil
+}
+
+// parsePeriodField parses a period and names the field in its error.
+func parsePeriodField(field, s string) (keyledger.Period, error) {
+	p, err := keyledger.ParsePeriod(s)
+	if err != nil {
+		return p, keyledger.Errorf(keyledger.EInvalid, "%s: %q is not an ISO 8601 period such as P90D or PT12H", field, s)
+	}
+	return p, nil
+}
+
+// longer reports whether period a reaches further than b from t.
+func longer(t time.Time, a, b keyledger.Period) bool { return a.AddTo(t).After(b.AddTo(t)) }
+
+// checkRoles validates a set of roles.
+func checkRoles(roles []string) error {
+	for _, r := range roles {
+		if !keyledger.ValidRole(r) {
+			return keyledger.Errorf(keyledger.EInvalid, "roles: %q is not a role (admin, developer, auditor)", r)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package keyledger
+
+import "time"
+
+// Key statuses.
+const (
+	StatusActive  = "active"
+	StatusExpired = "expired" // past expires_at, or unused past the inactivity policy
+	StatusRevoked = "revoked" // may be regenerated
+	StatusDeleted = "deleted" // ended for good
+)
+
+// Key is the read model of one API key, as queries return it. It never holds
+// a secret; Token is set only in the reply that creates a secret.
+type Key struct {
+	ID                 string     `json:"key_id"`
+	Owner              string     `json:"owner"`
+	OwnerName          string     `json:"owner_name,omitempty"`
+	Name               string     `json:"name"`
+	Description        string     `json:"description"`
+	Scopes             []string   `json:"scopes"`
+	AllowedCIDRs       []string   `json:"allowed_cidrs"`
+	RateLimit          *RateLimit `json:"rate_limit,omitempty"`
+	Status             string     `json:"status"`
+	CreatedAt          time.Time  `json:"created_at"`
+	CreatedBy          string     `json:"created_by"`
+	ExpiresAt          *time.Time `json:"expires_at"`
+	EffectiveExpiresAt *time.Time `json:"effective_expires_at"`
+	LastUsedAt         *time.Time `json:"last_used_at"`
+	RevokedAt          *time.Time `json:"revoked_at"`
+	UpdatedAt          time.Time  `json:"updated_at"`
+	Token              string     `json:"token,omitempty"`
+	Replayed           bool       `json:"replayed,omitempty"`
+}
+
+// RateLimit allows Limit verifications per Per (an ISO 8601 period).
+type RateLimit struct {
+	Limit int    `json:"limit"`
+	Per   string `json:"per"`
+}
+
+// KeyFilter selects keys in a list query; zero fields match everything.
+type KeyFilter struct {
+	Owner         string     `json:"owner,omitempty"`
+	Status        string     `json:"status,omitempty"`
+	Q             string     `json:"q,omitempty"`
+	CreatedBy     string     `json:"created_by,omitempty"`
+	ExpiresBefore *time.Time `json:"expires_before,omitempty"`
+	NeverExpires  bool       `json:"never_expires,omitempty"`
+	Limit         int        `json:"limit,omitempty"`
+	Cursor        string     `json:"cursor,omitempty"`
+}
+
+// KeyPage is one page of a key list; NextCursor is empty on the last page.
+type KeyPage struct {
+	Keys       []*Key `json:"keys"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// User kinds.
+const (
+	KindPerson  = "person"
+	KindService = "service"
+)
+
+// User is the read model of a person or service account.
+type User struct {
+	ID        string    `json:"user_id"`
+	Name      string    `json:"name"`
+	Kind      string    `json:"kind"`
+	Roles     []string  `json:"roles"`
+	Active    bool      `json:"active"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Credential is what authentication needs to know about a key: whose it is,
+// the hash of its secret, whether it may act now, and its owner's roles.
+type Credential struct {
+	KeyID       string
+	Owner       string
+	SecretHash  string
+	Status      string
+	ExpiresAt   *time.Time
+	OwnerRoles  []string
+	OwnerActive bool
+}

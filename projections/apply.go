@@ -1,0 +1,94 @@
+package projections
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/keyledger/keyledger/events"
+)
+
+func ts(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func tsPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return ts(*t)
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	if string(b) == "null" {
+		return "[]"
+	}
+	return string(b)
+}
+
+// apply writes one event into the read models inside tx.
+func apply(tx *sql.Tx, r events.Recorded) error {
+	at := ts(r.Event.Base().At)
+	var err error
+	switch e := r.Event.(type) {
+	case *events.SettingsChanged:
+		s := e.Settings
+		_, err = tx.Exec(`INSERT INTO settings (id, enabled, max_expiry, default_expiry, inactivity_expiry, max_active_keys_per_user, updated_at, updated_by)
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, max_expiry = excluded.max_expiry,
+				default_expiry = excluded.default_expiry, inactivity_expiry = excluded.inactivity_expiry,
+				max_active_keys_per_user = excluded.max_active_keys_per_user,
+				updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+			s.Enabled, s.MaxExpiry, s.DefaultExpiry, s.InactivityExpiry, s.MaxActiveKeysPerUser, at, e.Actor)
+	case *events.UserRegistered:
+		_, err = tx.Exec(`INSERT INTO users (user_id, name, kind, roles, active, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)`,
+			e.UserID, e.Name, e.Kind, jsonText(e.Roles), at, at)
+	case *events.UserRolesChanged:
+		err = exec1(tx, `UPDATE users SET roles = ?, updated_at = ? WHERE user_id = ?`, jsonText(e.Roles), at, e.UserID)
+	case *events.UserDeactivated:
+		err = exec1(tx, `UPDATE users SET active = 0, updated_at = ? WHERE user_id = ?`, at, e.UserID)
+	case *events.KeyIssued:
+		var rl any
+		if e.RateLimit != nil {
+			rl = jsonText(e.RateLimit)
+		}
+		_, err = tx.Exec(`INSERT INTO keys (key_id, owner, name, description, scopes, allowed_cidrs, rate_limit, status,
+				secret_sha256, created_at, created_by, expires_at, updated_at, seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)`,
+			e.KeyID, e.Owner, e.Name, e.Description, jsonText(e.Scopes), jsonText(e.AllowedCIDRs), rl,
+			e.SecretHash, at, e.Actor, tsPtr(e.ExpiresAt), at, r.Seq)
+	case *events.KeyRenamed:
+		err = exec1(tx, `UPDATE keys SET name = ?, description = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
+			e.Name, e.Description, at, r.Seq, e.KeyID)
+	case *events.KeyRevoked:
+		err = exec1(tx, `UPDATE keys SET status = 'revoked', revoked_at = ?, revoke_reason = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
+			at, e.Reason, at, r.Seq, e.KeyID)
+	case *events.KeyRegenerated:
+		err = exec1(tx, `UPDATE keys SET status = 'active', secret_sha256 = ?, revoked_at = NULL, revoke_reason = NULL, updated_at = ?, seq = ? WHERE key_id = ?`,
+			e.SecretHash, at, r.Seq, e.KeyID)
+	case *events.KeyDeleted:
+		err = exec1(tx, `UPDATE keys SET status = 'deleted', deleted_at = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
+			at, at, r.Seq, e.KeyID)
+	case *events.KeyExpired:
+		err = exec1(tx, `UPDATE keys SET status = 'expired', updated_at = ?, seq = ? WHERE key_id = ?`, at, r.Seq, e.KeyID)
+	default:
+		return fmt.Errorf("seq %d: no projection for %T", r.Seq, r.Event)
+	}
+	if err != nil {
+		return fmt.Errorf("seq %d (%s): %w", r.Seq, r.Subject, err)
+	}
+	return nil
+}
+
+// exec1 runs an update that must touch exactly one row: an event about a row
+// the projection lacks means the projection is broken, and must stop.
+func exec1(tx *sql.Tx, query string, args ...any) error {
+	res, err := tx.Exec(query, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("updated %d rows, want 1", n)
+	}
+	return nil
+}

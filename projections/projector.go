@@ -1,0 +1,179 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keyledger/keyledger/events"
+)
+
+// Source yields stored events in order from a sequence on; it is what the
+// projector needs of the event store.
+type Source interface {
+	Follow(ctx context.Context, from uint64, fn func([]events.Recorded) error) error
+	LastSeq(ctx context.Context) (uint64, error)
+}
+
+// Projector keeps DB current with the stream. Fill the fields, then Run.
+type Projector struct {
+	DB     *DB
+	Source Source
+	Logger *slog.Logger
+	// ProgressEvery is how often a catch-up logs its progress.
+	ProgressEvery time.Duration
+	// BeforeCommit, if set, runs after a batch is written and before its
+	// transaction commits: crash tests stop the process there.
+	BeforeCommit func(lastSeq uint64)
+
+	mu      sync.Mutex
+	applied uint64
+	changed chan struct{}
+	ready   chan struct{}
+}
+
+// NewProjector returns a projector from src into db.
+func NewProjector(db *DB, src Source) *Projector {
+	return &Projector{DB: db, Source: src, Logger: slog.Default(), ProgressEvery: time.Second,
+		changed: make(chan struct{}), ready: make(chan struct{})}
+}
+
+// errApply marks a batch the projection could not apply: a bug or a broken
+// file, which retrying cannot fix.
+var errApply = errors.New("projection")
+
+// Run applies events until ctx ends. Losing the stream is retried; an event
+// the projection cannot apply stops it with an error.
+func (p *Projector) Run(ctx context.Context) error {
+	from, err := p.DB.LastSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("projection state: %w", err)
+	}
+	p.advance(from)
+	target, err := p.Source.LastSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("stream state: %w", err)
+	}
+	go p.reportCatchUp(ctx, from, target)
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		err := p.Source.Follow(ctx, p.Applied()+1, p.applyBatch)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, errApply):
+			return err
+		}
+		p.Logger.Warn("following the event stream failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// reportCatchUp logs progress while the projection replays what was stored
+// before it started, and marks it ready when it has.
+func (p *Projector) reportCatchUp(ctx context.Context, from, target uint64) {
+	if target <= from {
+		close(p.ready)
+		return
+	}
+	start := time.Now()
+	p.Logger.Info("projections catching up", "from", from, "to", target)
+	tick := time.NewTicker(p.ProgressEvery)
+	defer tick.Stop()
+	for {
+		if err := p.waitFor(ctx, target, tick.C); err == nil {
+			n := target - from
+			p.Logger.Info("projections caught up", "events", n, "seconds", time.Since(start).Seconds(),
+				"events_per_s", int(float64(n)/max(time.Since(start).Seconds(), 1e-9)))
+			close(p.ready)
+			return
+		} else if ctx.Err() != nil {
+			return
+		}
+		done := p.Applied() - from
+		p.Logger.Info("projections catching up", "applied", p.Applied(), "of", target,
+			"percent", fmt.Sprintf("%.1f", 100*float64(done)/float64(target-from)),
+			"events_per_s", int(float64(done)/time.Since(start).Seconds()))
+	}
+}
+
+func (p *Projector) applyBatch(batch []events.Recorded) error {
+	applied := p.Applied()
+	tx, err := p.DB.db.Begin()
+	if err != nil {
+		return fmt.Errorf("%w: begin: %w", errApply, err)
+	}
+	defer tx.Rollback()
+	last := applied
+	for _, r := range batch {
+		if r.Seq <= applied {
+			continue // already applied: a redelivery must not count twice
+		}
+		if err := apply(tx, r); err != nil {
+			return fmt.Errorf("%w: %w", errApply, err)
+		}
+		last = r.Seq
+	}
+	if last == applied {
+		return nil
+	}
+	if _, err := tx.Exec(`UPDATE projection_state SET last_seq = ? WHERE name = 'ledger'`, last); err != nil {
+		return fmt.Errorf("%w: %w", errApply, err)
+	}
+	if p.BeforeCommit != nil {
+		p.BeforeCommit(last)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%w: commit: %w", errApply, err)
+	}
+	p.advance(last)
+	return nil
+}
+
+func (p *Projector) advance(seq uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.applied = seq
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// Applied returns the last stream sequence committed to the database.
+func (p *Projector) Applied() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.applied
+}
+
+// Ready is closed once the projection has applied everything that was in
+// the stream when Run started.
+func (p *Projector) Ready() <-chan struct{} { return p.ready }
+
+// WaitFor blocks until the event at seq has been applied, or ctx ends.
+func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
+	return p.waitFor(ctx, seq, nil)
+}
+
+func (p *Projector) waitFor(ctx context.Context, seq uint64, stop <-chan time.Time) error {
+	for {
+		p.mu.Lock()
+		applied, changed := p.applied, p.changed
+		p.mu.Unlock()
+		if applied >= seq {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stop:
+			return errors.New("still waiting")
+		case <-changed:
+		}
+	}
+}

@@ -1,0 +1,248 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keyledger/keyledger"
+)
+
+// Settings returns the current policy (the defaults until an admin changes it).
+func (d *DB) Settings(ctx context.Context) (keyledger.Settings, error) {
+	s := keyledger.DefaultSettings()
+	var at, by sql.NullString
+	err := d.db.QueryRowContext(ctx, `SELECT enabled, max_expiry, default_expiry, inactivity_expiry, max_active_keys_per_user, updated_at, updated_by
+		FROM settings WHERE id = 1`).Scan(&s.Enabled, &s.MaxExpiry, &s.DefaultExpiry, &s.InactivityExpiry, &s.MaxActiveKeysPerUser, &at, &by)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, nil
+	} else if err != nil {
+		return s, fmt.Errorf("settings: %w", err)
+	}
+	s.UpdatedAt, s.UpdatedBy = parseTimePtr(at), by.String
+	return s, nil
+}
+
+const userColumns = `user_id, name, kind, roles, active, created_at, updated_at`
+
+func scanUser(row interface{ Scan(...any) error }) (*keyledger.User, error) {
+	var u keyledger.User
+	var roles, created, updated string
+	if err := row.Scan(&u.ID, &u.Name, &u.Kind, &roles, &u.Active, &created, &updated); err != nil {
+		return nil, err
+	}
+	_ = json.Unmarshal([]byte(roles), &u.Roles)
+	u.CreatedAt, u.UpdatedAt = parseTime(created), parseTime(updated)
+	return &u, nil
+}
+
+// User returns one user.
+func (d *DB) User(ctx context.Context, id string) (*keyledger.User, error) {
+	u, err := scanUser(d.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE user_id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyledger.Errorf(keyledger.ENotFound, "user %s not found", id)
+	}
+	return u, err
+}
+
+// Users returns every user, or those whose name or ID is q, oldest first.
+func (d *DB) Users(ctx context.Context, q string) ([]*keyledger.User, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE ? = '' OR name = ? OR user_id = ? ORDER BY user_id`, q, q, q)
+	if err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	defer rows.Close()
+	users := []*keyledger.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, u)
+	}
+	return users, rows.Err()
+}
+
+const keyColumns = `k.key_id, k.owner, u.name, k.name, k.description, k.scopes, k.allowed_cidrs, k.rate_limit, k.status,
+	k.created_at, k.created_by, k.expires_at, k.last_used_at, k.revoked_at, k.updated_at`
+
+// keyReader scans keys and works out their status and effective expiry at
+// one instant under one policy.
+type keyReader struct {
+	now        time.Time
+	inactivity *keyledger.Period
+}
+
+func (d *DB) keyReader(ctx context.Context) (*keyReader, error) {
+	s, err := d.Settings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &keyReader{now: d.Now().UTC()}
+	if s.InactivityExpiry != keyledger.None {
+		if p, err := keyledger.ParsePeriod(s.InactivityExpiry); err == nil {
+			r.inactivity = &p
+		}
+	}
+	return r, nil
+}
+
+func (r *keyReader) scan(row interface{ Scan(...any) error }) (*keyledger.Key, error) {
+	var k keyledger.Key
+	var scopes, cidrs, created, updated string
+	var rl, expires, used, revoked sql.NullString
+	if err := row.Scan(&k.ID, &k.Owner, &k.OwnerName, &k.Name, &k.Description, &scopes, &cidrs, &rl, &k.Status,
+		&created, &k.CreatedBy, &expires, &used, &revoked, &updated); err != nil {
+		return nil, err
+	}
+	_ = json.Unmarshal([]byte(scopes), &k.Scopes)
+	_ = json.Unmarshal([]byte(cidrs), &k.AllowedCIDRs)
+	if rl.Valid {
+		k.RateLimit = new(keyledger.RateLimit)
+		_ = json.Unmarshal([]byte(rl.String), k.RateLimit)
+	}
+	k.CreatedAt, k.UpdatedAt = parseTime(created), parseTime(updated)
+	k.ExpiresAt, k.LastUsedAt, k.RevokedAt = parseTimePtr(expires), parseTimePtr(used), parseTimePtr(revoked)
+	k.EffectiveExpiresAt = k.ExpiresAt
+	if r.inactivity != nil {
+		since := k.CreatedAt
+		if k.LastUsedAt != nil {
+			since = *k.LastUsedAt
+		}
+		if idle := r.inactivity.AddTo(since); k.ExpiresAt == nil || idle.Before(*k.ExpiresAt) {
+			k.EffectiveExpiresAt = &idle
+		}
+	}
+	if k.Status == keyledger.StatusActive && k.EffectiveExpiresAt != nil && !r.now.Before(*k.EffectiveExpiresAt) {
+		k.Status = keyledger.StatusExpired
+	}
+	return &k, nil
+}
+
+// Key returns one key.
+func (d *DB) Key(ctx context.Context, id string) (*keyledger.Key, error) {
+	r, err := d.keyReader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := r.scan(d.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys k JOIN users u ON u.user_id = k.owner WHERE k.key_id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyledger.Errorf(keyledger.ENotFound, "key %s not found", id)
+	}
+	return k, err
+}
+
+// KeyOwner returns the owner of a key.
+func (d *DB) KeyOwner(ctx context.Context, id string) (string, error) {
+	var owner string
+	err := d.db.QueryRowContext(ctx, `SELECT owner FROM keys WHERE key_id = ?`, id).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", keyledger.Errorf(keyledger.ENotFound, "key %s not found", id)
+	}
+	return owner, err
+}
+
+// Keys returns one page of keys matching f, newest first.
+func (d *DB) Keys(ctx context.Context, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {
+	r, err := d.keyReader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	where, args := []string{"1 = 1"}, []any{}
+	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	if f.Owner != "" {
+		add(`k.owner = ?`, f.Owner)
+	}
+	if f.CreatedBy != "" {
+		add(`k.created_by = ?`, f.CreatedBy)
+	}
+	if f.Q != "" {
+		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.Q) + "%"
+		add(`(k.name LIKE ? ESCAPE '\' OR k.key_id = ? OR k.owner = ? OR u.name = ?)`, like, f.Q, f.Q, f.Q)
+	}
+	if f.ExpiresBefore != nil {
+		add(`k.expires_at < ?`, ts(*f.ExpiresBefore))
+	}
+	if f.NeverExpires {
+		add(`k.expires_at IS NULL`)
+	}
+	if f.Cursor != "" {
+		add(`k.key_id < ?`, f.Cursor)
+	}
+	now := ts(r.now)
+	idle := "" // with an inactivity policy, keys idle since before this are expired
+	if r.inactivity != nil {
+		idle = ts(r.inactivity.SubFrom(r.now))
+	}
+	expiredByTime := `(k.status = 'active' AND ((k.expires_at IS NOT NULL AND k.expires_at <= ?) OR (? != '' AND COALESCE(k.last_used_at, k.created_at) <= ?)))`
+	switch f.Status {
+	case "":
+	case keyledger.StatusActive:
+		add(`k.status = 'active' AND NOT `+expiredByTime, now, idle, idle)
+	case keyledger.StatusExpired:
+		add(`(k.status = 'expired' OR `+expiredByTime+`)`, now, idle, idle)
+	case keyledger.StatusRevoked, keyledger.StatusDeleted:
+		add(`k.status = ?`, f.Status)
+	default:
+		return nil, keyledger.Errorf(keyledger.EInvalid, "status: %q is not one of active, expired, revoked, deleted", f.Status)
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys k JOIN users u ON u.user_id = k.owner
+		WHERE `+strings.Join(where, " AND ")+` ORDER BY k.key_id DESC LIMIT ?`, append(args, limit+1)...)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	defer rows.Close()
+	page := &keyledger.KeyPage{Keys: []*keyledger.Key{}}
+	for rows.Next() {
+		k, err := r.scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		page.Keys = append(page.Keys, k)
+	}
+	if len(page.Keys) > limit {
+		page.Keys = page.Keys[:limit]
+		page.NextCursor = page.Keys[limit-1].ID
+	}
+	return page, rows.Err()
+}
+
+// Credential returns what authentication needs to know about a key.
+func (d *DB) Credential(ctx context.Context, keyID string) (*keyledger.Credential, error) {
+	var c keyledger.Credential
+	var roles string
+	var expires sql.NullString
+	err := d.db.QueryRowContext(ctx, `SELECT k.key_id, k.owner, k.secret_sha256, k.status, k.expires_at, u.roles, u.active
+		FROM keys k JOIN users u ON u.user_id = k.owner WHERE k.key_id = ?`, keyID).
+		Scan(&c.KeyID, &c.Owner, &c.SecretHash, &c.Status, &expires, &roles, &c.OwnerActive)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyledger.Errorf(keyledger.ENotFound, "key %s not found", keyID)
+	} else if err != nil {
+		return nil, fmt.Errorf("credential: %w", err)
+	}
+	c.ExpiresAt = parseTimePtr(expires)
+	_ = json.Unmarshal([]byte(roles), &c.OwnerRoles)
+	return &c, nil
+}
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(timeFormat, s)
+	return t
+}
+
+func parseTimePtr(s sql.NullString) *time.Time {
+	if !s.Valid {
+		return nil
+	}
+	t := parseTime(s.String)
+	return &t
+}

@@ -1,0 +1,118 @@
+// Package web serves keyledger over HTTP: health and readiness probes, and
+// the command and query catalogue under /v1/, where the NATS subject
+// keyledger.cmd.key.issue is POST /v1/cmd/key/issue.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/commands"
+)
+
+// Server is the HTTP server. Fill the fields, then Open.
+type Server struct {
+	Addr    string // host:port; port 0 picks a free one
+	Service *commands.Service
+	// Ready reports nil once the instance can answer correctly; /readyz
+	// shows its error until then.
+	Ready  func() error
+	Logger *slog.Logger
+
+	ln  net.Listener
+	srv *http.Server
+}
+
+// NewServer returns a server for svc on addr.
+func NewServer(addr string, svc *commands.Service, ready func() error) *Server {
+	return &Server{Addr: addr, Service: svc, Ready: ready, Logger: slog.Default()}
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	for _, ep := range commands.Endpoints() {
+		mux.HandleFunc("POST /v1/"+strings.ReplaceAll(ep.Name, ".", "/"), s.endpoint(ep))
+	}
+	return mux
+}
+
+func (s *Server) endpoint(ep commands.Endpoint) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), commands.RequestTimeout)
+		defer cancel()
+		body, err := io.ReadAll(io.LimitReader(r.Body, commands.MaxBody+1))
+		if err != nil {
+			writeError(w, keyledger.Errorf(keyledger.EInvalid, "body: %v", err))
+			return
+		}
+		res, err := s.Service.Call(ctx, ep, r.Header.Get("Authorization"), r.Header.Get("Idempotency-Key"), body)
+		if err != nil {
+			if keyledger.ErrorCode(err) == keyledger.EInternal {
+				s.Logger.Error("request failed", "endpoint", ep.String(), "err", err)
+			}
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(keyledger.HTTPStatus(keyledger.ErrorCode(err)))
+	_, _ = w.Write(commands.ErrorBody(err))
+}
+
+// Open starts listening and serving in the background.
+func (s *Server) Open() error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Logger.Error("http server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// URL is the base URL the server listens on.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Close stops accepting requests and waits for those in flight.
+func (s *Server) Close() error {
+	if s.srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
+}
