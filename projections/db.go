@@ -57,7 +57,9 @@ func (d *DB) Open() error {
 	case version > len(names):
 		d.db.Close()
 		return fmt.Errorf("%s has schema version %d, newer than this build's %d", d.Path, version, len(names))
-	case version > 0 && version < len(names):
+	case version < len(names) && d.hasTables():
+		// Projections are disposable: an older schema is dropped, not
+		// migrated, and rebuilt from the stream.
 		d.db.Close()
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			if err := os.Remove(d.Path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -70,6 +72,14 @@ func (d *DB) Open() error {
 	}
 	d.Rebuilt = version < len(names)
 	return d.migrate(version, names)
+}
+
+// hasTables reports whether the file holds any table besides the migration
+// record: a new file has none.
+func (d *DB) hasTables() bool {
+	var n int
+	_ = d.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name != 'schema_migrations'`).Scan(&n)
+	return n > 0
 }
 
 // openAt opens the file and returns its schema version (0 if new).

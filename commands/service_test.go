@@ -1,0 +1,312 @@
+package commands_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/natstest"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// ledger is a running service over a real NATS server and SQLite file.
+type ledger struct {
+	svc   *commands.Service
+	store *events.Store
+	db    *projections.DB
+	admin commands.Actor
+	token string // the admin's token
+}
+
+func newLedger(t *testing.T) *ledger {
+	t.Helper()
+	_, js := natstest.Connect(t, natstest.RunServer(t))
+	store := events.NewStore(js)
+	ctx := context.Background()
+	if err := store.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db := projections.NewDB(filepath.Join(t.TempDir(), "ledger.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p := projections.NewProjector(db, store)
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("projector: %v", err)
+		}
+	})
+	l := &ledger{svc: commands.NewService(store, db, p), store: store, db: db}
+	if created, err := l.svc.Bootstrap(ctx, func(tok string) error { l.token = tok; return nil }); err != nil || !created {
+		t.Fatalf("bootstrap: %v %v", created, err)
+	}
+	a, err := l.svc.Authenticate(ctx, "Bearer "+l.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.admin = a
+	if _, err := l.svc.SetSettings(ctx, a, "", commands.SetSettings{Enabled: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// developer registers a developer and returns them with a token of theirs.
+func (l *ledger) developer(t *testing.T, name string) (commands.Actor, string) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := l.svc.RegisterUser(ctx, l.admin, "", commands.RegisterUser{Name: name, Roles: []string{"developer"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := l.svc.IssueKey(ctx, l.admin, "", commands.IssueKey{Owner: u.ID, Name: name + "-cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.svc.Authenticate(ctx, "Bearer "+k.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, k.Token
+}
+
+func (l *ledger) lastSeq(t *testing.T) uint64 {
+	t.Helper()
+	seq, err := l.store.LastSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+func TestIssueLimitHoldsWhenTwentyRace(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	if _, err := l.svc.SetSettings(ctx, l.admin, "", commands.SetSettings{MaxActiveKeysPerUser: ptr(5)}); err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := l.developer(t, "dev") // holds one active key already: 4 slots remain
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[string]int{}
+	for i := range 20 {
+		wg.Go(func() {
+			_, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: fmt.Sprintf("k%d", i)})
+			mu.Lock()
+			codes[keyledger.ErrorCode(err)]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if codes[""] != 4 || codes[keyledger.ELimitReached] != 16 {
+		t.Fatalf("outcomes %v; want 4 issued and 16 limit_reached", codes)
+	}
+	page, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{Status: "active"})
+	if err != nil || len(page.Keys) != 5 {
+		t.Fatalf("%d active keys (%v), want 5", len(page.Keys), err)
+	}
+}
+
+func TestRetriedCommandIsAppliedOnce(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	first, err := l.svc.IssueKey(ctx, dev, "cmd-1", commands.IssueKey{Name: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := l.lastSeq(t)
+	again, err := l.svc.IssueKey(ctx, dev, "cmd-1", commands.IssueKey{Name: "ci"})
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if again.ID != first.ID || again.Token != "" || !again.Replayed {
+		t.Fatalf("retry answered key %s token %q replayed %v; want key %s, no token, replayed", again.ID, again.Token, again.Replayed, first.ID)
+	}
+	if l.lastSeq(t) != seq {
+		t.Fatal("the retry stored events")
+	}
+	res, err := l.svc.RevokeKeys(ctx, dev, "cmd-2", commands.RevokeKeys{KeyIDs: []string{first.ID}})
+	if err != nil || len(res.Revoked) != 1 {
+		t.Fatalf("revoke: %+v %v", res, err)
+	}
+	res, err = l.svc.RevokeKeys(ctx, dev, "cmd-2", commands.RevokeKeys{KeyIDs: []string{first.ID}})
+	if err != nil || len(res.Revoked) != 1 || len(res.Failed) != 0 {
+		t.Fatalf("revoke retry answered %+v %v; want the same success", res, err)
+	}
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	_, devToken := l.developer(t, "dev")
+	other, _ := l.developer(t, "other")
+	theirs, err := l.svc.IssueKey(ctx, other, "", commands.IssueKey{Name: "theirs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := endpointNamed(t, "cmd.key.issue")
+	revoke := endpointNamed(t, "cmd.key.revoke")
+	settings := endpointNamed(t, "cmd.settings.set")
+	before := l.lastSeq(t)
+	for _, tc := range []struct {
+		name  string
+		ep    commands.Endpoint
+		token string
+		body  string
+		code  string
+	}{
+		{"malformed_json", issue, devToken, `{"name":`, "invalid"},
+		{"unknown_field", issue, devToken, `{"name":"x","colour":"red"}`, "invalid"},
+		{"wrong_type", issue, devToken, `{"name":42}`, "invalid"},
+		{"trailing_data", issue, devToken, `{"name":"x"} {}`, "invalid"},
+		{"oversize_name", issue, devToken, fmt.Sprintf(`{"name":%q}`, fmt.Sprintf("%101s", "x")), "invalid"},
+		{"bad_period", issue, devToken, `{"name":"x","expires_in":"90 days"}`, "invalid"},
+		{"unknown_key", revoke, devToken, `{"key_ids":["01J00000000000000000000000"]}`, ""},
+		{"anothers_key", revoke, devToken, fmt.Sprintf(`{"key_ids":[%q]}`, theirs.ID), ""},
+		{"developer_sets_policy", settings, devToken, `{"enabled":false}`, "forbidden"},
+		{"no_token", issue, "", `{"name":"x"}`, "unauthenticated"},
+		{"typo_in_token", issue, devToken[:len(devToken)-1] + "x", `{"name":"x"}`, "unauthenticated"},
+		{"bad_max_keys", settings, l.token, `{"max_active_keys_per_user":5000}`, "invalid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := l.svc.Call(ctx, tc.ep, "Bearer "+tc.token, "", []byte(tc.body))
+			if tc.code == "" { // multi-key commands report per key
+				r := res.(*commands.RevokeResult)
+				if err != nil || len(r.Revoked) != 0 || len(r.Failed) != 1 {
+					t.Fatalf("got %+v %v; want one failure", r, err)
+				}
+				return
+			}
+			wantCode(t, err, tc.code)
+			if msg := keyledger.ErrorMessage(err); msg == "" {
+				t.Fatal("error has no message")
+			}
+		})
+	}
+	if after := l.lastSeq(t); after != before {
+		t.Fatalf("bad input stored %d events", after-before)
+	}
+	got, _ := l.svc.Key(ctx, l.admin, theirs.ID)
+	if got.Status != keyledger.StatusActive {
+		t.Fatalf("another's key is %s after a refused revoke", got.Status)
+	}
+}
+
+func endpointNamed(t *testing.T, name string) commands.Endpoint {
+	for _, ep := range commands.Endpoints() {
+		if ep.Name == name {
+			return ep
+		}
+	}
+	t.Fatalf("no endpoint %s", name)
+	return commands.Endpoint{}
+}
+
+func TestRevokedKeyNoLongerAuthenticatesAndRegenerateGivesNewSecret(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, token := l.developer(t, "dev")
+	if _, err := l.svc.RevokeKeys(ctx, l.admin, "", commands.RevokeKeys{KeyIDs: []string{dev.KeyID}, Reason: "leaked"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.svc.Authenticate(ctx, "Bearer "+token); !errors.Is(err, keyledger.ErrUnauthenticated) {
+		t.Fatalf("revoked key authenticates: %v", err)
+	}
+	k, err := l.svc.RegenerateKey(ctx, l.admin, "", commands.RegenerateKey{KeyID: dev.KeyID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.ID != dev.KeyID || k.Token == "" || k.Token == token {
+		t.Fatalf("regenerated key %s with token change %v", k.ID, k.Token != token)
+	}
+	if _, err := l.svc.Authenticate(ctx, "Bearer "+token); err == nil {
+		t.Fatal("the old secret still works after regenerate")
+	}
+	if a, err := l.svc.Authenticate(ctx, "Bearer "+k.Token); err != nil || a.UserID != dev.UserID {
+		t.Fatalf("new secret: %v", err)
+	}
+}
+
+func TestDeactivateDeletesEveryKeyAtomically(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, token := l.developer(t, "dev")
+	for i := range 3 {
+		if _, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := l.lastSeq(t)
+	if _, err := l.svc.DeactivateUser(ctx, l.admin, "", commands.DeactivateUser{UserID: dev.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := l.store.Load(ctx, events.OwnerSubjects(dev.UserID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail := recs[len(recs)-5:]
+	for i, r := range tail {
+		if r.Seq != before+uint64(i)+1 {
+			t.Fatalf("deactivation events are not contiguous: %d at %d", r.Seq, i)
+		}
+	}
+	if l.lastSeq(t) != before+5 || tail[4].Event.Action() != "deactivated" {
+		t.Fatalf("want 4 deletions and a deactivation in one batch, stream moved %d", l.lastSeq(t)-before)
+	}
+	page, _ := l.svc.Keys(ctx, l.admin, keyledger.KeyFilter{Owner: dev.UserID, Status: "active"})
+	if len(page.Keys) != 0 {
+		t.Fatalf("%d keys still active", len(page.Keys))
+	}
+	if _, err := l.svc.Authenticate(ctx, "Bearer "+token); err == nil {
+		t.Fatal("a deactivated user's key still authenticates")
+	}
+}
+
+func TestBootstrapHappensOnce(t *testing.T) {
+	l := newLedger(t)
+	created, err := l.svc.Bootstrap(context.Background(), func(string) error { return nil })
+	if err != nil || created {
+		t.Fatalf("second bootstrap: created %v, %v", created, err)
+	}
+	users, _ := l.svc.Users(context.Background(), l.admin, "admin")
+	if len(users) != 1 {
+		t.Fatalf("%d admins", len(users))
+	}
+}
+
+func TestDeveloperSeesOnlyOwnKeys(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	other, _ := l.developer(t, "other")
+	page, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range page.Keys {
+		if k.Owner != dev.UserID {
+			t.Fatalf("developer sees %s's key", k.Owner)
+		}
+	}
+	if _, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{Owner: other.UserID}); !errors.Is(err, keyledger.ErrForbidden) {
+		t.Fatalf("listing another's keys: %v", err)
+	}
+	if _, err := l.svc.Key(ctx, dev, other.KeyID); !errors.Is(err, keyledger.ErrForbidden) {
+		t.Fatalf("showing another's key: %v", err)
+	}
+	if len(page.Keys) != 1 {
+		t.Fatalf("developer sees %d keys, want their 1", len(page.Keys))
+	}
+}
