@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// MustRunMain starts the real server on free ports in a temporary data
+// directory (or dir, if given) and stops it when the test ends.
+func MustRunMain(tb testing.TB, dir string) *Main {
+	tb.Helper()
+	if dir == "" {
+		dir = tb.TempDir()
+	}
+	m := NewMain()
+	m.DataDir, m.NATSListen, m.HTTPAddr = dir, "127.0.0.1:0", "127.0.0.1:0"
+	m.Stdout, m.Logger = io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := m.Run(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	return m
+}
+
+// cli runs one client invocation against m with the token in tokenFile.
+func cli(t *testing.T, m *Main, tokenFile string, args ...string) (string, string, int) {
+	t.Helper()
+	return cliAt(m.ClientURL(), tokenFile, args...)
+}
+
+// cliAt runs one client invocation against the server at url.
+func cliAt(url, tokenFile string, args ...string) (string, string, int) {
+	var out, errOut bytes.Buffer
+	args = append(args, "--server", url, "--token-file", tokenFile)
+	code := Run(context.Background(), args, &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+// mustCLI runs an invocation that must succeed.
+func mustCLI(t *testing.T, m *Main, tokenFile string, args ...string) string {
+	t.Helper()
+	out, errOut, code := cli(t, m, tokenFile, args...)
+	if code != 0 {
+		t.Fatalf("keyledger %s: exit %d: %s", strings.Join(args, " "), code, errOut)
+	}
+	return out
+}
+
+// mustFail runs an invocation that must fail with the given error code.
+func mustFail(t *testing.T, m *Main, tokenFile, code string, args ...string) {
+	t.Helper()
+	_, errOut, exit := cli(t, m, tokenFile, args...)
+	if exit == 0 || !strings.Contains(errOut, "error: "+code+":") {
+		t.Fatalf("keyledger %s: exit %d, stderr %q; want error %s", strings.Join(args, " "), exit, errOut, code)
+	}
+}
+
+func writeToken(t *testing.T, token string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func decodeJSON[T any](t *testing.T, s string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("%v in %q", err, s)
+	}
+	return v
+}
+
+type keyJSON struct {
+	KeyID  string   `json:"key_id"`
+	Token  string   `json:"token"`
+	Name   string   `json:"name"`
+	Status string   `json:"status"`
+	Scopes []string `json:"scopes"`
+}
+
+func TestEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	m := MustRunMain(t, dir)
+	admin := filepath.Join(dir, "admin.token")
+	if fi, err := os.Stat(admin); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin.token: %v, mode %v; want 0600", err, fi.Mode())
+	}
+
+	// Keys are disabled until an admin enables them.
+	mustFail(t, m, admin, "disabled", "key", "issue", "--name", "early")
+	out := mustCLI(t, m, admin, "settings", "set", "--enabled", "--max-active-keys", "3", "--max-expiry", "P60D", "--default-expiry", "P30D")
+	if !strings.Contains(out, "enabled                   true") || !strings.Contains(out, "max_active_keys_per_user  3") {
+		t.Fatalf("settings after set:\n%s", out)
+	}
+	mustFail(t, m, admin, "invalid", "settings", "set", "--max-expiry", "forever")
+
+	// An admin registers a developer and hands them a key.
+	alice := decodeJSON[struct {
+		ID string `json:"user_id"`
+	}](t, mustCLI(t, m, admin, "user", "add", "alice", "--role", "developer", "--json"))
+	aliceKey := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--owner", alice.ID, "--name", "alice-cli", "--json"))
+	aliceToken := writeToken(t, aliceKey.Token)
+
+	// The developer serves themselves within policy.
+	out = mustCLI(t, m, aliceToken, "key", "issue", "--name", "ci", "--scope", "read", "--scope", "write", "--description", "CI pipeline")
+	if !strings.Contains(out, "never shown again") || !strings.Contains(out, "kl_") {
+		t.Fatalf("issue output:\n%s", out)
+	}
+	mustFail(t, m, aliceToken, "conflict", "key", "issue", "--name", "ci")
+	mustFail(t, m, aliceToken, "invalid", "key", "issue", "--name", "long", "--expires-in", "P90D")
+	mustFail(t, m, aliceToken, "forbidden", "settings", "set", "--enabled=false")
+	mustFail(t, m, aliceToken, "forbidden", "key", "issue", "--name", "x", "--owner", "01J00000000000000000000000")
+	list := mustCLI(t, m, aliceToken, "key", "list")
+	if strings.Count(list, "alice (") != 2 || strings.Contains(list, "bootstrap") {
+		t.Fatalf("alice's list shows others' keys or misses hers:\n%s", list)
+	}
+	page := decodeJSON[struct{ Keys []keyJSON }](t, mustCLI(t, m, aliceToken, "key", "list", "--q", "ci", "--json"))
+	if len(page.Keys) != 1 || page.Keys[0].Name != "ci" || len(page.Keys[0].Scopes) != 2 || page.Keys[0].Token != "" {
+		t.Fatalf("search for ci: %+v", page.Keys)
+	}
+	ci := page.Keys[0].KeyID
+	mustCLI(t, m, aliceToken, "key", "issue", "--name", "third")
+	mustFail(t, m, aliceToken, "limit_reached", "key", "issue", "--name", "fourth")
+
+	// Rename, revoke, regenerate, delete.
+	if out := mustCLI(t, m, aliceToken, "key", "update", ci, "--name", "ci-main"); !strings.Contains(out, "ci-main") {
+		t.Fatalf("update output:\n%s", out)
+	}
+	if out := mustCLI(t, m, aliceToken, "key", "revoke", ci, "--reason", "rotated"); !strings.Contains(out, "revoked "+ci) {
+		t.Fatalf("revoke output:\n%s", out)
+	}
+	_, errOut, code := cli(t, m, aliceToken, "key", "revoke", ci)
+	if code == 0 {
+		t.Fatalf("revoking a revoked key succeeded: %s", errOut)
+	}
+	regen := decodeJSON[keyJSON](t, mustCLI(t, m, aliceToken, "key", "regenerate", ci, "--json"))
+	if regen.KeyID != ci || regen.Status != "active" || !strings.HasPrefix(regen.Token, "kl_"+ci+"_") {
+		t.Fatalf("regenerate: %+v", regen)
+	}
+	mustCLI(t, m, aliceToken, "key", "delete", ci)
+	if shown := decodeJSON[keyJSON](t, mustCLI(t, m, aliceToken, "key", "show", ci, "--json")); shown.Status != "deleted" {
+		t.Fatalf("deleted key shows as %s", shown.Status)
+	}
+	mustFail(t, m, aliceToken, "not_found", "key", "show", "01J00000000000000000000000")
+
+	// HTTP mirrors the same API and answers the probes.
+	for _, path := range []string{"/healthz", "/readyz"} {
+		res, err := http.Get(m.HTTPURL() + path)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", path, err, res.Status)
+		}
+	}
+	req, _ := http.NewRequest("POST", m.HTTPURL()+"/v1/query/key", strings.NewReader(`{"key_id":"`+ci+`"}`))
+	req.Header.Set("Authorization", "Bearer "+regen.Token)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 401 {
+		t.Fatalf("a deleted key's token over HTTP: %v %v, want 401", err, res.Status)
+	}
+
+	// Deactivating alice deletes her keys and locks her out.
+	mustCLI(t, m, admin, "user", "deactivate", alice.ID)
+	mustFail(t, m, aliceToken, "unauthenticated", "key", "list")
+	if active := decodeJSON[struct{ Keys []keyJSON }](t, mustCLI(t, m, admin, "key", "list", "--owner", alice.ID, "--status", "active", "--json")); len(active.Keys) != 0 {
+		t.Fatalf("%d keys of a deactivated user are active", len(active.Keys))
+	}
+
+	// A restart keeps everything and bootstraps no second admin.
+	before, _ := os.ReadFile(admin)
+	m.Close()
+	m = MustRunMain(t, dir)
+	after, _ := os.ReadFile(admin)
+	if !bytes.Equal(before, after) {
+		t.Fatal("restart replaced the admin token")
+	}
+	users := decodeJSON[[]struct{ Name string }](t, mustCLI(t, m, admin, "user", "list", "--json"))
+	if len(users) != 2 || users[0].Name != "admin" || users[1].Name != "alice" {
+		t.Fatalf("users after restart: %+v; want admin and alice", users)
+	}
+}
+
+func TestCLIUsageErrors(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := Run(context.Background(), []string{"key", "explode"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
+		t.Fatalf("unknown command: exit %d %q", code, errOut.String())
+	}
+	if code := Run(context.Background(), []string{"help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "keyledger key issue") {
+		t.Fatalf("help: exit %d", code)
+	}
+}
