@@ -116,3 +116,9 @@ func (e *Error) UnmarshalJSON(b []byte) error {
 	e.Code, e.Message = v.Code, v.Message
 	return nil
 }
+
+// ErrorJSON is the body of every error reply: {"error":{"code","message"}}.
+func ErrorJSON(err error) []byte {
+	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": ErrorCode(err), "message": ErrorMessage(err)}})
+	return b
+}

@@ -74,14 +74,20 @@ type User struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// Credential is what authentication needs to know about a key: whose it is,
-// the hash of its secret, whether it may act now, and its owner's roles.
+// Credential is what authentication and verification need to know about a
+// key: whose it is, the hash of its secret, whether it may act now, its
+// owner's roles, and the limits a gateway enforces.
 type Credential struct {
-	KeyID       string
-	Owner       string
-	SecretHash  string
-	Status      string
-	ExpiresAt   *time.Time
-	OwnerRoles  []string
-	OwnerActive bool
+	KeyID        string
+	Owner        string
+	SecretHash   string
+	Status       string
+	ExpiresAt    *time.Time
+	OwnerRoles   []string
+	OwnerActive  bool
+	Scopes       []string
+	AllowedCIDRs []string
+	RateLimit    *RateLimit
+	CreatedAt    time.Time
+	LastUsedAt   *time.Time
 }

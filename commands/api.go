@@ -114,13 +114,5 @@ func Decode(body []byte, v any) error {
 	return nil
 }
 
-// ErrorBody is the JSON body of every error reply.
-func ErrorBody(err error) []byte {
-	b, _ := json.Marshal(map[string]any{"error": map[string]string{
-		"code": keyledger.ErrorCode(err), "message": keyledger.ErrorMessage(err),
-	}})
-	return b
-}
-
 // String names the endpoint, for logs.
 func (e Endpoint) String() string { return fmt.Sprintf("keyledger.%s", e.Name) }

@@ -303,3 +303,29 @@ func TestDecideUsers(t *testing.T) {
 		t.Fatalf("admin dropping own admin role: %v", err)
 	}
 }
+
+func TestDecideExpire(t *testing.T) {
+	past := owner("a")
+	past.Keys["K0"].ExpiresAt = ptr(now.Add(-time.Second))
+	for _, tc := range []struct {
+		name   string
+		o      *commands.Owner
+		reason string
+		want   int
+	}{
+		{"ttl_due_records_expiry", past, "ttl", 1},
+		{"ttl_not_due_records_nothing", owner("a"), "ttl", 0},
+		{"inactivity_records_expiry", owner("a"), "inactivity", 1},
+		{"revoked_key_records_nothing", revokedOwner(), "ttl", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			evs, err := commands.DecideExpire(tc.o, "K0", tc.reason, now)
+			if err != nil || len(evs) != tc.want {
+				t.Fatalf("got %d events, %v; want %d", len(evs), err, tc.want)
+			}
+			if tc.want == 1 && evs[0].(*events.KeyExpired).Reason != tc.reason {
+				t.Fatalf("reason %s", evs[0].(*events.KeyExpired).Reason)
+			}
+		})
+	}
+}

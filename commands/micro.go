@@ -81,6 +81,6 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	} else {
 		s.Logger.Debug("request refused", "endpoint", ep.String(), "code", code)
 	}
-	_ = req.Error(strconv.Itoa(keyledger.HTTPStatus(code)), keyledger.ErrorMessage(err), ErrorBody(err),
+	_ = req.Error(strconv.Itoa(keyledger.HTTPStatus(code)), keyledger.ErrorMessage(err), keyledger.ErrorJSON(err),
 		micro.WithHeaders(micro.Headers{"Keyledger-Error-Code": []string{code}}))
 }

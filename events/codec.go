@@ -13,6 +13,7 @@ const (
 	SubjectPrefix   = "keyledger.events."
 	SubjectAll      = "keyledger.events.>"
 	SubjectSettings = "keyledger.events.settings.>"
+	SubjectUsage    = "keyledger.usage.>"
 	noKey           = "_"
 )
 
@@ -23,6 +24,9 @@ func OwnerSubjects(userID string) string {
 
 // Subject is where e is stored.
 func Subject(e Event) string {
+	if _, ok := e.(*UsageRecorded); ok {
+		return "keyledger.usage." + e.KeyRef()
+	}
 	if e.OwnerID() == "" {
 		return SubjectPrefix + "settings." + e.Action()
 	}
@@ -59,6 +63,8 @@ func newEvent(typ string) Event {
 		return new(KeyDeleted)
 	case "KeyExpired":
 		return new(KeyExpired)
+	case "UsageRecorded":
+		return new(UsageRecorded)
 	}
 	return nil
 }

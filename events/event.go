@@ -165,3 +165,26 @@ func (e *KeyRevoked) KeyRef() string     { return e.KeyID }
 func (e *KeyRegenerated) KeyRef() string { return e.KeyID }
 func (e *KeyDeleted) KeyRef() string     { return e.KeyID }
 func (e *KeyExpired) KeyRef() string     { return e.KeyID }
+
+// UsageRecorded is one instance's count of verifications of one key in one
+// minute. It lives in the KEYLEDGER_USAGE stream (keyledger.usage.<keyID>),
+// never in KEYLEDGER: usage is high-volume and expires.
+type UsageRecorded struct {
+	Meta
+	KeyID      string            `json:"key_id"`
+	Owner      string            `json:"owner"`
+	Minute     time.Time         `json:"minute"`
+	Valid      uint64            `json:"valid"`
+	Denied     map[string]uint64 `json:"denied,omitempty"`
+	LastUsedAt *time.Time        `json:"last_used_at,omitempty"`
+	Instance   string            `json:"instance"`
+}
+
+// Action implements Event.
+func (*UsageRecorded) Action() string { return "used" }
+
+// OwnerID implements Event.
+func (e *UsageRecorded) OwnerID() string { return e.Owner }
+
+// KeyRef implements Event.
+func (e *UsageRecorded) KeyRef() string { return e.KeyID }

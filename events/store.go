@@ -33,24 +33,47 @@ type Recorded struct {
 	Event   Event
 }
 
-// Store is the event store on a JetStream stream. Fill the fields, then Open.
+// Store is an event store on a JetStream stream. Fill the fields, then Open.
 type Store struct {
 	JS       jetstream.JetStream
-	Stream   string // default "KEYLEDGER"
-	Replicas int    // default 1; 3 on a cluster
+	Stream   string // "KEYLEDGER", or "KEYLEDGER_USAGE"
+	Subjects string // what the stream holds: SubjectAll or SubjectUsage
+	Replicas int    // 1; 3 on a cluster
+	// MaxAge is how long usage is kept; the event stream keeps everything.
+	MaxAge time.Duration
 
 	stream jetstream.Stream
 }
 
-// NewStore returns a Store on js with the default stream name and R1.
+// NewStore returns the event store: stream KEYLEDGER, R1.
 func NewStore(js jetstream.JetStream) *Store {
-	return &Store{JS: js, Stream: "KEYLEDGER", Replicas: 1}
+	return &Store{JS: js, Stream: "KEYLEDGER", Subjects: SubjectAll, Replicas: 1}
 }
 
-// Config is the stream configuration the store keeps: file storage, nothing
-// ever deleted or purged, atomic batches allowed, and every stored user event
-// republished on keyledger.notify.<action>.<keyID>.
+// NewUsageStore returns the usage store: stream KEYLEDGER_USAGE, kept for
+// 400 days, R1.
+func NewUsageStore(js jetstream.JetStream) *Store {
+	return &Store{JS: js, Stream: "KEYLEDGER_USAGE", Subjects: SubjectUsage, Replicas: 1, MaxAge: 400 * 24 * time.Hour}
+}
+
+// Config is the stream configuration the store keeps. The event stream has
+// file storage, nothing ever deleted or purged, atomic batches, and every
+// stored user event republished on keyledger.notify.<action>.<keyID>. The
+// usage stream drops what is older than MaxAge.
 func (s *Store) Config() jetstream.StreamConfig {
+	if s.Subjects == SubjectUsage {
+		return jetstream.StreamConfig{
+			Name:        s.Stream,
+			Description: "keyledger usage: per key, per minute, per instance",
+			Subjects:    []string{SubjectUsage},
+			Storage:     jetstream.FileStorage,
+			Replicas:    s.Replicas,
+			MaxAge:      s.MaxAge,
+			Duplicates:  2 * time.Minute,
+			DenyDelete:  true,
+			DenyPurge:   true,
+		}
+	}
 	return jetstream.StreamConfig{
 		Name:               s.Stream,
 		Description:        "keyledger events: the source of truth",
@@ -114,7 +137,7 @@ func (s *Store) Load(ctx context.Context, filter string) ([]Recorded, uint64, er
 // Follow delivers every event from sequence from on, in batches of what is
 // already available (at most max), until ctx ends or fn fails.
 func (s *Store) Follow(ctx context.Context, from uint64, fn func([]Recorded) error) error {
-	return s.follow(ctx, SubjectAll, from, func(b []Recorded) (bool, error) { return true, fn(b) })
+	return s.follow(ctx, s.Subjects, from, func(b []Recorded) (bool, error) { return true, fn(b) })
 }
 
 func (s *Store) follow(ctx context.Context, filter string, from uint64, fn func([]Recorded) (more bool, err error)) error {
@@ -249,4 +272,34 @@ func appendError(err error) error {
 		}
 	}
 	return fmt.Errorf("append: %w", err)
+}
+
+// Publish stores independent events (usage) without expectations, each with
+// its message ID so a retried flush is not counted twice, and waits until
+// all are acknowledged.
+func (s *Store) Publish(ctx context.Context, evs []Event, msgIDs []string) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(evs))
+	for i, e := range evs {
+		data, err := Encode(e)
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		m := &nats.Msg{Subject: Subject(e), Data: data, Header: nats.Header{}}
+		m.Header.Set(jetstream.MsgIDHeader, msgIDs[i])
+		f, err := s.JS.PublishMsgAsync(m)
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publish: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }

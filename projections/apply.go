@@ -71,6 +71,8 @@ func apply(tx *sql.Tx, r events.Recorded) error {
 			at, at, r.Seq, e.KeyID)
 	case *events.KeyExpired:
 		err = exec1(tx, `UPDATE keys SET status = 'expired', updated_at = ?, seq = ? WHERE key_id = ?`, at, r.Seq, e.KeyID)
+	case *events.UsageRecorded:
+		err = applyUsage(tx, e)
 	default:
 		return fmt.Errorf("seq %d: no projection for %T", r.Seq, r.Event)
 	}
@@ -91,4 +93,23 @@ func exec1(tx *sql.Tx, query string, args ...any) error {
 		return fmt.Errorf("updated %d rows, want 1", n)
 	}
 	return nil
+}
+
+// applyUsage adds one instance's minute of counts to the usage table, and
+// moves the key's last_used_at forward (never back).
+func applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
+	d := e.Denied
+	_, err := tx.Exec(`INSERT INTO usage (key_id, minute, valid, not_found, revoked, expired, forbidden_ip, missing_scope, rate_limited, disabled)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key_id, minute) DO UPDATE SET valid = valid + excluded.valid, not_found = not_found + excluded.not_found,
+			revoked = revoked + excluded.revoked, expired = expired + excluded.expired, forbidden_ip = forbidden_ip + excluded.forbidden_ip,
+			missing_scope = missing_scope + excluded.missing_scope, rate_limited = rate_limited + excluded.rate_limited,
+			disabled = disabled + excluded.disabled`,
+		e.KeyID, ts(e.Minute), e.Valid, d["not_found"], d["revoked"], d["expired"], d["forbidden_ip"], d["missing_scope"], d["rate_limited"], d["disabled"])
+	if err != nil || e.LastUsedAt == nil {
+		return err
+	}
+	_, err = tx.Exec(`UPDATE keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+		ts(*e.LastUsedAt), e.KeyID, ts(*e.LastUsedAt))
+	return err
 }

@@ -145,11 +145,17 @@ func (d *DB) Close() error {
 	return d.db.Close()
 }
 
-// LastSeq returns the last stream sequence applied.
-func (d *DB) LastSeq(ctx context.Context) (uint64, error) {
+// LastSeq returns the last event-stream sequence applied.
+func (d *DB) LastSeq(ctx context.Context) (uint64, error) { return d.Position(ctx, "ledger") }
+
+// Position returns the last sequence a projection ("ledger", "usage") applied.
+func (d *DB) Position(ctx context.Context, name string) (uint64, error) {
 	var seq uint64
-	err := d.db.QueryRowContext(ctx, `SELECT last_seq FROM projection_state WHERE name = 'ledger'`).Scan(&seq)
-	return seq, err
+	err := d.db.QueryRowContext(ctx, `SELECT last_seq FROM projection_state WHERE name = ?`, name).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("position of %s: %w", name, err)
+	}
+	return seq, nil
 }
 
 // SQL returns the underlying handle, for tests and tools that compare tables.

@@ -18,16 +18,23 @@ type Source interface {
 	LastSeq(ctx context.Context) (uint64, error)
 }
 
-// Projector keeps DB current with the stream. Fill the fields, then Run.
+// Projector keeps DB current with one stream. Fill the fields, then Run.
 type Projector struct {
 	DB     *DB
 	Source Source
+	// Name is the projection_state row holding its position: "ledger" for
+	// the event stream, "usage" for the usage stream.
+	Name   string
 	Logger *slog.Logger
 	// ProgressEvery is how often a catch-up logs its progress.
 	ProgressEvery time.Duration
 	// BeforeCommit, if set, runs after a batch is written and before its
 	// transaction commits: crash tests stop the process there.
 	BeforeCommit func(lastSeq uint64)
+	// AfterCommit, if set, sees every committed batch before anyone waiting
+	// for it is told: the in-memory verify index is fed here, so a command's
+	// reply comes only after verification reflects it too.
+	AfterCommit func(batch []events.Recorded)
 
 	mu      sync.Mutex
 	applied uint64
@@ -37,7 +44,7 @@ type Projector struct {
 
 // NewProjector returns a projector from src into db.
 func NewProjector(db *DB, src Source) *Projector {
-	return &Projector{DB: db, Source: src, Logger: slog.Default(), ProgressEvery: time.Second,
+	return &Projector{DB: db, Source: src, Name: "ledger", Logger: slog.Default(), ProgressEvery: time.Second,
 		changed: make(chan struct{}), ready: make(chan struct{})}
 }
 
@@ -48,7 +55,7 @@ var errApply = errors.New("projection")
 // Run applies events until ctx ends. Losing the stream is retried; an event
 // the projection cannot apply stops it with an error.
 func (p *Projector) Run(ctx context.Context) error {
-	from, err := p.DB.LastSeq(ctx)
+	from, err := p.DB.Position(ctx, p.Name)
 	if err != nil {
 		return fmt.Errorf("projection state: %w", err)
 	}
@@ -83,13 +90,13 @@ func (p *Projector) reportCatchUp(ctx context.Context, from, target uint64) {
 		return
 	}
 	start := time.Now()
-	p.Logger.Info("projections catching up", "from", from, "to", target)
+	p.Logger.Info("projections catching up", "projection", p.Name, "from", from, "to", target)
 	tick := time.NewTicker(p.ProgressEvery)
 	defer tick.Stop()
 	for {
 		if err := p.waitFor(ctx, target, tick.C); err == nil {
 			n := target - from
-			p.Logger.Info("projections caught up", "events", n, "seconds", time.Since(start).Seconds(),
+			p.Logger.Info("projections caught up", "projection", p.Name, "events", n, "seconds", time.Since(start).Seconds(),
 				"events_per_s", int(float64(n)/max(time.Since(start).Seconds(), 1e-9)))
 			close(p.ready)
 			return
@@ -97,7 +104,7 @@ func (p *Projector) reportCatchUp(ctx context.Context, from, target uint64) {
 			return
 		}
 		done := p.Applied() - from
-		p.Logger.Info("projections catching up", "applied", p.Applied(), "of", target,
+		p.Logger.Info("projections catching up", "projection", p.Name, "applied", p.Applied(), "of", target,
 			"percent", fmt.Sprintf("%.1f", 100*float64(done)/float64(target-from)),
 			"events_per_s", int(float64(done)/time.Since(start).Seconds()))
 	}
@@ -123,7 +130,7 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 	if last == applied {
 		return nil
 	}
-	if _, err := tx.Exec(`UPDATE projection_state SET last_seq = ? WHERE name = 'ledger'`, last); err != nil {
+	if _, err := tx.Exec(`UPDATE projection_state SET last_seq = ? WHERE name = ?`, last, p.Name); err != nil {
 		return fmt.Errorf("%w: %w", errApply, err)
 	}
 	if p.BeforeCommit != nil {
@@ -131,6 +138,9 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%w: commit: %w", errApply, err)
+	}
+	if p.AfterCommit != nil {
+		p.AfterCommit(batch)
 	}
 	p.advance(last)
 	return nil

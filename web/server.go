@@ -24,7 +24,9 @@ type Server struct {
 	Service *commands.Service
 	// Ready reports nil once the instance can answer correctly; /readyz
 	// shows its error until then.
-	Ready  func() error
+	Ready func() error
+	// Verify serves POST /v1/verify.
+	Verify http.Handler
 	Logger *slog.Logger
 
 	ln  net.Listener
@@ -49,6 +51,9 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	if s.Verify != nil {
+		mux.Handle("POST /v1/verify", s.Verify)
+	}
 	for _, ep := range commands.Endpoints() {
 		mux.HandleFunc("POST /v1/"+strings.ReplaceAll(ep.Name, ".", "/"), s.endpoint(ep))
 	}
@@ -85,7 +90,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(keyledger.HTTPStatus(keyledger.ErrorCode(err)))
-	_, _ = w.Write(commands.ErrorBody(err))
+	_, _ = w.Write(keyledger.ErrorJSON(err))
 }
 
 // Open starts listening and serving in the background.

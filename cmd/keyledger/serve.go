@@ -2,47 +2,59 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
+	"sync"
 	"time"
 
+	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/verifier"
 	"github.com/keyledger/keyledger/web"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/oklog/ulid/v2"
 )
 
 // Main is the server: `keyledger serve`. ParseFlags fills the fields, Run
 // starts everything and returns, Close stops it.
 type Main struct {
-	DataDir    string
-	NATSListen string // embedded server's client address
-	NATSURL    string // external NATS; embeds nothing when set
-	Replicas   int
-	HTTPAddr   string
-	Stdout     io.Writer
-	Logger     *slog.Logger
+	DataDir             string
+	NATSListen          string // embedded server's client address
+	NATSURL             string // external NATS; embeds nothing when set
+	Replicas            int
+	HTTPAddr            string
+	VerifyTokenRequired bool
+	UsageRetention      string        // ISO 8601 period
+	SweepEvery          time.Duration // how often expired keys are recorded
+	Instance            string        // names this instance in usage records
+	Stdout              io.Writer
+	Logger              *slog.Logger
+	// Now is the clock of every decision and verification (tests move it).
+	Now func() time.Time
 	// BeforeCommit is passed to the projector (crash tests).
 	BeforeCommit func(lastSeq uint64)
 
 	ns        *server.Server
 	nc        *nats.Conn
+	store     *events.Store
 	db        *projections.DB
 	projector *projections.Projector
+	usage     *projections.Projector
+	index     *verifier.Index
+	service   *commands.Service
 	svc       micro.Service
 	http      *web.Server
 	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 	done      chan error
 }
 
@@ -50,7 +62,9 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{
 		DataDir: "keyledger-data", NATSListen: "127.0.0.1:4222", Replicas: 1, HTTPAddr: "127.0.0.1:8080",
+		UsageRetention: "P400D", SweepEvery: 10 * time.Second,
 		Stdout: os.Stdout, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Now: func() time.Time { return time.Now().UTC() },
 	}
 }
 
@@ -61,8 +75,12 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.DataDir, "data", m.DataDir, "data directory: embedded JetStream, ledger.db, admin.token")
 	fs.StringVar(&m.NATSListen, "nats-listen", m.NATSListen, "address the embedded NATS server listens on")
 	fs.StringVar(&m.NATSURL, "nats", m.NATSURL, "URL of an external NATS server or cluster (embeds nothing)")
-	fs.IntVar(&m.Replicas, "replicas", m.Replicas, "replicas of the event stream (3 on a cluster)")
+	fs.IntVar(&m.Replicas, "replicas", m.Replicas, "replicas of the streams (3 on a cluster)")
 	fs.StringVar(&m.HTTPAddr, "http", m.HTTPAddr, "HTTP listen address")
+	fs.BoolVar(&m.VerifyTokenRequired, "verify-token-required", false, "verification callers must present a key of their own")
+	fs.StringVar(&m.UsageRetention, "usage-retention", m.UsageRetention, "how long usage records are kept (ISO 8601 period)")
+	fs.DurationVar(&m.SweepEvery, "sweep-every", m.SweepEvery, "how often expired keys are recorded as expired")
+	fs.StringVar(&m.Instance, "instance", "", "name of this instance in usage records (default: a new ID)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,180 +98,164 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
+	if m.Instance == "" {
+		m.Instance = ulid.Make().String()
+	}
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return err
 	}
 	if err := m.connect(); err != nil {
 		return err
 	}
-	js, err := jetstream.New(m.nc)
+	usageStore, err := m.openStores(ctx)
 	if err != nil {
 		return err
 	}
-	store := events.NewStore(js)
-	store.Replicas = m.Replicas
-	if err := retry(ctx, 30*time.Second, func() error { return store.Open(ctx) }); err != nil {
+	if err := m.openProjections(ctx, usageStore); err != nil {
 		return err
 	}
+	if err := m.bootstrap(ctx); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if err := m.serve(); err != nil {
+		return err
+	}
+	m.background(usageStore)
+	m.Logger.Info("keyledger serving", "nats", m.ClientURL(), "http", m.http.URL(), "data", m.DataDir, "instance", m.Instance)
+	return nil
+}
+
+func (m *Main) openStores(ctx context.Context) (*events.Store, error) {
+	js, err := jetstream.New(m.nc)
+	if err != nil {
+		return nil, err
+	}
+	retention, err := keyledger.ParsePeriod(m.UsageRetention)
+	if err != nil {
+		return nil, fmt.Errorf("--usage-retention: %w", err)
+	}
+	m.store = events.NewStore(js)
+	usage := events.NewUsageStore(js)
+	m.store.Replicas, usage.Replicas = m.Replicas, m.Replicas
+	epoch := time.Unix(0, 0).UTC()
+	usage.MaxAge = retention.AddTo(epoch).Sub(epoch)
+	for _, s := range []*events.Store{m.store, usage} {
+		if err := retry(ctx, 30*time.Second, func() error { return s.Open(ctx) }); err != nil {
+			return nil, err
+		}
+	}
+	return usage, nil
+}
+
+// openProjections opens ledger.db, loads the verify index from it, and
+// starts both projectors; the event projector feeds the index each batch.
+func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) error {
 	m.db = projections.NewDB(filepath.Join(m.DataDir, "ledger.db"))
+	m.db.Now = m.Now
 	if err := m.db.Open(); err != nil {
 		return err
 	}
 	if m.db.Rebuilt {
 		m.Logger.Info("building projections from the event stream", "db", m.db.Path)
 	}
-	m.projector = projections.NewProjector(m.db, store)
-	m.projector.Logger, m.projector.BeforeCommit = m.Logger, m.BeforeCommit
-	pctx, cancel := context.WithCancel(context.Background())
-	m.cancel, m.done = cancel, make(chan error, 1)
-	go func() { m.done <- m.projector.Run(pctx) }()
-
-	service := commands.NewService(store, m.db, m.projector)
-	service.Logger = m.Logger
-	if err := m.bootstrap(ctx, service); err != nil {
-		return fmt.Errorf("bootstrap: %w", err)
-	}
-	if m.svc, err = commands.ServeNATS(m.nc, service, version, 256); err != nil {
+	m.index = verifier.NewIndex()
+	m.index.Now = m.Now
+	settings, err := m.db.Settings(ctx)
+	if err != nil {
 		return err
 	}
-	m.http = web.NewServer(m.HTTPAddr, service, m.ready)
-	m.http.Logger = m.Logger
-	if err := m.http.Open(); err != nil {
-		return err
+	m.index.SetPolicy(settings)
+	start := time.Now()
+	seq, err := m.db.Credentials(ctx, func(c *keyledger.Credential) error { m.index.Put(c); return nil })
+	if err != nil {
+		return fmt.Errorf("load verify index: %w", err)
 	}
-	m.Logger.Info("keyledger serving", "nats", m.ClientURL(), "http", m.http.URL(), "data", m.DataDir)
-	return nil
-}
+	m.index.SetSeq(seq)
+	m.Logger.Info("verify index loaded", "keys", m.index.Len(), "seq", seq, "seconds", time.Since(start).Seconds())
 
-// connect starts the embedded NATS server, or dials the external one.
-func (m *Main) connect() error {
-	if m.NATSURL != "" {
-		nc, err := nats.Connect(m.NATSURL, nats.Name("keyledger"), nats.MaxReconnects(-1))
-		if err != nil {
-			return fmt.Errorf("connect %s: %w", m.NATSURL, err)
+	m.projector = projections.NewProjector(m.db, m.store)
+	m.usage = projections.NewProjector(m.db, usageStore)
+	m.usage.Name = "usage"
+	feed := func(batch []events.Recorded) {
+		for _, r := range batch {
+			m.index.Apply(r)
 		}
-		m.nc = nc
-		return nil
 	}
-	host, portStr, err := net.SplitHostPort(m.NATSListen)
-	if err != nil {
-		return fmt.Errorf("--nats-listen: %w", err)
+	m.projector.AfterCommit = func(batch []events.Recorded) {
+		feed(batch)
+		m.index.SetSeq(batch[len(batch)-1].Seq)
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return fmt.Errorf("--nats-listen: %w", err)
+	m.usage.AfterCommit = feed
+	for _, p := range []*projections.Projector{m.projector, m.usage} {
+		p.Logger = m.Logger
 	}
-	if port == 0 {
-		port = server.RANDOM_PORT
+	m.projector.BeforeCommit = m.BeforeCommit
+	pctx, cancel := context.WithCancel(context.Background())
+	m.cancel, m.done = cancel, make(chan error, 2)
+	for _, p := range []*projections.Projector{m.projector, m.usage} {
+		m.wg.Go(func() {
+			if err := p.Run(pctx); err != nil {
+				m.done <- fmt.Errorf("projection %s: %w", p.Name, err)
+			}
+		})
 	}
-	ns, err := server.NewServer(&server.Options{
-		ServerName: "keyledger", Host: host, Port: port,
-		JetStream: true, StoreDir: filepath.Join(m.DataDir, "nats"),
-		SyncAlways: true, // a key the caller was shown must survive a power cut
-		NoSigs:     true, NoLog: true,
-	})
-	if err != nil {
-		return fmt.Errorf("embedded nats: %w", err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		ns.Shutdown()
-		return errors.New("embedded nats: not ready after 30s")
-	}
-	m.ns = ns
-	m.nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Name("keyledger"))
-	return err
-}
-
-// bootstrap creates the first admin on an empty stream and writes their
-// token to DATA/admin.token (mode 0600); it prints the path, never the token.
-func (m *Main) bootstrap(ctx context.Context, svc *commands.Service) error {
-	path := filepath.Join(m.DataDir, "admin.token")
-	staged := path + ".new"
-	created, err := svc.Bootstrap(ctx, func(token string) error {
-		return os.WriteFile(staged, []byte(token+"\n"), 0o600)
-	})
-	if !created {
-		os.Remove(staged)
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(staged, path); err != nil {
-		return err
-	}
-	m.Logger.Info("registered the first admin; their token is in the file", "path", path)
-	fmt.Fprintf(m.Stdout, "admin token written to %s\n", path)
+	m.service = commands.NewService(m.store, m.db, m.projector)
+	m.service.Logger, m.service.Now = m.Logger, m.Now
 	return nil
 }
 
-func (m *Main) ready() error {
-	select {
-	case <-m.projector.Ready():
-	default:
-		return fmt.Errorf("projections are catching up (at %d)", m.projector.Applied())
-	}
-	if !m.nc.IsConnected() {
-		return errors.New("not connected to NATS")
-	}
-	return nil
-}
-
-// Done reports the projector's end: nil after Close, an error if it failed.
-func (m *Main) Done() <-chan error { return m.done }
-
-// ClientURL is the NATS URL clients use.
-func (m *Main) ClientURL() string {
-	if m.ns != nil {
-		return m.ns.ClientURL()
-	}
-	return m.NATSURL
-}
-
-// HTTPURL is the base URL of the HTTP server.
-func (m *Main) HTTPURL() string { return m.http.URL() }
-
-// Close stops serving, in the reverse order of Run.
-func (m *Main) Close() error {
-	if m.http != nil {
-		m.http.Close()
-	}
-	if m.svc != nil {
-		m.svc.Stop()
-	}
-	if m.cancel != nil {
-		m.cancel()
-		<-m.done
-		m.done <- nil
-	}
-	if m.nc != nil {
-		m.nc.Drain()
-	}
-	var err error
-	if m.db != nil {
-		err = m.db.Close()
-	}
-	if m.ns != nil {
-		m.ns.Shutdown()
-		m.ns.WaitForShutdown()
-	}
-	return err
-}
-
-// retry calls f until it succeeds or limit passes: a cluster that is still
-// electing leaders answers errors for a while.
-func retry(ctx context.Context, limit time.Duration, f func() error) error {
-	deadline := time.Now().Add(limit)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+// serve registers the NATS micro service and starts HTTP.
+func (m *Main) serve() error {
+	var authorize verifier.Authorize
+	if m.VerifyTokenRequired {
+		authorize = func(bearer string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := m.service.Authenticate(ctx, bearer)
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+	}
+	var err error
+	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, 256); err != nil {
+		return err
+	}
+	if err := m.svc.AddEndpoint("verify", m.index.NATSHandler(authorize), micro.WithEndpointSubject("keyledger.verify")); err != nil {
+		return err
+	}
+	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
+	m.http.Verify, m.http.Logger = m.index.HTTPHandler(authorize), m.Logger
+	return m.http.Open()
+}
+
+// background starts the usage recorder and the expiry sweeper.
+func (m *Main) background(usageStore *events.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	prev := m.cancel
+	m.cancel = func() { cancel(); prev() }
+	m.wg.Go(func() { m.index.RecordUsage(ctx, usageStore, m.Instance, m.Logger) })
+	m.wg.Go(func() {
+		tick := time.NewTicker(m.SweepEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				m.sweep(ctx)
+			}
+		}
+	})
+}
+
+// sweep records every key that is due as expired. Several instances may
+// sweep the same key at once; the owner's expected sequence lets one win.
+func (m *Main) sweep(ctx context.Context) {
+	for _, due := range m.index.Due(m.Now()) {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := m.service.ExpireKey(sctx, due.Owner, due.KeyID, due.Reason)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			m.Logger.Warn("recording an expiry failed; will retry", "key_id", due.KeyID, "err", err)
 		}
 	}
 }

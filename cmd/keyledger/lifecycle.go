@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// connect starts the embedded NATS server, or dials the external one.
+func (m *Main) connect() error {
+	if m.NATSURL != "" {
+		nc, err := nats.Connect(m.NATSURL, nats.Name("keyledger"), nats.MaxReconnects(-1))
+		if err != nil {
+			return fmt.Errorf("connect %s: %w", m.NATSURL, err)
+		}
+		m.nc = nc
+		return nil
+	}
+	host, portStr, err := net.SplitHostPort(m.NATSListen)
+	if err != nil {
+		return fmt.Errorf("--nats-listen: %w", err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("--nats-listen: %w", err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	ns, err := server.NewServer(&server.Options{
+		ServerName: "keyledger", Host: host, Port: port,
+		JetStream: true, StoreDir: filepath.Join(m.DataDir, "nats"),
+		SyncAlways: true, // a key the caller was shown must survive a power cut
+		NoSigs:     true, NoLog: true,
+	})
+	if err != nil {
+		return fmt.Errorf("embedded nats: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return errors.New("embedded nats: not ready after 30s")
+	}
+	m.ns = ns
+	m.nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Name("keyledger"))
+	return err
+}
+
+// bootstrap creates the first admin on an empty stream and writes their
+// token to DATA/admin.token (mode 0600); it prints the path, never the token.
+func (m *Main) bootstrap(ctx context.Context) error {
+	path := filepath.Join(m.DataDir, "admin.token")
+	staged := path + ".new"
+	created, err := m.service.Bootstrap(ctx, func(token string) error {
+		return os.WriteFile(staged, []byte(token+"\n"), 0o600)
+	})
+	if !created {
+		os.Remove(staged)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(staged, path); err != nil {
+		return err
+	}
+	m.Logger.Info("registered the first admin; their token is in the file", "path", path)
+	fmt.Fprintf(m.Stdout, "admin token written to %s\n", path)
+	return nil
+}
+
+func (m *Main) ready() error {
+	for _, p := range []interface {
+		Ready() <-chan struct{}
+		Applied() uint64
+	}{m.projector, m.usage} {
+		select {
+		case <-p.Ready():
+		default:
+			return fmt.Errorf("projections are catching up (at %d)", p.Applied())
+		}
+	}
+	if !m.nc.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	return nil
+}
+
+// Done reports a failure that stops the server on its own.
+func (m *Main) Done() <-chan error { return m.done }
+
+// ClientURL is the NATS URL clients use.
+func (m *Main) ClientURL() string {
+	if m.ns != nil {
+		return m.ns.ClientURL()
+	}
+	return m.NATSURL
+}
+
+// HTTPURL is the base URL of the HTTP server.
+func (m *Main) HTTPURL() string { return m.http.URL() }
+
+// Close stops serving, in the reverse order of Run: no new requests, then
+// background work (the last usage is flushed), then storage and NATS.
+func (m *Main) Close() error {
+	if m.http != nil {
+		m.http.Close()
+		m.http = nil
+	}
+	if m.svc != nil {
+		m.svc.Stop()
+		m.svc = nil
+	}
+	if m.cancel != nil {
+		m.cancel()
+		m.wg.Wait()
+		m.cancel = nil
+	}
+	if m.nc != nil {
+		m.nc.Drain()
+		m.nc = nil
+	}
+	var err error
+	if m.db != nil {
+		err = m.db.Close()
+		m.db = nil
+	}
+	if m.ns != nil {
+		m.ns.Shutdown()
+		m.ns.WaitForShutdown()
+		m.ns = nil
+	}
+	return err
+}
+
+// retry calls f until it succeeds or limit passes: a cluster that is still
+// electing leaders answers errors for a while.
+func retry(ctx context.Context, limit time.Duration, f func() error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

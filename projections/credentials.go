@@ -1,0 +1,51 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/keyledger/keyledger"
+)
+
+// Credentials calls fn with every key that is not deleted, for loading the
+// in-memory verify index at start, and returns the sequence the rows
+// reflect: the index follows the stream from there.
+func (d *DB) Credentials(ctx context.Context, fn func(*keyledger.Credential) error) (uint64, error) {
+	tx, err := d.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var seq uint64
+	if err := tx.QueryRowContext(ctx, `SELECT last_seq FROM projection_state WHERE name = 'ledger'`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("credentials: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT k.key_id, k.owner, k.secret_sha256, k.status, k.expires_at, k.scopes, k.allowed_cidrs,
+			k.rate_limit, k.created_at, k.last_used_at, u.active
+		FROM keys k JOIN users u ON u.user_id = k.owner WHERE k.status != 'deleted'`)
+	if err != nil {
+		return 0, fmt.Errorf("credentials: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c keyledger.Credential
+		var expires, rl, used sql.NullString
+		var scopes, cidrs, created string
+		if err := rows.Scan(&c.KeyID, &c.Owner, &c.SecretHash, &c.Status, &expires, &scopes, &cidrs, &rl, &created, &used, &c.OwnerActive); err != nil {
+			return 0, err
+		}
+		c.ExpiresAt, c.LastUsedAt, c.CreatedAt = parseTimePtr(expires), parseTimePtr(used), parseTime(created)
+		_ = json.Unmarshal([]byte(scopes), &c.Scopes)
+		_ = json.Unmarshal([]byte(cidrs), &c.AllowedCIDRs)
+		if rl.Valid {
+			c.RateLimit = new(keyledger.RateLimit)
+			_ = json.Unmarshal([]byte(rl.String), c.RateLimit)
+		}
+		if err := fn(&c); err != nil {
+			return 0, err
+		}
+	}
+	return seq, rows.Err()
+}

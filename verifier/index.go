@@ -1,0 +1,291 @@
+// Package verifier answers "is this API key valid?" from memory, in
+// microseconds and without allocating. The same Index serves keyledger's own
+// verify endpoints (loaded from ledger.db, fed by the projector) and
+// gateways (Gateway follows the event stream and applies revocations the
+// moment they are published). It holds secret hashes only.
+package verifier
+
+import (
+	"encoding/hex"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/events"
+	"github.com/oklog/ulid/v2"
+)
+
+const shardCount = 64
+
+// Index is the in-memory verify index. The zero value is not ready: use
+// NewIndex.
+type Index struct {
+	// Now is the clock verifications and expiry are judged by.
+	Now func() time.Time
+
+	shards     [shardCount]shard
+	seq        atomic.Uint64
+	enabled    atomic.Bool
+	inactivity atomic.Int64 // seconds a key may sit unused; 0: no limit
+	strings    interner
+}
+
+type shard struct {
+	mu sync.RWMutex
+	m  map[ulid.ULID]*entry
+	// early holds end events (revoked, expired, deleted) that arrived, by
+	// notification, before the key itself: the key's issue, arriving later
+	// from the stream, takes the ending status instead of coming back active.
+	early map[ulid.ULID]tombstone
+}
+
+type tombstone struct {
+	seq    uint64
+	status uint8 // revoked, expired, or gone (deleted)
+}
+
+// status of an entry.
+const (
+	active uint8 = iota
+	revoked
+	expired
+	gone // deleted: removed from the index
+)
+
+// entry is one key. Fields other than the atomics change only under the
+// shard's write lock.
+type entry struct {
+	owner    string
+	hash     [32]byte
+	scopes   []string
+	cidrs    []netip.Prefix
+	limiter  *bucket
+	expires  int64 // unix seconds; 0: never
+	since    int64 // unix seconds the inactivity clock starts from (issue or regenerate)
+	status   uint8
+	seq      uint64 // last event applied
+	lastUsed atomic.Int64
+	counts   [numCounters]atomic.Uint32
+}
+
+// NewIndex returns an empty index that judges time by the real clock.
+func NewIndex() *Index {
+	x := &Index{Now: time.Now, strings: interner{m: map[string]string{}}}
+	for i := range x.shards {
+		x.shards[i].m = map[ulid.ULID]*entry{}
+		x.shards[i].early = map[ulid.ULID]tombstone{}
+	}
+	x.enabled.Store(false)
+	return x
+}
+
+func (x *Index) shard(id ulid.ULID) *shard { return &x.shards[id[15]%shardCount] }
+
+// Seq is the last stream sequence the index has applied.
+func (x *Index) Seq() uint64 { return x.seq.Load() }
+
+// SetSeq records that the index holds everything up to seq.
+func (x *Index) SetSeq(seq uint64) {
+	for {
+		cur := x.seq.Load()
+		if seq <= cur || x.seq.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// SetPolicy sets what the settings say about verification.
+func (x *Index) SetPolicy(s keyledger.Settings) {
+	x.enabled.Store(s.Enabled)
+	var secs int64
+	if s.InactivityExpiry != keyledger.None {
+		if p, err := keyledger.ParsePeriod(s.InactivityExpiry); err == nil {
+			t := time.Unix(0, 0).UTC()
+			secs = p.AddTo(t).Unix()
+		}
+	}
+	x.inactivity.Store(secs)
+}
+
+// Len is the number of keys held.
+func (x *Index) Len() int {
+	n := 0
+	for i := range x.shards {
+		s := &x.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// Put loads one key as the projections hold it (at start).
+func (x *Index) Put(c *keyledger.Credential) {
+	id, err := ulid.ParseStrict(c.KeyID)
+	if err != nil || c.Status == keyledger.StatusDeleted || !c.OwnerActive {
+		return
+	}
+	e := &entry{owner: x.strings.get(c.Owner), since: c.CreatedAt.Unix()}
+	e.setLimits(&x.strings, c.Scopes, c.AllowedCIDRs, c.RateLimit)
+	if _, err := hex.Decode(e.hash[:], []byte(c.SecretHash)); err != nil {
+		return
+	}
+	if c.ExpiresAt != nil {
+		e.expires = c.ExpiresAt.Unix()
+	}
+	switch c.Status {
+	case keyledger.StatusRevoked:
+		e.status = revoked
+	case keyledger.StatusExpired:
+		e.status = expired
+	}
+	if c.LastUsedAt != nil {
+		e.lastUsed.Store(c.LastUsedAt.Unix())
+	}
+	s := x.shard(id)
+	s.mu.Lock()
+	s.m[id] = e
+	s.mu.Unlock()
+}
+
+func (e *entry) setLimits(in *interner, scopes, cidrs []string, rl *keyledger.RateLimit) {
+	for i := range scopes {
+		scopes[i] = in.get(scopes[i])
+	}
+	e.scopes = scopes
+	e.cidrs = e.cidrs[:0]
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			e.cidrs = append(e.cidrs, p)
+		}
+	}
+	e.limiter = newBucket(rl)
+}
+
+// Apply folds one stored event into the index. Events may arrive twice or,
+// from notifications, ahead of older ones: each key keeps the sequence of
+// the last event applied and ignores anything older.
+func (x *Index) Apply(r events.Recorded) {
+	switch e := r.Event.(type) {
+	case *events.SettingsChanged:
+		x.SetPolicy(e.Settings)
+	case *events.KeyIssued:
+		x.update(e.KeyID, r.Seq, true, func(k *entry) {
+			k.owner, k.since = x.strings.get(e.Owner), e.At.Unix()
+			_, _ = hex.Decode(k.hash[:], []byte(e.SecretHash))
+			k.setLimits(&x.strings, append([]string(nil), e.Scopes...), e.AllowedCIDRs, e.RateLimit)
+			if e.ExpiresAt != nil {
+				k.expires = e.ExpiresAt.Unix()
+			}
+		})
+	case *events.KeyRegenerated:
+		x.update(e.KeyID, r.Seq, false, func(k *entry) {
+			_, _ = hex.Decode(k.hash[:], []byte(e.SecretHash))
+			k.status, k.since = active, e.At.Unix()
+		})
+	case *events.KeyRevoked:
+		x.end(e.KeyID, r.Seq, revoked)
+	case *events.KeyExpired:
+		x.end(e.KeyID, r.Seq, expired)
+	case *events.KeyDeleted:
+		x.end(e.KeyID, r.Seq, gone)
+	case *events.UsageRecorded:
+		x.used(e)
+	}
+}
+
+// update changes (or, with create, adds) the key under the shard lock.
+func (x *Index) update(keyID string, seq uint64, create bool, f func(*entry)) {
+	id, err := ulid.ParseStrict(keyID)
+	if err != nil {
+		return
+	}
+	s := x.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.m[id]
+	switch {
+	case !ok && !create:
+		return
+	case !ok:
+		k = &entry{}
+	case seq != 0 && k.seq >= seq:
+		return
+	}
+	f(k)
+	k.seq = seq
+	if t, early := s.early[id]; early && t.seq > seq {
+		if t.status == gone {
+			// The tombstone stays until the stream delivers the deletion.
+			delete(s.m, id)
+			return
+		}
+		delete(s.early, id)
+		k.status, k.seq = t.status, t.seq
+	}
+	s.m[id] = k
+}
+
+// end marks a key revoked or expired, or removes it (gone).
+func (x *Index) end(keyID string, seq uint64, status uint8) {
+	id, err := ulid.ParseStrict(keyID)
+	if err != nil {
+		return
+	}
+	s := x.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.m[id]
+	switch {
+	case !ok:
+		if t, seen := s.early[id]; seq == t.seq && seen {
+			delete(s.early, id) // the stream caught up with the notification
+		} else if seq > t.seq {
+			s.early[id] = tombstone{seq: seq, status: status}
+		}
+	case seq != 0 && k.seq >= seq:
+	case status == gone:
+		delete(s.m, id)
+	default:
+		k.status, k.seq = status, seq
+	}
+}
+
+// used moves a key's last use forward from another instance's usage record.
+func (x *Index) used(u *events.UsageRecorded) {
+	if u.LastUsedAt == nil {
+		return
+	}
+	id, err := ulid.ParseStrict(u.KeyID)
+	if err != nil {
+		return
+	}
+	s := x.shard(id)
+	s.mu.RLock()
+	k := s.m[id]
+	s.mu.RUnlock()
+	if k == nil {
+		return
+	}
+	t := u.LastUsedAt.Unix()
+	for cur := k.lastUsed.Load(); t > cur && !k.lastUsed.CompareAndSwap(cur, t); cur = k.lastUsed.Load() {
+	}
+}
+
+// interner shares one copy of strings many keys repeat (owners, scopes).
+type interner struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (in *interner) get(s string) string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	in.m[s] = s
+	return s
+}

@@ -1,0 +1,114 @@
+package verifier
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/keyledger/keyledger/events"
+)
+
+// TakeUsage returns, and resets, the counts of every key verified since the
+// last call: one UsageRecorded per key, for the given minute.
+func (x *Index) TakeUsage(minute time.Time, instance string) []*events.UsageRecorded {
+	var out []*events.UsageRecorded
+	for i := range x.shards {
+		s := &x.shards[i]
+		s.mu.RLock()
+		for id, k := range s.m {
+			var n [numCounters]uint32
+			used := false
+			for c := range n {
+				if n[c] = k.counts[c].Swap(0); n[c] > 0 {
+					used = true
+				}
+			}
+			if !used {
+				continue
+			}
+			u := &events.UsageRecorded{
+				Meta:  events.Meta{At: x.Now().UTC(), Actor: "system"},
+				KeyID: id.String(), Owner: k.owner, Minute: minute.UTC(), Valid: uint64(n[countValid]), Instance: instance,
+			}
+			for c := countValid + 1; c < numCounters; c++ {
+				if n[c] > 0 {
+					if u.Denied == nil {
+						u.Denied = map[string]uint64{}
+					}
+					u.Denied[counterCodes[c]] = uint64(n[c])
+				}
+			}
+			if n[countValid] > 0 {
+				t := time.Unix(k.lastUsed.Load(), 0).UTC()
+				u.LastUsedAt = &t
+			}
+			out = append(out, u)
+		}
+		s.mu.RUnlock()
+	}
+	return out
+}
+
+// Publisher stores usage events, each under its message ID.
+type Publisher interface {
+	Publish(ctx context.Context, evs []events.Event, msgIDs []string) error
+}
+
+// RecordUsage flushes usage to pub once a minute, and once more when ctx
+// ends, until then. Each key's counts for a minute become one event, so
+// last_used_at moves at most once a minute per key.
+func (x *Index) RecordUsage(ctx context.Context, pub Publisher, instance string, log *slog.Logger) {
+	flush := func(minute time.Time) {
+		usage := x.TakeUsage(minute, instance)
+		if len(usage) == 0 {
+			return
+		}
+		evs, ids := make([]events.Event, len(usage)), make([]string, len(usage))
+		for i, u := range usage {
+			evs[i], ids[i] = u, instance+"."+u.KeyID+"."+minute.Format("200601021504")
+		}
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := pub.Publish(pctx, evs, ids); err != nil {
+			log.Error("recording usage failed; these counts are lost", "keys", len(usage), "minute", minute, "err", err)
+		}
+	}
+	for {
+		now := x.Now()
+		next := now.Truncate(time.Minute).Add(time.Minute)
+		select {
+		case <-ctx.Done():
+			flush(now.Truncate(time.Minute))
+			return
+		case <-time.After(next.Sub(now)):
+			flush(next.Add(-time.Minute))
+		}
+	}
+}
+
+// Due is a key the sweeper should record as expired, and why.
+type Due struct {
+	KeyID, Owner, Reason string
+}
+
+// Due lists active keys past their expiry ("ttl") or unused longer than the
+// inactivity policy allows ("inactivity").
+func (x *Index) Due(now time.Time) []Due {
+	var out []Due
+	unix, limit := now.Unix(), x.inactivity.Load()
+	for i := range x.shards {
+		s := &x.shards[i]
+		s.mu.RLock()
+		for id, k := range s.m {
+			switch {
+			case k.status != active:
+			case k.expires != 0 && unix >= k.expires:
+				out = append(out, Due{KeyID: id.String(), Owner: k.owner, Reason: "ttl"})
+			case k.idle(unix, limit):
+				out = append(out, Due{KeyID: id.String(), Owner: k.owner, Reason: "inactivity"})
+			}
+		}
+		s.mu.RUnlock()
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package verifier
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/oklog/ulid/v2"
+)
+
+// Result codes of a verification that failed.
+const (
+	CodeNotFound     = "not_found"
+	CodeMalformed    = "malformed"
+	CodeRevoked      = "revoked"
+	CodeExpired      = "expired"
+	CodeForbiddenIP  = "forbidden_ip"
+	CodeMissingScope = "missing_scope"
+	CodeRateLimited  = "rate_limited"
+	CodeDisabled     = "disabled"
+)
+
+// Counters kept per key and minute: valid uses, and denials by reason.
+const (
+	countValid = iota
+	countNotFound
+	countRevoked
+	countExpired
+	countForbiddenIP
+	countMissingScope
+	countRateLimited
+	countDisabled
+	numCounters
+)
+
+var counterCodes = [numCounters]string{"valid", CodeNotFound, CodeRevoked, CodeExpired, CodeForbiddenIP, CodeMissingScope, CodeRateLimited, CodeDisabled}
+
+// Result is the answer to a verification. Seq is the last stream sequence
+// the index had applied, so a caller can tell how fresh the answer is.
+type Result struct {
+	Valid     bool      `json:"valid"`
+	Code      string    `json:"code,omitempty"`
+	KeyID     string    `json:"key_id,omitempty"`
+	Owner     string    `json:"owner,omitempty"`
+	Scopes    []string  `json:"scopes,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	Seq       uint64    `json:"seq"`
+}
+
+// Verify checks a token, and optionally that the key grants scope and may
+// be used from ip. It allocates nothing. A wrong secret for a real key is
+// not_found, and counted against that key as a failed attempt.
+func (x *Index) Verify(token, scope, ip string) Result {
+	res := Result{Seq: x.seq.Load()}
+	keyID, secret, ok := keyledger.ParseToken(token)
+	if !ok {
+		res.Code = CodeMalformed
+		return res
+	}
+	id, err := ulid.ParseStrict(keyID)
+	if err != nil {
+		res.Code = CodeMalformed
+		return res
+	}
+	var buf [64]byte
+	sum := sha256.Sum256(buf[:copy(buf[:], secret)])
+	now := x.Now()
+	s := x.shard(id)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k := s.m[id]
+	if k == nil {
+		res.Code = CodeNotFound
+		return res
+	}
+	if subtle.ConstantTimeCompare(sum[:], k.hash[:]) != 1 {
+		return k.deny(&res, countNotFound)
+	}
+	res.KeyID, res.Owner = keyID, k.owner
+	if k.expires != 0 {
+		res.ExpiresAt = time.Unix(k.expires, 0).UTC()
+	}
+	unix := now.Unix()
+	switch {
+	case !x.enabled.Load():
+		return k.deny(&res, countDisabled)
+	case k.status == revoked:
+		return k.deny(&res, countRevoked)
+	case k.status == expired || (k.expires != 0 && unix >= k.expires) || k.idle(unix, x.inactivity.Load()):
+		return k.deny(&res, countExpired)
+	case scope != "" && !slices.Contains(k.scopes, scope):
+		return k.deny(&res, countMissingScope)
+	case len(k.cidrs) > 0 && !allowed(k.cidrs, ip):
+		return k.deny(&res, countForbiddenIP)
+	case k.limiter != nil && !k.limiter.take(now):
+		return k.deny(&res, countRateLimited)
+	}
+	k.counts[countValid].Add(1)
+	if k.lastUsed.Load() < unix {
+		k.lastUsed.Store(unix)
+	}
+	res.Valid, res.Scopes = true, k.scopes
+	return res
+}
+
+func (k *entry) deny(res *Result, reason int) Result {
+	k.counts[reason].Add(1)
+	res.Code = counterCodes[reason]
+	return *res
+}
+
+// idle reports whether the key has gone unused longer than limit seconds.
+func (k *entry) idle(now, limit int64) bool {
+	if limit == 0 {
+		return false
+	}
+	return now >= max(k.lastUsed.Load(), k.since)+limit
+}
+
+func allowed(cidrs []netip.Prefix, ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range cidrs {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
