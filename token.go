@@ -53,7 +53,7 @@ func ParseToken(token string) (keyID, secret string, ok bool) {
 		}
 		sum = sum*62 + uint64(d)
 	}
-	if sum != uint64(crc32.ChecksumIEEE([]byte(token[:checksumStart]))) {
+	if sum != uint64(crc32String(token[:checksumStart])) {
 		return "", "", false
 	}
 	return token[len(tokenPrefix) : secretStart-1], token[secretStart:checksumStart], true
@@ -71,6 +71,16 @@ func SecretMatches(secret, storedHash string) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+}
+
+// crc32String is crc32.ChecksumIEEE over a string without converting it to
+// bytes, which would allocate on the verification path.
+func crc32String(s string) uint32 {
+	crc := ^uint32(0)
+	for i := 0; i < len(s); i++ {
+		crc = crc32.IEEETable[byte(crc)^s[i]] ^ (crc >> 8)
+	}
+	return ^crc
 }
 
 func encodeBase62(n *big.Int, width int) string {

@@ -104,6 +104,17 @@ func (s *Store) Open(ctx context.Context) error {
 	return nil
 }
 
+// Bind attaches to the stream as it is, without creating or changing it:
+// for readers such as gateways that may not manage streams.
+func (s *Store) Bind(ctx context.Context) error {
+	st, err := s.JS.Stream(ctx, s.Stream)
+	if err != nil {
+		return fmt.Errorf("bind stream %s: %w", s.Stream, err)
+	}
+	s.stream = st
+	return nil
+}
+
 // LastSeq returns the sequence of the newest event in the stream (0 if none).
 func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	info, err := s.stream.Info(ctx)
@@ -124,7 +135,7 @@ func (s *Store) Load(ctx context.Context, filter string) ([]Recorded, uint64, er
 		return nil, 0, fmt.Errorf("load %s: %w", filter, err)
 	}
 	var out []Recorded
-	err = s.follow(ctx, filter, 1, func(batch []Recorded) (bool, error) {
+	err = s.follow(ctx, []string{filter}, 1, func(batch []Recorded) (bool, error) {
 		out = append(out, batch...)
 		return batch[len(batch)-1].Seq < last.Sequence, nil
 	})
@@ -137,15 +148,20 @@ func (s *Store) Load(ctx context.Context, filter string) ([]Recorded, uint64, er
 // Follow delivers every event from sequence from on, in batches of what is
 // already available (at most max), until ctx ends or fn fails.
 func (s *Store) Follow(ctx context.Context, from uint64, fn func([]Recorded) error) error {
-	return s.follow(ctx, s.Subjects, from, func(b []Recorded) (bool, error) { return true, fn(b) })
+	return s.FollowSubjects(ctx, []string{s.Subjects}, from, fn)
 }
 
-func (s *Store) follow(ctx context.Context, filter string, from uint64, fn func([]Recorded) (more bool, err error)) error {
+// FollowSubjects is Follow for the events on some subjects only.
+func (s *Store) FollowSubjects(ctx context.Context, filters []string, from uint64, fn func([]Recorded) error) error {
+	return s.follow(ctx, filters, from, func(b []Recorded) (bool, error) { return true, fn(b) })
+}
+
+func (s *Store) follow(ctx context.Context, filters []string, from uint64, fn func([]Recorded) (more bool, err error)) error {
 	if from == 0 {
 		from = 1
 	}
 	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
+		FilterSubjects: filters,
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    from,
 	})

@@ -46,7 +46,13 @@ func revoked(owner, key string) *events.KeyRevoked {
 }
 
 func testStore(t *testing.T, js jetstream.JetStream, replicas int) {
-	// Each sub-test owns a stream; streams share subjects, so they run one after another.
+	// Each sub-test owns a stream; streams share subjects, so they run one
+	// after another, each deleted when done. nats-server removes an
+	// account's streams directory when its last stream goes, racing the next
+	// create's mkdir; a placeholder stream keeps the directory in place.
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "PLACEHOLDER", Subjects: []string{"placeholder"}, Replicas: replicas}); err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	store := func(t *testing.T) *events.Store {
 		n++

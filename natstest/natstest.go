@@ -1,11 +1,13 @@
 // Package natstest starts real in-process NATS servers with JetStream for
 // tests: one node, or a cluster whose streams can be R3. Nothing is mocked;
-// every server stores to the test's temporary directory.
+// every server stores to the test's temporary directory. NATSTEST_LOG=1
+// shows the servers' logs.
 package natstest
 
 import (
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -97,9 +99,13 @@ func clusterReady(nodes []*server.Server) bool {
 
 func start(tb testing.TB, opts *server.Options) *server.Server {
 	tb.Helper()
+	opts.NoLog = os.Getenv("NATSTEST_LOG") == ""
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		tb.Fatalf("natstest: %v", err)
+	}
+	if !opts.NoLog {
+		ns.ConfigureLogger()
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {

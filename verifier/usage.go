@@ -3,6 +3,8 @@ package verifier
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyledger/keyledger/events"
@@ -92,7 +94,7 @@ type Due struct {
 }
 
 // Due lists active keys past their expiry ("ttl") or unused longer than the
-// inactivity policy allows ("inactivity").
+// inactivity policy allows ("inactivity"), oldest key first.
 func (x *Index) Due(now time.Time) []Due {
 	var out []Due
 	unix, limit := now.Unix(), x.inactivity.Load()
@@ -110,5 +112,6 @@ func (x *Index) Due(now time.Time) []Due {
 		}
 		s.mu.RUnlock()
 	}
+	slices.SortFunc(out, func(a, b Due) int { return strings.Compare(a.KeyID, b.KeyID) })
 	return out
 }

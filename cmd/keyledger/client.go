@@ -52,6 +52,9 @@ var clientCommands = map[string]clientCommand{
 	"settings set":    settingsSet,
 }
 
+// singleWord are client commands without a second word.
+var singleWord = map[string]clientCommand{"watch": watch}
+
 func runClient(ctx context.Context, cmd clientCommand, args []string, stdout, stderr io.Writer) int {
 	c := &client{stdout: stdout}
 	fs := flag.NewFlagSet("keyledger", flag.ContinueOnError)

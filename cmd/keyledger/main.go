@@ -42,6 +42,7 @@ Client (over NATS; --server URL, token from KEYLEDGER_TOKEN or --token-file, --j
   keyledger settings show
   keyledger settings set [--enabled=true|false] [--max-expiry P180D|never] [--default-expiry P90D]
                          [--inactivity-expiry P90D|none] [--max-active-keys N]
+  keyledger watch [--events revoked,deleted,expired] [--since SEQ]
   keyledger version
 `
 
@@ -57,6 +58,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if args[0] == "serve" {
 		return serve(ctx, args[1:], stdout, stderr)
+	}
+	if cmd, ok := singleWord[args[0]]; ok {
+		return runClient(ctx, cmd, args[1:], stdout, stderr)
 	}
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)

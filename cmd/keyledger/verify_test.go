@@ -1,0 +1,308 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger/natstest"
+	"github.com/keyledger/keyledger/verifier"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// clock is a test clock that starts now and moves only when told.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) Now() time.Time      { return time.Now().UTC().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Add(d time.Duration) { c.offset.Add(int64(d)) }
+
+// newMain configures (without running) a server in dir.
+func newMain(dir string, mod func(*Main)) *Main {
+	m := NewMain()
+	m.DataDir, m.NATSListen, m.HTTPAddr = dir, "127.0.0.1:0", "127.0.0.1:0"
+	m.Stdout, m.Logger = io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil))
+	if mod != nil {
+		mod(m)
+	}
+	return m
+}
+
+func run(t *testing.T, m *Main) *Main {
+	t.Helper()
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// issued enables keys and issues one as the admin, returning its ID and token.
+func issued(t *testing.T, m *Main, admin string, args ...string) (string, string) {
+	t.Helper()
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	k := decodeJSON[keyJSON](t, mustCLI(t, m, admin, append([]string{"key", "issue", "--json"}, args...)...))
+	return k.KeyID, k.Token
+}
+
+func verifyNATS(t *testing.T, nc *nats.Conn, body string, hdr nats.Header) verifier.Result {
+	t.Helper()
+	msg := &nats.Msg{Subject: "keyledger.verify", Data: []byte(body), Header: hdr}
+	reply, err := nc.RequestMsg(msg, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res verifier.Result
+	if reply.Header.Get("Nats-Service-Error-Code") != "" {
+		return verifier.Result{Code: "error:" + reply.Header.Get("Nats-Service-Error-Code")}
+	}
+	if err := json.Unmarshal(reply.Data, &res); err != nil {
+		t.Fatalf("%v: %s", err, reply.Data)
+	}
+	return res
+}
+
+func verifyHTTP(t *testing.T, m *Main, body, bearer string) (int, verifier.Result) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", m.HTTPURL()+"/v1/verify", strings.NewReader(body))
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var r verifier.Result
+	json.NewDecoder(res.Body).Decode(&r)
+	return res.StatusCode, r
+}
+
+func TestVerifyOverNATSAndHTTP(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	id, tok := issued(t, m, admin, "--name", "gw", "--scope", "read", "--cidr", "10.0.0.0/8")
+	nc, err := nats.Connect(m.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, tc := range []struct{ name, body, code string }{
+		{"valid", `{"key":"` + tok + `","scope":"read","ip":"10.1.1.1"}`, ""},
+		{"missing_scope", `{"key":"` + tok + `","scope":"admin","ip":"10.1.1.1"}`, "missing_scope"},
+		{"forbidden_ip", `{"key":"` + tok + `","ip":"8.8.8.8"}`, "forbidden_ip"},
+		{"malformed", `{"key":"` + tok[:len(tok)-1] + `"}`, "malformed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for transport, res := range map[string]verifier.Result{
+				"nats": verifyNATS(t, nc, tc.body, nil),
+				"http": func() verifier.Result { _, r := verifyHTTP(t, m, tc.body, ""); return r }(),
+			} {
+				if res.Code != tc.code || res.Valid != (tc.code == "") || res.Seq == 0 {
+					t.Fatalf("%s: %+v; want code %q and a seq", transport, res, tc.code)
+				}
+				if res.Valid && (res.KeyID != id || len(res.Scopes) != 1) {
+					t.Fatalf("%s: %+v", transport, res)
+				}
+			}
+		})
+	}
+	if status, _ := verifyHTTP(t, m, `{"token":"x"}`, ""); status != 400 {
+		t.Fatalf("unknown field: HTTP %d, want 400", status)
+	}
+
+	// With --verify-token-required, callers present a key of their own.
+	m.Close()
+	m = run(t, newMain(dir, func(m *Main) { m.VerifyTokenRequired = true }))
+	body := `{"key":"` + tok + `","scope":"read","ip":"10.1.1.1"}`
+	if status, _ := verifyHTTP(t, m, body, ""); status != 401 {
+		t.Fatalf("no bearer: HTTP %d, want 401", status)
+	}
+	if status, res := verifyHTTP(t, m, body, tok); status != 200 || !res.Valid {
+		t.Fatalf("with bearer: HTTP %d %+v", status, res)
+	}
+}
+
+func TestRevocationReachesSubscribersGatewaysAndWatch(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	id, tok := issued(t, m, admin, "--name", "gw")
+	nc, err := nats.Connect(m.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("keyledger.notify.revoked.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := verifier.NewGateway(context.Background(), nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	if res := gw.Verify(tok, "", ""); !res.Valid {
+		t.Fatalf("gateway before revoke: %+v", res)
+	}
+	mustCLI(t, m, admin, "key", "revoke", id, "--reason", "leaked")
+
+	// The instance that replied answers revoked from then on.
+	if res := verifyNATS(t, nc, `{"key":"`+tok+`"}`, nil); res.Code != "revoked" {
+		t.Fatalf("verify after the revoke reply: %+v", res)
+	}
+	msg, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n struct{ KeyID, Owner, Reason string }
+	json.Unmarshal(msg.Data, &n)
+	if msg.Subject != "keyledger.notify.revoked."+id || n.Reason != "leaked" || n.Owner == "" || msg.Header.Get("Nats-Sequence") == "" {
+		t.Fatalf("notification %s %s %+v", msg.Subject, msg.Data, n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for gw.Verify(tok, "", "").Code != "revoked" {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway still answers %+v", gw.Verify(tok, "", ""))
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// watch --since replays what a subscriber missed.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	Run(ctx, []string{"watch", "--since", "1", "--json", "--server", m.ClientURL()}, &out, io.Discard)
+	if !strings.Contains(out.String(), `"action":"revoked","key_id":"`+id+`"`) || !strings.Contains(out.String(), `"reason":"leaked"`) {
+		t.Fatalf("watch --since 1 printed %q", out.String())
+	}
+}
+
+// TestExactlyOneKeyExpiredWithTwoInstances runs two servers on one NATS
+// server, moves their shared clock past the expiry of 20 keys, and has both
+// sweep at the same instant, in the same order: exactly one KeyExpired per
+// key is stored, and the background sweepers add none.
+func TestExactlyOneKeyExpiredWithTwoInstances(t *testing.T) {
+	ns := natstest.RunServer(t)
+	var clk clock
+	mod := func(m *Main) { m.NATSURL, m.Now, m.SweepEvery = ns.ClientURL(), clk.Now, 50*time.Millisecond }
+	dirs := []string{t.TempDir(), t.TempDir()}
+	a := run(t, newMain(dirs[0], mod))
+	b := run(t, newMain(dirs[1], mod))
+	admin := filepath.Join(dirs[0], "admin.token")
+	if _, _, code := cliAt(ns.ClientURL(), filepath.Join(dirs[1], "admin.token"), "settings", "show"); code == 0 {
+		t.Fatal("both instances bootstrapped an admin")
+	}
+	mustCLI(t, a, admin, "settings", "set", "--enabled")
+	var toks []string
+	for i := range 20 {
+		k := decodeJSON[keyJSON](t, mustCLI(t, a, admin, "key", "issue", "--json", "--name", fmt.Sprint("short-", i), "--expires-in", "PT2M"))
+		toks = append(toks, k.Token)
+	}
+	clk.Add(3 * time.Minute)
+	var wg sync.WaitGroup
+	for _, m := range []*Main{a, b} {
+		wg.Go(func() { m.sweep(context.Background()) })
+	}
+	wg.Wait()
+	time.Sleep(300 * time.Millisecond) // background sweeps on both instances too
+	_, js := natstest.Connect(t, ns)
+	st, _ := js.Stream(context.Background(), "KEYLEDGER")
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter("keyledger.events.user.*.*.expired"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range info.State.Subjects { // State.Msgs counts the whole stream
+		total += int(n)
+	}
+	if len(info.State.Subjects) != 20 || total != 20 {
+		t.Fatalf("%d KeyExpired events over %d keys; want exactly one for each of 20", total, len(info.State.Subjects))
+	}
+	for _, m := range []*Main{a, b} {
+		if _, res := verifyHTTP(t, m, `{"key":"`+toks[0]+`"}`, ""); res.Code != "expired" {
+			t.Fatalf("instance %s: %+v", m.Instance, res)
+		}
+	}
+	if k := decodeJSON[keyJSON](t, mustCLI(t, b, admin, "key", "show", toks[0][3:29], "--json")); k.Status != "expired" {
+		t.Fatalf("key status %s", k.Status)
+	}
+}
+
+func TestUsageCountedUnderConcurrentLoad(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	id, tok := issued(t, m, admin, "--name", "busy", "--scope", "read")
+	const workers, each = 8, 250
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			nc, err := nats.Connect(m.ClientURL())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer nc.Close()
+			for i := range each {
+				scope := "read"
+				if i%5 == 0 {
+					scope = "write" // denied: missing_scope
+				}
+				if w%2 == 0 {
+					verifyNATS(t, nc, fmt.Sprintf(`{"key":%q,"scope":%q}`, tok, scope), nil)
+				} else {
+					verifyHTTP(t, m, fmt.Sprintf(`{"key":%q,"scope":%q}`, tok, scope), "")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	m.Close() // flushes the last minute of usage
+	m = run(t, newMain(dir, nil))
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "ledger.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var valid, denied int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		db.QueryRow(`SELECT COALESCE(SUM(valid), 0), COALESCE(SUM(missing_scope), 0) FROM usage WHERE key_id = ?`, id).Scan(&valid, &denied)
+		if valid+denied == workers*each || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if valid != workers*each*4/5 || denied != workers*each/5 {
+		t.Fatalf("usage valid %d, missing_scope %d; want %d and %d", valid, denied, workers*each*4/5, workers*each/5)
+	}
+	if k := decodeJSON[struct {
+		LastUsedAt *time.Time `json:"last_used_at"`
+	}](t, mustCLI(t, m, admin, "key", "show", id, "--json")); k.LastUsedAt == nil {
+		t.Fatal("last_used_at not set after use")
+	}
+	// Usage is recorded per key and minute, never per request: 2,000
+	// verifications make one event (two if a minute boundary fell between).
+	_, js := natstest.Connect(t, m.ns)
+	st, err := js.Stream(context.Background(), "KEYLEDGER_USAGE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := st.Info(context.Background())
+	if info.State.Msgs < 1 || info.State.Msgs > 2 {
+		t.Fatalf("%d usage events for %d verifications of one key", info.State.Msgs, workers*each)
+	}
+}

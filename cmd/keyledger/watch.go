@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/keyledger/keyledger/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// notice is what watch prints of an access-ending event.
+type notice struct {
+	Seq    uint64    `json:"seq"`
+	Action string    `json:"action"`
+	KeyID  string    `json:"key_id"`
+	Owner  string    `json:"owner"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// watch prints revocations, deletions and expiries live. With --since it
+// first replays what was stored from that sequence on, then goes on live
+// from the stream itself, so nothing falls between replay and live.
+func watch(fs *flag.FlagSet) runFunc {
+	which := fs.String("events", "revoked,deleted,expired", "which actions to print")
+	since := fs.Uint64("since", 0, "replay from this stream sequence first")
+	return func(ctx context.Context, cl *client, args []string) error {
+		actions := strings.Split(*which, ",")
+		for _, a := range actions {
+			if a != "revoked" && a != "deleted" && a != "expired" {
+				return usageError("--events: %q is not revoked, deleted or expired", a)
+			}
+		}
+		w := tabwriter.NewWriter(cl.stdout, 0, 0, 2, ' ', 0)
+		print := func(n notice) {
+			if cl.json {
+				b, _ := json.Marshal(n)
+				fmt.Fprintln(cl.stdout, string(b))
+				return
+			}
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\towner %s\t%s\n", n.Seq, n.At.Format(time.RFC3339), n.Action, n.KeyID, n.Owner, n.Reason)
+			w.Flush()
+		}
+		if *since > 0 {
+			return replay(ctx, cl, actions, *since, print)
+		}
+		msgs := make(chan *nats.Msg, 1024)
+		for _, a := range actions {
+			sub, err := cl.nc.ChanSubscribe("keyledger.notify."+a+".*", msgs)
+			if err != nil {
+				return err
+			}
+			defer sub.Unsubscribe()
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case m := <-msgs:
+				seq, _ := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+				if ev, err := events.Decode(m.Data); err == nil {
+					print(noticeOf(events.Recorded{Seq: seq, Event: ev}))
+				}
+			}
+		}
+	}
+}
+
+func replay(ctx context.Context, cl *client, actions []string, from uint64, print func(notice)) error {
+	js, err := jetstream.New(cl.nc)
+	if err != nil {
+		return err
+	}
+	store := events.NewStore(js)
+	if err := store.Bind(ctx); err != nil {
+		return err
+	}
+	var filters []string
+	for _, a := range actions {
+		filters = append(filters, events.SubjectPrefix+"user.*.*."+a)
+	}
+	err = store.FollowSubjects(ctx, filters, from, func(batch []events.Recorded) error {
+		for _, r := range batch {
+			print(noticeOf(r))
+		}
+		return nil
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func noticeOf(r events.Recorded) notice {
+	n := notice{Seq: r.Seq, Action: r.Event.Action(), KeyID: r.Event.KeyRef(), Owner: r.Event.OwnerID(), At: r.Event.Base().At}
+	switch e := r.Event.(type) {
+	case *events.KeyRevoked:
+		n.Reason = e.Reason
+	case *events.KeyDeleted:
+		n.Reason = e.Reason
+	case *events.KeyExpired:
+		n.Reason = e.Reason
+	}
+	return n
+}
