@@ -1,9 +1,6 @@
 package verifier
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -11,50 +8,41 @@ import (
 	"github.com/nats-io/nats.go/micro"
 )
 
-// Request is the body of a verification: {"key","scope"?,"ip"?}.
-type Request struct {
-	Key   string `json:"key"`
-	Scope string `json:"scope"`
-	IP    string `json:"ip"`
-}
-
-// maxRequest bounds a verification body; a token is 79 bytes.
-const maxRequest = 4 << 10
-
-func decodeRequest(body []byte) (Request, error) {
-	var req Request
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, keyledger.Errorf(keyledger.EInvalid, "body must be {\"key\",\"scope\"?,\"ip\"?}: %v", err)
-	}
-	return req, nil
-}
-
 // Authorize checks the caller's own bearer token when verification requires
 // one; nil lets anyone verify (gateways present the user's key).
 type Authorize func(bearer string) error
 
+// jsonContentType is shared by every response; net/http only reads it.
+var jsonContentType = []string{"application/json"}
+
 // HTTPHandler serves POST /v1/verify.
 func (x *Index) HTTPHandler(authorize Authorize) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
+		w.Header()["Content-Type"] = jsonContentType
+		fail := func(err error) {
+			w.WriteHeader(keyledger.HTTPStatus(keyledger.ErrorCode(err)))
+			w.Write(keyledger.ErrorJSON(err))
+		}
 		if authorize != nil {
 			if err := authorize(r.Header.Get("Authorization")); err != nil {
-				w.WriteHeader(keyledger.HTTPStatus(keyledger.ErrorCode(err)))
-				w.Write(keyledger.ErrorJSON(err))
+				fail(err)
 				return
 			}
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxRequest))
-		req, derr := decodeRequest(body)
-		if err != nil || derr != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			w.Write(keyledger.ErrorJSON(derr))
+		buf, err := readBody(r.Body)
+		defer buffers.Put(buf)
+		if err != nil {
+			fail(keyledger.Errorf(keyledger.EInvalid, "body: %v", err))
+			return
+		}
+		req, err := decodeRequest(*buf)
+		if err != nil {
+			fail(err)
 			return
 		}
 		res := x.Verify(req.Key, req.Scope, req.IP)
-		w.Write(res.AppendJSON(make([]byte, 0, 256)))
+		*buf = res.AppendJSON((*buf)[:0])
+		w.Write(*buf)
 	})
 }
 
@@ -75,7 +63,10 @@ func (x *Index) NATSHandler(authorize Authorize) micro.Handler {
 			return
 		}
 		res := x.Verify(req.Key, req.Scope, req.IP)
-		_ = r.Respond(res.AppendJSON(make([]byte, 0, 256)))
+		buf := buffers.Get().(*[]byte)
+		*buf = res.AppendJSON((*buf)[:0])
+		_ = r.Respond(*buf) // Respond has copied the bytes when it returns
+		buffers.Put(buf)
 	})
 }
 

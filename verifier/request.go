@@ -1,0 +1,133 @@
+package verifier
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"sync"
+
+	"github.com/keyledger/keyledger"
+)
+
+// Request is the body of a verification: {"key","scope"?,"ip"?}.
+type Request struct {
+	Key   string `json:"key"`
+	Scope string `json:"scope"`
+	IP    string `json:"ip"`
+}
+
+// maxRequest bounds a verification body; a token is 79 bytes.
+const maxRequest = 4 << 10
+
+// decodeRequest reads a verification body strictly: unknown fields and
+// anything but one object are invalid. The common shape (string values,
+// no escapes) is parsed directly; anything else goes through encoding/json,
+// which also words the errors.
+func decodeRequest(body []byte) (Request, error) {
+	if req, ok := parseFlat(body); ok {
+		return req, nil
+	}
+	var req Request
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, keyledger.Errorf(keyledger.EInvalid, "body must be {\"key\",\"scope\"?,\"ip\"?}: %v", err)
+	}
+	if dec.More() {
+		return req, keyledger.Errorf(keyledger.EInvalid, "body must be one JSON object")
+	}
+	return req, nil
+}
+
+// parseFlat parses {"key":"…","scope":"…","ip":"…"} (any order, any
+// subset, JSON white space) whose strings hold no escapes. ok is false for
+// anything else, which the caller hands to encoding/json.
+func parseFlat(b []byte) (req Request, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return req, false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return req, skipSpace(b, i+1) == len(b)
+	}
+	for {
+		var name, value []byte
+		if name, i, ok = flatString(b, i); !ok {
+			return req, false
+		}
+		if i = skipSpace(b, i); i >= len(b) || b[i] != ':' {
+			return req, false
+		}
+		if value, i, ok = flatString(b, skipSpace(b, i+1)); !ok {
+			return req, false
+		}
+		switch string(name) {
+		case "key":
+			req.Key = string(value)
+		case "scope":
+			req.Scope = string(value)
+		case "ip":
+			req.IP = string(value)
+		default:
+			return req, false
+		}
+		if i = skipSpace(b, i); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+			continue
+		}
+		return req, i < len(b) && b[i] == '}' && skipSpace(b, i+1) == len(b)
+	}
+}
+
+// flatString reads a JSON string without escapes or control characters at i.
+func flatString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, i, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return b[i+1 : j], j + 1, true
+		case c == '\\' || c < 0x20:
+			return nil, i, false
+		}
+	}
+	return nil, i, false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// buffers recycles request and response buffers on the verify path.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// readBody reads at most maxRequest bytes of r into a pooled buffer; give it
+// back with buffers.Put when done.
+func readBody(r io.Reader) (*[]byte, error) {
+	p := buffers.Get().(*[]byte)
+	b := (*p)[:0]
+	for {
+		if len(b) == cap(b) {
+			if len(b) >= maxRequest {
+				*p = b
+				return p, keyledger.Errorf(keyledger.EInvalid, "body larger than %d bytes", maxRequest)
+			}
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			*p = b
+			return p, nil
+		}
+		if err != nil {
+			*p = b
+			return p, err
+		}
+	}
+}
