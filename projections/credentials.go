@@ -11,7 +11,8 @@ import (
 
 // Credentials calls fn with every key that is not deleted, for loading the
 // in-memory verify index at start, and returns the sequence the rows
-// reflect: the index follows the stream from there.
+// reflect: the index follows the stream from there. Credentials share their
+// Scopes and AllowedCIDRs slices: fn must not change them.
 func (d *DB) Credentials(ctx context.Context, fn func(*keyledger.Credential) error) (uint64, error) {
 	tx, err := d.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -29,6 +30,17 @@ func (d *DB) Credentials(ctx context.Context, fn func(*keyledger.Credential) err
 		return 0, fmt.Errorf("credentials: %w", err)
 	}
 	defer rows.Close()
+	// Keys repeat the same few scope and network lists: decode each text once.
+	lists := map[string][]string{}
+	list := func(text string) []string {
+		if v, ok := lists[text]; ok {
+			return v
+		}
+		var v []string
+		_ = json.Unmarshal([]byte(text), &v)
+		lists[text] = v
+		return v
+	}
 	for rows.Next() {
 		var c keyledger.Credential
 		var expires, rl, used sql.NullString
@@ -37,8 +49,7 @@ func (d *DB) Credentials(ctx context.Context, fn func(*keyledger.Credential) err
 			return 0, err
 		}
 		c.ExpiresAt, c.LastUsedAt, c.CreatedAt = parseTimePtr(expires), parseTimePtr(used), parseTime(created)
-		_ = json.Unmarshal([]byte(scopes), &c.Scopes)
-		_ = json.Unmarshal([]byte(cidrs), &c.AllowedCIDRs)
+		c.Scopes, c.AllowedCIDRs = list(scopes), list(cidrs)
 		if rl.Valid {
 			c.RateLimit = new(keyledger.RateLimit)
 			_ = json.Unmarshal([]byte(rl.String), c.RateLimit)

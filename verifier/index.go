@@ -54,25 +54,45 @@ const (
 	gone // deleted: removed from the index
 )
 
-// entry is one key. Fields other than the atomics change only under the
-// shard's write lock.
+// entry is one key: about 112 bytes, so a million fit in well under 300 MB.
+// Fields other than the atomics change only under the shard's write lock.
 type entry struct {
-	owner    string
 	hash     [32]byte
-	scopes   []string
-	cidrs    []netip.Prefix
-	limiter  *bucket
-	expires  int64 // unix seconds; 0: never
-	since    int64 // unix seconds the inactivity clock starts from (issue or regenerate)
-	status   uint8
-	seq      uint64 // last event applied
+	owner    string  // interned
+	limits   *limits // shared by every key with the same scopes and networks
+	limiter  *bucket // nil without a rate limit
+	expires  int64   // unix seconds; 0: never
+	since    int64   // unix seconds the inactivity clock starts from (issue or regenerate)
+	seq      uint64  // last event applied
 	lastUsed atomic.Int64
-	counts   [numCounters]atomic.Uint32
+	usage    atomic.Pointer[counters] // allocated on first use
+	status   uint8
+}
+
+// limits are a key's scopes and allowed networks; read-only once built.
+type limits struct {
+	scopes []string
+	cidrs  []netip.Prefix
+}
+
+// counters are one key's verifications since usage was last taken.
+type counters struct{ n [numCounters]atomic.Uint32 }
+
+// count adds one verification with the given outcome.
+func (k *entry) count(outcome int) {
+	c := k.usage.Load()
+	if c == nil {
+		c = new(counters)
+		if !k.usage.CompareAndSwap(nil, c) {
+			c = k.usage.Load()
+		}
+	}
+	c.n[outcome].Add(1)
 }
 
 // NewIndex returns an empty index that judges time by the real clock.
 func NewIndex() *Index {
-	x := &Index{Now: time.Now, strings: interner{m: map[string]string{}}}
+	x := &Index{Now: time.Now, strings: interner{m: map[string]string{}, sets: map[string]*limits{}}}
 	for i := range x.shards {
 		x.shards[i].m = map[ulid.ULID]*entry{}
 		x.shards[i].early = map[ulid.ULID]tombstone{}
@@ -128,7 +148,7 @@ func (x *Index) Put(c *keyledger.Credential) {
 		return
 	}
 	e := &entry{owner: x.strings.get(c.Owner), since: c.CreatedAt.Unix()}
-	e.setLimits(&x.strings, c.Scopes, c.AllowedCIDRs, c.RateLimit)
+	e.limits, e.limiter = x.strings.limits(c.Scopes, c.AllowedCIDRs), newBucket(c.RateLimit)
 	if _, err := hex.Decode(e.hash[:], []byte(c.SecretHash)); err != nil {
 		return
 	}
@@ -150,20 +170,6 @@ func (x *Index) Put(c *keyledger.Credential) {
 	s.mu.Unlock()
 }
 
-func (e *entry) setLimits(in *interner, scopes, cidrs []string, rl *keyledger.RateLimit) {
-	for i := range scopes {
-		scopes[i] = in.get(scopes[i])
-	}
-	e.scopes = scopes
-	e.cidrs = e.cidrs[:0]
-	for _, c := range cidrs {
-		if p, err := netip.ParsePrefix(c); err == nil {
-			e.cidrs = append(e.cidrs, p)
-		}
-	}
-	e.limiter = newBucket(rl)
-}
-
 // Apply folds one stored event into the index. Events may arrive twice or,
 // from notifications, ahead of older ones: each key keeps the sequence of
 // the last event applied and ignores anything older.
@@ -175,7 +181,7 @@ func (x *Index) Apply(r events.Recorded) {
 		x.update(e.KeyID, r.Seq, true, func(k *entry) {
 			k.owner, k.since = x.strings.get(e.Owner), e.At.Unix()
 			_, _ = hex.Decode(k.hash[:], []byte(e.SecretHash))
-			k.setLimits(&x.strings, append([]string(nil), e.Scopes...), e.AllowedCIDRs, e.RateLimit)
+			k.limits, k.limiter = x.strings.limits(e.Scopes, e.AllowedCIDRs), newBucket(e.RateLimit)
 			if e.ExpiresAt != nil {
 				k.expires = e.ExpiresAt.Unix()
 			}
@@ -274,10 +280,38 @@ func (x *Index) used(u *events.UsageRecorded) {
 	}
 }
 
-// interner shares one copy of strings many keys repeat (owners, scopes).
+// interner shares one copy of what many keys repeat: owners, and sets of
+// scopes and networks.
 type interner struct {
-	mu sync.Mutex
-	m  map[string]string
+	mu   sync.Mutex
+	m    map[string]string
+	sets map[string]*limits
+}
+
+// limits returns the shared limits for scopes and cidrs.
+func (in *interner) limits(scopes, cidrs []string) *limits {
+	var buf [256]byte
+	key := buf[:0]
+	for _, s := range scopes {
+		key = append(append(key, s...), ' ')
+	}
+	key = append(key, '|')
+	for _, c := range cidrs {
+		key = append(append(key, c...), ' ')
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if l, ok := in.sets[string(key)]; ok {
+		return l
+	}
+	l := &limits{scopes: append([]string(nil), scopes...)}
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			l.cidrs = append(l.cidrs, p)
+		}
+	}
+	in.sets[string(key)] = l
+	return l
 }
 
 func (in *interner) get(s string) string {

@@ -3,6 +3,7 @@ package verifier
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -18,10 +19,14 @@ func (x *Index) TakeUsage(minute time.Time, instance string) []*events.UsageReco
 		s := &x.shards[i]
 		s.mu.RLock()
 		for id, k := range s.m {
+			counts := k.usage.Load()
+			if counts == nil {
+				continue
+			}
 			var n [numCounters]uint32
 			used := false
 			for c := range n {
-				if n[c] = k.counts[c].Swap(0); n[c] > 0 {
+				if n[c] = counts.n[c].Swap(0); n[c] > 0 {
 					used = true
 				}
 			}
@@ -47,6 +52,7 @@ func (x *Index) TakeUsage(minute time.Time, instance string) []*events.UsageReco
 			out = append(out, u)
 		}
 		s.mu.RUnlock()
+		runtime.Gosched() // a million keys take a while: let verifications in
 	}
 	return out
 }
@@ -111,6 +117,7 @@ func (x *Index) Due(now time.Time) []Due {
 			}
 		}
 		s.mu.RUnlock()
+		runtime.Gosched()
 	}
 	slices.SortFunc(out, func(a, b Due) int { return strings.Compare(a.KeyID, b.KeyID) })
 	return out

@@ -91,23 +91,23 @@ func (x *Index) Verify(token, scope, ip string) Result {
 		return k.deny(&res, countRevoked)
 	case k.status == expired || (k.expires != 0 && unix >= k.expires) || k.idle(unix, x.inactivity.Load()):
 		return k.deny(&res, countExpired)
-	case scope != "" && !slices.Contains(k.scopes, scope):
+	case scope != "" && !slices.Contains(k.limits.scopes, scope):
 		return k.deny(&res, countMissingScope)
-	case len(k.cidrs) > 0 && !allowed(k.cidrs, ip):
+	case len(k.limits.cidrs) > 0 && !allowed(k.limits.cidrs, ip):
 		return k.deny(&res, countForbiddenIP)
 	case k.limiter != nil && !k.limiter.take(now):
 		return k.deny(&res, countRateLimited)
 	}
-	k.counts[countValid].Add(1)
+	k.count(countValid)
 	if k.lastUsed.Load() < unix {
 		k.lastUsed.Store(unix)
 	}
-	res.Valid, res.Scopes = true, k.scopes
+	res.Valid, res.Scopes = true, k.limits.scopes
 	return res
 }
 
 func (k *entry) deny(res *Result, reason int) Result {
-	k.counts[reason].Add(1)
+	k.count(reason)
 	res.Code = counterCodes[reason]
 	return *res
 }

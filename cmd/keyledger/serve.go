@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -165,13 +166,14 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 		return err
 	}
 	m.index.SetPolicy(settings)
-	start := time.Now()
-	seq, err := m.db.Credentials(ctx, func(c *keyledger.Credential) error { m.index.Put(c); return nil })
+	start, before := time.Now(), heapInUse()
+	seq, err := m.loadIndex(ctx)
 	if err != nil {
 		return fmt.Errorf("load verify index: %w", err)
 	}
 	m.index.SetSeq(seq)
-	m.Logger.Info("verify index loaded", "keys", m.index.Len(), "seq", seq, "seconds", time.Since(start).Seconds())
+	m.Logger.Info("verify index loaded", "keys", m.index.Len(), "seq", seq, "seconds", time.Since(start).Seconds(),
+		"index_mb", max(0, int64(heapInUse())-int64(before))>>20)
 
 	m.projector = projections.NewProjector(m.db, m.store)
 	m.usage = projections.NewProjector(m.db, usageStore)
@@ -202,6 +204,42 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	m.service = commands.NewService(m.store, m.db, m.projector)
 	m.service.Logger, m.service.Now = m.Logger, m.Now
 	return nil
+}
+
+// loadIndex fills the verify index from ledger.db, reading rows on one
+// goroutine and indexing them on another.
+func (m *Main) loadIndex(ctx context.Context) (uint64, error) {
+	batches := make(chan []*keyledger.Credential, 8)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range batches {
+			for _, c := range b {
+				m.index.Put(c)
+			}
+		}
+	}()
+	batch := make([]*keyledger.Credential, 0, 1024)
+	seq, err := m.db.Credentials(ctx, func(c *keyledger.Credential) error {
+		if batch = append(batch, c); len(batch) == cap(batch) {
+			batches <- batch
+			batch = make([]*keyledger.Credential, 0, 1024)
+		}
+		return nil
+	})
+	batches <- batch
+	close(batches)
+	<-done
+	return seq, err
+}
+
+// heapInUse is the Go heap in use after a collection: the difference across
+// the index load is the index's own size.
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
 }
 
 // serve registers the NATS micro service and starts HTTP.
