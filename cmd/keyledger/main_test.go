@@ -197,3 +197,20 @@ func TestCLIUsageErrors(t *testing.T) {
 		t.Fatalf("help: exit %d", code)
 	}
 }
+
+func TestGCPercentKeepsAHeapFloor(t *testing.T) {
+	for _, tc := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 100},
+		{4 << 20, 1000},  // 4 MB live: capped
+		{16 << 20, 300},  // 16 MB live: goal 64 MB
+		{32 << 20, 100},  // half the floor or more: default pacing
+		{170 << 20, 100}, // a million keys
+	} {
+		if got := gcPercentFor(tc.live, 64<<20); got != tc.want {
+			t.Fatalf("live %d MB: GOGC %d, want %d", tc.live>>20, got, tc.want)
+		}
+	}
+}

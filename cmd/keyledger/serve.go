@@ -265,12 +265,13 @@ func (m *Main) serve() error {
 	return m.http.Open()
 }
 
-// background starts the usage recorder and the expiry sweeper.
+// background starts the usage recorder, the expiry sweeper and the GC pacer.
 func (m *Main) background(usageStore *events.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	prev := m.cancel
 	m.cancel = func() { cancel(); prev() }
 	m.wg.Go(func() { m.index.RecordUsage(ctx, usageStore, m.Instance, m.Logger) })
+	m.wg.Go(func() { keepHeapFloor(ctx, 64<<20, 5*time.Second) })
 	m.wg.Go(func() {
 		tick := time.NewTicker(m.SweepEvery)
 		defer tick.Stop()
