@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/keyledger/keyledger/events"
 	"github.com/nats-io/nats.go"
@@ -24,8 +23,8 @@ type Gateway struct {
 	done   chan error
 }
 
-// NotifySubjects are the notifications that end a key's access.
-var NotifySubjects = []string{"keyledger.notify.revoked.*", "keyledger.notify.deleted.*", "keyledger.notify.expired.*"}
+// endSubjects are the notifications that end a key's access.
+var endSubjects = []string{"keyledger.notify.revoked.*", "keyledger.notify.deleted.*", "keyledger.notify.expired.*"}
 
 // NewGateway connects a gateway verifier over nc and returns once its copy
 // of the index holds everything the stream held when it started.
@@ -39,7 +38,7 @@ func NewGateway(ctx context.Context, nc *nats.Conn) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{index: NewIndex(), done: make(chan error, 1)}
-	for _, subj := range NotifySubjects {
+	for _, subj := range endSubjects {
 		sub, err := nc.Subscribe(subj, g.notified)
 		if err != nil {
 			g.Close()
@@ -103,9 +102,6 @@ func (g *Gateway) Verify(token, scope, ip string) Result { return g.index.Verify
 
 // Seq is the last stream sequence the gateway has applied in order.
 func (g *Gateway) Seq() uint64 { return g.index.Seq() }
-
-// SetClock sets the clock verifications are judged by (tests).
-func (g *Gateway) SetClock(now func() time.Time) { g.index.Now = now }
 
 // Close stops following and unsubscribes.
 func (g *Gateway) Close() error {

@@ -202,8 +202,9 @@ func (x *Index) Apply(r events.Recorded) {
 	}
 }
 
-// update changes (or, with create, adds) the key under the shard lock.
-func (x *Index) update(keyID string, seq uint64, create bool, f func(*entry)) {
+// locked runs f with the key's shard write-locked; IDs that are not ULIDs
+// cannot be in the index and are ignored.
+func (x *Index) locked(keyID string, f func(s *shard, id ulid.ULID)) {
 	id, err := ulid.ParseStrict(keyID)
 	if err != nil {
 		return
@@ -211,6 +212,15 @@ func (x *Index) update(keyID string, seq uint64, create bool, f func(*entry)) {
 	s := x.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	f(s, id)
+}
+
+// update changes (or, with create, adds) the key.
+func (x *Index) update(keyID string, seq uint64, create bool, f func(*entry)) {
+	x.locked(keyID, func(s *shard, id ulid.ULID) { s.update(id, seq, create, f) })
+}
+
+func (s *shard) update(id ulid.ULID, seq uint64, create bool, f func(*entry)) {
 	k, ok := s.m[id]
 	switch {
 	case !ok && !create:
@@ -236,13 +246,10 @@ func (x *Index) update(keyID string, seq uint64, create bool, f func(*entry)) {
 
 // end marks a key revoked or expired, or removes it (gone).
 func (x *Index) end(keyID string, seq uint64, status uint8) {
-	id, err := ulid.ParseStrict(keyID)
-	if err != nil {
-		return
-	}
-	s := x.shard(id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	x.locked(keyID, func(s *shard, id ulid.ULID) { s.end(id, seq, status) })
+}
+
+func (s *shard) end(id ulid.ULID, seq uint64, status uint8) {
 	k, ok := s.m[id]
 	switch {
 	case !ok:

@@ -107,15 +107,24 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func streamLastSeq(t *testing.T, url string) uint64 {
+// jetStreamAt connects to the server at url for the rest of the test.
+func jetStreamAt(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	st, err := js.Stream(context.Background(), "KEYLEDGER")
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func streamLastSeq(t *testing.T, url string) uint64 {
+	t.Helper()
+	st, err := jetStreamAt(t, url).Stream(context.Background(), "KEYLEDGER")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,13 +173,7 @@ func dump(t *testing.T, path string) string {
 // rebuild projects the whole stream at url into a fresh file and returns its path.
 func rebuild(t *testing.T, url string, upTo uint64) string {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	store := events.NewStore(js)
+	store := events.NewStore(jetStreamAt(t, url))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := store.Open(ctx); err != nil {
