@@ -18,12 +18,18 @@ func keepHeapFloor(ctx context.Context, floor uint64, every time.Duration) {
 	if os.Getenv("GOGC") != "" {
 		return
 	}
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	// Live bytes are known only after a first collection; until then the
+	// heap's objects are the estimate.
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		metrics.Read(sample)
-		debug.SetGCPercent(gcPercentFor(sample[0].Value.Uint64(), floor))
+		live := sample[0].Value.Uint64()
+		if live == 0 {
+			live = sample[1].Value.Uint64()
+		}
+		debug.SetGCPercent(gcPercentFor(live, floor))
 		select {
 		case <-ctx.Done():
 			debug.SetGCPercent(100)

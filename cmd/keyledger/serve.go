@@ -271,7 +271,7 @@ func (m *Main) background(usageStore *events.Store) {
 	prev := m.cancel
 	m.cancel = func() { cancel(); prev() }
 	m.wg.Go(func() { m.index.RecordUsage(ctx, usageStore, m.Instance, m.Logger) })
-	m.wg.Go(func() { keepHeapFloor(ctx, 64<<20, 5*time.Second) })
+	m.wg.Go(func() { keepHeapFloor(ctx, 64<<20, time.Second) })
 	m.wg.Go(func() {
 		tick := time.NewTicker(m.SweepEvery)
 		defer tick.Stop()
