@@ -2,10 +2,12 @@ package commands
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/events"
+	"github.com/oklog/ulid/v2"
 )
 
 // SetSettings changes the key policy and returns it.
@@ -42,12 +44,18 @@ func (s *Service) SetSettings(ctx context.Context, a Actor, cmdID string, c SetS
 	}
 }
 
-// RegisterUser adds a person or service account under a new ID.
+// RegisterUser adds a person or service account under a new ID. With a
+// command ID, the new ID is derived from it: a retry reaches the same
+// aggregate and is answered from what the first attempt did, instead of
+// registering the user twice.
 func (s *Service) RegisterUser(ctx context.Context, a Actor, cmdID string, c RegisterUser) (*keyledger.User, error) {
 	if err := requireAdmin(a); err != nil {
 		return nil, err
 	}
 	c.UserID = s.NewID()
+	if cmdID != "" {
+		c.UserID = idFor("user", cmdID)
+	}
 	if _, err := s.onOwner(ctx, c.UserID, cmdID, func(o *Owner) ([]events.Event, error) {
 		return DecideRegister(o, a, c, s.Now())
 	}); err != nil {
@@ -67,6 +75,15 @@ func (s *Service) ChangeRoles(ctx context.Context, a Actor, cmdID string, c Chan
 		return nil, err
 	}
 	return s.Read.User(ctx, c.UserID)
+}
+
+// idFor derives a stable ID (a valid ULID, though not time-ordered) from a
+// command ID.
+func idFor(kind, cmdID string) string {
+	sum := sha256.Sum256([]byte("keyledger/" + kind + "/" + cmdID))
+	var id ulid.ULID
+	copy(id[:], sum[:])
+	return id.String()
 }
 
 // DeactivateUser deactivates a user and deletes all their keys in one

@@ -147,6 +147,27 @@ func TestRetriedCommandIsAppliedOnce(t *testing.T) {
 	}
 }
 
+func TestRetriedRegistrationRegistersOnce(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	first, err := l.svc.RegisterUser(ctx, l.admin, "reg-1", commands.RegisterUser{Name: "svc", Kind: "service"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := l.lastSeq(t)
+	again, err := l.svc.RegisterUser(ctx, l.admin, "reg-1", commands.RegisterUser{Name: "svc", Kind: "service"})
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("retry answered %+v, %v; want user %s", again, err, first.ID)
+	}
+	if l.lastSeq(t) != seq {
+		t.Fatal("the retry stored events")
+	}
+	other, err := l.svc.RegisterUser(ctx, l.admin, "reg-2", commands.RegisterUser{Name: "svc"})
+	if err != nil || other.ID == first.ID {
+		t.Fatalf("a new command registered %+v, %v", other, err)
+	}
+}
+
 func TestBadInputChangesNothing(t *testing.T) {
 	l := newLedger(t)
 	ctx := context.Background()
@@ -177,7 +198,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"anothers_key", revoke, devToken, fmt.Sprintf(`{"key_ids":[%q]}`, theirs.ID), ""},
 		{"developer_sets_policy", settings, devToken, `{"enabled":false}`, "forbidden"},
 		{"no_token", issue, "", `{"name":"x"}`, "unauthenticated"},
-		{"typo_in_token", issue, devToken[:len(devToken)-1] + "x", `{"name":"x"}`, "unauthenticated"},
+		{"typo_in_token", issue, typo(devToken, len(devToken)-1), `{"name":"x"}`, "unauthenticated"},
 		{"bad_max_keys", settings, l.token, `{"max_active_keys_per_user":5000}`, "invalid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -202,6 +223,15 @@ func TestBadInputChangesNothing(t *testing.T) {
 	if got.Status != keyledger.StatusActive {
 		t.Fatalf("another's key is %s after a refused revoke", got.Status)
 	}
+}
+
+// typo changes the character at i to a different one.
+func typo(token string, i int) string {
+	c := byte('a')
+	if token[i] == 'a' {
+		c = 'b'
+	}
+	return token[:i] + string(c) + token[i+1:]
 }
 
 func endpointNamed(t *testing.T, name string) commands.Endpoint {

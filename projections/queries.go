@@ -51,7 +51,7 @@ func (d *DB) User(ctx context.Context, id string) (*keyledger.User, error) {
 
 // Users returns every user, or those whose name or ID is q, oldest first.
 func (d *DB) Users(ctx context.Context, q string) ([]*keyledger.User, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE ? = '' OR name = ? OR user_id = ? ORDER BY user_id`, q, q, q)
+	rows, err := d.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE ? = '' OR name = ? OR user_id = ? ORDER BY created_at, user_id`, q, q, q)
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}

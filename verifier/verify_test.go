@@ -80,7 +80,7 @@ func TestVerifyResultCodes(t *testing.T) {
 		{name: "missing_scope", token: scoped, scope: "write", ip: "10.0.0.1", code: "missing_scope"},
 		{name: "ip_outside_cidrs", token: scoped, ip: "192.168.0.1", code: "forbidden_ip"},
 		{name: "no_ip_with_cidrs", token: scoped, code: "forbidden_ip"},
-		{name: "typo_is_malformed", token: plain[:40] + "x" + plain[41:], code: "malformed"},
+		{name: "typo_is_malformed", token: typo(plain, 40), code: "malformed"},
 		{name: "garbage_is_malformed", token: "Bearer nope", code: "malformed"},
 		{name: "wrong_secret_is_not_found", token: wrongSecret(plain), code: "not_found"},
 		{name: "unknown_key_is_not_found", token: wrongSecret(ulid.Make().String() + plain[29:]), code: "malformed"},
@@ -105,6 +105,15 @@ func TestVerifyResultCodes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// typo changes the character at i to a different one.
+func typo(token string, i int) string {
+	c := byte('a')
+	if token[i] == 'a' {
+		c = 'b'
+	}
+	return token[:i] + string(c) + token[i+1:]
 }
 
 func TestVerifyDisabledAndInactivity(t *testing.T) {
