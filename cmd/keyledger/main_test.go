@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // MustRunMain starts the real server on free ports in a temporary data
@@ -212,5 +213,64 @@ func TestGCPercentKeepsAHeapFloor(t *testing.T) {
 		if got := gcPercentFor(tc.live, 64<<20); got != tc.want {
 			t.Fatalf("live %d MB: GOGC %d, want %d", tc.live>>20, got, tc.want)
 		}
+	}
+}
+
+// TestRebuildAtStartAndReadiness removes ledger.db: the next start rebuilds
+// it from the stream with progress lines, and /readyz answers 503 until the
+// projections hold what the stream held.
+func TestRebuildAtStartAndReadiness(t *testing.T) {
+	dir := t.TempDir()
+	m := MustRunMain(t, dir)
+	admin := filepath.Join(dir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	for i := range 3 {
+		mustCLI(t, m, admin, "key", "issue", "--name", "k"+strings.Repeat("x", i))
+	}
+	m.Close()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(filepath.Join(dir, "ledger.db"+suffix))
+	}
+	release := make(chan struct{})
+	var logs syncWriter
+	m = NewMain()
+	m.DataDir, m.NATSListen, m.HTTPAddr, m.Stdout = dir, "127.0.0.1:0", "127.0.0.1:0", io.Discard
+	m.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	m.BeforeCommit = func(uint64) { <-release }
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	defer func() { // runs first: a failed test must not leave Close waiting on the held projector
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	status := func() int {
+		res, err := http.Get(m.HTTPURL() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := status(); got != 503 {
+		t.Fatalf("/readyz while rebuilding: %d, want 503", got)
+	}
+	close(release)
+	for deadline := time.Now().Add(10 * time.Second); status() != 200; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("never ready after the rebuild")
+		}
+	}
+	for _, line := range []string{"building projections from the event stream", "projections catching up", "projections caught up"} {
+		if !strings.Contains(logs.String(), line) {
+			t.Fatalf("no %q in the log:\n%s", line, logs.String())
+		}
+	}
+	if page := decodeJSON[struct{ Keys []keyJSON }](t, mustCLI(t, m, admin, "key", "list", "--json")); len(page.Keys) != 4 {
+		t.Fatalf("%d keys after the rebuild, want 4 (3 and the bootstrap key)", len(page.Keys))
 	}
 }
