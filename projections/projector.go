@@ -112,6 +112,14 @@ func (p *Projector) reportCatchUp(ctx context.Context, from, target uint64) {
 
 func (p *Projector) applyBatch(batch []events.Recorded) error {
 	applied := p.Applied()
+	// A batch is in order: anything already applied (a redelivery, which
+	// must not count twice) is a prefix.
+	for len(batch) > 0 && batch[0].Seq <= applied {
+		batch = batch[1:]
+	}
+	if len(batch) == 0 {
+		return nil
+	}
 	tx, err := p.DB.db.Begin()
 	if err != nil {
 		return fmt.Errorf("%w: begin: %w", errApply, err)
@@ -119,16 +127,10 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 	defer tx.Rollback()
 	last := applied
 	for _, r := range batch {
-		if r.Seq <= applied {
-			continue // already applied: a redelivery must not count twice
-		}
 		if err := apply(tx, r); err != nil {
 			return fmt.Errorf("%w: %w", errApply, err)
 		}
 		last = r.Seq
-	}
-	if last == applied {
-		return nil
 	}
 	if _, err := tx.Exec(`UPDATE projection_state SET last_seq = ? WHERE name = ?`, last, p.Name); err != nil {
 		return fmt.Errorf("%w: %w", errApply, err)
