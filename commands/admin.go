@@ -12,36 +12,25 @@ import (
 
 // SetSettings changes the key policy and returns it.
 func (s *Service) SetSettings(ctx context.Context, a Actor, cmdID string, c SetSettings) (keyledger.Settings, error) {
-	for attempt := 1; ; attempt++ {
+	err := s.retrying(ctx, "settings", func() (bool, error) {
 		cur, expected, seen, err := s.settings(ctx)
-		if err != nil {
-			return cur, err
-		}
-		if seen[cmdID] && cmdID != "" {
-			return s.Read.Settings(ctx)
+		if err != nil || (seen[cmdID] && cmdID != "") {
+			return false, err
 		}
 		evs, err := DecideSettings(cur, a, c, s.Now())
-		if err != nil {
-			return cur, err
-		}
-		if len(evs) == 0 {
-			return s.Read.Settings(ctx)
+		if err != nil || len(evs) == 0 {
+			return false, err
 		}
 		seq, err := s.append(ctx, events.SubjectSettings, expected, cmdID, "settings", evs)
-		if err == nil {
-			if err := s.wait(ctx, seq); err != nil {
-				return cur, err
-			}
-			return s.Read.Settings(ctx)
+		if err != nil {
+			return retryable(err)
 		}
-		if !errors.Is(err, events.ErrConflict) && !errors.Is(err, events.ErrDuplicate) {
-			return cur, unavailable(err)
-		}
-		if attempt >= s.MaxAttempts {
-			return cur, keyledger.Errorf(keyledger.EConflict, "settings changed %d times while deciding; try again", attempt)
-		}
-		s.backoff(ctx, attempt)
+		return false, s.wait(ctx, seq)
+	})
+	if err != nil {
+		return keyledger.Settings{}, err
 	}
+	return s.Read.Settings(ctx)
 }
 
 // RegisterUser adds a person or service account under a new ID. With a

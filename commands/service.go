@@ -88,34 +88,57 @@ type outcome struct {
 // there first. A command ID seen before is answered without deciding again.
 func (s *Service) onOwner(ctx context.Context, ownerID, cmdID string, decide func(*Owner) ([]events.Event, error)) (outcome, error) {
 	filter := events.OwnerSubjects(ownerID)
-	for attempt := 1; ; attempt++ {
+	var out outcome
+	err := s.retrying(ctx, ownerID, func() (bool, error) {
 		recs, expected, err := s.Store.Load(ctx, filter)
 		if err != nil {
-			return outcome{}, unavailable(err)
+			return false, unavailable(err)
 		}
 		o := NewOwner(ownerID)
 		for _, r := range recs {
 			o.Apply(r.Event)
 		}
+		out = outcome{seq: expected, owner: o}
 		if _, seen := o.Commands[cmdID]; seen && cmdID != "" {
-			return outcome{seq: expected, replayed: true, owner: o}, s.wait(ctx, expected)
+			out.replayed = true
+			return false, s.wait(ctx, expected)
 		}
 		evs, err := decide(o)
 		if err != nil || len(evs) == 0 {
-			return outcome{seq: expected, owner: o}, err
+			return false, err
 		}
 		seq, err := s.append(ctx, filter, expected, cmdID, ownerID, evs)
-		if err == nil {
-			return outcome{seq: seq, owner: o}, s.wait(ctx, seq)
+		if err != nil {
+			return retryable(err)
 		}
-		if !errors.Is(err, events.ErrConflict) && !errors.Is(err, events.ErrDuplicate) {
-			return outcome{}, unavailable(err)
+		out.seq = seq
+		return false, s.wait(ctx, seq)
+	})
+	return out, err
+}
+
+// retrying runs attempt until it no longer asks to be retried: the policy
+// every aggregate shares for optimistic appends that lost a race.
+func (s *Service) retrying(ctx context.Context, aggregate string, attempt func() (retry bool, err error)) error {
+	for n := 1; ; n++ {
+		retry, err := attempt()
+		if !retry {
+			return err
 		}
-		if attempt >= s.MaxAttempts {
-			return outcome{}, keyledger.Errorf(keyledger.EConflict, "%s changed %d times while deciding; try again", ownerID, attempt)
+		if n >= s.MaxAttempts {
+			return keyledger.Errorf(keyledger.EConflict, "%s changed %d times while deciding; try again", aggregate, n)
 		}
-		s.backoff(ctx, attempt)
+		s.backoff(ctx, n)
 	}
+}
+
+// retryable sorts a failed append: lost to another writer (reload and
+// decide again), or the store failing.
+func retryable(err error) (bool, error) {
+	if errors.Is(err, events.ErrConflict) || errors.Is(err, events.ErrDuplicate) {
+		return true, nil
+	}
+	return false, unavailable(err)
 }
 
 func (s *Service) append(ctx context.Context, filter string, expected uint64, cmdID, aggregate string, evs []events.Event) (uint64, error) {
