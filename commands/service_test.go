@@ -13,6 +13,7 @@ import (
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/natstest"
 	"github.com/keyledger/keyledger/projections"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ledger is a running service over a real NATS server and SQLite file.
@@ -22,32 +23,16 @@ type ledger struct {
 	db    *projections.DB
 	admin commands.Actor
 	token string // the admin's token
+	// pause stops this instance's projector: its in-memory state then lags
+	// whatever other instances append.
+	pause func()
 }
 
 func newLedger(t *testing.T) *ledger {
 	t.Helper()
 	_, js := natstest.Connect(t, natstest.RunServer(t))
-	store := events.NewStore(js)
+	l := newInstance(t, js)
 	ctx := context.Background()
-	if err := store.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db := projections.NewDB(filepath.Join(t.TempDir(), "ledger.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	p := projections.NewProjector(db, store)
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(pctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("projector: %v", err)
-		}
-	})
-	l := &ledger{svc: commands.NewService(store, db, p), store: store, db: db}
 	if created, err := l.svc.Bootstrap(ctx, func(tok string) error { l.token = tok; return nil }); err != nil || !created {
 		t.Fatalf("bootstrap: %v %v", created, err)
 	}
@@ -60,6 +45,47 @@ func newLedger(t *testing.T) *ledger {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// newInstance starts one keyledger instance (service, projector, its own
+// SQLite file) on the stream js reaches; several may share one stream.
+func newInstance(t *testing.T, js jetstream.JetStream) *ledger {
+	t.Helper()
+	store := events.NewStore(js)
+	ctx := context.Background()
+	if err := store.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db := projections.NewDB(filepath.Join(t.TempDir(), "ledger.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p := projections.NewProjector(db, store)
+	l := &ledger{svc: commands.NewService(store, db, p), store: store, db: db}
+	p.AfterCommit = l.svc.Observe
+	pctx, cancel := context.WithCancel(ctx)
+	l.pause = cancel
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("projector: %v", err)
+		}
+	})
+	return l
+}
+
+// join starts a second instance on l's stream, acting as l's admin.
+func (l *ledger) join(t *testing.T) *ledger {
+	t.Helper()
+	m := newInstance(t, l.store.JS)
+	m.token, m.admin = l.token, l.admin
+	if err := m.svc.Applied.WaitFor(context.Background(), l.lastSeq(t)); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // developer registers a developer and returns them with a token of theirs.
