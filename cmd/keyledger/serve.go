@@ -262,7 +262,7 @@ func (m *Main) serve() error {
 		return err
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
-	m.http.Verify, m.http.Logger = m.index.HTTPHandler(authorize), m.Logger
+	m.http.Verify, m.http.Logger, m.http.Version = m.index.HTTPHandler(authorize), m.Logger, version
 	return m.http.Open()
 }
 
