@@ -93,3 +93,19 @@ func CheckNotToken(field, s string) error {
 	}
 	return Errorf(EInvalid, "%s: that looks like a token or secret, not a user; pass a user ID", field)
 }
+
+// ContainsToken reports whether s holds a whole token (checksum and all)
+// anywhere: text that would store a secret in the immutable event stream.
+func ContainsToken(s string) bool {
+	for i := strings.Index(s, tokenPrefix); i >= 0 && len(s)-i >= TokenLen; {
+		if _, _, ok := ParseToken(s[i : i+TokenLen]); ok {
+			return true
+		}
+		next := strings.Index(s[i+1:], tokenPrefix)
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return false
+}

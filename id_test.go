@@ -61,3 +61,23 @@ func TestCheckNotToken(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestContainsToken(t *testing.T) {
+	var secret [32]byte
+	token, _ := keyledger.NewToken("01J9Z3Q5W8X2M4N6P7R8S9T0VA", secret)
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{token, true},
+		{"my key is " + token + " ok", true},
+		{"kl_kl_" + token, true},
+		{"kl_test", false},
+		{token[:len(token)-1] + "x", false}, // a wrong checksum is not a token
+		{"", false},
+	} {
+		if got := keyledger.ContainsToken(tc.in); got != tc.want {
+			t.Errorf("%q: %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

@@ -37,6 +37,9 @@ func checkText(field, s string, minLen, maxLen int) error {
 		}
 		return keyledger.Errorf(keyledger.EInvalid, "%s must be %d to %d characters, not %d", field, minLen, maxLen, n)
 	}
+	if keyledger.ContainsToken(s) {
+		return keyledger.Errorf(keyledger.EInvalid, "%s holds an API token; tokens are secret and %s is not (it is kept in the event log for good)", field, field)
+	}
 	for i, r := range s {
 		switch {
 		case unicode.IsControl(r) && (field != "description" || r != '\n'):
@@ -63,6 +66,9 @@ func checkScopes(scopes []string) error {
 		return keyledger.Errorf(keyledger.EInvalid, "scopes: at most %d, not %d", MaxScopes, len(scopes))
 	}
 	for _, s := range scopes {
+		if keyledger.ContainsToken(s) {
+			return keyledger.Errorf(keyledger.EInvalid, "scopes: that is an API token, not a scope (a word such as read or billing:write)")
+		}
 		if s == "" || len(s) > MaxScopeLen || strings.TrimFunc(s, scopeRune) != "" {
 			return keyledger.Errorf(keyledger.EInvalid, "scopes: %s is not a scope (1-%d of letters, digits and : . _ / * -)", keyledger.Quote(s), MaxScopeLen)
 		}

@@ -115,8 +115,11 @@ func printHelp(w io.Writer, sc subcommand) {
 // them that could be a token is blanked out of the message.
 func usageFail(stderr io.Writer, where, msg string, args []string) int {
 	for _, a := range args {
-		if a != "" && keyledger.LooksSecret(a) {
-			msg = strings.ReplaceAll(msg, a, "(token not shown)")
+		_, value, _ := strings.Cut(a, "=") // --flag=VALUE
+		for _, s := range []string{a, value} {
+			if s != "" && keyledger.LooksSecret(s) {
+				msg = strings.ReplaceAll(msg, s, "(token not shown)")
+			}
 		}
 	}
 	help := "keyledger --help"
