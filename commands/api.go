@@ -31,8 +31,8 @@ func endpoint[C any, R any](name string, f func(s *Service, ctx context.Context,
 		if err := Decode(body, &c); err != nil {
 			return nil, err
 		}
-		if ids, ok := any(c).(idChecker); ok {
-			if err := ids.checkIDs(); err != nil {
+		if pc, ok := any(c).(prechecker); ok {
+			if err := pc.precheck(); err != nil {
 				return nil, err
 			}
 		}

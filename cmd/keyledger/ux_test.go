@@ -135,3 +135,92 @@ func TestNoTokenSaysWhereItLooked(t *testing.T) {
 		t.Fatalf("junk token file: exit %d, %q", code, errOut.String())
 	}
 }
+
+// TestValuesTheServerRefusesFailTheCommand: a flag value the server would
+// refuse makes the command fail with invalid and exit 1; none is dropped.
+func TestValuesTheServerRefusesFailTheCommand(t *testing.T) {
+	dir := t.TempDir()
+	m := MustRunMain(t, dir)
+	admin := filepath.Join(dir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	for _, tc := range []struct {
+		args []string
+		want string // in the message
+	}{
+		{[]string{"settings", "set", "--max-active-keys", "0"}, "1 to 1000"},
+		{[]string{"settings", "set", "--max-active-keys", "-3"}, "1 to 1000"},
+		{[]string{"settings", "set", "--max-active-keys", "1001"}, "1 to 1000"},
+		{[]string{"settings", "set", "--max-expiry", "P10Y"}, "P365D"},
+		{[]string{"settings", "set", "--max-expiry", "P366D"}, "P365D"},
+		{[]string{"settings", "set", "--max-expiry", "PT12H"}, "P1D"},
+		{[]string{"settings", "set", "--max-expiry", "P9999Y"}, "P365D"},
+		{[]string{"settings", "set", "--max-expiry", ""}, "P365D"},
+		{[]string{"settings", "set", "--default-expiry", "P9999Y"}, "P365D"},
+		{[]string{"settings", "set", "--default-expiry", "P200D"}, "max_expiry"},
+		{[]string{"settings", "set", "--inactivity-expiry", "PT1S"}, "P1D"},
+		{[]string{"settings", "set", "--inactivity-expiry", "PT2M"}, "P1D"},
+		{[]string{"settings", "set", "--inactivity-expiry", "P1D1D"}, "P1D"},
+		{[]string{"key", "list", "--limit", "0"}, "--limit"},
+		{[]string{"key", "list", "--limit", "5000"}, "--limit"},
+		{[]string{"key", "list", "--status", "gone"}, "status"},
+		{[]string{"key", "list", "--expires-before", "tomorrow"}, "RFC 3339"},
+		{[]string{"key", "issue", "--name", "x", "--expires-in", "P9999Y"}, "100 years"},
+		{[]string{"key", "issue", "--name", "x", "--rate-limit", "ten/PT1M"}, "LIMIT/PERIOD"},
+		{[]string{"key", "issue", "--name", "x", "--rate-limit", "0/PT1M"}, "rate_limit"},
+		{[]string{"key", "issue", "--name", "x", "--cidr", "fe80::1%eth0"}, "zone"},
+		{[]string{"key", "issue", "--name", "x", "--kind", "robot"}, ""}, // not a flag of issue: exit 2, below
+		{[]string{"user", "add", "robot", "--kind", "robot"}, "kind"},
+		{[]string{"user", "add", "bob", "--role", "root"}, "role"},
+		{[]string{"watch", "--events", "issued"}, "issued"},
+	} {
+		t.Run(strings.Join(tc.args, "_"), func(t *testing.T) {
+			out, errOut, code := cli(t, m, admin, tc.args...)
+			if tc.want == "" {
+				if code != 2 {
+					t.Fatalf("exit %d, want 2: %s", code, errOut)
+				}
+				return
+			}
+			if code != 1 || !strings.HasPrefix(errOut, "error: invalid: ") || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1, invalid, naming %q", code, out, errOut, tc.want)
+			}
+		})
+	}
+	s := decodeJSON[struct {
+		Max    int    `json:"max_active_keys_per_user"`
+		Expiry string `json:"max_expiry"`
+	}](t, mustCLI(t, m, admin, "settings", "show", "--json"))
+	if s.Max != 100 || s.Expiry != "P180D" {
+		t.Fatalf("refused values changed the policy: %+v", s)
+	}
+	for _, ok := range [][]string{
+		{"settings", "set", "--max-expiry", "P365D", "--default-expiry", "P1Y"},
+		{"settings", "set", "--inactivity-expiry", "P1D"},
+		{"settings", "set", "--inactivity-expiry", "none", "--max-active-keys", "1000"},
+		{"settings", "set", "--max-expiry", "never", "--default-expiry", "never"},
+		{"settings", "set", "--enabled=true"},
+		{"settings", "set", "--enabled=false"},
+	} {
+		mustCLI(t, m, admin, ok...)
+	}
+}
+
+// TestHostileNamesRefused: names that would disguise themselves in a table
+// are refused wherever a person writes text.
+func TestHostileNamesRefused(t *testing.T) {
+	dir := t.TempDir()
+	m := MustRunMain(t, dir)
+	admin := filepath.Join(dir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	k := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--name", "Zoë's ключ 🚀", "--json"))
+	for _, bad := range []string{"admin\u202Egnp.exe", "ci\u200Bkey", "\uFEFFci", "a\u2066b\u2069", "x\u200Fy", "new\u2028line", "tab\there"} {
+		mustFail(t, m, admin, "invalid", "key", "issue", "--name", bad)
+		mustFail(t, m, admin, "invalid", "key", "issue", "--name", "ok", "--description", bad)
+		mustFail(t, m, admin, "invalid", "key", "update", k.KeyID, "--name", bad)
+		mustFail(t, m, admin, "invalid", "key", "revoke", k.KeyID, "--reason", bad)
+		mustFail(t, m, admin, "invalid", "user", "add", bad)
+	}
+	if out := mustCLI(t, m, admin, "key", "list"); !strings.Contains(out, "Zoë's ключ 🚀") {
+		t.Fatalf("a plain non-ASCII name is missing:\n%s", out)
+	}
+}
