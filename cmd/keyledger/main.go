@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -27,8 +28,12 @@ func main() {
 // Run runs one invocation and returns the process exit code: 0 on success
 // (and for help), 1 when the command failed, 2 for a wrong command line.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	lead, args := leadingClientFlags(args)
 	if len(args) == 0 {
-		return usageFail(stderr, "", "no command given", nil)
+		return usageFail(stderr, "", "no command given", lead)
+	}
+	if len(lead) > 0 { // keyledger --server URL key list: the flags apply to the subcommand
+		args = append(slices.Clone(args), lead...)
 	}
 	switch {
 	case isHelp(args[0]) && len(args) > 1: // keyledger help key issue
@@ -67,6 +72,30 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageFail(stderr, g.name, fmt.Sprintf("unknown command %q", g.name+" "+args[1]), args)
 	}
 	return runClient(ctx, sc, args[2:], stdout, stderr)
+}
+
+// leadingClientFlags splits off connection flags given before the command
+// (keyledger --server URL --json key list), which every client subcommand
+// takes after its own name.
+func leadingClientFlags(args []string) (lead, rest []string) {
+	for len(args) > 0 {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		switch {
+		case !strings.HasPrefix(args[0], "-"):
+			return lead, args
+		case name == "json":
+			lead, args = append(lead, args[0]), args[1:]
+		case name == "server" || name == "token-file" || name == "timeout":
+			n := 2
+			if hasValue || len(args) == 1 {
+				n = 1
+			}
+			lead, args = append(lead, args[:n]...), args[n:]
+		default:
+			return lead, args
+		}
+	}
+	return lead, args
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {

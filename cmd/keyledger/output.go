@@ -43,7 +43,10 @@ func printKeys(out io.Writer, keys []*keyledger.Key) {
 			owner = k.OwnerName + " (" + k.Owner + ")"
 		}
 		ends := "same"
-		if !sameTime(k.ExpiresAt, k.EffectiveExpiresAt) {
+		switch {
+		case k.Status == keyledger.StatusRevoked || k.Status == keyledger.StatusDeleted:
+			ends = "-"
+		case !sameTime(k.ExpiresAt, k.EffectiveExpiresAt):
 			ends = when(k.EffectiveExpiresAt, "never") + " if unused"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, owner, k.Status, when(k.ExpiresAt, "never"), ends, when(k.LastUsedAt, "-"))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,6 +87,12 @@ func TestKeyListLabelsTheEffectiveExpiry(t *testing.T) {
 	row := func(s string) string { return strings.Split(s, "\n")[1] }
 	if !strings.Contains(row(before), "same") || !strings.Contains(row(after), "if unused") {
 		t.Fatalf("before:\n%s\nafter:\n%s", before, after)
+	}
+	// Connection flags may also come before the command.
+	var out, errOut strings.Builder
+	if code := Run(context.Background(), []string{"--server", m.ClientURL(), "--token-file=" + admin, "--json", "key", "list", "--q", "yearly"}, &out, &errOut); code != 0 ||
+		len(decodeJSON[struct{ Keys []keyJSON }](t, out.String()).Keys) != 1 {
+		t.Fatalf("flags before the command: exit %d, %s %s", code, out.String(), errOut.String())
 	}
 	// The expires_at column is the issued one in both.
 	issued := strings.Fields(row(before))
