@@ -71,6 +71,10 @@ func runClient(ctx context.Context, sc subcommand, args []string, stdout, stderr
 	} else if err != nil {
 		return usageFail(stderr, sc.name, err.Error(), args)
 	}
+	if c.timeout <= 0 {
+		fmt.Fprintf(stderr, "error: %s: --timeout must be positive, not %s\n", keyledger.EInvalid, c.timeout)
+		return exitError
+	}
 	defer c.close()
 	err = run(ctx, c, pos)
 	var ue *usageErr
