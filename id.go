@@ -23,14 +23,15 @@ func IsID(s string) bool {
 	return true
 }
 
-// LooksSecret reports whether s could be a token or the secret part of one:
-// it holds "kl_", or is a long run of base62 characters. Such a value is
-// never repeated in an error or a log line.
+// LooksSecret reports whether s could be a token or a piece of one: it holds
+// "kl_", or is a run of base62 characters longer than an ID (a mistyped ID is
+// short enough to show; a third of a secret is not). Such a value is never
+// repeated in an error or a log line.
 func LooksSecret(s string) bool {
 	if strings.Contains(strings.ToLower(s), tokenPrefix) {
 		return true
 	}
-	if len(s) < secretLen-5 {
+	if len(s) < IDLen+2 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -22,6 +22,7 @@ func TestCheckKeyIDNeverRepeatsAToken(t *testing.T) {
 		{"mistyped_token", token[:len(token)-1] + "x", true},
 		{"truncated_token", token[:40], true},
 		{"secret_part_only", secretPart, false},
+		{"a_third_of_the_secret", secretPart[:28], false},
 		{"token_in_upper_case", strings.ToUpper(token), false},
 		{"prefix_in_the_middle", "abc" + token, false},
 	} {
@@ -31,7 +32,8 @@ func TestCheckKeyIDNeverRepeatsAToken(t *testing.T) {
 				t.Fatalf("code %s, want invalid", keyledger.ErrorCode(err))
 			}
 			msg := err.Error()
-			if strings.Contains(msg, secretPart[:12]) || strings.Contains(strings.ToLower(msg), strings.ToLower(secretPart[:12])) {
+			if strings.Contains(msg, secretPart[:12]) || strings.Contains(strings.ToLower(msg), strings.ToLower(secretPart[:12])) ||
+				strings.Contains(msg, secretPart[1:13]) {
 				t.Fatalf("the message repeats the secret: %s", msg)
 			}
 			if tc.wantID && !strings.Contains(msg, "pass the key ID "+keyID) {

@@ -24,6 +24,10 @@ func TestTokenNeverEchoed(t *testing.T) {
 	secret := k.Token[len("kl_")+len(k.KeyID)+1:]
 	for _, args := range [][]string{
 		{"key", "show", k.Token},
+		{"key", "show", secret},
+		{"key", "show", " " + k.Token + "x"},
+		{"user", "roles", secret, "--role", "developer"},
+		{"kl_" + secret, "list"},
 		{"key", "update", k.Token, "--name", "x"},
 		{"key", "revoke", k.KeyID, k.Token},
 		{"key", "regenerate", k.Token},
@@ -61,6 +65,10 @@ func TestTokenNeverEchoed(t *testing.T) {
 	// The server refuses on its own, for clients other than this CLI.
 	for i, tc := range []struct{ path, body string }{
 		{"/v1/query/key", `{"key_id":"` + k.Token + `"}`},
+		{"/v1/query/key", `{"key_id":"` + secret + `"}`},
+		{"/v1/query/key", `{"key_id":" ` + k.Token[:len(k.Token)-1] + `x"}`},
+		{"/v1/cmd/key/revoke", `{"key_ids":["` + secret[:30] + `"]}`},
+		{"/v1/cmd/user/roles", `{"user_id":"` + secret + `","roles":[]}`},
 		{"/v1/cmd/key/update", `{"key_id":"` + k.Token + `","name":"x"}`},
 		{"/v1/cmd/key/revoke", `{"key_ids":["` + k.KeyID + `","` + k.Token + `"]}`},
 		{"/v1/cmd/key/regenerate", `{"key_id":"` + k.Token + `"}`},
