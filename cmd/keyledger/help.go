@@ -38,7 +38,7 @@ func printUsage(w io.Writer) {
 		if len(scs) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\n  %s: %s\n", g.name, g.summary)
+		fmt.Fprintf(w, "\n %s — %s\n", g.name, g.summary)
 		for _, sc := range scs {
 			printSynopsis(w, sc)
 		}
@@ -97,7 +97,7 @@ func printHelp(w io.Writer, sc subcommand) {
 			if kind != "" {
 				line += " " + kind
 			}
-			fmt.Fprintf(w, "%-28s %s", line, usage)
+			fmt.Fprintf(w, "%-30s %s", line, usage)
 			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "[]" {
 				fmt.Fprintf(w, " (default %s)", f.DefValue)
 			}
