@@ -28,19 +28,19 @@ func LoadOrCreateKey(path, name string) (signer note.Signer, verifierKey string,
 	if !validOrigin(name) {
 		return nil, "", keyledger.Errorf(keyledger.EInvalid, "audit: key name %q is not a valid note key name", name)
 	}
-	b, err := os.ReadFile(path)
+	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return createKey(path, name)
 	}
-	if err != nil {
-		return nil, "", fmt.Errorf("audit: read signing key: %w", err)
-	}
-	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, "", fmt.Errorf("audit: signing key: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, "", fmt.Errorf("audit: signing key %s has mode %v; it must not be readable by group or others (chmod 600)", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("audit: read signing key: %w", err)
 	}
 	skey := strings.TrimSpace(string(b))
 	signer, err = note.NewSigner(skey)
@@ -95,15 +95,15 @@ func verifierKeyOf(skey string) (string, error) {
 	if !ok {
 		return "", errors.New("not a signer key")
 	}
-	i := strings.LastIndexByte(rest, '+')
-	j := strings.LastIndexByte(rest[:max(i, 0)], '+')
-	if i < 0 || j < 0 {
+	// A name has no '+'; the base64 key data may.
+	parts := strings.SplitN(rest, "+", 3)
+	if len(parts) != 3 {
 		return "", errors.New("not a signer key")
 	}
-	raw, err := base64.StdEncoding.DecodeString(rest[i+1:])
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
 	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
 		return "", errors.New("not an ed25519 signer key")
 	}
 	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
-	return note.NewEd25519VerifierKey(rest[:j], pub)
+	return note.NewEd25519VerifierKey(parts[0], pub)
 }
