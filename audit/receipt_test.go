@@ -48,24 +48,30 @@ func TestReceiptChecksOfflineAndFailsOnAnyAlteration(t *testing.T) {
 	_, _, otherKey := newKey(t, testOrigin)
 	_, _, witnessKey := newKey(t, "witness.example")
 	alter := map[string]func(r *audit.Receipt) string{
-		"event_byte":       func(r *audit.Receipt) string { r.Event[len(r.Event)/2] ^= 1; return "" },
-		"event_appended":   func(r *audit.Receipt) string { r.Event = append(r.Event, ' '); return "" },
-		"seq_plus_one":     func(r *audit.Receipt) string { r.Seq++; return "" },
-		"seq_minus_one":    func(r *audit.Receipt) string { r.Seq--; return "" },
-		"seq_zero":         func(r *audit.Receipt) string { r.Seq = 0; return "" },
-		"seq_beyond":       func(r *audit.Receipt) string { r.Seq = 91; return "" },
-		"leaf_hash":        func(r *audit.Receipt) string { r.LeafHash[0] ^= 1; return "" },
-		"proof_hash":       func(r *audit.Receipt) string { r.Proof[2][31] ^= 1; return "" },
-		"proof_truncated":  func(r *audit.Receipt) string { r.Proof = r.Proof[:len(r.Proof)-1]; return "" },
-		"proof_extended":   func(r *audit.Receipt) string { r.Proof = append(r.Proof, r.Proof[0]); return "" },
-		"checkpoint_size":  func(r *audit.Receipt) string { r.Checkpoint = replace(r.Checkpoint, "\n90\n", "\n91\n"); return "" },
-		"checkpoint_root":  func(r *audit.Receipt) string { r.Checkpoint = replace(r.Checkpoint, "\n90\n", "\n90\n"+"A"); return "" },
-		"checkpoint_sig":   func(r *audit.Receipt) string { r.Checkpoint = r.Checkpoint[:len(r.Checkpoint)-6] + "AAAA=\n"; return "" },
-		"checkpoint_gone":  func(r *audit.Receipt) string { r.Checkpoint = ""; return "" },
-		"other_log_key":    func(r *audit.Receipt) string { return otherKey },
-		"a_witness_key":    func(r *audit.Receipt) string { return witnessKey },
-		"junk_key":         func(r *audit.Receipt) string { return "keyledger/*>+0000+junk" },
-		"checkpoint_other": func(r *audit.Receipt) string { r.Checkpoint = string(signedAt(t, store2(t, evs), 90, signer)); return "" },
+		"event_byte":      func(r *audit.Receipt) string { r.Event[len(r.Event)/2] ^= 1; return "" },
+		"event_appended":  func(r *audit.Receipt) string { r.Event = append(r.Event, ' '); return "" },
+		"seq_plus_one":    func(r *audit.Receipt) string { r.Seq++; return "" },
+		"seq_minus_one":   func(r *audit.Receipt) string { r.Seq--; return "" },
+		"seq_zero":        func(r *audit.Receipt) string { r.Seq = 0; return "" },
+		"seq_beyond":      func(r *audit.Receipt) string { r.Seq = 91; return "" },
+		"leaf_hash":       func(r *audit.Receipt) string { r.LeafHash[0] ^= 1; return "" },
+		"proof_hash":      func(r *audit.Receipt) string { r.Proof[2][31] ^= 1; return "" },
+		"proof_truncated": func(r *audit.Receipt) string { r.Proof = r.Proof[:len(r.Proof)-1]; return "" },
+		"proof_extended":  func(r *audit.Receipt) string { r.Proof = append(r.Proof, r.Proof[0]); return "" },
+		"checkpoint_size": func(r *audit.Receipt) string { r.Checkpoint = replace(r.Checkpoint, "\n90\n", "\n91\n"); return "" },
+		"checkpoint_root": func(r *audit.Receipt) string { r.Checkpoint = replace(r.Checkpoint, "\n90\n", "\n90\n"+"A"); return "" },
+		"checkpoint_sig": func(r *audit.Receipt) string {
+			r.Checkpoint = r.Checkpoint[:len(r.Checkpoint)-6] + "AAAA=\n"
+			return ""
+		},
+		"checkpoint_gone": func(r *audit.Receipt) string { r.Checkpoint = ""; return "" },
+		"other_log_key":   func(r *audit.Receipt) string { return otherKey },
+		"a_witness_key":   func(r *audit.Receipt) string { return witnessKey },
+		"junk_key":        func(r *audit.Receipt) string { return "keyledger/*>+0000+junk" },
+		"checkpoint_other": func(r *audit.Receipt) string {
+			r.Checkpoint = string(signedAt(t, store2(t, evs), 90, signer))
+			return ""
+		},
 	}
 	for name, f := range alter {
 		t.Run(name, func(t *testing.T) {
