@@ -33,7 +33,7 @@ func (r *sqlHashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		case r.pending != nil && idx >= r.base && idx < r.base+int64(len(r.pending)):
 			out[i] = r.pending[idx-r.base]
 		case idx < 0 || (r.pending != nil && idx >= r.base+int64(len(r.pending))):
-			return nil, fmt.Errorf("%w: index %d", errMissingHash, idx)
+			return nil, &missingHashError{idx}
 		default:
 			want = append(want, int64(i))
 		}
@@ -84,7 +84,7 @@ func (r *sqlHashReader) scan(dst []tlog.Hash, lo, hi int64) error {
 			return fmt.Errorf("read stored hashes: %w", err)
 		}
 		if idx != next || len(b) != tlog.HashSize {
-			return fmt.Errorf("%w: index %d", errMissingHash, next)
+			return &missingHashError{next}
 		}
 		copy(dst[idx-lo][:], b)
 		next++
@@ -93,7 +93,7 @@ func (r *sqlHashReader) scan(dst []tlog.Hash, lo, hi int64) error {
 		return fmt.Errorf("read stored hashes: %w", err)
 	}
 	if next != hi+1 {
-		return fmt.Errorf("%w: index %d", errMissingHash, next)
+		return &missingHashError{next}
 	}
 	return nil
 }
@@ -119,7 +119,7 @@ func (r *sqlHashReader) readSome(out []tlog.Hash, indexes, pos []int64) error {
 			return fmt.Errorf("read stored hashes: %w", err)
 		}
 		if len(b) != tlog.HashSize {
-			return fmt.Errorf("%w: index %d has %d bytes", errMissingHash, idx, len(b))
+			return &missingHashError{idx}
 		}
 		for _, p := range at[idx] {
 			copy(out[p][:], b)
@@ -130,7 +130,7 @@ func (r *sqlHashReader) readSome(out []tlog.Hash, indexes, pos []int64) error {
 		return fmt.Errorf("read stored hashes: %w", err)
 	}
 	for idx := range at {
-		return fmt.Errorf("%w: index %d", errMissingHash, idx)
+		return &missingHashError{idx}
 	}
 	return nil
 }

@@ -27,8 +27,15 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// errMissingHash reports a stored hash the table should hold but does not.
+// errMissingHash is matched by every missingHashError.
 var errMissingHash = errors.New("stored hash missing")
+
+// missingHashError reports a stored hash the table should hold but does not
+// (or holds with the wrong length).
+type missingHashError struct{ idx int64 }
+
+func (e *missingHashError) Error() string        { return fmt.Sprintf("stored hash %d missing", e.idx) }
+func (e *missingHashError) Is(target error) bool { return target == errMissingHash }
 
 // Size returns the number of leaves (events) in the stored tree.
 func (s *HashStore) Size(ctx context.Context) (int64, error) { return treeSize(ctx, s.DB) }

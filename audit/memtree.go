@@ -1,10 +1,6 @@
 package audit
 
-import (
-	"fmt"
-
-	"golang.org/x/mod/sumdb/tlog"
-)
+import "golang.org/x/mod/sumdb/tlog"
 
 // memTree is a tree held in memory, rebuilt from the stream: every stored
 // hash, 64 bytes per leaf on average.
@@ -21,7 +17,7 @@ func (m *memTree) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, idx := range indexes {
 		if idx < 0 || idx >= int64(len(m.hashes)) {
-			return nil, fmt.Errorf("%w: index %d of %d", errMissingHash, idx, len(m.hashes))
+			return nil, &missingHashError{idx}
 		}
 		out[i] = m.hashes[idx]
 	}

@@ -36,8 +36,9 @@ func CheckRowHashes(rows iter.Seq2[RowLeaf, error], tree tlog.HashReader, size i
 			idx[i] = tlog.StoredHashIndex(0, leafIndex(r.Seq))
 		}
 		got, err := tree.ReadHashes(idx)
-		if errors.Is(err, errMissingHash) {
-			return &DivergenceError{Seq: batch[0].Seq, What: RowHash, Detail: "the log lacks a leaf for a row", Err: err}
+		if missing := (*missingHashError)(nil); errors.As(err, &missing) {
+			_, n := tlog.SplitStoredHashIndex(missing.idx)
+			return &DivergenceError{Seq: uint64(n) + 1, What: RowHash, Detail: "the log lacks the leaf of a row"}
 		}
 		if err != nil {
 			return fmt.Errorf("audit: read leaves: %w", err)

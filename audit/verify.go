@@ -149,8 +149,8 @@ func (v *verifier) compareStored(leaves int64) error {
 			idx = append(idx, i)
 		}
 		got, err := v.stored.ReadHashes(idx)
-		if errors.Is(err, errMissingHash) {
-			return storedDivergence(v.compared, "a stored hash is missing", err)
+		if missing := (*missingHashError)(nil); errors.As(err, &missing) {
+			return storedDivergence(missing.idx, "a stored hash is missing", nil)
 		}
 		if err != nil {
 			return fmt.Errorf("audit: read stored tree: %w", err)
