@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/keyledger/keyledger"
 	"golang.org/x/mod/sumdb/tlog"
@@ -109,17 +110,33 @@ func Append(ctx context.Context, tx *sql.Tx, events ...Event) ([]tlog.Hash, erro
 	if len(r.pending) == 0 {
 		return leaves, nil
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO tlog_hashes (idx, hash) VALUES (?, ?)`)
-	if err != nil {
-		return nil, fmt.Errorf("audit: append: %w", err)
-	}
-	defer stmt.Close()
-	for i, h := range r.pending {
-		if _, err := stmt.ExecContext(ctx, r.base+int64(i), h[:]); err != nil {
-			return nil, fmt.Errorf("audit: append hash %d: %w", r.base+int64(i), err)
-		}
+	if err := insertHashes(ctx, tx, r.base, r.pending); err != nil {
+		return nil, err
 	}
 	return leaves, nil
+}
+
+// insertRows is how many hashes one INSERT statement writes.
+const insertRows = 200
+
+// insertHashes writes hashes at stored indexes base, base+1, …, in
+// multi-row statements: a row per statement costs twice as much.
+func insertHashes(ctx context.Context, tx *sql.Tx, base int64, hashes []tlog.Hash) error {
+	args := make([]any, 0, 2*insertRows)
+	for len(hashes) > 0 {
+		chunk := hashes[:min(len(hashes), insertRows)]
+		args = args[:0]
+		for i, h := range chunk {
+			args = append(args, base+int64(i), h[:])
+		}
+		q := `INSERT INTO tlog_hashes (idx, hash) VALUES (?, ?)` + strings.Repeat(`, (?, ?)`, len(chunk)-1)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("audit: append hashes from %d: %w", base, err)
+		}
+		base += int64(len(chunk))
+		hashes = hashes[len(chunk):]
+	}
+	return nil
 }
 
 // TreeHead returns the root hash of the stored tree at size (0 ≤ size ≤ Size).
