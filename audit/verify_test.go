@@ -231,3 +231,22 @@ func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
 		t.Fatal(err)
 	}
 }
+
+func TestVerifyLogReportsAStreamErrorAsSuch(t *testing.T) {
+	boom := errors.New("nats: connection closed")
+	events := func(yield func(audit.Event, error) bool) {
+		if yield(audit.Event{Seq: 1, Data: []byte("a")}, nil) {
+			yield(audit.Event{}, boom)
+		}
+	}
+	_, err := audit.VerifyLog(context.Background(), events, nil, nil, nil)
+	if !errors.Is(err, boom) || errors.Is(err, audit.ErrDiverged) {
+		t.Fatalf("VerifyLog = %v, want the stream's error and no divergence", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = audit.VerifyLog(ctx, stream(testEvents(5000)), nil, nil, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("VerifyLog on a cancelled context = %v", err)
+	}
+}
