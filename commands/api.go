@@ -99,6 +99,7 @@ func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, b
 	if err != nil {
 		return nil, err
 	}
+	a.Source = SourceOf(ctx)
 	return ep.handle(ctx, s, a, cmdID, body)
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 func meta(a Actor, now time.Time) events.Meta {
-	return events.Meta{At: now.UTC(), Actor: a.UserID}
+	return events.Meta{At: now.UTC(), Actor: a.UserID, ActorKey: a.KeyID, Source: a.Source}
 }
 
 func requireAdmin(a Actor) error {

@@ -15,6 +15,9 @@ import (
 const (
 	HeaderAuthorization  = "Authorization"
 	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderRequestInfo is added by the NATS server to requests a service
+	// receives: the requester's account, host and client name.
+	HeaderRequestInfo = "Nats-Request-Info"
 )
 
 // RequestTimeout bounds how long one request may run on the server.
@@ -66,6 +69,7 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
 	defer cancel()
 	h := req.Headers()
+	ctx = WithSource(ctx, natsSource(h.Get(HeaderRequestInfo)))
 	res, err := s.Call(ctx, ep, h.Get(HeaderAuthorization), h.Get(HeaderIdempotencyKey), req.Data())
 	if err == nil {
 		body, merr := json.Marshal(res)

@@ -105,6 +105,9 @@ type Actor struct {
 	UserID string
 	KeyID  string
 	Roles  []string
+	// Source is where the request came from (see WithSource), recorded in
+	// the events it causes.
+	Source string
 }
 
 // System is the actor of decisions keyledger makes itself (bootstrap, expiry).

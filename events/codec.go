@@ -24,8 +24,11 @@ func OwnerSubjects(userID string) string {
 
 // Subject is where e is stored.
 func Subject(e Event) string {
-	if _, ok := e.(*UsageRecorded); ok {
+	switch e.(type) {
+	case *UsageRecorded:
 		return "keyledger.usage." + e.KeyRef()
+	case *CheckpointSigned:
+		return SubjectCheckpoint
 	}
 	if e.OwnerID() == "" {
 		return SubjectPrefix + "settings." + e.Action()
@@ -65,6 +68,8 @@ func newEvent(typ string) Event {
 		return new(KeyExpired)
 	case "UsageRecorded":
 		return new(UsageRecorded)
+	case "CheckpointSigned":
+		return new(CheckpointSigned)
 	}
 	return nil
 }

@@ -22,6 +22,11 @@ type Meta struct {
 	At        time.Time `json:"at"`
 	Actor     string    `json:"actor"`
 	CommandID string    `json:"command_id,omitempty"`
+	// ActorKey is the key ID the actor authenticated with ("" for keyledger
+	// itself); Source is where the request came from ("http 10.0.0.7:51234",
+	// "nats 10.0.0.8:4222 name"). Both are additive within schema version 1.
+	ActorKey string `json:"actor_key,omitempty"`
+	Source   string `json:"source,omitempty"`
 }
 
 // Base returns the event's metadata so callers can stamp and read it.
@@ -188,3 +193,26 @@ func (e *UsageRecorded) OwnerID() string { return e.Owner }
 
 // KeyRef implements Event.
 func (e *UsageRecorded) KeyRef() string { return e.KeyID }
+
+// CheckpointSigned records a signed tree head of the audit log (a C2SP
+// checkpoint note covering stream sequences 1..Size). It lives on
+// keyledger.events.audit.checkpoint; instances append it with the expected
+// last sequence of that subject, so one checkpoint is stored per interval.
+type CheckpointSigned struct {
+	Meta
+	Size uint64 `json:"size"`
+	// Note is the signed checkpoint note, as audit.SignCheckpoint wrote it.
+	Note string `json:"note"`
+}
+
+// SubjectCheckpoint is where CheckpointSigned events are stored.
+const SubjectCheckpoint = SubjectPrefix + "audit.checkpoint"
+
+// Action implements Event.
+func (*CheckpointSigned) Action() string { return "checkpoint" }
+
+// OwnerID implements Event.
+func (*CheckpointSigned) OwnerID() string { return "" }
+
+// KeyRef implements Event.
+func (*CheckpointSigned) KeyRef() string { return "" }

@@ -14,125 +14,229 @@ import (
 	"io/fs"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
 )
 
 //go:embed migrations/*.sql
-var migrationFS embed.FS
+var stateMigrations embed.FS
+
+//go:embed migrations_usage/*.sql
+var usageMigrations embed.FS
 
 // timeFormat is how times are stored: fixed width, so text order is time order.
 const timeFormat = "2006-01-02T15:04:05.000Z"
 
-// DB is the projection database, ledger.db. Set Path, then Open.
+// DB is the projection database, ledger.db. Set Path, register any further
+// appliers with Use, then Open.
 type DB struct {
 	Path string
 	// Now is the clock queries use to tell active keys from expired ones.
 	Now func() time.Time
 
-	db *sql.DB
+	db       *sql.DB
+	appliers []registered
 	// Rebuilt is true when Open started from an empty file: it was missing,
 	// or its schema was older than this build's and was dropped.
 	Rebuilt bool
 }
 
-// NewDB returns a DB for the file at path.
-func NewDB(path string) *DB { return &DB{Path: path, Now: time.Now} }
+// NewDB returns a DB for the file at path with the built-in projections:
+// keys, users, settings and commands fed by "ledger", usage fed by "usage".
+func NewDB(path string) *DB {
+	d := &DB{Path: path, Now: time.Now}
+	d.Use("ledger", new(stateApplier))
+	d.Use("usage", new(usageApplier))
+	return d
+}
 
-// Open opens the file, applying migrations. A file with an older schema is
-// removed and recreated empty, to be rebuilt from the stream; one with a
-// newer schema is refused.
+// Open opens the file, applying every registered applier's migrations. A
+// file with an older schema (any applier behind this build, or rows an
+// applier finds inconsistent with the position) is removed and recreated
+// empty, to be rebuilt from the stream; one with a newer schema is refused.
 func (d *DB) Open() error {
-	names, err := migrations()
+	plans, err := d.plans()
 	if err != nil {
 		return err
 	}
-	version, err := d.openAt()
+	versions, err := d.openAt()
 	if err != nil {
 		return err
 	}
-	switch {
-	case version > len(names):
-		d.db.Close()
-		return fmt.Errorf("%s has schema version %d, newer than this build's %d", d.Path, version, len(names))
-	case version < len(names) && d.hasTables():
+	behind := false
+	for _, p := range plans {
+		v := versions[p.name]
+		if v > len(p.files) {
+			d.db.Close()
+			return fmt.Errorf("%s has schema version %d for %s, newer than this build's %d", d.Path, v, p.name, len(p.files))
+		}
+		behind = behind || v < len(p.files)
+	}
+	fresh := !d.hasTables()
+	if behind && !fresh {
 		// Projections are disposable: an older schema is dropped, not
 		// migrated, and rebuilt from the stream.
-		d.db.Close()
-		for _, suffix := range []string{"", "-wal", "-shm"} {
-			if err := os.Remove(d.Path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("drop old projections: %w", err)
-			}
-		}
-		if version, err = d.openAt(); err != nil {
+		if err := d.drop(); err != nil {
 			return err
 		}
+		if versions, err = d.openAt(); err != nil {
+			return err
+		}
+		fresh = true
 	}
-	d.Rebuilt = version < len(names)
-	return d.migrate(version, names)
+	if err := d.migrate(plans, versions); err != nil {
+		return err
+	}
+	if !fresh {
+		if err := d.checkPositions(); err != nil {
+			if err := d.drop(); err != nil {
+				return err
+			}
+			if versions, err = d.openAt(); err != nil {
+				return err
+			}
+			if err := d.migrate(plans, versions); err != nil {
+				return err
+			}
+			fresh = true
+		}
+	}
+	d.Rebuilt = fresh
+	return nil
+}
+
+// checkPositions asks every PositionChecker whether its rows match its
+// projection's position.
+func (d *DB) checkPositions() error {
+	ctx := context.Background()
+	for _, r := range d.appliers {
+		pc, ok := r.a.(PositionChecker)
+		if !ok {
+			continue
+		}
+		pos, err := d.Position(ctx, r.position)
+		if err != nil {
+			return err
+		}
+		if err := pc.CheckPosition(ctx, d.db, pos); err != nil {
+			return fmt.Errorf("%s: %w", r.a.Name(), err)
+		}
+	}
+	return nil
+}
+
+// drop closes and removes the file.
+func (d *DB) drop() error {
+	d.db.Close()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(d.Path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("drop old projections: %w", err)
+		}
+	}
+	return nil
+}
+
+// plan is one applier's migration files, in order.
+type plan struct {
+	name  string
+	fsys  fs.FS
+	files []string
+}
+
+func (d *DB) plans() ([]plan, error) {
+	var out []plan
+	for _, r := range d.appliers {
+		fsys := r.a.Migrations()
+		files, err := fs.Glob(fsys, "[0-9][0-9][0-9]_*.sql")
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(files)
+		out = append(out, plan{name: r.a.Name(), fsys: fsys, files: files})
+	}
+	return out, nil
 }
 
 // hasTables reports whether the file holds any table besides the migration
 // record: a new file has none.
 func (d *DB) hasTables() bool {
 	var n int
-	_ = d.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name != 'schema_migrations'`).Scan(&n)
+	_ = d.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name != 'projection_migrations'`).Scan(&n)
 	return n > 0
 }
 
-// openAt opens the file and returns its schema version (0 if new).
-func (d *DB) openAt() (int, error) {
+// openAt opens the file and returns each applier's schema version (absent
+// if new).
+func (d *DB) openAt() (map[string]int, error) {
 	dsn := "file:" + d.Path + "?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate"
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
-		return 0, fmt.Errorf("open %s: %w", d.Path, err)
+		return nil, fmt.Errorf("open %s: %w", d.Path, err)
 	}
 	d.db = db
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS projection_migrations (applier TEXT NOT NULL, version INTEGER NOT NULL,
+		name TEXT NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (applier, version))`); err != nil {
 		db.Close()
-		return 0, fmt.Errorf("open %s: %w", d.Path, err)
+		return nil, fmt.Errorf("open %s: %w", d.Path, err)
 	}
-	var v int
-	if err := db.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
-		db.Close()
-		return 0, fmt.Errorf("schema version: %w", err)
-	}
-	return v, nil
-}
-
-func migrations() ([]string, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	rows, err := db.Query(`SELECT applier, MAX(version) FROM projection_migrations GROUP BY applier`)
 	if err != nil {
-		return nil, err
+		db.Close()
+		return nil, fmt.Errorf("schema version: %w", err)
 	}
-	sort.Strings(names)
-	return names, nil
+	defer rows.Close()
+	versions := map[string]int{}
+	for rows.Next() {
+		var name string
+		var v int
+		if err := rows.Scan(&name, &v); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("schema version: %w", err)
+		}
+		versions[name] = v
+	}
+	return versions, rows.Err()
 }
 
-func (d *DB) migrate(from int, names []string) error {
-	for i := from; i < len(names); i++ {
-		body, err := migrationFS.ReadFile(names[i])
-		if err != nil {
-			return err
+func (d *DB) migrate(plans []plan, versions map[string]int) error {
+	if _, err := d.db.Exec(`CREATE TABLE IF NOT EXISTS projection_state (name TEXT PRIMARY KEY, last_seq INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("projection state: %w", err)
+	}
+	for _, p := range plans {
+		for i := versions[p.name]; i < len(p.files); i++ {
+			if err := d.migrateOne(p, i); err != nil {
+				return err
+			}
 		}
-		tx, err := d.db.Begin()
-		if err != nil {
-			return err
+	}
+	for _, r := range d.appliers {
+		if _, err := d.db.Exec(`INSERT OR IGNORE INTO projection_state (name, last_seq) VALUES (?, 0)`, r.position); err != nil {
+			return fmt.Errorf("projection state: %w", err)
 		}
-		if _, err := tx.Exec(string(body)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", names[i], err)
-		}
-		if _, err := tx.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			i+1, strings.TrimPrefix(names[i], "migrations/"), time.Now().UTC().Format(timeFormat)); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %s: %w", names[i], err)
-		}
+	}
+	return nil
+}
+
+func (d *DB) migrateOne(p plan, i int) error {
+	body, err := fs.ReadFile(p.fsys, p.files[i])
+	if err != nil {
+		return err
+	}
+	tx, err := d.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(string(body)); err != nil {
+		return fmt.Errorf("migration %s/%s: %w", p.name, p.files[i], err)
+	}
+	if _, err := tx.Exec(`INSERT INTO projection_migrations (applier, version, name, applied_at) VALUES (?, ?, ?, ?)`,
+		p.name, i+1, p.files[i], time.Now().UTC().Format(timeFormat)); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migration %s/%s: %w", p.name, p.files[i], err)
 	}
 	return nil
 }

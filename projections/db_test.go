@@ -51,7 +51,7 @@ func TestOpenRebuildsAnOlderSchema(t *testing.T) {
 
 func TestOpenRefusesANewerSchema(t *testing.T) {
 	db := MustOpenDB(t)
-	if _, err := db.SQL().Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future.sql', 'x')`); err != nil {
+	if _, err := db.SQL().Exec(`INSERT INTO projection_migrations (applier, version, name, applied_at) VALUES ('state', 99, 'future.sql', 'x')`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,9 @@ type Projector struct {
 	// for it is told: the in-memory verify index is fed here, so a command's
 	// reply comes only after verification reflects it too.
 	AfterCommit func(batch []events.Recorded)
+	// Appliers are the projections this projector feeds; nil means those
+	// registered on DB for Name (see DB.Use).
+	Appliers []Applier
 
 	mu      sync.Mutex
 	applied uint64
@@ -125,13 +129,15 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 		return fmt.Errorf("%w: begin: %w", errApply, err)
 	}
 	defer tx.Rollback()
-	last := applied
-	for _, r := range batch {
-		if err := apply(tx, r); err != nil {
-			return fmt.Errorf("%w: %w", errApply, err)
-		}
-		last = r.Seq
+	if p.Appliers == nil {
+		p.Appliers = p.DB.appliersFor(p.Name)
 	}
+	for _, a := range p.Appliers {
+		if err := applyAll(tx, a, batch); err != nil {
+			return fmt.Errorf("%w: %s: %w", errApply, a.Name(), err)
+		}
+	}
+	last := batch[len(batch)-1].Seq
 	if _, err := tx.Exec(`UPDATE projection_state SET last_seq = ? WHERE name = ?`, last, p.Name); err != nil {
 		return fmt.Errorf("%w: %w", errApply, err)
 	}
@@ -145,6 +151,19 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 		p.AfterCommit(batch)
 	}
 	p.advance(last)
+	return nil
+}
+
+// applyAll gives a the batch whole if it takes batches, else event by event.
+func applyAll(tx *sql.Tx, a Applier, batch []events.Recorded) error {
+	if b, ok := a.(BatchApplier); ok {
+		return b.ApplyBatch(tx, batch)
+	}
+	for _, r := range batch {
+		if err := a.Apply(tx, r); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

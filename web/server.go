@@ -75,6 +75,7 @@ func (s *Server) endpoint(ep commands.Endpoint) http.HandlerFunc {
 			writeError(w, keyledger.Errorf(keyledger.EInvalid, "body: %v", err))
 			return
 		}
+		ctx = commands.WithSource(ctx, "http "+r.RemoteAddr)
 		res, err := s.Service.Call(ctx, ep, r.Header.Get("Authorization"), r.Header.Get("Idempotency-Key"), body)
 		if err != nil {
 			if keyledger.ErrorCode(err) == keyledger.EInternal {

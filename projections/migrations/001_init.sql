@@ -1,11 +1,11 @@
 -- Read models built from the KEYLEDGER stream. Times are UTC text in the
 -- fixed format 2006-01-02T15:04:05.000Z, so they sort as text.
 
-CREATE TABLE projection_state (
+CREATE TABLE IF NOT EXISTS projection_state (
 	name     TEXT PRIMARY KEY,
 	last_seq INTEGER NOT NULL -- last stream sequence applied, committed with the rows
 );
-INSERT INTO projection_state (name, last_seq) VALUES ('ledger', 0);
+INSERT OR IGNORE INTO projection_state (name, last_seq) VALUES ('ledger', 0);
 
 CREATE TABLE settings (
 	id                       INTEGER PRIMARY KEY CHECK (id = 1),

@@ -1,6 +1,6 @@
 -- Verifications per key per minute, summed over every instance's
 -- UsageRecorded events from the KEYLEDGER_USAGE stream.
-INSERT INTO projection_state (name, last_seq) VALUES ('usage', 0);
+INSERT OR IGNORE INTO projection_state (name, last_seq) VALUES ('usage', 0);
 
 CREATE TABLE usage (
 	key_id        TEXT NOT NULL,

@@ -1,0 +1,59 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"unicode"
+)
+
+// sourceKey is the context key of a request's source.
+type sourceKey struct{}
+
+// MaxSource is the longest source recorded; a longer one is cut.
+const MaxSource = 200
+
+// WithSource returns ctx carrying where a request came from ("http
+// 10.0.0.7:51234", "nats 10.0.0.8:52100 billing-svc"): the transports set it,
+// Call copies it into the actor, and the events the request causes record it.
+// Control characters are replaced, so the text is safe to print.
+func WithSource(ctx context.Context, source string) context.Context {
+	source = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, source)
+	if len(source) > MaxSource {
+		source = strings.ToValidUTF8(source[:MaxSource], "")
+	}
+	return context.WithValue(ctx, sourceKey{}, source)
+}
+
+// SourceOf returns the source WithSource put in ctx, or "".
+func SourceOf(ctx context.Context) string {
+	s, _ := ctx.Value(sourceKey{}).(string)
+	return s
+}
+
+// natsSource describes a NATS requester from the Nats-Request-Info header the
+// server adds to service requests: "nats HOST (NAME)" ("nats" alone without it).
+func natsSource(info string) string {
+	var ri struct {
+		Acc  string `json:"acc"`
+		Host string `json:"host"`
+		Name string `json:"name"`
+		User string `json:"user"`
+	}
+	if info == "" || json.Unmarshal([]byte(info), &ri) != nil {
+		return "nats"
+	}
+	s := "nats"
+	if ri.Host != "" {
+		s += " " + ri.Host
+	}
+	if ri.Name != "" {
+		s += " (" + ri.Name + ")"
+	}
+	return s
+}
