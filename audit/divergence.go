@@ -33,6 +33,15 @@ const (
 	CheckpointConsistency Divergence = "checkpoint_consistency"
 	// RowHash: an audit row's leaf_hash is not the log's leaf at its seq.
 	RowHash Divergence = "row_hash"
+	// RowContent: an audit row differs from the row the event at Seq makes.
+	RowContent Divergence = "row_content"
+	// RowMissing: ledger.db lacks the audit row of the event at Seq.
+	RowMissing Divergence = "row_missing"
+	// RowExtra: ledger.db has an audit row for no event (or beyond its position).
+	RowExtra Divergence = "row_extra"
+	// CheckpointSize: a checkpoint event's size disagrees with its note, or
+	// covers events stored after it.
+	CheckpointSize Divergence = "checkpoint_size"
 )
 
 // ErrDiverged matches every *DivergenceError with errors.Is.

@@ -82,6 +82,15 @@ func Endpoints() []Endpoint {
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
 			return s.Key(ctx, a, q.KeyID)
 		}),
+		endpoint("query.audit", func(s *Service, ctx context.Context, a Actor, _ string, f keyledger.AuditFilter) (*keyledger.AuditPage, error) {
+			return s.AuditList(ctx, a, f)
+		}),
+		endpoint("query.audit.prove", func(s *Service, ctx context.Context, a Actor, _ string, q ProveQuery) (*keyledger.AuditReceipt, error) {
+			return s.AuditProve(ctx, a, q)
+		}),
+		endpoint("query.audit.trace", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) ([]*keyledger.AuditEntry, error) {
+			return s.AuditTrace(ctx, a, q.KeyID)
+		}),
 	}
 }
 

@@ -57,6 +57,8 @@ type Service struct {
 	Random io.Reader
 	// MaxAttempts bounds how often one command reloads after a conflict.
 	MaxAttempts int
+	// Audit answers the audit queries; nil where no audit trail is kept.
+	Audit AuditTrail
 
 	state *aggregates
 }

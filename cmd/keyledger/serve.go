@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/projections"
@@ -44,6 +45,10 @@ type Main struct {
 	Now func() time.Time
 	// BeforeCommit is passed to the projector (crash tests).
 	BeforeCommit func(lastSeq uint64)
+	// CheckpointEvery and CheckpointInterval pace the audit log's signed
+	// checkpoints (1000 events, 60 s).
+	CheckpointEvery    uint64
+	CheckpointInterval time.Duration
 
 	ns        *server.Server
 	nc        *nats.Conn
@@ -58,13 +63,16 @@ type Main struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	done      chan error
+
+	// checkpointer signs the audit log's checkpoints.
+	checkpointer *audit.Checkpointer
 }
 
 // NewMain returns a Main with the defaults of DESIGN.md.
 func NewMain() *Main {
 	return &Main{
 		DataDir: "keyledger-data", NATSListen: "127.0.0.1:4222", Replicas: 1, HTTPAddr: "127.0.0.1:8080",
-		UsageRetention: "P400D", SweepEvery: 10 * time.Second,
+		UsageRetention: "P400D", SweepEvery: 10 * time.Second, CheckpointEvery: 1000, CheckpointInterval: time.Minute,
 		Stdout: os.Stdout, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		Now: func() time.Time { return time.Now().UTC() },
 	}
@@ -99,6 +107,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.UsageRetention, "usage-retention", m.UsageRetention, "how long usage records are kept (ISO 8601 period)")
 	fs.DurationVar(&m.SweepEvery, "sweep-every", m.SweepEvery, "how often expired keys are recorded as expired")
 	fs.StringVar(&m.Instance, "instance", "", "name of this instance in usage records (default: a new ID)")
+	fs.Uint64Var(&m.CheckpointEvery, "checkpoint-every", m.CheckpointEvery, "sign an audit checkpoint after this many events")
+	fs.DurationVar(&m.CheckpointInterval, "checkpoint-interval", m.CheckpointInterval, "sign an audit checkpoint this often when the log grew")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(m.Stdout, serveHelp)
 		fs.SetOutput(m.Stdout)
@@ -138,6 +148,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.openProjections(ctx, usageStore); err != nil {
 		return err
 	}
+	signer, _, err := audit.LoadOrCreateKey(filepath.Join(m.DataDir, "audit.key"), audit.Origin)
+	if err != nil {
+		return err
+	}
+	m.checkpointer = &audit.Checkpointer{DB: m.db.SQL(), Store: m.store, Signer: signer, Every: m.CheckpointEvery,
+		Interval: m.CheckpointInterval, Now: m.Now, Logger: m.Logger}
 	if err := m.bootstrap(ctx); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
@@ -176,6 +192,7 @@ func (m *Main) openStores(ctx context.Context) (*events.Store, error) {
 func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) error {
 	m.db = projections.NewDB(filepath.Join(m.DataDir, "ledger.db"))
 	m.db.Now = m.Now
+	m.db.Use("ledger", audit.NewApplier())
 	if err := m.db.Open(); err != nil {
 		return err
 	}
@@ -208,6 +225,7 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	}
 	m.service = commands.NewService(m.store, m.db, m.projector)
 	m.service.Logger, m.service.Now = m.Logger, m.Now
+	m.service.Audit = &audit.Trail{DB: m.db.SQL(), Events: m.store}
 	m.projector.AfterCommit = func(batch []events.Recorded) {
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)
@@ -296,6 +314,7 @@ func (m *Main) background(usageStore *events.Store) {
 	m.cancel = func() { cancel(); prev() }
 	m.wg.Go(func() { m.index.RecordUsage(ctx, usageStore, m.Instance, m.Logger) })
 	m.wg.Go(func() { keepHeapFloor(ctx, 64<<20, time.Second) })
+	m.wg.Go(func() { m.checkpointer.Run(ctx) })
 	m.wg.Go(func() {
 		tick := time.NewTicker(m.SweepEvery)
 		defer tick.Stop()

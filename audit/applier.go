@@ -1,0 +1,255 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/events"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// timeFormat is how audit rows store times, as the projections do.
+const timeFormat = "2006-01-02T15:04:05.000Z"
+
+// Applier is the audit trail as a projection of stream KEYLEDGER: for every
+// stored event, its leaf in tlog_hashes and its row in audit_events, in the
+// projector's transaction. Register it with projections.DB.Use("ledger", …).
+type Applier struct {
+	tx     *sql.Tx
+	insert *sql.Stmt
+	prev   *sql.Stmt
+	buf    []Event
+}
+
+// NewApplier returns the audit applier.
+func NewApplier() *Applier { return &Applier{} }
+
+// Name implements projections.Applier.
+func (*Applier) Name() string { return "audit" }
+
+// Migrations implements projections.Applier: tlog_hashes and audit_events.
+func (*Applier) Migrations() fs.FS {
+	f, err := fs.Sub(migrationFS, "migrations")
+	if err != nil {
+		panic(err) // embedded: cannot fail
+	}
+	return f
+}
+
+// Apply implements projections.Applier for one event.
+func (a *Applier) Apply(tx *sql.Tx, r events.Recorded) error {
+	return a.ApplyBatch(tx, []events.Recorded{r})
+}
+
+// ApplyBatch appends the batch's leaves in one write, then writes a row per
+// event carrying its leaf hash.
+func (a *Applier) ApplyBatch(tx *sql.Tx, batch []events.Recorded) error {
+	ctx := context.Background()
+	a.buf = a.buf[:0]
+	for _, r := range batch {
+		a.buf = append(a.buf, Event{Seq: r.Seq, Data: r.Data})
+	}
+	leaves, err := Append(ctx, tx, a.buf...)
+	if err != nil {
+		return err
+	}
+	if a.tx != tx {
+		if err := a.prepare(tx); err != nil {
+			return err
+		}
+	}
+	for i, r := range batch {
+		row, err := a.row(r)
+		if err != nil {
+			return fmt.Errorf("seq %d (%s): %w", r.Seq, r.Subject, err)
+		}
+		if _, err := a.insert.Exec(r.Seq, row.at, row.actor, row.actorKey, row.action, row.keyID, row.owner,
+			row.source, row.detail, leaves[i][:]); err != nil {
+			return fmt.Errorf("seq %d: audit row: %w", r.Seq, err)
+		}
+	}
+	return nil
+}
+
+func (a *Applier) prepare(tx *sql.Tx) error {
+	var err error
+	if a.insert, err = tx.Prepare(`INSERT INTO audit_events (seq, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		return err
+	}
+	if a.prev, err = tx.Prepare(`SELECT detail FROM audit_events WHERE key_id = ? AND owner = ? AND action IN (?, ?) ORDER BY seq DESC LIMIT 1`); err != nil {
+		return err
+	}
+	a.tx = tx
+	return nil
+}
+
+// CheckPosition implements projections.PositionChecker: the tree and the
+// rows must both end at the projection's position (an older ledger.db
+// without them is rebuilt from zero).
+func (*Applier) CheckPosition(ctx context.Context, db *sql.DB, position uint64) error {
+	size, err := treeSize(ctx, db)
+	if err != nil {
+		return err
+	}
+	var last uint64
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&last); err != nil {
+		return err
+	}
+	if uint64(size) != position || last != position {
+		return fmt.Errorf("audit log holds %d leaves and rows to seq %d, the projection is at %d", size, last, position)
+	}
+	return nil
+}
+
+// row is an audit_events row before its leaf hash.
+type row struct {
+	at, actor, actorKey, action, keyID, owner, source, detail string
+}
+
+// Action names one event kind as audit rows and filters do.
+func Action(e events.Event) string {
+	switch e.(type) {
+	case *events.SettingsChanged:
+		return "settings." + e.Action()
+	case *events.CheckpointSigned:
+		return "audit." + e.Action()
+	}
+	if e.KeyRef() != "" {
+		return "key." + e.Action()
+	}
+	return "user." + e.Action()
+}
+
+type nameDesc struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+type issuedDetail struct {
+	Name         string               `json:"name"`
+	Description  string               `json:"description,omitempty"`
+	Scopes       []string             `json:"scopes,omitempty"`
+	AllowedCIDRs []string             `json:"allowed_cidrs,omitempty"`
+	RateLimit    *keyledger.RateLimit `json:"rate_limit,omitempty"`
+	ExpiresAt    *time.Time           `json:"expires_at,omitempty"`
+}
+
+type change[T any] struct {
+	Before *T `json:"before"`
+	After  T  `json:"after"`
+}
+
+type reasonDetail struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+type checkpointDetail struct {
+	Size uint64 `json:"size"`
+	Note string `json:"note"`
+}
+
+type userDetail struct {
+	Name  string   `json:"name"`
+	Kind  string   `json:"kind"`
+	Roles []string `json:"roles"`
+}
+
+// row derives the row of one event. Renames, role and settings changes read
+// the state before them from earlier rows of the same table.
+func (a *Applier) row(r events.Recorded) (row, error) {
+	m := r.Event.Base()
+	out := row{at: m.At.UTC().Format(timeFormat), actor: m.Actor, actorKey: m.ActorKey, source: m.Source,
+		action: Action(r.Event), keyID: r.Event.KeyRef(), owner: r.Event.OwnerID()}
+	var detail any
+	switch e := r.Event.(type) {
+	case *events.KeyIssued:
+		detail = issuedDetail{e.Name, e.Description, e.Scopes, e.AllowedCIDRs, e.RateLimit, e.ExpiresAt}
+	case *events.KeyRenamed:
+		c := change[nameDesc]{After: nameDesc{e.Name, e.Description}}
+		var prev struct {
+			nameDesc
+			After *nameDesc `json:"after"`
+		}
+		if ok, err := a.previous(&prev, e.KeyID, e.Owner, "key.issued", "key.renamed"); err != nil {
+			return out, err
+		} else if ok && prev.After != nil {
+			c.Before = prev.After
+		} else if ok {
+			c.Before = &prev.nameDesc
+		}
+		detail = c
+	case *events.KeyRevoked:
+		detail = reasonDetail{e.Reason}
+	case *events.KeyDeleted:
+		detail = reasonDetail{e.Reason}
+	case *events.KeyExpired:
+		detail = reasonDetail{e.Reason}
+	case *events.UserRegistered:
+		detail = userDetail{e.Name, e.Kind, e.Roles}
+	case *events.UserRolesChanged:
+		c := change[[]string]{After: e.Roles}
+		var prev struct {
+			Roles []string  `json:"roles"`
+			After *[]string `json:"after"`
+		}
+		if ok, err := a.previous(&prev, "", e.UserID, "user.registered", "user.roles_changed"); err != nil {
+			return out, err
+		} else if ok && prev.After != nil {
+			c.Before = prev.After
+		} else if ok {
+			c.Before = &prev.Roles
+		}
+		detail = c
+	case *events.SettingsChanged:
+		c := change[keyledger.Settings]{After: e.Settings}
+		var prev struct {
+			After *keyledger.Settings `json:"after"`
+		}
+		if ok, err := a.previous(&prev, "", "", "settings.changed", "settings.changed"); err != nil {
+			return out, err
+		} else if ok {
+			c.Before = prev.After
+		} else {
+			d := keyledger.DefaultSettings() // the policy before any change
+			c.Before = &d
+		}
+		detail = c
+	case *events.CheckpointSigned:
+		detail = checkpointDetail{e.Size, e.Note}
+	default:
+		detail = struct{}{}
+	}
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return out, err
+	}
+	out.detail = string(b)
+	return out, nil
+}
+
+// previous decodes the detail of the latest earlier row about keyID (or,
+// with keyID "", about owner itself) with one of two actions.
+func (a *Applier) previous(v any, keyID, owner, action1, action2 string) (bool, error) {
+	var detail string
+	err := a.prev.QueryRow(keyID, owner, action1, action2).Scan(&detail)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, json.Unmarshal([]byte(detail), v)
+}
+
+// LeafHashText is how entries show a leaf hash: base64, as tlog prints it.
+func LeafHashText(b []byte) string {
+	var h tlog.Hash
+	copy(h[:], b)
+	return h.String()
+}

@@ -1,0 +1,134 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/keyledger/keyledger/events"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Origin is the name of keyledger's log in checkpoints and of its signing keys.
+const Origin = "keyledger/KEYLEDGER"
+
+// CheckpointStore appends events with an expected last sequence on a
+// subject filter; *events.Store is one.
+type CheckpointStore interface {
+	Append(ctx context.Context, filter string, expected uint64, msgID string, evs []events.Event) (uint64, error)
+}
+
+// Checkpointer appends a signed checkpoint of the stored tree as a
+// CheckpointSigned event every Every events, or every Interval when the tree
+// grew by anything but checkpoints. Several instances may run one each: the
+// append expects the last sequence on the checkpoint subject that this
+// instance has projected, so exactly one instance's checkpoint is stored per
+// interval and the others' are refused as conflicts.
+type Checkpointer struct {
+	DB     *sql.DB // ledger.db, where the audit applier keeps the tree
+	Store  CheckpointStore
+	Signer note.Signer
+	// Every and Interval: 1000 events and 60 s unless set.
+	Every    uint64
+	Interval time.Duration
+	// Poll is how often the tree is looked at: 1 s unless set.
+	Poll   time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Run checks the tree every Poll until ctx ends.
+func (c *Checkpointer) Run(ctx context.Context) {
+	c.defaults()
+	tick := time.NewTicker(c.Poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if _, err := c.Once(ctx); err != nil && ctx.Err() == nil {
+			c.Logger.Warn("audit checkpoint failed; will retry", "err", err)
+		}
+	}
+}
+
+func (c *Checkpointer) defaults() {
+	if c.Every == 0 {
+		c.Every = 1000
+	}
+	if c.Interval <= 0 {
+		c.Interval = time.Minute
+	}
+	if c.Poll <= 0 {
+		c.Poll = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Once appends a checkpoint if one is due, and reports whether it did. A
+// checkpoint another instance stored first is not an error.
+func (c *Checkpointer) Once(ctx context.Context) (bool, error) {
+	c.defaults()
+	size, err := treeSize(ctx, c.DB)
+	if err != nil {
+		return false, err
+	}
+	trail := &Trail{DB: c.DB}
+	_, lastSeq, err := trail.LatestCheckpoint(ctx)
+	if err != nil {
+		return false, err
+	}
+	grown := uint64(size) - min(lastSeq, uint64(size)) // events since the last checkpoint event
+	if grown == 0 {
+		return false, nil
+	}
+	if grown < c.Every {
+		last, err := c.lastAt(ctx, lastSeq)
+		if err != nil {
+			return false, err
+		}
+		if c.Now().Sub(last) < c.Interval {
+			return false, nil
+		}
+	}
+	cp, err := NewHashStore(c.DB).Checkpoint(ctx, Origin)
+	if err != nil {
+		return false, err
+	}
+	signed, err := SignCheckpoint(cp, c.Signer)
+	if err != nil {
+		return false, err
+	}
+	ev := &events.CheckpointSigned{Meta: events.Meta{At: c.Now().UTC(), Actor: "system", Source: "checkpointer"},
+		Size: uint64(cp.Size), Note: string(signed)}
+	_, err = c.Store.Append(ctx, events.SubjectCheckpoint, lastSeq, "checkpoint-"+strconv.FormatInt(cp.Size, 10), []events.Event{ev})
+	if errors.Is(err, events.ErrConflict) || errors.Is(err, events.ErrDuplicate) {
+		return false, nil // another instance's checkpoint is newer than what we projected
+	}
+	if err != nil {
+		return false, fmt.Errorf("append checkpoint: %w", err)
+	}
+	return true, nil
+}
+
+// lastAt is when the checkpoint at seq was signed (the first event's time
+// when there is none yet).
+func (c *Checkpointer) lastAt(ctx context.Context, seq uint64) (time.Time, error) {
+	var at string
+	err := c.DB.QueryRowContext(ctx, `SELECT at FROM audit_events WHERE seq = ?`, max(seq, 1)).Scan(&at)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("last checkpoint: %w", err)
+	}
+	return parseTime(at)
+}

@@ -1,0 +1,193 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/events"
+)
+
+// EventReader reads one stored event by sequence: *events.Store is one.
+type EventReader interface {
+	Get(ctx context.Context, seq uint64) (events.Recorded, error)
+}
+
+// Trail answers audit queries from the audit rows and tree in ledger.db,
+// and the stream for an event's exact bytes.
+type Trail struct {
+	DB     *sql.DB
+	Events EventReader
+}
+
+// Default and largest page sizes of List.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+const entryColumns = `seq, at, actor, actor_key, action, key_id, owner, detail, source, leaf_hash`
+
+// List returns one page of entries matching f, newest first.
+func (t *Trail) List(ctx context.Context, f keyledger.AuditFilter) (*keyledger.AuditPage, error) {
+	limit := f.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultLimit
+	case limit < 0 || limit > MaxLimit:
+		return nil, keyledger.Errorf(keyledger.EInvalid, "limit: 1..%d", MaxLimit)
+	}
+	var where []string
+	var args []any
+	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	if f.KeyID != "" {
+		add(`key_id = ?`, f.KeyID)
+	}
+	if f.Owner != "" {
+		add(`owner = ?`, f.Owner)
+	}
+	if f.Actor != "" {
+		add(`actor = ?`, f.Actor)
+	}
+	if f.Action != "" {
+		add(`action = ?`, f.Action)
+	}
+	if f.Since != nil {
+		add(`at >= ?`, f.Since.UTC().Format(timeFormat))
+	}
+	if f.Until != nil {
+		add(`at < ?`, f.Until.UTC().Format(timeFormat))
+	}
+	if f.Cursor != "" {
+		c, err := strconv.ParseUint(f.Cursor, 10, 64)
+		if err != nil {
+			return nil, keyledger.Errorf(keyledger.EInvalid, "cursor: not one this server gave")
+		}
+		add(`seq < ?`, c)
+	}
+	q := `SELECT ` + entryColumns + ` FROM audit_events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY seq DESC LIMIT ?`
+	args = append(args, limit+1)
+	entries, err := t.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	page := &keyledger.AuditPage{Entries: entries}
+	if len(entries) > limit {
+		page.Entries = entries[:limit]
+		page.NextCursor = strconv.FormatUint(entries[limit-1].Seq, 10)
+	}
+	return page, nil
+}
+
+// Trace returns every entry about one key, oldest first: who issued it, for
+// whom and with what policy, renames, revocations, regenerations, its end.
+func (t *Trail) Trace(ctx context.Context, keyID string) ([]*keyledger.AuditEntry, error) {
+	entries, err := t.query(ctx, `SELECT `+entryColumns+` FROM audit_events WHERE key_id = ? ORDER BY seq`, keyID)
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 {
+		return nil, keyledger.Errorf(keyledger.ENotFound, "no audit entries for key %s", keyID)
+	}
+	return entries, nil
+}
+
+func (t *Trail) query(ctx context.Context, q string, args ...any) ([]*keyledger.AuditEntry, error) {
+	rows, err := t.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("audit query: %w", err)
+	}
+	defer rows.Close()
+	entries := []*keyledger.AuditEntry{}
+	for rows.Next() {
+		var e keyledger.AuditEntry
+		var at, detail string
+		var leaf []byte
+		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.ActorKey, &e.Action, &e.KeyID, &e.Owner, &detail, &e.Source, &leaf); err != nil {
+			return nil, fmt.Errorf("audit query: %w", err)
+		}
+		if e.At, err = parseTime(at); err != nil {
+			return nil, fmt.Errorf("audit row %d: %w", e.Seq, err)
+		}
+		if detail != "{}" {
+			e.Detail = json.RawMessage(detail)
+		}
+		e.LeafHash = LeafHashText(leaf)
+		entries = append(entries, &e)
+	}
+	return entries, rows.Err()
+}
+
+// Prove returns the receipt of the event at seq against the latest
+// checkpoint in the stream that covers it.
+func (t *Trail) Prove(ctx context.Context, seq uint64) (*keyledger.AuditReceipt, error) {
+	if seq == 0 {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "seq: 1 or more")
+	}
+	var detail string
+	err := t.DB.QueryRowContext(ctx, `SELECT detail FROM audit_events WHERE action = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1`).Scan(&detail)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyledger.Errorf(keyledger.EUnavailable, "no checkpoint signed yet: try again after the next one")
+	} else if err != nil {
+		return nil, fmt.Errorf("latest checkpoint: %w", err)
+	}
+	var cp checkpointDetail
+	if err := json.Unmarshal([]byte(detail), &cp); err != nil {
+		return nil, fmt.Errorf("latest checkpoint: %w", err)
+	}
+	if seq > cp.Size {
+		return nil, keyledger.Errorf(keyledger.EUnavailable, "seq %d is not yet covered by a checkpoint (the latest covers 1..%d): try again after the next one", seq, cp.Size)
+	}
+	ev, err := t.Events.Get(ctx, seq)
+	if err != nil {
+		return nil, err
+	}
+	r, err := NewHashStore(t.DB).NewReceipt(ctx, seq, ev.Data, []byte(cp.Note))
+	if err != nil {
+		return nil, err
+	}
+	out := &keyledger.AuditReceipt{Seq: r.Seq, Event: base64.StdEncoding.EncodeToString(r.Event), LeafHash: r.LeafHash.String(),
+		Proof: make([]string, len(r.Proof)), Checkpoint: r.Checkpoint}
+	for i, h := range r.Proof {
+		out.Proof[i] = h.String()
+	}
+	return out, nil
+}
+
+// Revocation returns the sequence of the latest revocation of a key.
+func (t *Trail) Revocation(ctx context.Context, keyID string) (uint64, error) {
+	var seq uint64
+	err := t.DB.QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE key_id = ? AND action = 'key.revoked' ORDER BY seq DESC LIMIT 1`, keyID).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, keyledger.Errorf(keyledger.ENotFound, "key %s has no revocation", keyID)
+	}
+	return seq, err
+}
+
+// LatestCheckpoint returns the size and stream sequence of the newest
+// checkpoint event projected (0, 0 if none).
+func (t *Trail) LatestCheckpoint(ctx context.Context) (size, seq uint64, err error) {
+	var detail string
+	err = t.DB.QueryRowContext(ctx, `SELECT seq, detail FROM audit_events WHERE action = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1`).Scan(&seq, &detail)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	} else if err != nil {
+		return 0, 0, err
+	}
+	var cp checkpointDetail
+	err = json.Unmarshal([]byte(detail), &cp)
+	return cp.Size, seq, err
+}
+
+func parseTime(s string) (time.Time, error) { return time.Parse(timeFormat, s) }

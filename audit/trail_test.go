@@ -1,0 +1,354 @@
+package audit_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/audit"
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/natstest"
+	"github.com/keyledger/keyledger/projections"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// ledger is one instance with the audit applier: service, projector,
+// checkpointer and the verifier key.
+type ledger struct {
+	svc     *commands.Service
+	store   *events.Store
+	db      *projections.DB
+	proj    *projections.Projector
+	cp      *audit.Checkpointer
+	admin   commands.Actor
+	signer  note.Signer
+	vkey    string
+	stop    func()
+	dataDir string
+}
+
+func startLedger(t *testing.T) *ledger {
+	t.Helper()
+	ctx := context.Background()
+	_, js := natstest.Connect(t, natstest.RunServer(t))
+	l := &ledger{store: events.NewStore(js), dataDir: t.TempDir()}
+	if err := l.store.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.db = projections.NewDB(filepath.Join(l.dataDir, "ledger.db"))
+	l.db.Use("ledger", audit.NewApplier())
+	if err := l.db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.db.Close() })
+	l.proj = projections.NewProjector(l.db, l.store)
+	l.svc = commands.NewService(l.store, l.db, l.proj)
+	l.svc.Audit = &audit.Trail{DB: l.db.SQL(), Events: l.store}
+	l.proj.AfterCommit = l.svc.Observe
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.proj.Run(pctx) }()
+	l.stop = sync1(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("projector: %v", err)
+		}
+	})
+	t.Cleanup(l.stop)
+	var err error
+	if l.signer, l.vkey, err = audit.LoadOrCreateKey(filepath.Join(l.dataDir, "audit.key"), audit.Origin); err != nil {
+		t.Fatal(err)
+	}
+	l.cp = &audit.Checkpointer{DB: l.db.SQL(), Store: l.store, Signer: l.signer, Every: 1}
+	var token string
+	if _, err := l.svc.Bootstrap(ctx, func(tok string) error { token = tok; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if l.admin, err = l.svc.Authenticate(ctx, "Bearer "+token); err != nil {
+		t.Fatal(err)
+	}
+	l.admin.Source = "test"
+	enabled := true
+	if _, err := l.svc.SetSettings(ctx, l.admin, "", commands.SetSettings{Enabled: &enabled}); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func sync1(f func()) func() {
+	var done bool
+	return func() {
+		if !done {
+			done = true
+			f()
+		}
+	}
+}
+
+// caughtUp waits until the projection holds the whole stream.
+func (l *ledger) caughtUp(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	last, err := l.store.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.proj.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkpoint appends a checkpoint now and waits until it is projected.
+func (l *ledger) checkpoint(t *testing.T) {
+	t.Helper()
+	l.caughtUp(t)
+	if ok, err := l.cp.Once(context.Background()); err != nil || !ok {
+		t.Fatalf("checkpoint: %v %v", ok, err)
+	}
+	l.caughtUp(t)
+}
+
+// story issues a key, renames it and revokes it; it returns the key ID.
+func (l *ledger) story(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	issued, err := l.svc.IssueKey(ctx, l.admin, "", commands.IssueKey{Name: "ci ünï *>", Scopes: []string{"deploy"}, ExpiresIn: "P30D"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := issued.ID
+	name := "renamed.key"
+	if _, err := l.svc.UpdateKey(ctx, l.admin, "", commands.UpdateKey{KeyID: id, Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.svc.RevokeKeys(ctx, l.admin, "", commands.RevokeKeys{KeyIDs: []string{id}, Reason: "leaked in a log"}); err != nil {
+		t.Fatal(err)
+	}
+	l.caughtUp(t)
+	return id
+}
+
+func (l *ledger) verify(t *testing.T) (*audit.TrailReport, error) {
+	t.Helper()
+	known, err := note.NewVerifier(l.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return audit.VerifyTrail(ctx, audit.ReadStream(l.store), note.VerifierList(known), l.db.SQL(), t.TempDir())
+}
+
+func TestAuditRowsTellAKeysStory(t *testing.T) {
+	l := startLedger(t)
+	id := l.story(t)
+	ctx := context.Background()
+	trace, err := l.svc.AuditTrace(ctx, l.admin, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range trace {
+		actions = append(actions, e.Action)
+		if e.Actor != l.admin.UserID || e.ActorKey != l.admin.KeyID || e.Source != "test" || e.LeafHash == "" || e.KeyID != id {
+			t.Errorf("entry %d: actor %q key %q source %q leaf %q key_id %q", e.Seq, e.Actor, e.ActorKey, e.Source, e.LeafHash, e.KeyID)
+		}
+	}
+	if strings.Join(actions, ",") != "key.issued,key.renamed,key.revoked" {
+		t.Fatalf("trace actions %v", actions)
+	}
+	if got := string(trace[1].Detail); got != `{"before":{"name":"ci ünï *\u003e","description":""},"after":{"name":"renamed.key","description":""}}` {
+		t.Errorf("rename detail %s", got)
+	}
+	if got := string(trace[2].Detail); got != `{"reason":"leaked in a log"}` {
+		t.Errorf("revoke detail %s", got)
+	}
+	if !strings.Contains(string(trace[0].Detail), `"scopes":["deploy"]`) || !strings.Contains(string(trace[0].Detail), `"expires_at"`) {
+		t.Errorf("issue detail lacks the policy: %s", trace[0].Detail)
+	}
+	settings, err := l.svc.AuditList(ctx, l.admin, keyledger.AuditFilter{Action: "settings.changed"})
+	if err != nil || len(settings.Entries) != 1 {
+		t.Fatalf("settings entries: %v %v", settings, err)
+	}
+	if d := string(settings.Entries[0].Detail); !strings.Contains(d, `"before":{`) || !strings.Contains(d, `"after":{`) {
+		t.Errorf("settings detail has no before and after: %s", d)
+	}
+}
+
+func TestAuditListFiltersAndPages(t *testing.T) {
+	l := startLedger(t)
+	ctx := context.Background()
+	var ids []string
+	for range 7 {
+		ids = append(ids, l.story(t))
+	}
+	all, err := l.svc.AuditList(ctx, l.admin, keyledger.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, _ := l.store.LastSeq(ctx)
+	if len(all.Entries) != int(last) || all.Entries[0].Seq != last {
+		t.Fatalf("list of everything: %d entries from seq %d, stream has %d", len(all.Entries), all.Entries[0].Seq, last)
+	}
+	var seen []uint64
+	f := keyledger.AuditFilter{Action: "key.revoked", Limit: 3}
+	for {
+		page, err := l.svc.AuditList(ctx, l.admin, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Entries {
+			if e.Action != "key.revoked" {
+				t.Fatalf("action filter let %s through", e.Action)
+			}
+			seen = append(seen, e.Seq)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		f.Cursor = page.NextCursor
+	}
+	if len(seen) != 7 {
+		t.Fatalf("paged through %d revocations, want 7: %v", len(seen), seen)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] >= seen[i-1] {
+			t.Fatalf("pages not newest first: %v", seen)
+		}
+	}
+	byKey, err := l.svc.AuditList(ctx, l.admin, keyledger.AuditFilter{KeyID: ids[3]})
+	if err != nil || len(byKey.Entries) != 3 {
+		t.Fatalf("by key: %+v %v", byKey, err)
+	}
+	future := time.Now().Add(time.Hour)
+	none, err := l.svc.AuditList(ctx, l.admin, keyledger.AuditFilter{Since: &future})
+	if err != nil || len(none.Entries) != 0 {
+		t.Fatalf("since the future: %+v %v", none, err)
+	}
+	byActor, err := l.svc.AuditList(ctx, l.admin, keyledger.AuditFilter{Actor: "system"})
+	if err != nil || len(byActor.Entries) == 0 || byActor.Entries[len(byActor.Entries)-1].Action != "user.registered" {
+		t.Fatalf("system's entries: %+v %v", byActor, err)
+	}
+	for _, bad := range []keyledger.AuditFilter{{KeyID: "*"}, {KeyID: "a.b"}, {Action: ">"}, {Cursor: "x"}, {Limit: -1}, {Limit: 5000}, {Since: &future, Until: &future}} {
+		if _, err := l.svc.AuditList(ctx, l.admin, bad); keyledger.ErrorCode(err) != keyledger.EInvalid {
+			t.Errorf("filter %+v: %v, want invalid", bad, err)
+		}
+	}
+	dev := commands.Actor{UserID: l.admin.UserID, Roles: []string{keyledger.RoleDeveloper}}
+	if _, err := l.svc.AuditList(ctx, dev, keyledger.AuditFilter{}); keyledger.ErrorCode(err) != keyledger.EForbidden {
+		t.Errorf("a developer read the audit trail: %v", err)
+	}
+}
+
+func TestReceiptOfARevocationChecksOfflineAndFailsAltered(t *testing.T) {
+	l := startLedger(t)
+	id := l.story(t)
+	ctx := context.Background()
+	if _, err := l.svc.AuditProve(ctx, l.admin, commands.ProveQuery{KeyID: id}); keyledger.ErrorCode(err) != keyledger.EUnavailable {
+		t.Fatalf("a receipt before any checkpoint: %v, want unavailable", err)
+	}
+	l.checkpoint(t)
+	rc, err := l.svc.AuditProve(ctx, l.admin, commands.ProveQuery{KeyID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(rc)
+	r, err := audit.ParseReceipt(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.CheckReceipt(r, l.vkey); err != nil {
+		t.Fatalf("a fresh receipt does not check: %v", err)
+	}
+	ev, err := events.Decode(r.Event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rv, ok := ev.(*events.KeyRevoked); !ok || rv.KeyID != id {
+		t.Fatalf("the receipt proves %T, not the revocation of %s", ev, id)
+	}
+	altered := strings.Replace(string(body), `"seq":`, `"seq":1`, 1)
+	if r2, err := audit.ParseReceipt([]byte(altered)); err == nil {
+		if _, err := audit.CheckReceipt(r2, l.vkey); err == nil {
+			t.Fatal("a receipt with an altered seq checks")
+		}
+	}
+	r.Event = []byte(strings.Replace(string(r.Event), "leaked", "lEaked", 1))
+	if _, err := audit.CheckReceipt(r, l.vkey); err == nil {
+		t.Fatal("a receipt with an altered reason checks")
+	}
+	if _, err := l.svc.AuditProve(ctx, l.admin, commands.ProveQuery{Seq: 1, KeyID: id}); keyledger.ErrorCode(err) != keyledger.EInvalid {
+		t.Errorf("seq and key_id together: %v", err)
+	}
+}
+
+// divergence runs verify and returns the divergence it names.
+func (l *ledger) divergence(t *testing.T) *audit.DivergenceError {
+	t.Helper()
+	_, err := l.verify(t)
+	var d *audit.DivergenceError
+	if !errors.As(err, &d) {
+		t.Fatalf("verify: %v, want a divergence", err)
+	}
+	return d
+}
+
+func TestVerifyNamesTheSeqOfAnAlteredRow(t *testing.T) {
+	l := startLedger(t)
+	l.story(t)
+	l.checkpoint(t)
+	l.story(t)
+	l.checkpoint(t)
+	l.stop()
+	rep, err := l.verify(t)
+	if err != nil {
+		t.Fatalf("an intact trail: %v", err)
+	}
+	if rep.Checkpoints != 2 || rep.Rows != uint64(rep.Size) {
+		t.Fatalf("report: %d checkpoints, %d rows of %d", rep.Checkpoints, rep.Rows, rep.Size)
+	}
+	db := l.db.SQL()
+	if _, err := db.Exec(`CREATE TABLE bk_events AS SELECT * FROM audit_events; CREATE TABLE bk_hashes AS SELECT * FROM tlog_hashes`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, do string
+		seq      uint64
+		what     audit.Divergence
+	}{
+		{"edited reason", `UPDATE audit_events SET detail = '{"reason":"routine"}' WHERE seq = 6`, 6, audit.RowContent},
+		{"edited actor", `UPDATE audit_events SET actor = 'someone' WHERE seq = 4`, 4, audit.RowContent},
+		{"edited leaf", `UPDATE audit_events SET leaf_hash = zeroblob(32) WHERE seq = 3`, 3, audit.RowHash},
+		{"deleted row", `DELETE FROM audit_events WHERE seq = 5`, 5, audit.RowMissing},
+		{"deleted last row", `DELETE FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)`, rep.Rows, audit.RowMissing},
+		{"reordered rows", `UPDATE audit_events SET seq = -seq WHERE seq IN (4, 5); UPDATE audit_events SET seq = 9 + seq WHERE seq IN (-4, -5)`, 4, audit.RowHash},
+		{"extra row", `INSERT INTO audit_events SELECT 100000, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash FROM audit_events WHERE seq = 2`, 100000, audit.RowExtra},
+		{"stored hash", `UPDATE tlog_hashes SET hash = zeroblob(32) WHERE idx = 7`, 0, audit.StoredHash},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := db.Exec(c.do); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if _, err := db.Exec(`DELETE FROM audit_events; INSERT INTO audit_events SELECT * FROM bk_events;
+					DELETE FROM tlog_hashes; INSERT INTO tlog_hashes SELECT * FROM bk_hashes`); err != nil {
+					t.Fatal(err)
+				}
+			}()
+			d := l.divergence(t)
+			if d.What != c.what || (c.seq != 0 && d.Seq != c.seq) {
+				t.Fatalf("divergence %v (%s at %d), want %s at %d", d, d.What, d.Seq, c.what, c.seq)
+			}
+		})
+	}
+	if _, err := l.verify(t); err != nil {
+		t.Fatalf("restored trail: %v", err)
+	}
+}

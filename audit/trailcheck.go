@@ -1,0 +1,231 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"path/filepath"
+
+	"github.com/keyledger/keyledger/events"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// StreamReader reads stream KEYLEDGER once from seq 1 to its end, in order,
+// in batches, and returns when fn has seen the last event (or fails).
+type StreamReader func(ctx context.Context, fn func([]events.Recorded) error) error
+
+// TrailReport describes an audit trail VerifyTrail found intact.
+type TrailReport struct {
+	*LogReport
+	// Rows is how many audit rows of ledger.db were compared (0 without one).
+	Rows uint64
+}
+
+// VerifyTrail checks the whole audit trail against the stream: it recomputes
+// the tree, checks every CheckpointSigned event (signature by a known key,
+// root at its size, consistency with the previous one, a size no later than
+// the event itself), the stored hashes in ledger (if not nil), and that every
+// audit row of ledger up to its projection position is exactly the row its
+// event makes (content and leaf_hash, nothing missing, nothing extra). It
+// reads the stream twice and builds the expected rows in a temporary SQLite
+// file under tmpDir. The first divergence is a *DivergenceError naming its seq.
+func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, ledger *sql.DB, tmpDir string) (*TrailReport, error) {
+	dir, err := os.MkdirTemp(tmpDir, "keyledger-audit-verify-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	want, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "expected.db")+"?_journal_mode=OFF&_synchronous=OFF&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	defer want.Close()
+	if err := Migrate(ctx, want); err != nil {
+		return nil, err
+	}
+	// Pass 1: the expected rows, and the checkpoints.
+	var notes [][]byte
+	ap := NewApplier()
+	err = read(ctx, func(batch []events.Recorded) error {
+		for _, r := range batch {
+			cp, ok := r.Event.(*events.CheckpointSigned)
+			if !ok {
+				continue
+			}
+			if err := checkCheckpointEvent(r.Seq, cp); err != nil {
+				return err
+			}
+			notes = append(notes, []byte(cp.Note))
+		}
+		tx, err := want.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := ap.ApplyBatch(tx, batch); err != nil {
+			return err
+		}
+		return tx.Commit()
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Pass 2: the tree, checkpoints and stored hashes.
+	var stored StoredTree
+	if ledger != nil {
+		stored = NewHashStore(ledger)
+	}
+	rep, err := VerifyLog(ctx, streamEvents(ctx, read), notes, known, stored)
+	if err != nil {
+		return nil, err
+	}
+	out := &TrailReport{LogReport: rep}
+	if ledger != nil {
+		if out.Rows, err = compareRows(ctx, ledger, want); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// checkCheckpointEvent checks that a checkpoint event's size is its note's
+// and that it covers only events stored before it.
+func checkCheckpointEvent(seq uint64, cp *events.CheckpointSigned) error {
+	text, ok := checkpointNoteText([]byte(cp.Note))
+	if !ok {
+		return &DivergenceError{Seq: seq, What: CheckpointMalformed, Detail: "the checkpoint event holds no signed note"}
+	}
+	c, err := ParseCheckpoint(text)
+	if err != nil {
+		return &DivergenceError{Seq: seq, What: CheckpointMalformed, Detail: "the checkpoint event's note is malformed", Err: err}
+	}
+	if uint64(c.Size) != cp.Size || c.Size < 0 || uint64(c.Size) >= seq {
+		return &DivergenceError{Seq: seq, What: CheckpointSize, Checkpoint: c.Size,
+			Detail: fmt.Sprintf("the checkpoint event at seq %d says size %d, its note %d", seq, cp.Size, c.Size)}
+	}
+	return nil
+}
+
+// errStop ends a stream read early.
+var errStop = errors.New("stop")
+
+// streamEvents turns a StreamReader into an iterator of leaves.
+func streamEvents(ctx context.Context, read StreamReader) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		err := read(ctx, func(batch []events.Recorded) error {
+			for _, r := range batch {
+				if !yield(Event{Seq: r.Seq, Data: r.Data}, nil) {
+					return errStop
+				}
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			yield(Event{}, err)
+		}
+	}
+}
+
+// compareRows walks ledger's audit rows up to its "ledger" position and the
+// expected rows in seq order, and returns how many matched or the first
+// divergence.
+func compareRows(ctx context.Context, ledger, want *sql.DB) (uint64, error) {
+	var position uint64
+	if err := ledger.QueryRowContext(ctx, `SELECT last_seq FROM projection_state WHERE name = 'ledger'`).Scan(&position); err != nil {
+		return 0, fmt.Errorf("projection position: %w", err)
+	}
+	const q = `SELECT seq, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash FROM audit_events ORDER BY seq`
+	got, err := ledger.QueryContext(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("audit rows: %w", err)
+	}
+	defer got.Close()
+	exp, err := want.QueryContext(ctx, q+` LIMIT ?`, position)
+	if err != nil {
+		return 0, err
+	}
+	defer exp.Close()
+	var n uint64
+	for {
+		g, gok, err := scanRow(got)
+		if err != nil {
+			return n, err
+		}
+		e, eok, err := scanRow(exp)
+		if err != nil {
+			return n, err
+		}
+		switch {
+		case !gok && !eok:
+			return n, nil
+		case !gok:
+			return n, &DivergenceError{Seq: e.seq, What: RowMissing, Detail: "ledger.db has no audit row for this event"}
+		case !eok:
+			return n, &DivergenceError{Seq: g.seq, What: RowExtra, Detail: "ledger.db has an audit row past the events it projected"}
+		case g.seq > e.seq:
+			return n, &DivergenceError{Seq: e.seq, What: RowMissing, Detail: "ledger.db has no audit row for this event"}
+		case g.seq < e.seq:
+			return n, &DivergenceError{Seq: g.seq, What: RowExtra, Detail: "ledger.db has an audit row for no event"}
+		case !bytes.Equal(g.leaf, e.leaf):
+			return n, &DivergenceError{Seq: g.seq, What: RowHash, Detail: "the row's leaf_hash is not the log's leaf at its seq"}
+		case g.row != e.row:
+			return n, &DivergenceError{Seq: g.seq, What: RowContent, Detail: "the row differs from the one its event makes"}
+		}
+		n++
+	}
+}
+
+type storedRow struct {
+	seq  uint64
+	row  row
+	leaf []byte
+}
+
+func scanRow(rows *sql.Rows) (storedRow, bool, error) {
+	if !rows.Next() {
+		return storedRow{}, false, rows.Err()
+	}
+	var r storedRow
+	err := rows.Scan(&r.seq, &r.row.at, &r.row.actor, &r.row.actorKey, &r.row.action, &r.row.keyID, &r.row.owner,
+		&r.row.source, &r.row.detail, &r.leaf)
+	return r, err == nil, err
+}
+
+// Follower is what ReadStream needs of the event store; *events.Store is one.
+type Follower interface {
+	Follow(ctx context.Context, from uint64, fn func([]events.Recorded) error) error
+	LastSeq(ctx context.Context) (uint64, error)
+}
+
+// errDone ends a stream read at the sequence that was last when it began.
+var errDone = errors.New("read to the end")
+
+// ReadStream reads s from seq 1 to the sequence that is last when the read
+// begins (or a little past it).
+func ReadStream(s Follower) StreamReader {
+	return func(ctx context.Context, fn func([]events.Recorded) error) error {
+		last, err := s.LastSeq(ctx)
+		if err != nil || last == 0 {
+			return err
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		err = s.Follow(ctx, 1, func(b []events.Recorded) error {
+			if err := fn(b); err != nil {
+				return err
+			}
+			if b[len(b)-1].Seq >= last {
+				return errDone
+			}
+			return nil
+		})
+		if errors.Is(err, errDone) {
+			return nil
+		}
+		return err
+	}
+}

@@ -1,0 +1,59 @@
+package keyledger
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// AuditEntry is one row of the audit trail: one event of stream KEYLEDGER.
+type AuditEntry struct {
+	Seq uint64    `json:"seq"`
+	At  time.Time `json:"at"`
+	// Actor is the user ID who acted ("system" for keyledger itself);
+	// ActorKey the key ID they authenticated with.
+	Actor    string `json:"actor"`
+	ActorKey string `json:"actor_key,omitempty"`
+	// Action is "key.issued", "key.renamed", "key.revoked", "user.registered",
+	// "settings.changed", "audit.checkpoint", ….
+	Action string `json:"action"`
+	KeyID  string `json:"key_id,omitempty"`
+	Owner  string `json:"owner,omitempty"`
+	// Detail is what the action changed: a key's policy when issued, before
+	// and after for renames, roles and settings, the reason for an end.
+	Detail json.RawMessage `json:"detail,omitempty"`
+	// Source is where the request came from ("http ADDR", "nats HOST (NAME)").
+	Source string `json:"source,omitempty"`
+	// LeafHash is the event's transparency-log leaf (base64).
+	LeafHash string `json:"leaf_hash"`
+}
+
+// AuditFilter selects audit entries; every field set must match. Since and
+// Until bound At (Since inclusive, Until exclusive). Pages run newest first.
+type AuditFilter struct {
+	KeyID  string     `json:"key_id,omitempty"`
+	Owner  string     `json:"owner,omitempty"`
+	Actor  string     `json:"actor,omitempty"`
+	Action string     `json:"action,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
+	Until  *time.Time `json:"until,omitempty"`
+	Limit  int        `json:"limit,omitempty"`
+	Cursor string     `json:"cursor,omitempty"`
+}
+
+// AuditPage is one page of audit entries; NextCursor is empty on the last.
+type AuditPage struct {
+	Entries    []*AuditEntry `json:"entries"`
+	NextCursor string        `json:"next_cursor"`
+}
+
+// AuditReceipt proves one event is in the audit log: its exact stored bytes
+// (base64), leaf hash, inclusion proof (base64 hashes) and the signed
+// checkpoint it is proved against. `keyledger audit check-receipt` checks it
+// offline with the log's verifier key.
+type AuditReceipt struct {
+	Seq        uint64   `json:"seq"`
+	Event      string   `json:"event"`
+	LeafHash   string   `json:"leaf_hash"`
+	Proof      []string `json:"proof"`
+	Checkpoint string   `json:"checkpoint"`
+}

@@ -1,0 +1,97 @@
+package commands
+
+import (
+	"context"
+	"strings"
+
+	"github.com/keyledger/keyledger"
+)
+
+// AuditTrail is what the audit queries read; *audit.Trail is one.
+type AuditTrail interface {
+	List(ctx context.Context, f keyledger.AuditFilter) (*keyledger.AuditPage, error)
+	Trace(ctx context.Context, keyID string) ([]*keyledger.AuditEntry, error)
+	Prove(ctx context.Context, seq uint64) (*keyledger.AuditReceipt, error)
+	Revocation(ctx context.Context, keyID string) (uint64, error)
+}
+
+// ProveQuery asks for a receipt: of the event at Seq, or of the latest
+// revocation of KeyID (exactly one of them).
+type ProveQuery struct {
+	Seq   uint64 `json:"seq,omitempty"`
+	KeyID string `json:"key_id,omitempty"`
+}
+
+// mayAudit lets auditors and admins read the audit trail.
+func (s *Service) mayAudit(a Actor) error {
+	if !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleAuditor) {
+		return keyledger.Errorf(keyledger.EForbidden, "only auditors and admins may read the audit trail")
+	}
+	if s.Audit == nil {
+		return keyledger.Errorf(keyledger.EUnavailable, "this server keeps no audit trail")
+	}
+	return nil
+}
+
+// AuditList returns a page of the audit trail, newest first. Owner and
+// actor may be a user ID or a user's exact name ("system" for keyledger).
+func (s *Service) AuditList(ctx context.Context, a Actor, f keyledger.AuditFilter) (*keyledger.AuditPage, error) {
+	if err := s.mayAudit(a); err != nil {
+		return nil, err
+	}
+	var err error
+	if f.KeyID != "" {
+		if err := checkID("key_id", f.KeyID); err != nil {
+			return nil, err
+		}
+	}
+	if f.Owner != "" {
+		if f.Owner, err = s.userID(ctx, "owner", f.Owner); err != nil {
+			return nil, err
+		}
+	}
+	if f.Actor != "" && f.Actor != System.UserID {
+		if f.Actor, err = s.userID(ctx, "actor", f.Actor); err != nil {
+			return nil, err
+		}
+	}
+	if f.Action != "" && (len(f.Action) > 40 || strings.ContainsAny(f.Action, " *>")) {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "action: a name such as key.revoked")
+	}
+	if f.Since != nil && f.Until != nil && !f.Since.Before(*f.Until) {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "since must be before until")
+	}
+	return s.Audit.List(ctx, f)
+}
+
+// AuditTrace returns a key's whole story, oldest first.
+func (s *Service) AuditTrace(ctx context.Context, a Actor, keyID string) ([]*keyledger.AuditEntry, error) {
+	if err := s.mayAudit(a); err != nil {
+		return nil, err
+	}
+	if err := checkID("key_id", keyID); err != nil {
+		return nil, err
+	}
+	return s.Audit.Trace(ctx, keyID)
+}
+
+// AuditProve returns a receipt for one event, or for a key's revocation.
+func (s *Service) AuditProve(ctx context.Context, a Actor, q ProveQuery) (*keyledger.AuditReceipt, error) {
+	if err := s.mayAudit(a); err != nil {
+		return nil, err
+	}
+	switch {
+	case (q.Seq == 0) == (q.KeyID == ""):
+		return nil, keyledger.Errorf(keyledger.EInvalid, "give seq or key_id")
+	case q.KeyID != "":
+		if err := checkID("key_id", q.KeyID); err != nil {
+			return nil, err
+		}
+		seq, err := s.Audit.Revocation(ctx, q.KeyID)
+		if err != nil {
+			return nil, err
+		}
+		q.Seq = seq
+	}
+	return s.Audit.Prove(ctx, q.Seq)
+}
