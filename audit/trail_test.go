@@ -352,3 +352,101 @@ func TestVerifyNamesTheSeqOfAnAlteredRow(t *testing.T) {
 		t.Fatalf("restored trail: %v", err)
 	}
 }
+
+func TestVerifyNamesAForgedOrMisSizedCheckpoint(t *testing.T) {
+	other, _, err := note.GenerateKey(nil, audit.Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger, err := note.NewSigner(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		make func(l *ledger, size int64) *events.CheckpointSigned
+		what audit.Divergence
+	}{
+		{"forged signature", func(l *ledger, size int64) *events.CheckpointSigned {
+			return l.signedEvent(t, size, size, forger)
+		}, audit.CheckpointSignature},
+		{"size unlike its note", func(l *ledger, size int64) *events.CheckpointSigned {
+			return l.signedEvent(t, size, size-1, l.signer)
+		}, audit.CheckpointSize},
+		{"size beyond itself", func(l *ledger, size int64) *events.CheckpointSigned {
+			ev := l.signedEvent(t, size, size, l.signer)
+			cp, err := audit.ParseCheckpoint([]byte(strings.SplitN(ev.Note, "\n\n", 2)[0] + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp.Size = size + 5
+			signed, err := audit.SignCheckpoint(cp, l.signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev.Size, ev.Note = uint64(cp.Size), string(signed)
+			return ev
+		}, audit.CheckpointSize},
+		{"root of another size", func(l *ledger, size int64) *events.CheckpointSigned {
+			ev := l.signedEvent(t, size-1, size-1, l.signer)
+			cp, err := audit.ParseCheckpoint([]byte(strings.SplitN(ev.Note, "\n\n", 2)[0] + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp.Size = size // the root of size-1 claimed for size
+			signed, err := audit.SignCheckpoint(cp, l.signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev.Size, ev.Note = uint64(size), string(signed)
+			return ev
+		}, audit.CheckpointRoot},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := startLedger(t)
+			l.story(t)
+			l.checkpoint(t)
+			l.story(t)
+			size, err := audit.NewHashStore(l.db.SQL()).Size(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := c.make(l, size)
+			_, lastCp, err := (&audit.Trail{DB: l.db.SQL()}).LatestCheckpoint(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq, err := l.store.Append(context.Background(), events.SubjectCheckpoint, lastCp, "", []events.Event{ev})
+			if err != nil {
+				t.Fatalf("append: %v", err)
+			}
+			l.story(t)
+			d := l.divergence(t)
+			if d.What != c.what {
+				t.Fatalf("divergence %v (%s), want %s", d, d.What, c.what)
+			}
+			if c.what == audit.CheckpointSize && d.Seq != seq {
+				t.Fatalf("named seq %d, the checkpoint is at %d", d.Seq, seq)
+			}
+			if c.what != audit.CheckpointSize && d.Checkpoint != size {
+				t.Fatalf("named checkpoint %d, want %d", d.Checkpoint, size)
+			}
+		})
+	}
+}
+
+// signedEvent is a checkpoint event of the stored tree at treeSize, saying
+// size, signed by s.
+func (l *ledger) signedEvent(t *testing.T, treeSize, size int64, s note.Signer) *events.CheckpointSigned {
+	t.Helper()
+	ctx := context.Background()
+	root, err := audit.NewHashStore(l.db.SQL()).TreeHead(ctx, treeSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := audit.SignCheckpoint(audit.Checkpoint{Origin: audit.Origin, Size: treeSize, Root: root}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &events.CheckpointSigned{Meta: events.Meta{At: time.Now().UTC(), Actor: "system"}, Size: uint64(size), Note: string(signed)}
+}
