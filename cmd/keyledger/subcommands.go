@@ -116,6 +116,45 @@ var subcommands = []subcommand{
 		},
 	},
 	{
+		name: "audit list", flags: auditList,
+		args:    "[--key KEY_ID] [--owner USER_ID] [--actor USER_ID] [--action ACTION] [--since TIME] [--until TIME] [--limit N] [--cursor C]",
+		summary: "List the audit trail, newest first: who did what to which key, from where (auditors and admins).",
+		examples: []string{
+			"audit list --key 01J9Z3Q5W8X2M4N6P7R8S9T0VA",
+			"audit list --action key.revoked --since 2026-11-01T00:00:00Z --json",
+		},
+	},
+	{
+		name: "audit trace", flags: auditTrace, args: "KEY_ID",
+		summary:  "A key's whole story, oldest first: who issued it, for whom, its policy, renames, revocations, its end.",
+		examples: []string{"audit trace 01J9Z3Q5W8X2M4N6P7R8S9T0VA"},
+	},
+	{
+		name: "audit prove", flags: auditProve, args: "SEQ",
+		summary:  "Print a receipt for the event at SEQ: its bytes, its inclusion proof and the latest signed checkpoint.",
+		examples: []string{"audit prove 42 > receipt.json"},
+	},
+	{
+		name: "audit receipt", flags: auditReceipt, args: "KEY_ID",
+		summary:  "Print a receipt for a key's revocation, to check later with check-receipt.",
+		examples: []string{"audit receipt 01J9Z3Q5W8X2M4N6P7R8S9T0VA > revoked.json"},
+	},
+	{
+		name: "audit check-receipt", flags: auditCheckReceipt, args: "FILE --public-key FILE",
+		summary:  "Check a receipt offline (no server, no data directory); exit 0 only if it holds.",
+		examples: []string{"audit check-receipt revoked.json --public-key keyledger.pub"},
+	},
+	{
+		name: "audit pubkey", flags: auditPubkey, args: "[--data DIR]",
+		summary:  "Print the log's verifier key, from DIR/audit.key; keep a copy where checkers find it.",
+		examples: []string{"audit pubkey --data /var/lib/keyledger > keyledger.pub"},
+	},
+	{
+		name: "audit verify", flags: auditVerify, args: "[--data DIR] [--public-key FILE]",
+		summary:  "Recompute the log from the stream; check every checkpoint, the stored hashes and every audit row. Names the first divergent seq; exit 0 only if all holds.",
+		examples: []string{"audit verify --data /var/lib/keyledger"},
+	},
+	{
 		name: "watch", flags: watch, args: "[--events revoked,deleted,expired] [--since SEQ]",
 		summary:  "Print revocations, deletions and expiries as they happen; --since replays the stream from a sequence first.",
 		examples: []string{"watch", "watch --events revoked --since 1 --json"},
