@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -24,6 +25,7 @@ type Applier struct {
 	insert *sql.Stmt
 	prev   *sql.Stmt
 	buf    []Event
+	args   []any // rows not yet written
 }
 
 // NewApplier returns the audit applier.
@@ -47,7 +49,7 @@ func (a *Applier) Apply(tx *sql.Tx, r events.Recorded) error {
 }
 
 // ApplyBatch appends the batch's leaves in one write, then writes a row per
-// event carrying its leaf hash.
+// event carrying its leaf hash, rowsPerInsert rows per statement.
 func (a *Applier) ApplyBatch(tx *sql.Tx, batch []events.Recorded) error {
 	ctx := context.Background()
 	a.buf = a.buf[:0]
@@ -68,18 +70,49 @@ func (a *Applier) ApplyBatch(tx *sql.Tx, batch []events.Recorded) error {
 		if err != nil {
 			return fmt.Errorf("seq %d (%s): %w", r.Seq, r.Subject, err)
 		}
-		if _, err := a.insert.Exec(r.Seq, row.at, row.actor, row.actorKey, row.action, row.keyID, row.owner,
-			row.source, row.detail, leaves[i][:]); err != nil {
-			return fmt.Errorf("seq %d: audit row: %w", r.Seq, err)
+		a.args = append(a.args, r.Seq, row.at, row.actor, row.actorKey, row.action, row.keyID, row.owner,
+			row.source, row.detail, leaves[i][:])
+		if len(a.args) == rowsPerInsert*rowArgs {
+			if err := a.flush(); err != nil {
+				return err
+			}
 		}
+	}
+	return a.flush()
+}
+
+// rowsPerInsert is how many audit rows one INSERT writes; rowArgs is the
+// number of columns.
+const (
+	rowsPerInsert = 100
+	rowArgs       = 10
+)
+
+const insertRow = `INSERT INTO audit_events (seq, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// flush writes the buffered rows: the full-size statement is prepared once
+// per transaction.
+func (a *Applier) flush() error {
+	if len(a.args) == 0 {
+		return nil
+	}
+	defer func() { clear(a.args); a.args = a.args[:0] }()
+	var err error
+	if len(a.args) == rowsPerInsert*rowArgs {
+		_, err = a.insert.Exec(a.args...)
+	} else {
+		_, err = a.tx.Exec(insertRow+strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, len(a.args)/rowArgs-1), a.args...)
+	}
+	if err != nil {
+		return fmt.Errorf("audit rows from seq %v: %w", a.args[0], err)
 	}
 	return nil
 }
 
 func (a *Applier) prepare(tx *sql.Tx) error {
 	var err error
-	if a.insert, err = tx.Prepare(`INSERT INTO audit_events (seq, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+	if a.insert, err = tx.Prepare(insertRow + strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rowsPerInsert-1)); err != nil {
 		return err
 	}
 	if a.prev, err = tx.Prepare(`SELECT detail FROM audit_events WHERE key_id = ? AND owner = ? AND action IN (?, ?) ORDER BY seq DESC LIMIT 1`); err != nil {
@@ -236,6 +269,9 @@ func (a *Applier) row(r events.Recorded) (row, error) {
 // previous decodes the detail of the latest earlier row about keyID (or,
 // with keyID "", about owner itself) with one of two actions.
 func (a *Applier) previous(v any, keyID, owner, action1, action2 string) (bool, error) {
+	if err := a.flush(); err != nil { // the row looked for may be buffered
+		return false, err
+	}
 	var detail string
 	err := a.prev.QueryRow(keyID, owner, action1, action2).Scan(&detail)
 	if err == sql.ErrNoRows {

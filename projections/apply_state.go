@@ -14,7 +14,29 @@ import (
 // bookkeeping (each aggregate's last sequence, the commands it applied) from
 // stream KEYLEDGER. Its tables are one applier because they refer to each
 // other (a key's owner is a user; a user's seq moves with its keys' events).
-type stateApplier struct{ stmts stmtCache }
+type stateApplier struct {
+	stmts stmtCache
+	// userSeq is each user's last sequence in the batch being applied:
+	// written once per user at the end of the batch, not once per event.
+	userSeq map[string]uint64
+}
+
+// ApplyBatch implements BatchApplier.
+func (st *stateApplier) ApplyBatch(tx *sql.Tx, batch []events.Recorded) error {
+	st.userSeq = make(map[string]uint64)
+	defer func() { st.userSeq = nil }()
+	for _, r := range batch {
+		if err := st.Apply(tx, r); err != nil {
+			return err
+		}
+	}
+	for user, seq := range st.userSeq {
+		if _, err := st.stmts.exec(tx, `UPDATE users SET seq = ? WHERE user_id = ?`, seq, user); err != nil {
+			return fmt.Errorf("seq %d: %w", seq, err)
+		}
+	}
+	return nil
+}
 
 // Name implements Applier.
 func (*stateApplier) Name() string { return "state" }
@@ -141,7 +163,11 @@ func (st *stateApplier) recordAggregate(tx *sql.Tx, r events.Recorded) error {
 		if aggregate == "" {
 			return nil
 		}
-		_, err = st.stmts.exec(tx, `UPDATE users SET seq = ? WHERE user_id = ?`, r.Seq, aggregate)
+		if st.userSeq != nil {
+			st.userSeq[aggregate] = r.Seq // written at the end of the batch
+		} else {
+			_, err = st.stmts.exec(tx, `UPDATE users SET seq = ? WHERE user_id = ?`, r.Seq, aggregate)
+		}
 	}
 	if err != nil {
 		return err
