@@ -35,7 +35,8 @@ const (
 
 const entryColumns = `seq, at, actor, actor_key, action, key_id, owner, detail, source, leaf_hash`
 
-// List returns one page of entries matching f, newest first.
+// List returns one page of entries matching f, newest first: by event time,
+// then stream sequence.
 func (t *Trail) List(ctx context.Context, f keyledger.AuditFilter) (*keyledger.AuditPage, error) {
 	limit := f.Limit
 	switch {
@@ -46,37 +47,47 @@ func (t *Trail) List(ctx context.Context, f keyledger.AuditFilter) (*keyledger.A
 	}
 	var where []string
 	var args []any
-	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	// The most selective filter drives the scan; a leading + keeps SQLite
+	// from scanning by a less selective one's index instead.
+	lead := true
+	add := func(col string, v any) {
+		if !lead {
+			col = "+" + col
+		}
+		lead = false
+		where = append(where, col+` = ?`)
+		args = append(args, v)
+	}
 	if f.KeyID != "" {
-		add(`key_id = ?`, f.KeyID)
+		add(`key_id`, f.KeyID)
 	}
 	if f.Owner != "" {
-		add(`owner = ?`, f.Owner)
+		add(`owner`, f.Owner)
 	}
 	if f.Actor != "" {
-		add(`actor = ?`, f.Actor)
+		add(`actor`, f.Actor)
 	}
 	if f.Action != "" {
-		add(`action = ?`, f.Action)
+		add(`action`, f.Action)
 	}
 	if f.Since != nil {
-		add(`at >= ?`, f.Since.UTC().Format(timeFormat))
+		where, args = append(where, `at >= ?`), append(args, f.Since.UTC().Format(timeFormat))
 	}
 	if f.Until != nil {
-		add(`at < ?`, f.Until.UTC().Format(timeFormat))
+		where, args = append(where, `at < ?`), append(args, f.Until.UTC().Format(timeFormat))
 	}
 	if f.Cursor != "" {
-		c, err := strconv.ParseUint(f.Cursor, 10, 64)
-		if err != nil {
+		at, seq, ok := parseCursor(f.Cursor)
+		if !ok {
 			return nil, keyledger.Errorf(keyledger.EInvalid, "cursor: not one this server gave")
 		}
-		add(`seq < ?`, c)
+		where, args = append(where, `(at, seq) < (?, ?)`), append(args, at, seq)
 	}
 	q := `SELECT ` + entryColumns + ` FROM audit_events`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	q += ` ORDER BY seq DESC LIMIT ?`
+	q += ` ORDER BY at DESC, seq DESC LIMIT ?`
 	args = append(args, limit+1)
 	entries, err := t.query(ctx, q, args...)
 	if err != nil {
@@ -85,9 +96,23 @@ func (t *Trail) List(ctx context.Context, f keyledger.AuditFilter) (*keyledger.A
 	page := &keyledger.AuditPage{Entries: entries}
 	if len(entries) > limit {
 		page.Entries = entries[:limit]
-		page.NextCursor = strconv.FormatUint(entries[limit-1].Seq, 10)
+		last := entries[limit-1]
+		page.NextCursor = last.At.UTC().Format(timeFormat) + "/" + strconv.FormatUint(last.Seq, 10)
 	}
 	return page, nil
+}
+
+// parseCursor reads "AT/SEQ", the last entry of the page before.
+func parseCursor(c string) (string, uint64, bool) {
+	at, seqText, ok := strings.Cut(c, "/")
+	if !ok {
+		return "", 0, false
+	}
+	if _, err := parseTime(at); err != nil {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	return at, seq, err == nil
 }
 
 // Trace returns every entry about one key, oldest first: who issued it, for

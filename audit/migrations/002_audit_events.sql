@@ -13,9 +13,10 @@ CREATE TABLE audit_events (
 	detail    TEXT NOT NULL,       -- JSON object ('{}' for none)
 	leaf_hash BLOB NOT NULL
 );
--- Each filter pages newest first through its own index.
-CREATE INDEX audit_events_key ON audit_events (key_id, seq);
-CREATE INDEX audit_events_owner ON audit_events (owner, seq);
-CREATE INDEX audit_events_actor ON audit_events (actor, seq);
-CREATE INDEX audit_events_action ON audit_events (action, seq);
-CREATE INDEX audit_events_at ON audit_events (at);
+-- Pages run newest first by (at, seq); each filter has an index in that
+-- order, so a filtered page with or without a time range is one range scan.
+CREATE INDEX audit_events_key ON audit_events (key_id, at, seq);
+CREATE INDEX audit_events_owner ON audit_events (owner, at, seq);
+CREATE INDEX audit_events_actor ON audit_events (actor, at, seq);
+CREATE INDEX audit_events_action ON audit_events (action, at, seq);
+CREATE INDEX audit_events_at ON audit_events (at, seq);
