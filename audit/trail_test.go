@@ -31,6 +31,13 @@ type ledger struct {
 	vkey    string
 	stop    func()
 	dataDir string
+	token   string
+}
+
+func (l *ledger) adminToken(*testing.T) string { return l.token }
+
+func keyledgerFilterAction(action string) keyledger.AuditFilter {
+	return keyledger.AuditFilter{Action: action}
 }
 
 func startLedger(t *testing.T) *ledger {
@@ -66,11 +73,10 @@ func startLedger(t *testing.T) *ledger {
 		t.Fatal(err)
 	}
 	l.cp = &audit.Checkpointer{DB: l.db.SQL(), Store: l.store, Signer: l.signer, Every: 1}
-	var token string
-	if _, err := l.svc.Bootstrap(ctx, func(tok string) error { token = tok; return nil }); err != nil {
+	if _, err := l.svc.Bootstrap(ctx, func(tok string) error { l.token = tok; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if l.admin, err = l.svc.Authenticate(ctx, "Bearer "+token); err != nil {
+	if l.admin, err = l.svc.Authenticate(ctx, "Bearer "+l.token); err != nil {
 		t.Fatal(err)
 	}
 	l.admin.Source = "test"

@@ -1,0 +1,138 @@
+package audit_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/keyledger/keyledger/audit"
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/projections"
+)
+
+// TestLedgerDBWithoutTheTreeIsRebuiltFromZero: a ledger.db projected without
+// the audit applier, or whose tlog_hashes were emptied, is dropped at open
+// and rebuilt from the stream, so every event gets its leaf and row.
+func TestLedgerDBWithoutTheTreeIsRebuiltFromZero(t *testing.T) {
+	l := startLedger(t)
+	l.story(t)
+	l.stop()
+	last, err := l.store.LastSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		setup func(t *testing.T) string
+	}{
+		{"projected without audit", func(t *testing.T) string {
+			path := filepath.Join(t.TempDir(), "ledger.db")
+			db := projections.NewDB(path)
+			if err := db.Open(); err != nil {
+				t.Fatal(err)
+			}
+			projectAll(t, db, l.store, last)
+			db.Close()
+			return path
+		}},
+		{"tlog_hashes emptied", func(t *testing.T) string {
+			path := filepath.Join(t.TempDir(), "ledger.db")
+			db := projections.NewDB(path)
+			db.Use("ledger", audit.NewApplier())
+			if err := db.Open(); err != nil {
+				t.Fatal(err)
+			}
+			projectAll(t, db, l.store, last)
+			if _, err := db.SQL().Exec(`DELETE FROM tlog_hashes`); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			return path
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := c.setup(t)
+			db := projections.NewDB(path)
+			db.Use("ledger", audit.NewApplier())
+			if err := db.Open(); err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if pos, _ := db.LastSeq(context.Background()); !db.Rebuilt || pos != 0 {
+				t.Fatalf("reopened with audit: rebuilt %v at position %d, want a rebuild from 0", db.Rebuilt, pos)
+			}
+			projectAll(t, db, l.store, last)
+			size, err := audit.NewHashStore(db.SQL()).Size(context.Background())
+			if err != nil || size != int64(last) {
+				t.Fatalf("tree of %d leaves (%v), stream of %d", size, err, last)
+			}
+		})
+	}
+}
+
+func projectAll(t *testing.T, db *projections.DB, store *events.Store, last uint64) {
+	t.Helper()
+	p := projections.NewProjector(db, store)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	err := p.WaitFor(ctx, last)
+	cancel()
+	if perr := <-done; perr != nil || err != nil {
+		t.Fatalf("project: %v %v", err, perr)
+	}
+}
+
+// TestOneCheckpointPerIntervalAcrossInstances: two checkpointers on one log
+// (as two instances would be) append exactly one checkpoint between them.
+func TestOneCheckpointPerIntervalAcrossInstances(t *testing.T) {
+	l := startLedger(t)
+	l.story(t)
+	l.caughtUp(t)
+	other := &audit.Checkpointer{DB: l.db.SQL(), Store: l.store, Signer: l.signer, Every: 1}
+	ctx := context.Background()
+	first, err := l.cp.Once(ctx)
+	if err != nil || !first {
+		t.Fatalf("first checkpointer: %v %v", first, err)
+	}
+	second, err := other.Once(ctx) // has not projected the first's checkpoint, or sees it
+	if err != nil || second {
+		t.Fatalf("second checkpointer appended too: %v %v", second, err)
+	}
+	l.caughtUp(t)
+	if again, err := other.Once(ctx); err != nil || again {
+		t.Fatalf("a checkpoint of a tree that only grew by a checkpoint: %v %v", again, err)
+	}
+	recs, _, err := l.store.Load(ctx, events.SubjectCheckpoint)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("%d checkpoints stored (%v), want 1", len(recs), err)
+	}
+}
+
+// TestSourceAndActorKeyAreRecorded: what a transport puts in the context
+// reaches the events and the audit rows, control characters replaced.
+func TestSourceAndActorKeyAreRecorded(t *testing.T) {
+	l := startLedger(t)
+	ctx := commands.WithSource(context.Background(), "http 10.1.2.3:4567\x1b[31m")
+	var ep commands.Endpoint
+	for _, e := range commands.Endpoints() {
+		if e.Name == "cmd.user.register" {
+			ep = e
+		}
+	}
+	tok := l.adminToken(t)
+	if _, err := l.svc.Call(ctx, ep, "Bearer "+tok, "", []byte(`{"name":"bob","kind":"person","roles":["developer"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	l.caughtUp(t)
+	trail := &audit.Trail{DB: l.db.SQL()}
+	page, err := trail.List(context.Background(), keyledgerFilterAction("user.registered"))
+	if err != nil || len(page.Entries) == 0 {
+		t.Fatal(page, err)
+	}
+	e := page.Entries[0]
+	if e.Source != "http 10.1.2.3:4567?[31m" || e.ActorKey != l.admin.KeyID || e.Actor != l.admin.UserID {
+		t.Fatalf("entry: source %q actor %q key %q", e.Source, e.Actor, e.ActorKey)
+	}
+}
