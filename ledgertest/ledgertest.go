@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/natstest"
@@ -62,12 +63,14 @@ func Start(tb testing.TB, js jetstream.JetStream) *Ledger {
 		tb.Fatal(err)
 	}
 	db := projections.NewDB(filepath.Join(tb.TempDir(), "ledger.db"))
+	db.Use("ledger", audit.NewApplier())
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
 	p := projections.NewProjector(db, store)
 	l := &Ledger{Service: commands.NewService(store, db, p), Store: store, DB: db, Projector: p}
+	l.Service.Audit = &audit.Trail{DB: db.SQL(), Events: store}
 	p.AfterCommit = l.Service.Observe
 	pctx, cancel := context.WithCancel(ctx)
 	l.Pause = cancel

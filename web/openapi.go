@@ -105,6 +105,9 @@ type schemas struct{ defs map[string]any }
 
 var timeType = reflect.TypeFor[time.Time]()
 
+// rawType is JSON passed through as it is (an audit entry's detail): any value.
+var rawType = reflect.TypeFor[json.RawMessage]()
+
 // of returns the schema of t. Request schemas refuse unknown fields, as the
 // server's decoder does; response schemas require every field that is
 // always present.
@@ -112,6 +115,8 @@ func (g *schemas) of(t reflect.Type, request bool) any {
 	switch {
 	case t == timeType:
 		return map[string]any{"type": "string", "format": "date-time"}
+	case t == rawType:
+		return map[string]any{}
 	case t.Kind() == reflect.Pointer:
 		return nullable(g.of(t.Elem(), request))
 	case t.Kind() == reflect.Slice:

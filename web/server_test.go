@@ -146,6 +146,20 @@ func TestEveryEndpointOverHTTPMatchesTheDocument(t *testing.T) {
 			t.Fatalf("%s: %d %v", s.name, st, reply)
 		}
 	}
+	st, trail := a.call("query.audit", admin, fmt.Sprintf(`{"key_id":%q,"limit":2}`, keyID))
+	entries, _ := trail["entries"].([]any)
+	if st != 200 || len(entries) != 2 || trail["next_cursor"] == "" {
+		t.Fatalf("query.audit: %d %v", st, trail)
+	}
+	if src, _ := entries[0].(map[string]any)["source"].(string); !strings.HasPrefix(src, "http 127.0.0.1:") {
+		t.Errorf("audit entry source %q, want the HTTP client's address", src)
+	}
+	if st, reply := a.call("query.audit.trace", admin, fmt.Sprintf(`{"key_id":%q}`, keyID)); st != 200 {
+		t.Fatalf("query.audit.trace: %d %v", st, reply)
+	}
+	if st, reply := a.call("query.audit.prove", admin, fmt.Sprintf(`{"key_id":%q}`, keyID)); st != 503 || code(reply) != "unavailable" {
+		t.Fatalf("query.audit.prove before any checkpoint: %d %v", st, reply)
+	}
 	for _, ep := range commands.Endpoints() {
 		if !a.reached[ep.Name] {
 			t.Errorf("%s was not exercised over HTTP", ep.Name)
