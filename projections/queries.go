@@ -257,3 +257,24 @@ func parseTimePtr(s sql.NullString) *time.Time {
 	t := parseTime(s.String)
 	return &t
 }
+
+// KeyCounts counts keys by status as of the DB's clock: an active key past
+// its expiry counts as expired before the sweeper records it.
+func (d *DB) KeyCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT CASE WHEN status = 'active' AND expires_at IS NOT NULL AND expires_at <= ? THEN 'expired' ELSE status END AS s,
+			COUNT(*) FROM keys GROUP BY s`, ts(d.Now()))
+	if err != nil {
+		return nil, fmt.Errorf("key counts: %w", err)
+	}
+	defer rows.Close()
+	counts := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, fmt.Errorf("key counts: %w", err)
+		}
+		counts[s] = n
+	}
+	return counts, rows.Err()
+}

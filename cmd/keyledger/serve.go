@@ -286,7 +286,28 @@ func (m *Main) serve() error {
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
 	m.http.Verify, m.http.Logger, m.http.Version = m.index.HTTPHandler(authorize), m.Logger, version
+	m.http.Metrics = m.metrics()
 	return m.http.Open()
+}
+
+// metrics builds the Prometheus registry over this instance's parts.
+func (m *Main) metrics() *web.Metrics {
+	mx := web.NewMetrics(web.MetricSources{
+		Stream: m.store.Last,
+		Projections: func() map[string]web.Position {
+			out := map[string]web.Position{}
+			for _, p := range []*projections.Projector{m.projector, m.usage} {
+				seq, at := p.Position()
+				out[p.Name] = web.Position{Seq: seq, At: at}
+			}
+			return out
+		},
+		KeysByStatus:  m.db.KeyCounts,
+		IndexSize:     m.index.Len,
+		NATSConnected: m.nc.IsConnected,
+	})
+	m.service.OnCall = mx.Request
+	return mx
 }
 
 // background starts the usage recorder, the expiry sweeper and the GC pacer.
