@@ -349,7 +349,10 @@ func TestAsOfEqualsWhatWasAnsweredThen(t *testing.T) {
 	snap()
 	name := "v2"
 	steps := []func() error{
-		func() error { _, err := l.svc.UpdateKey(ctx, dev, "", commands.UpdateKey{KeyID: k.ID, Name: &name}); return err },
+		func() error {
+			_, err := l.svc.UpdateKey(ctx, dev, "", commands.UpdateKey{KeyID: k.ID, Name: &name})
+			return err
+		},
 		func() error {
 			_, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "second"})
 			return err
@@ -358,7 +361,10 @@ func TestAsOfEqualsWhatWasAnsweredThen(t *testing.T) {
 			_, err := l.svc.RevokeKeys(ctx, dev, "", commands.RevokeKeys{KeyIDs: []string{k.ID}, Reason: "leaked"})
 			return err
 		},
-		func() error { _, err := l.svc.RegenerateKey(ctx, dev, "", commands.RegenerateKey{KeyID: k.ID}); return err },
+		func() error {
+			_, err := l.svc.RegenerateKey(ctx, dev, "", commands.RegenerateKey{KeyID: k.ID})
+			return err
+		},
 		func() error {
 			_, err := l.svc.DeleteKeys(ctx, dev, "", commands.DeleteKeys{KeyIDs: []string{k.ID}})
 			return err
