@@ -16,8 +16,8 @@ const MaxMatching = 100_000
 type MatchResult struct {
 	DryRun  bool         `json:"dry_run"`
 	Matched []MatchedKey `json:"matched"`
-	Revoked []string  `json:"revoked"`
-	Failed  []Failure `json:"failed"`
+	Revoked []string     `json:"revoked"`
+	Failed  []Failure    `json:"failed"`
 }
 
 // MatchedKey names one key a filter matched.
