@@ -81,6 +81,7 @@ func Endpoints() []Endpoint {
 			}
 			return s.Keys(ctx, a, f)
 		}),
+		endpoint("query.audit.suspicious", (*Service).Suspicious),
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
 			return s.KeyAsOf(ctx, a, q.KeyID, q.AsOf)
 		}),

@@ -60,6 +60,8 @@ type Service struct {
 	MaxAttempts int
 	// History, if set, answers as_of queries by replay.
 	History History
+	// Audit, if set, answers the audit queries.
+	Audit AuditReader
 	// OnCall, if set, sees every answered catalogue call with its result
 	// code ("" for success), whichever transport carried it: metrics.
 	OnCall func(endpoint, code string)

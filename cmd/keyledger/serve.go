@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/projections"
@@ -211,6 +212,7 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	m.service.Logger, m.service.Now = m.Logger, m.Now
 	m.history = projections.NewHistory(m.store)
 	m.service.History = m.history
+	m.service.Audit = &audit.Queries{DB: m.db.SQL(), Now: m.Now}
 	m.projector.AfterCommit = func(batch []events.Recorded) {
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)
