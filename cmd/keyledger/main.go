@@ -24,7 +24,7 @@ func main() {
 const usage = `keyledger — the API-key ledger
 
 Server:
-  keyledger serve [--data DIR] [--nats-listen ADDR | --nats URL --replicas 3] [--http ADDR]
+  keyledger serve [--data DIR] [--nats-listen ADDR [--nats-sync always|1m] | --nats URL --replicas 3] [--http ADDR]
 
 Client (over NATS; --server URL, token from KEYLEDGER_TOKEN or --token-file, --json for scripts):
   keyledger key issue --name NAME [--owner USER] [--description D] [--expires-in P30D | --expires-at TIME]
