@@ -47,7 +47,7 @@ func (m *Main) connect() error {
 		JetStream: true, StoreDir: filepath.Join(m.DataDir, "nats"),
 		// By default a key the caller was shown must survive a power cut.
 		SyncAlways: syncAlways, SyncInterval: syncEvery,
-		NoSigs:     true, NoLog: true,
+		NoSigs: true, NoLog: true,
 	})
 	if err != nil {
 		return fmt.Errorf("embedded nats: %w", err)
