@@ -43,7 +43,6 @@ Client (over NATS; --server URL, token from KEYLEDGER_TOKEN or --token-file, --j
   keyledger settings set [--enabled=true|false] [--max-expiry P180D|never] [--default-expiry P90D]
                          [--inactivity-expiry P90D|none] [--max-active-keys N]
   keyledger watch [--events revoked,deleted,expired] [--since SEQ]
-  keyledger bench [--duration 10s] [--http-connections 8] [--nats-requests 50] [--keys 10000] [--million]
   keyledger version
 `
 
@@ -59,9 +58,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if args[0] == "serve" {
 		return serve(ctx, args[1:], stdout, stderr)
-	}
-	if args[0] == "bench" {
-		return benchMain(ctx, args[1:], stdout, stderr)
 	}
 	if cmd, ok := singleWord[args[0]]; ok {
 		return runClient(ctx, cmd, args[1:], stdout, stderr)
