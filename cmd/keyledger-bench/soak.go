@@ -76,7 +76,7 @@ func (b *Bench) soak(ctx context.Context, t *target) error {
 	if err != nil {
 		return err
 	}
-	measured := fmt.Sprintf("%d of %d sent in %s (%s/s), %d failed", sent, b.Soak, took.Round(100*time.Millisecond), thousands(float64(sent)/took.Seconds()), failed)
+	measured := fmt.Sprintf("%d of %d sent in %s (%s/s), %d failed", sent, b.Soak, took.Round(10*time.Millisecond), thousands(float64(sent)/took.Seconds()), failed)
 	if first != nil {
 		measured += fmt.Sprintf(", first: %v", first)
 	}
