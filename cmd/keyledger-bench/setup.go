@@ -27,6 +27,22 @@ type target struct {
 	closers  []func()
 }
 
+// logHint is the server's last warning or error line, for a report whose
+// requests failed with an internal error (whose detail the server keeps to
+// its log). Server logs hold no secrets.
+func (t *target) logHint() string {
+	if t.proc == nil {
+		return ""
+	}
+	lines := strings.Split(t.proc.logs.String(), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "level=ERROR") || strings.Contains(lines[i], "level=WARN") {
+			return lines[i][:min(len(lines[i]), 400)]
+		}
+	}
+	return ""
+}
+
 // close stops the target and everything started for it, newest first.
 func (t *target) close() {
 	for i := len(t.closers) - 1; i >= 0; i-- {
@@ -174,6 +190,9 @@ func (b *Bench) runSetup(ctx context.Context, setup string) error {
 	b.rep.add(setup, fmt.Sprintf("key revoke, %d clients on %d owners", b.Clients, b.Clients), rev.String(), ratio(rev), "", nil)
 	if err := b.bigOwner(ctx, t); err != nil {
 		return err
+	}
+	if hint := t.logHint(); hint != "" {
+		b.rep.note("%s: the server's last warning: %s", setup, hint)
 	}
 	return nil
 }

@@ -25,7 +25,11 @@ func (b *Bench) runSoak(ctx context.Context) error {
 	if err := t.prepare(ctx); err != nil {
 		return err
 	}
-	return b.soak(ctx, t)
+	err = b.soak(ctx, t)
+	if hint := t.logHint(); hint != "" {
+		b.rep.note("soak: the server's last warning: %s", hint)
+	}
+	return err
 }
 
 // soak sends Soak commands one after another (issue a key, revoke it, over
