@@ -59,10 +59,9 @@ func (b *Bench) issueManyOwners(ctx context.Context, t *target) ([][]string, res
 		}
 		owners[i] = id
 	}
-	n := 0
 	res := closedLoop(ctx, b.Clients, b.Warmup, b.Duration, 0, func(ctx context.Context, i int) (time.Duration, error) {
 		if counts[i] >= perOwner {
-			id, err := t.register(ctx, fmt.Sprintf("bench-%s-%d-%d", t.name, i, n))
+			id, err := t.register(ctx, fmt.Sprintf("bench-%s-%d-%d", t.name, i, len(keys[i])))
 			if err != nil {
 				return 0, err
 			}
