@@ -32,7 +32,8 @@ func TestBenchEndToEnd(t *testing.T) {
 	}
 	table := out.String()[strings.Index(out.String(), "| setup |"):]
 	for _, row := range []string{
-		"| embedded | bare JetStream append, 4 clients on 4 subjects |",
+		"| embedded | bare JetStream append, 4 clients on 4 subjects, before |",
+		"| embedded | bare JetStream append, 4 clients on 4 subjects, after |",
 		"| embedded | key issue, 4 clients on 4 owners |",
 		"| embedded | key issue, 4 clients on one owner |",
 		"| embedded | key revoke, 4 clients on 4 owners |",

@@ -30,7 +30,7 @@ func TestClosedLoopCountsOnlyTheMeasuredWindow(t *testing.T) {
 	if r.ok == 0 || r.errors == 0 || r.firstErr == nil || r.errors*2 > r.ok {
 		t.Fatalf("ok %d, errors %d (%v): want successes and about a fifth failures", r.ok, r.errors, r.firstErr)
 	}
-	if got := r.rps(); got < 100 || got > 400 { // 4 clients at most 100/s each, 80% success
+	if got := r.rps(); got < 20 || got > 400 { // 4 clients at most 100/s each, 80% success; a busy machine is slower
 		t.Fatalf("throughput %.0f/s out of any plausible range", got)
 	}
 	if r.pct(50) < work || len(r.samples) != r.ok {

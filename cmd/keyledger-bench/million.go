@@ -69,7 +69,7 @@ func (b *Bench) million(ctx context.Context) error {
 	start := time.Now()
 	for i := 0; i < len(owners) && sent < touchedOwners; i += step {
 		sent++
-		if _, err := t.issue(ctx, owners[i], "touched"); err != nil {
+		if _, err := t.issue(ctx, 0, owners[i], "touched"); err != nil {
 			if failed++; first == nil {
 				first = err
 			}

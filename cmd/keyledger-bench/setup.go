@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -21,9 +22,9 @@ type target struct {
 	dataDir  string
 	replicas int
 	proc     *process
-	admin    string // the admin's API key
-	api      *client.Client
-	svc      *nats.Conn // the service's credentials
+	admin    string           // the admin's API key
+	apis     []*client.Client // one connection per load client, as many clients would have
+	svc      *nats.Conn       // the service's credentials
 	closers  []func()
 }
 
@@ -108,23 +109,52 @@ func (b *Bench) openTarget(ctx context.Context, t *target, args []string) error 
 		return fmt.Errorf("the admin's token: %w", err)
 	}
 	t.admin = strings.TrimSpace(string(tok))
-	nc, err := connectClient(t.url, t.admin)
-	if err != nil {
-		return err
+	for range max(1, b.Clients) {
+		nc, err := connectClient(t.url, t.admin)
+		if err != nil {
+			return err
+		}
+		t.closers = append(t.closers, nc.Close)
+		c := client.New(nc)
+		c.Timeout = 30 * time.Second
+		t.apis = append(t.apis, c)
 	}
-	t.closers = append(t.closers, nc.Close)
-	t.api = client.New(nc)
-	t.api.Timeout = 30 * time.Second
 	if t.svc, err = connectService(t.url, t.dataDir); err != nil {
 		return err
 	}
 	t.closers = append(t.closers, t.svc.Close)
-	return nil
+	return t.waitService(ctx, 30*time.Second)
 }
 
-// call sends one request as the admin.
+// waitService waits until the service answers a query over NATS: /readyz
+// can answer a moment before the service's subscriptions have reached the
+// NATS server.
+func (t *target) waitService(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := t.call(ctx, "query.settings", struct{}{}, nil)
+		if !errors.Is(err, client.ErrNoServer) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ready over HTTP, but no answer over NATS at %s after %s", t.url, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// call sends one request as the admin, on the first connection.
 func (t *target) call(ctx context.Context, endpoint string, req, resp any) error {
-	return t.api.Call(ctx, endpoint, t.admin, "", req, resp)
+	return t.callAs(ctx, 0, endpoint, req, resp)
+}
+
+// callAs sends one request as the admin on load client i's connection.
+func (t *target) callAs(ctx context.Context, i int, endpoint string, req, resp any) error {
+	return t.apis[i%len(t.apis)].Call(ctx, endpoint, t.admin, "", req, resp)
 }
 
 // prepare enables keys and allows 1,000 active keys per owner, the most
@@ -143,7 +173,9 @@ func (t *target) register(ctx context.Context, name string) (string, error) {
 	return u.UserID, err
 }
 
-// runSetup measures one setup: the bare ceiling, then the write path.
+// runSetup measures one setup: the bare ceiling, the write path, and the
+// bare ceiling again. The ceiling the ratios use is the better of the two,
+// so that a machine busier during one of them does not flatter keyledger.
 func (b *Bench) runSetup(ctx context.Context, setup string) error {
 	b.rep.note("\n== %s: %s", setup, map[string]string{
 		"embedded": "embedded NATS, sync on every write (the default)",
@@ -158,18 +190,29 @@ func (b *Bench) runSetup(ctx context.Context, setup string) error {
 	if err := t.prepare(ctx); err != nil {
 		return err
 	}
-	bare, err := b.bareCeiling(ctx, t)
+	before, err := b.bareCeiling(ctx, t)
 	if err != nil {
 		return fmt.Errorf("bare ceiling: %w", err)
 	}
-	ceiling := bare.rps()
-	b.rep.add(setup, fmt.Sprintf("bare JetStream append, %d clients on %d subjects", b.Clients, b.Clients), bare.String(), 1, "", nil)
-	ratio := func(r result) float64 { return r.rps() / ceiling }
-
 	issued, many, err := b.issueManyOwners(ctx, t)
 	if err != nil {
 		return err
 	}
+	one, err := b.issueOneOwner(ctx, t)
+	if err != nil {
+		return err
+	}
+	rev := b.revokeLoad(ctx, t, issued)
+	after, err := b.bareCeiling(ctx, t)
+	if err != nil {
+		return fmt.Errorf("bare ceiling: %w", err)
+	}
+
+	ceiling := max(before.rps(), after.rps())
+	ratio := func(r result) float64 { return r.rps() / ceiling }
+	bare := fmt.Sprintf("bare JetStream append, %d clients on %d subjects", b.Clients, b.Clients)
+	b.rep.add(setup, bare+", before", before.String(), ratio(before), "", nil)
+	b.rep.add(setup, bare+", after", after.String(), ratio(after), "", nil)
 	want := map[string]float64{"embedded": 0.8, "interval": 0.5, "r3": 0.8}[setup]
 	b.rep.add(setup, fmt.Sprintf("key issue, %d clients on %d owners", b.Clients, b.Clients), many.String(),
 		ratio(many), fmt.Sprintf("÷ bare ≥ %.1f", want), atLeast(ratio(many), want))
@@ -180,13 +223,8 @@ func (b *Bench) runSetup(ctx context.Context, setup string) error {
 		}
 		b.rep.add(setup, "key issue p99 on R3", ms(many.pct(99)), math.NaN(), "≤ 20 ms", atMost(p99, 20))
 	}
-	one, err := b.issueOneOwner(ctx, t)
-	if err != nil {
-		return err
-	}
 	b.rep.add(setup, fmt.Sprintf("key issue, %d clients on one owner", b.Clients), one.String(),
 		ratio(one), "÷ bare ≥ 0.3", atLeast(ratio(one), 0.3))
-	rev := b.revokeLoad(ctx, t, issued)
 	b.rep.add(setup, fmt.Sprintf("key revoke, %d clients on %d owners", b.Clients, b.Clients), rev.String(), ratio(rev), "", nil)
 	if err := b.bigOwner(ctx, t); err != nil {
 		return err

@@ -59,7 +59,7 @@ func (b *Bench) soak(ctx context.Context, t *target) error {
 	deadline := start.Add(b.SoakLimit)
 	for sent < b.Soak && time.Now().Before(deadline) && ctx.Err() == nil {
 		owner := owners[(sent/2)%soakOwners]
-		k, err := t.issue(ctx, owner, fmt.Sprint("soak-", sent))
+		k, err := t.issue(ctx, 0, owner, fmt.Sprint("soak-", sent))
 		sent++
 		if err != nil {
 			fail(err)
@@ -67,7 +67,7 @@ func (b *Bench) soak(ctx context.Context, t *target) error {
 		}
 		if sent < b.Soak {
 			sent++
-			if err := t.revoke(ctx, k.KeyID); err != nil {
+			if err := t.revoke(ctx, 0, k.KeyID); err != nil {
 				fail(err)
 			}
 		}

@@ -156,9 +156,9 @@ func (b *Bench) revocations(ctx context.Context, t *target) error {
 	stale, failed := 0, 0
 	var first error
 	for i := range b.Revokes {
-		k, err := t.issue(ctx, owner, fmt.Sprint("revoke-", i))
+		k, err := t.issue(ctx, 0, owner, fmt.Sprint("revoke-", i))
 		if err == nil {
-			err = t.revoke(ctx, k.KeyID)
+			err = t.revoke(ctx, 0, k.KeyID)
 		}
 		if err != nil {
 			if failed++; first == nil {
@@ -167,7 +167,7 @@ func (b *Bench) revocations(ctx context.Context, t *target) error {
 			continue
 		}
 		replied := time.Now()
-		v, err := t.api.Conn.RequestWithContext(ctx, "keyledger.verify", []byte(`{"key":"`+k.Token+`"}`))
+		v, err := t.apis[0].Conn.RequestWithContext(ctx, "keyledger.verify", []byte(`{"key":"`+k.Token+`"}`))
 		if err != nil {
 			return fmt.Errorf("verify after revoke: %w", err)
 		}

@@ -20,15 +20,15 @@ type issued struct {
 	Token string `json:"token"`
 }
 
-// issue issues one key to owner as the admin.
-func (t *target) issue(ctx context.Context, owner, name string) (issued, error) {
+// issue issues one key to owner as the admin, from load client i.
+func (t *target) issue(ctx context.Context, i int, owner, name string) (issued, error) {
 	var k issued
-	err := t.call(ctx, "cmd.key.issue", map[string]any{"owner": owner, "name": name}, &k)
+	err := t.callAs(ctx, i, "cmd.key.issue", map[string]any{"owner": owner, "name": name}, &k)
 	return k, err
 }
 
-// revoke revokes one key as the admin.
-func (t *target) revoke(ctx context.Context, keyID string) error {
+// revoke revokes one key as the admin, from load client i.
+func (t *target) revoke(ctx context.Context, i int, keyID string) error {
 	var res struct {
 		Revoked []string `json:"revoked"`
 		Failed  []struct {
@@ -36,7 +36,7 @@ func (t *target) revoke(ctx context.Context, keyID string) error {
 			Code  string `json:"code"`
 		} `json:"failed"`
 	}
-	if err := t.call(ctx, "cmd.key.revoke", map[string]any{"key_ids": []string{keyID}}, &res); err != nil {
+	if err := t.callAs(ctx, i, "cmd.key.revoke", map[string]any{"key_ids": []string{keyID}}, &res); err != nil {
 		return err
 	}
 	if len(res.Failed) > 0 || len(res.Revoked) != 1 {
@@ -70,7 +70,7 @@ func (b *Bench) issueManyOwners(ctx context.Context, t *target) ([][]string, res
 		counts[i]++
 		var k issued
 		took, err := timed(func() (err error) {
-			k, err = t.issue(ctx, owners[i], fmt.Sprintf("many-%d-%d", i, len(keys[i])))
+			k, err = t.issue(ctx, i, owners[i], fmt.Sprintf("many-%d-%d", i, len(keys[i])))
 			return err
 		})
 		if err == nil {
@@ -104,7 +104,7 @@ func (b *Bench) issueOneOwner(ctx context.Context, t *target) (result, error) {
 		o, name := owner, fmt.Sprintf("one-%d", next)
 		mu.Unlock()
 		return timed(func() error {
-			_, err := t.issue(ctx, o, name)
+			_, err := t.issue(ctx, i, o, name)
 			return err
 		})
 	})
@@ -121,7 +121,7 @@ func (b *Bench) revokeLoad(ctx context.Context, t *target, keys [][]string) resu
 		}
 		id := keys[i][0]
 		keys[i] = keys[i][1:]
-		return timed(func() error { return t.revoke(ctx, id) })
+		return timed(func() error { return t.revoke(ctx, i, id) })
 	}
 	closedLoop(ctx, b.Clients, 0, b.Warmup, 5*b.Clients, do)
 	return closedLoop(ctx, b.Clients, 0, b.Duration, 0, do)
@@ -168,11 +168,11 @@ func (b *Bench) bigOwner(ctx context.Context, t *target) error {
 		for j, owner := range []string{small[0], big[0]} {
 			var k issued
 			took, err := timed(func() (err error) {
-				k, err = t.issue(ctx, owner, fmt.Sprint("sample-", n))
+				k, err = t.issue(ctx, 0, owner, fmt.Sprint("sample-", n))
 				return err
 			})
 			if err == nil {
-				err = t.revoke(ctx, k.KeyID)
+				err = t.revoke(ctx, 0, k.KeyID)
 			}
 			if err != nil {
 				if errs++; firstErr == nil {
