@@ -38,6 +38,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		"| embedded | key issue, 4 clients on one owner |",
 		"| embedded | key revoke, 4 clients on 4 owners |",
 		"| embedded | key issue p50, owner with 1,000 keys ÷ with 1 |",
+		"| embedded | bare append p50, filter over 1,000 subjects ÷ over 1 |",
 		"| soak | 20 consecutive commands (issue, revoke) |",
 		"| soak | stream consumers before → after the soak |",
 	} {

@@ -89,3 +89,65 @@ func eventSized() ([]byte, error) {
 		ExpiresAt: &exp, SecretHash: fmt.Sprintf("%064x", 0),
 	})
 }
+
+// bareWideFilter is the bare side of the 1,000-keys figure: the p50 of one
+// client's appends whose expected sequence covers a filter over 1,000
+// subjects (an owner with 1,000 keys has a subject per key), divided by
+// that over a filter with one subject. It tells what JetStream itself
+// charges for a wide owner, apart from anything keyledger does.
+func (b *Bench) bareWideFilter(ctx context.Context, t *target) error {
+	js, err := jetstream.New(t.svc)
+	if err != nil {
+		return err
+	}
+	payload, err := eventSized()
+	if err != nil {
+		return err
+	}
+	wide, narrow := "keyledger.bench.bare."+ulid.Make().String(), "keyledger.bench.bare."+ulid.Make().String()
+	var last = map[string]uint64{}
+	for i := range 1000 {
+		ack, err := js.Publish(ctx, fmt.Sprintf("%s.k%d.issued", wide, i), payload)
+		if err != nil {
+			return fmt.Errorf("seed the wide filter: %w", err)
+		}
+		last[wide] = ack.Sequence
+	}
+	var lat [2][]time.Duration
+	var failed int
+	var first error
+	for n := range b.Samples + 5 {
+		for j, prefix := range []string{narrow, wide} {
+			msg := &nats.Msg{Subject: prefix + ".new.issued", Data: payload, Header: nats.Header{}}
+			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last[prefix], 10))
+			msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, prefix+".>")
+			msg.Header.Set(jetstream.MsgIDHeader, nuid.Next())
+			var ack *jetstream.PubAck
+			took, err := timed(func() (err error) {
+				ack, err = js.PublishMsg(ctx, msg)
+				return err
+			})
+			if err != nil {
+				if failed++; first == nil {
+					first = err
+				}
+				continue
+			}
+			last[prefix] = ack.Sequence
+			if n >= 5 {
+				lat[j] = append(lat[j], took)
+			}
+		}
+	}
+	one, thousand := result{samples: sorted(lat[0])}, result{samples: sorted(lat[1])}
+	ratio := nan
+	if len(one.samples) > 0 && len(thousand.samples) > 0 {
+		ratio = float64(thousand.pct(50)) / float64(one.pct(50))
+	}
+	measured := fmt.Sprintf("%.2f (p50 %s over 1,000 subjects, %s over 1)", ratio, ms(thousand.pct(50)), ms(one.pct(50)))
+	if failed > 0 {
+		measured += fmt.Sprintf(", %d FAILED, first: %v", failed, first)
+	}
+	b.rep.add(t.name, "bare append p50, filter over 1,000 subjects ÷ over 1", measured, nan, "", nil)
+	return nil
+}

@@ -229,6 +229,9 @@ func (b *Bench) runSetup(ctx context.Context, setup string) error {
 	if err := b.bigOwner(ctx, t); err != nil {
 		return err
 	}
+	if err := b.bareWideFilter(ctx, t); err != nil {
+		return fmt.Errorf("bare wide filter: %w", err)
+	}
 	if hint := t.logHint(); hint != "" {
 		b.rep.note("%s: the server's last warning: %s", setup, hint)
 	}
