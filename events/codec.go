@@ -13,6 +13,8 @@ const (
 	SubjectPrefix   = "keyledger.events."
 	SubjectAll      = "keyledger.events.>"
 	SubjectSettings = "keyledger.events.settings.>"
+	// SubjectSettingsChanged is the one subject policy changes are stored on.
+	SubjectSettingsChanged = "keyledger.events.settings.changed"
 	SubjectUsage    = "keyledger.usage.>"
 	noKey           = "_"
 )
