@@ -64,12 +64,13 @@ func (b *Bench) million(ctx context.Context) error {
 	// Commands on many owners: whatever an instance keeps per owner to
 	// decide on is now loaded for touchedOwners of them.
 	step := max(1, len(owners)/touchedOwners)
+	run := fmt.Sprint("touched-", time.Now().UnixNano()) // a reused --million-dir already has earlier runs' keys
 	sent, failed := 0, 0
 	var first error
 	start := time.Now()
 	for i := 0; i < len(owners) && sent < touchedOwners; i += step {
 		sent++
-		if _, err := t.issue(ctx, 0, owners[i], "touched"); err != nil {
+		if _, err := t.issue(ctx, 0, owners[i], run); err != nil {
 			if failed++; first == nil {
 				first = err
 			}
