@@ -15,8 +15,8 @@ const (
 	SubjectSettings = "keyledger.events.settings.>"
 	// SubjectSettingsChanged is the one subject policy changes are stored on.
 	SubjectSettingsChanged = "keyledger.events.settings.changed"
-	SubjectUsage    = "keyledger.usage.>"
-	noKey           = "_"
+	SubjectUsage           = "keyledger.usage.>"
+	noKey                  = "_"
 )
 
 // OwnerSubjects is the subject filter that holds one owner's aggregate.
