@@ -81,3 +81,13 @@ func (p Period) SubFrom(t time.Time) time.Time {
 	return t.AddDate(-p.Years, -p.Months, -p.Days).Add(
 		-(time.Duration(p.Hours)*time.Hour + time.Duration(p.Minutes)*time.Minute + time.Duration(p.Second)*time.Second))
 }
+
+// Duration is the period as a fixed length, for limits that are a span
+// rather than a date (inactivity, rate-limit windows, retention): a day is
+// 24 hours, a week 7 days, a month 30 days and a year 365 days. Expiries
+// chosen at issue use AddTo instead, with calendar units.
+func (p Period) Duration() time.Duration {
+	days := time.Duration(p.Years*365 + p.Months*30 + p.Days)
+	return days*24*time.Hour + time.Duration(p.Hours)*time.Hour +
+		time.Duration(p.Minutes)*time.Minute + time.Duration(p.Second)*time.Second
+}

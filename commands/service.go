@@ -53,6 +53,9 @@ type Service struct {
 	Random io.Reader
 	// MaxAttempts bounds how often one command reloads after a conflict.
 	MaxAttempts int
+	// Usage, if set, counts authenticating with a key as a use of it
+	// (auth.go); nil counts nothing.
+	Usage UsageCounter
 }
 
 // NewService returns a service with the real clock, ULIDs and crypto/rand.

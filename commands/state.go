@@ -19,15 +19,17 @@ type Key struct {
 	Description string
 	Status      string
 	ExpiresAt   *time.Time
+	// ActiveSince is when the key last became active: issue or regenerate.
+	ActiveSince time.Time
 }
 
-// StatusAt is the key's status at now: an active key past its expiry is
-// expired even before the sweeper records it.
+// StatusAt is the key's status at now by keyledger.KeyClock: an active key
+// past its expiry is expired even before the sweeper records it. The
+// aggregate holds neither usage nor settings, so it judges no inactivity:
+// an idle key is expired here once the sweeper has recorded KeyExpired.
 func (k *Key) StatusAt(now time.Time) string {
-	if k.Status == keyledger.StatusActive && k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
-		return keyledger.StatusExpired
-	}
-	return k.Status
+	status, _ := keyledger.NewKeyClock(k.Status, k.ExpiresAt, k.ActiveSince, nil, nil).StatusAtUnix(now.Unix(), keyledger.ExpiryPolicy{})
+	return status
 }
 
 // Owner is the aggregate of one user and all their keys: everything stored
@@ -65,7 +67,8 @@ func (o *Owner) Apply(e events.Event) {
 	case *events.UserDeactivated:
 		o.Active = false
 	case *events.KeyIssued:
-		o.Keys[e.KeyID] = &Key{ID: e.KeyID, Name: e.Name, Description: e.Description, Status: keyledger.StatusActive, ExpiresAt: e.ExpiresAt}
+		o.Keys[e.KeyID] = &Key{ID: e.KeyID, Name: e.Name, Description: e.Description, Status: keyledger.StatusActive, ExpiresAt: e.ExpiresAt,
+			ActiveSince: e.At}
 		o.KeyOrder = append(o.KeyOrder, e.KeyID)
 	case *events.KeyRenamed:
 		k := o.key(e.KeyID)
@@ -73,7 +76,8 @@ func (o *Owner) Apply(e events.Event) {
 	case *events.KeyRevoked:
 		o.key(e.KeyID).Status = keyledger.StatusRevoked
 	case *events.KeyRegenerated:
-		o.key(e.KeyID).Status = keyledger.StatusActive
+		k := o.key(e.KeyID)
+		k.Status, k.ActiveSince = keyledger.StatusActive, e.At
 	case *events.KeyDeleted:
 		o.key(e.KeyID).Status = keyledger.StatusDeleted
 	case *events.KeyExpired:

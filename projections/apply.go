@@ -64,8 +64,9 @@ func apply(tx *sql.Tx, r events.Recorded) error {
 		err = exec1(tx, `UPDATE keys SET status = 'revoked', revoked_at = ?, revoke_reason = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
 			at, e.Reason, at, r.Seq, e.KeyID)
 	case *events.KeyRegenerated:
-		err = exec1(tx, `UPDATE keys SET status = 'active', secret_sha256 = ?, revoked_at = NULL, revoke_reason = NULL, updated_at = ?, seq = ? WHERE key_id = ?`,
-			e.SecretHash, at, r.Seq, e.KeyID)
+		err = exec1(tx, `UPDATE keys SET status = 'active', secret_sha256 = ?, revoked_at = NULL, revoke_reason = NULL, regenerated_at = ?,
+				updated_at = ?, seq = ? WHERE key_id = ?`,
+			e.SecretHash, at, at, r.Seq, e.KeyID)
 	case *events.KeyDeleted:
 		err = exec1(tx, `UPDATE keys SET status = 'deleted', deleted_at = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
 			at, at, r.Seq, e.KeyID)

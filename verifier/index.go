@@ -28,7 +28,7 @@ type Index struct {
 	shards     [shardCount]shard
 	seq        atomic.Uint64
 	enabled    atomic.Bool
-	inactivity atomic.Int64 // seconds a key may sit unused; 0: no limit
+	inactivity atomic.Int64 // keyledger.ExpiryPolicy.Inactivity
 	strings    interner
 }
 
@@ -62,7 +62,7 @@ type entry struct {
 	limits   *limits // shared by every key with the same scopes and networks
 	limiter  *bucket // nil without a rate limit
 	expires  int64   // unix seconds; 0: never
-	since    int64   // unix seconds the inactivity clock starts from (issue or regenerate)
+	since    int64   // unix seconds the key last became active (issue or regenerate)
 	seq      uint64  // last event applied
 	lastUsed atomic.Int64
 	usage    atomic.Pointer[counters] // allocated on first use
@@ -119,14 +119,21 @@ func (x *Index) SetSeq(seq uint64) {
 // SetPolicy sets what the settings say about verification.
 func (x *Index) SetPolicy(s keyledger.Settings) {
 	x.enabled.Store(s.Enabled)
-	var secs int64
-	if s.InactivityExpiry != keyledger.None {
-		if p, err := keyledger.ParsePeriod(s.InactivityExpiry); err == nil {
-			t := time.Unix(0, 0).UTC()
-			secs = p.AddTo(t).Unix()
-		}
-	}
-	x.inactivity.Store(secs)
+	x.inactivity.Store(keyledger.PolicyOf(s).Inactivity)
+}
+
+// policy is the expiry policy keys are judged by now.
+func (x *Index) policy() keyledger.ExpiryPolicy {
+	return keyledger.ExpiryPolicy{Inactivity: x.inactivity.Load()}
+}
+
+// statusNames are the keyledger statuses of an entry's status.
+var statusNames = [...]string{active: keyledger.StatusActive, revoked: keyledger.StatusRevoked, expired: keyledger.StatusExpired,
+	gone: keyledger.StatusDeleted}
+
+// clock is what keyledger.KeyClock needs to judge the key.
+func (k *entry) clock() keyledger.KeyClock {
+	return keyledger.KeyClock{Status: statusNames[k.status], ExpiresAt: k.expires, ActiveSince: k.since, LastUsedAt: k.lastUsed.Load()}
 }
 
 // Len is the number of keys held.
@@ -147,13 +154,11 @@ func (x *Index) Put(c *keyledger.Credential) {
 	if err != nil || c.Status == keyledger.StatusDeleted || !c.OwnerActive {
 		return
 	}
-	e := &entry{owner: x.strings.get(c.Owner), since: c.CreatedAt.Unix()}
+	clock := c.Clock()
+	e := &entry{owner: x.strings.get(c.Owner), since: clock.ActiveSince, expires: clock.ExpiresAt}
 	e.limits, e.limiter = x.strings.limits(c.Scopes, c.AllowedCIDRs), newBucket(c.RateLimit)
 	if _, err := hex.Decode(e.hash[:], []byte(c.SecretHash)); err != nil {
 		return
-	}
-	if c.ExpiresAt != nil {
-		e.expires = c.ExpiresAt.Unix()
 	}
 	switch c.Status {
 	case keyledger.StatusRevoked:
@@ -161,9 +166,7 @@ func (x *Index) Put(c *keyledger.Credential) {
 	case keyledger.StatusExpired:
 		e.status = expired
 	}
-	if c.LastUsedAt != nil {
-		e.lastUsed.Store(c.LastUsedAt.Unix())
-	}
+	e.lastUsed.Store(clock.LastUsedAt)
 	s := x.shard(id)
 	s.mu.Lock()
 	s.m[id] = e
@@ -282,7 +285,11 @@ func (x *Index) used(u *events.UsageRecorded) {
 	if k == nil {
 		return
 	}
-	t := u.LastUsedAt.Unix()
+	k.used(u.LastUsedAt.Unix())
+}
+
+// used moves the key's last use forward to t (Unix seconds), never back.
+func (k *entry) used(t int64) {
 	for cur := k.lastUsed.Load(); t > cur && !k.lastUsed.CompareAndSwap(cur, t); cur = k.lastUsed.Load() {
 	}
 }

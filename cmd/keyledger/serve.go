@@ -138,8 +138,7 @@ func (m *Main) openStores(ctx context.Context) (*events.Store, error) {
 	m.store = events.NewStore(js)
 	usage := events.NewUsageStore(js)
 	m.store.Replicas, usage.Replicas = m.Replicas, m.Replicas
-	epoch := time.Unix(0, 0).UTC()
-	usage.MaxAge = retention.AddTo(epoch).Sub(epoch)
+	usage.MaxAge = retention.Duration()
 	for _, s := range []*events.Store{m.store, usage} {
 		if err := retry(ctx, 30*time.Second, func() error { return s.Open(ctx) }); err != nil {
 			return nil, err
@@ -202,7 +201,7 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 		})
 	}
 	m.service = commands.NewService(m.store, m.db, m.projector)
-	m.service.Logger, m.service.Now = m.Logger, m.Now
+	m.service.Logger, m.service.Now, m.service.Usage = m.Logger, m.Now, m.index
 	return nil
 }
 
