@@ -25,6 +25,7 @@ const usage = `keyledger — the API-key ledger
 
 Server:
   keyledger serve [--data DIR] [--nats-listen ADDR | --nats URL --replicas 3] [--http ADDR]
+  keyledger admin recover [--data DIR]   (on the server's host: a new admin token in DIR/admin.token)
 
 Client (over NATS; --server URL, token from KEYLEDGER_TOKEN or --token-file, --json for scripts):
   keyledger key issue --name NAME [--owner USER] [--description D] [--expires-in P30D | --expires-at TIME]
@@ -59,6 +60,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if args[0] == "serve" {
 		return serve(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 1 && args[0] == "admin" && args[1] == "recover" {
+		return adminRecover(ctx, args[2:], stdout, stderr)
 	}
 	if args[0] == "bench" {
 		return benchMain(ctx, args[1:], stdout, stderr)

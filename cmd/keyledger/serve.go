@@ -54,6 +54,7 @@ type Main struct {
 	service   *commands.Service
 	svc       micro.Service
 	http      *web.Server
+	lock      *os.File // the data directory's lock (datadir.go)
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	done      chan error
@@ -105,7 +106,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return err
 	}
+	if m.lock, err = lockDataDir(m.DataDir); err != nil {
+		return err
+	}
 	if err := m.connect(); err != nil {
+		return err
+	}
+	// `keyledger admin recover` finds this server here.
+	if err := os.WriteFile(filepath.Join(m.DataDir, natsURLFile), []byte(m.ClientURL()+"\n"), 0o600); err != nil {
 		return err
 	}
 	usageStore, err := m.openStores(ctx)
