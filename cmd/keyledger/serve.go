@@ -264,11 +264,11 @@ func (m *Main) serve() error {
 	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, 256); err != nil {
 		return err
 	}
-	if err := m.svc.AddEndpoint("verify", m.index.NATSHandler(authorize), micro.WithEndpointSubject("keyledger.verify")); err != nil {
+	if err := m.svc.AddEndpoint("verify", commands.VerifyHandler(m.index, authorize), micro.WithEndpointSubject("keyledger.verify")); err != nil {
 		return err
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
-	m.http.Verify, m.http.Logger = m.index.HTTPHandler(authorize), m.Logger
+	m.http.Verify, m.http.Logger = web.VerifyHandler(m.index, authorize), m.Logger
 	return m.http.Open()
 }
 
