@@ -140,7 +140,9 @@ func (g *Gateway) notified(m *nats.Msg) {
 }
 
 // Verify answers from the gateway's own index, as the server would.
-func (g *Gateway) Verify(token, scope, ip string) verifier.Result { return g.index.Verify(token, scope, ip) }
+func (g *Gateway) Verify(token, scope, ip string) verifier.Result {
+	return g.index.Verify(token, scope, ip)
+}
 
 // Index is the gateway's verify index, for serving it (web.VerifyHandler,
 // commands.VerifyHandler) or taking its usage.
