@@ -39,6 +39,20 @@ type shard struct {
 	// notification, before the key itself: the key's issue, arriving later
 	// from the stream, takes the ending status instead of coming back active.
 	early map[ulid.ULID]tombstone
+	// retired holds deleted keys whose usage has not been taken yet, so
+	// that uses counted in the minute a key is deleted are still recorded.
+	retired map[ulid.ULID]*entry
+}
+
+// remove takes a key out of the index, keeping its untaken usage.
+func (s *shard) remove(id ulid.ULID) {
+	if k, ok := s.m[id]; ok && k.usage.Load() != nil {
+		if s.retired == nil {
+			s.retired = map[ulid.ULID]*entry{}
+		}
+		s.retired[id] = k
+	}
+	delete(s.m, id)
 }
 
 type tombstone struct {
@@ -238,7 +252,7 @@ func (s *shard) update(id ulid.ULID, seq uint64, create bool, f func(*entry)) {
 	if t, early := s.early[id]; early && t.seq > seq {
 		if t.status == gone {
 			// The tombstone stays until the stream delivers the deletion.
-			delete(s.m, id)
+			s.remove(id)
 			return
 		}
 		delete(s.early, id)
@@ -263,7 +277,7 @@ func (s *shard) end(id ulid.ULID, seq uint64, status uint8) {
 		}
 	case seq != 0 && k.seq >= seq:
 	case status == gone:
-		delete(s.m, id)
+		s.remove(id)
 	default:
 		k.status, k.seq = status, seq
 	}

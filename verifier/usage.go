@@ -18,8 +18,12 @@ func (x *Index) TakeUsage(minute time.Time, instance string) []*events.UsageReco
 	var out []*events.UsageRecorded
 	for i := range x.shards {
 		s := &x.shards[i]
+		s.mu.Lock()
+		retired := s.retired
+		s.retired = nil
+		s.mu.Unlock()
 		s.mu.RLock()
-		for id, k := range s.m {
+		for id, k := range all(s.m, retired) {
 			counts := k.usage.Load()
 			if counts == nil {
 				continue
@@ -56,6 +60,20 @@ func (x *Index) TakeUsage(minute time.Time, instance string) []*events.UsageReco
 		runtime.Gosched() // a million keys take a while: let verifications in
 	}
 	return out
+}
+
+// all ranges over the keys in the index and those deleted since usage was
+// last taken.
+func all(live, retired map[ulid.ULID]*entry) func(func(ulid.ULID, *entry) bool) {
+	return func(yield func(ulid.ULID, *entry) bool) {
+		for _, m := range []map[ulid.ULID]*entry{live, retired} {
+			for id, k := range m {
+				if !yield(id, k) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // Publisher stores usage events, each under its message ID.
