@@ -261,7 +261,7 @@ func (m *Main) serve() error {
 		}
 	}
 	var err error
-	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, 256); err != nil {
+	if m.svc, err = commands.ServeNATS(m.nc, m.service, version); err != nil {
 		return err
 	}
 	if err := m.svc.AddEndpoint("verify", commands.VerifyHandler(m.index, authorize), micro.WithEndpointSubject("keyledger.verify")); err != nil {

@@ -1,0 +1,89 @@
+package commands_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/natstest"
+	"github.com/keyledger/keyledger/projections"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// TestMicroStatsCountRefusalsAndFailures: every request answered with an
+// error counts in the micro service's stats, as `nats micro stats keyledger`
+// shows them ($SRV.STATS), and successes do not.
+func TestMicroStatsCountRefusalsAndFailures(t *testing.T) {
+	nc, js := natstest.Connect(t, natstest.RunServer(t))
+	ctx := context.Background()
+	store := events.NewStore(js)
+	if err := store.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db := projections.NewDB(filepath.Join(t.TempDir(), "ledger.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p := projections.NewProjector(db, store)
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	s := commands.NewService(store, db, p)
+	var token string
+	if _, err := s.Bootstrap(ctx, func(tok string) error { token = tok; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := commands.ServeNATS(nc, s, "0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+
+	call := func(subject, bearer, body string) {
+		t.Helper()
+		m := &nats.Msg{Subject: subject, Data: []byte(body), Header: nats.Header{}}
+		if bearer != "" {
+			m.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		if _, err := nc.RequestMsg(m, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call("keyledger.query.settings", token, `{}`)                                         // answered
+	call("keyledger.query.settings", "", `{}`)                                            // unauthenticated
+	call("keyledger.query.settings", "kl_*_>", `{}`)                                      // unauthenticated, hostile
+	call("keyledger.cmd.key.revoke", token, `{"key_ids":["01J00000000000000000000000"]}`) // answered, reports the failure per key
+	call("keyledger.cmd.user.register", token, `junk`)                                    // invalid body
+	call("keyledger.cmd.user.register", token, `{"name":"x","roles":["root"]}`)           // invalid role
+
+	var stats micro.Stats
+	reply, err := nc.Request("$SRV.STATS.keyledger", nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(reply.Data, &stats); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []micro.Stats{stats, svc.Stats()} {
+		got := map[string][2]int{}
+		for _, ep := range st.Endpoints {
+			got[ep.Name] = [2]int{ep.NumRequests, ep.NumErrors}
+			if ep.NumErrors > 0 && !strings.HasPrefix(ep.LastError, "400") && !strings.HasPrefix(ep.LastError, "401") {
+				t.Errorf("%s: last error %q", ep.Name, ep.LastError)
+			}
+		}
+		for name, want := range map[string][2]int{"query-settings": {3, 2}, "cmd-key-revoke": {1, 0}, "cmd-user-register": {2, 2}} {
+			if got[name] != want {
+				t.Errorf("%s: %d requests, %d errors; want %d, %d", name, got[name][0], got[name][1], want[0], want[1])
+			}
+		}
+	}
+}
