@@ -295,7 +295,12 @@ func (m *Main) background(usageStore *events.Store) {
 
 // sweep records every key that is due as expired. Several instances may
 // sweep the same key at once; the owner's expected sequence lets one win.
+// Until the projections have caught up, the index may not know of recent
+// uses yet, and an idle-looking key may not be idle: nothing is swept then.
 func (m *Main) sweep(ctx context.Context) {
+	if m.ready() != nil {
+		return
+	}
 	for _, due := range m.index.Due(m.Now()) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := m.service.ExpireKey(sctx, due.Owner, due.KeyID, due.Reason)
