@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -11,7 +12,9 @@ import (
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/gateway"
 	"github.com/keyledger/keyledger/natstest"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -170,4 +173,124 @@ func TestGatewayTrustsOnlyTheStream(t *testing.T) {
 	// A genuine revocation of this key reaches the gateway.
 	l.append(&events.KeyRevoked{Meta: events.Meta{At: time.Now()}, KeyID: id, Owner: "U"})
 	eventually(t, "the revocation reaches the gateway", func() bool { return g.Verify(tok, "", "").Code == "revoked" })
+}
+
+// restartable is a NATS server that can be stopped and started again on the
+// same port and store.
+type restartable struct {
+	opts *server.Options
+	ns   *server.Server
+}
+
+func newRestartable(t *testing.T) *restartable {
+	r := &restartable{opts: &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true}}
+	r.start(t)
+	r.opts.Port = r.ns.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { r.ns.Shutdown(); r.ns.WaitForShutdown() })
+	return r
+}
+
+func (r *restartable) start(t *testing.T) {
+	t.Helper()
+	ns, err := server.NewServer(r.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	r.ns = ns
+}
+
+func (r *restartable) restart(t *testing.T) {
+	t.Helper()
+	r.ns.Shutdown()
+	r.ns.WaitForShutdown()
+	r.start(t)
+}
+
+// TestGatewayFollowsAgainAfterLosingTheStream: after a server restart, keys
+// issued later still reach the gateway (an issue has no notification: only
+// following the stream brings it).
+func TestGatewayFollowsAgainAfterLosingTheStream(t *testing.T) {
+	srv := newRestartable(t)
+	connect := func() *nats.Conn {
+		nc, err := nats.Connect(srv.ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	js, err := jetstream.New(connect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &ledger{t: t, store: events.NewStore(js)}
+	if err := l.store.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := keyledger.DefaultSettings()
+	s.Enabled = true
+	l.append(&events.SettingsChanged{Meta: events.Meta{At: time.Now()}, Settings: s})
+	l.append(&events.UserRegistered{Meta: events.Meta{At: time.Now()}, UserID: "U", Name: "u", Kind: "person"})
+	g, err := start(t, connect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.restart(t)
+	var tok string
+	eventually(t, "the ledger can append again", func() bool {
+		id := ulid.Make().String()
+		var secret [32]byte
+		copy(secret[:], id)
+		token, hash := keyledger.NewToken(id, secret)
+		seq, err := l.store.Append(context.Background(), events.SubjectAll, l.seq, "", []events.Event{
+			&events.KeyIssued{Meta: events.Meta{At: time.Now()}, KeyID: id, Owner: "U", Name: "k", SecretHash: hash}})
+		if err != nil {
+			return false
+		}
+		l.seq, tok = seq, token
+		return true
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !g.Verify(tok, "", "").Valid {
+		if time.Now().After(deadline) {
+			t.Fatalf("a key issued after the restart never reached the gateway (at seq %d of %d): %+v", g.Seq(), l.seq, g.Verify(tok, "", ""))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestGatewayFollowsAgainAfterTheStreamIsRestored: an operator restores the
+// stream (deleted and stored again, as from a backup); the gateway follows
+// the restored stream and sees keys issued afterwards.
+func TestGatewayFollowsAgainAfterTheStreamIsRestored(t *testing.T) {
+	l := newLedger(t)
+	g, err := start(t, l.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(l.nc)
+	if err := js.DeleteStream(context.Background(), "KEYLEDGER"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	l.seq = 0
+	if err := l.store.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := keyledger.DefaultSettings()
+	s.Enabled = true
+	l.append(&events.SettingsChanged{Meta: events.Meta{At: time.Now()}, Settings: s})
+	l.append(&events.UserRegistered{Meta: events.Meta{At: time.Now()}, UserID: "U", Name: "u", Kind: "person"})
+	_, tok, _ := l.issue()
+	deadline := time.Now().Add(15 * time.Second)
+	for !g.Verify(tok, "", "").Valid {
+		if time.Now().After(deadline) {
+			t.Fatalf("a key issued after the restore never reached the gateway (at seq %d of %d)", g.Seq(), l.seq)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
