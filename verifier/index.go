@@ -1,8 +1,9 @@
 // Package verifier answers "is this API key valid?" from memory, in
 // microseconds and without allocating. The same Index serves keyledger's own
-// verify endpoints (loaded from ledger.db, fed by the projector) and
-// gateways (Gateway follows the event stream and applies revocations the
-// moment they are published). It holds secret hashes only.
+// verify endpoints (loaded from ledger.db, fed by the projector; served by
+// web and commands) and gateways (package gateway follows the event stream).
+// It holds secret hashes only, and imports no transport: when a key ends is
+// decided by keyledger.KeyClock.
 package verifier
 
 import (
