@@ -1,17 +1,13 @@
 package commands_test
 
 import (
-	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyledger/keyledger/commands"
-	"github.com/keyledger/keyledger/events"
-	"github.com/keyledger/keyledger/natstest"
-	"github.com/keyledger/keyledger/projections"
+	"github.com/keyledger/keyledger/ledgertest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -20,28 +16,10 @@ import (
 // error counts in the micro service's stats, as `nats micro stats keyledger`
 // shows them ($SRV.STATS), and successes do not.
 func TestMicroStatsCountRefusalsAndFailures(t *testing.T) {
-	nc, js := natstest.Connect(t, natstest.RunServer(t))
-	ctx := context.Background()
-	store := events.NewStore(js)
-	if err := store.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db := projections.NewDB(filepath.Join(t.TempDir(), "ledger.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	p := projections.NewProjector(db, store)
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(pctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	s := commands.NewService(store, db, p)
-	var token string
-	if _, err := s.Bootstrap(ctx, func(tok string) error { token = tok; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	svc, err := commands.ServeNATS(nc, s, "0.0.1")
+	l := ledgertest.New(t)
+	nc := l.Store.JS.Conn()
+	token := l.Token
+	svc, err := commands.ServeNATS(nc, l.Service, "0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

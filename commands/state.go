@@ -19,21 +19,24 @@ type Key struct {
 	Description string
 	Status      string
 	ExpiresAt   *time.Time
-	// ActiveSince is when the key last became active: issue or regenerate.
-	ActiveSince time.Time
 }
 
 // StatusAt is the key's status at now by keyledger.KeyClock: an active key
 // past its expiry is expired even before the sweeper records it. The
-// aggregate holds neither usage nor settings, so it judges no inactivity:
-// an idle key is expired here once the sweeper has recorded KeyExpired.
+// aggregate holds neither usage nor settings, so it judges no inactivity
+// (and needs no activation time): an idle key is expired here once the
+// sweeper has recorded KeyExpired.
 func (k *Key) StatusAt(now time.Time) string {
-	status, _ := keyledger.NewKeyClock(k.Status, k.ExpiresAt, k.ActiveSince, nil, nil).StatusAtUnix(now.Unix(), keyledger.ExpiryPolicy{})
+	clock := keyledger.NewKeyClock(k.Status, k.ExpiresAt, time.Time{}, nil, nil)
+	status, _ := clock.StatusAtUnix(now.Unix(), keyledger.ExpiryPolicy{})
 	return status
 }
 
-// Owner is the aggregate of one user and all their keys: everything stored
-// under keyledger.events.user.<id>.>. Only Apply changes it.
+// Owner is the decision state of one user and all their keys: everything
+// stored under keyledger.events.user.<id>.>. Only Apply changes it. The
+// commands applied to it are not part of it: they are looked up in SQLite
+// (and, until projected, in memory), so that memory does not grow with an
+// owner's history.
 type Owner struct {
 	ID       string
 	Exists   bool
@@ -43,22 +46,15 @@ type Owner struct {
 	Roles    []string
 	Keys     map[string]*Key
 	KeyOrder []string
-	// Commands maps the ID of every command applied to the key it last
-	// touched (""), so a retry after JetStream's dedup window is still
-	// recognised and answered.
-	Commands map[string]string
 }
 
 // NewOwner returns the empty aggregate for user id.
 func NewOwner(id string) *Owner {
-	return &Owner{ID: id, Keys: map[string]*Key{}, Commands: map[string]string{}}
+	return &Owner{ID: id, Keys: map[string]*Key{}}
 }
 
 // Apply folds one event into the aggregate.
 func (o *Owner) Apply(e events.Event) {
-	if id := e.Base().CommandID; id != "" {
-		o.Commands[id] = e.KeyRef()
-	}
 	switch e := e.(type) {
 	case *events.UserRegistered:
 		o.Exists, o.Active, o.Name, o.Kind, o.Roles = true, true, e.Name, e.Kind, e.Roles
@@ -67,8 +63,7 @@ func (o *Owner) Apply(e events.Event) {
 	case *events.UserDeactivated:
 		o.Active = false
 	case *events.KeyIssued:
-		o.Keys[e.KeyID] = &Key{ID: e.KeyID, Name: e.Name, Description: e.Description, Status: keyledger.StatusActive, ExpiresAt: e.ExpiresAt,
-			ActiveSince: e.At}
+		o.Keys[e.KeyID] = &Key{ID: e.KeyID, Name: e.Name, Description: e.Description, Status: keyledger.StatusActive, ExpiresAt: e.ExpiresAt}
 		o.KeyOrder = append(o.KeyOrder, e.KeyID)
 	case *events.KeyRenamed:
 		k := o.key(e.KeyID)
@@ -76,8 +71,7 @@ func (o *Owner) Apply(e events.Event) {
 	case *events.KeyRevoked:
 		o.key(e.KeyID).Status = keyledger.StatusRevoked
 	case *events.KeyRegenerated:
-		k := o.key(e.KeyID)
-		k.Status, k.ActiveSince = keyledger.StatusActive, e.At
+		o.key(e.KeyID).Status = keyledger.StatusActive
 	case *events.KeyDeleted:
 		o.key(e.KeyID).Status = keyledger.StatusDeleted
 	case *events.KeyExpired:

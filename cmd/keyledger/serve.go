@@ -190,9 +190,12 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 			m.index.Apply(r)
 		}
 	}
+	m.service = commands.NewService(m.store, m.db, m.projector)
+	m.service.Logger, m.service.Now, m.service.Usage = m.Logger, m.Now, m.index
 	m.projector.AfterCommit = func(batch []events.Recorded) {
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)
+		m.service.Observe(batch)
 	}
 	m.usage.AfterCommit = feed
 	for _, p := range []*projections.Projector{m.projector, m.usage} {
@@ -208,8 +211,6 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 			}
 		})
 	}
-	m.service = commands.NewService(m.store, m.db, m.projector)
-	m.service.Logger, m.service.Now, m.service.Usage = m.Logger, m.Now, m.index
 	return nil
 }
 
@@ -268,7 +269,7 @@ func (m *Main) serve() error {
 		return err
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
-	m.http.Verify, m.http.Logger = web.VerifyHandler(m.index, authorize), m.Logger
+	m.http.Verify, m.http.Logger, m.http.Version = web.VerifyHandler(m.index, authorize), m.Logger, version
 	return m.http.Open()
 }
 
