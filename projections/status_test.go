@@ -15,9 +15,9 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
-// ledger is a real event stream and usage stream, projected into a real
+// statusLedger is a real event stream and usage stream, projected into a real
 // SQLite file, with every stored event kept for the in-memory readers.
-type ledger struct {
+type statusLedger struct {
 	t             *testing.T
 	db            *projections.DB
 	store, usage  *events.Store
@@ -26,9 +26,9 @@ type ledger struct {
 	useProjected  uint64
 }
 
-func newLedger(t *testing.T) *ledger {
+func newStatusLedger(t *testing.T) *statusLedger {
 	_, js := natstest.Connect(t, natstest.RunServer(t))
-	l := &ledger{t: t, db: MustOpenDB(t), store: events.NewStore(js), usage: events.NewUsageStore(js)}
+	l := &statusLedger{t: t, db: MustOpenDB(t), store: events.NewStore(js), usage: events.NewUsageStore(js)}
 	for _, s := range []*events.Store{l.store, l.usage} {
 		if err := s.Open(context.Background()); err != nil {
 			t.Fatal(err)
@@ -38,7 +38,7 @@ func newLedger(t *testing.T) *ledger {
 }
 
 // append stores evs (usage events in the usage stream) and projects them.
-func (l *ledger) append(evs ...events.Event) {
+func (l *statusLedger) append(evs ...events.Event) {
 	l.t.Helper()
 	ctx := context.Background()
 	for _, e := range evs {
@@ -85,7 +85,7 @@ func runProjector(t *testing.T, p *projections.Projector, seq uint64) {
 
 // runningIndex is the index of a server that has been up all along: every
 // event applied as it was stored.
-func (l *ledger) runningIndex(now time.Time) *verifier.Index {
+func (l *statusLedger) runningIndex(now time.Time) *verifier.Index {
 	x := verifier.NewIndex()
 	x.Now = func() time.Time { return now }
 	for _, r := range l.recorded {
@@ -95,7 +95,7 @@ func (l *ledger) runningIndex(now time.Time) *verifier.Index {
 }
 
 // reloadedIndex is the index of a server that restarted: loaded from SQLite.
-func (l *ledger) reloadedIndex(now time.Time) *verifier.Index {
+func (l *statusLedger) reloadedIndex(now time.Time) *verifier.Index {
 	l.t.Helper()
 	x := verifier.NewIndex()
 	x.Now = func() time.Time { return now }
@@ -111,7 +111,7 @@ func (l *ledger) reloadedIndex(now time.Time) *verifier.Index {
 }
 
 // ownerState is the command side's aggregate of the owner.
-func (l *ledger) ownerState(id string) *commands.Owner {
+func (l *statusLedger) ownerState(id string) *commands.Owner {
 	o := commands.NewOwner(id)
 	for _, r := range l.recorded {
 		if r.Event.OwnerID() == id {
@@ -128,7 +128,7 @@ func (l *ledger) ownerState(id string) *commands.Owner {
 // and the command state to the same answer: across issue, use, revoke,
 // regenerate, a sub-second expiry, and policy changes both ways.
 func TestEveryReaderJudgesKeysByOneRule(t *testing.T) {
-	l := newLedger(t)
+	l := newStatusLedger(t)
 	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) events.Meta { return events.Meta{At: t0.Add(d), Actor: "A"} }
 	ptr := func(d time.Duration) *time.Time { v := t0.Add(d); return &v }

@@ -12,8 +12,8 @@ import (
 	"github.com/keyledger/keyledger"
 )
 
-// tokenKeyID is the key ID inside the token stored in path.
-func tokenKeyID(t *testing.T, path string) string {
+// keyIDInTokenFile is the key ID inside the token stored in path.
+func keyIDInTokenFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -43,18 +43,18 @@ func TestManagementCallsCountAsUse(t *testing.T) {
 	}
 	m.Close() // flushes the minute's usage
 	m = run(t, newMain(dir, mod))
-	waitReady(t, m)
+	waitCaughtUp(t, m)
 	k := decodeJSON[struct {
 		Status     string     `json:"status"`
 		LastUsedAt *time.Time `json:"last_used_at"`
-	}](t, mustCLI(t, m, admin, "key", "show", tokenKeyID(t, admin), "--json"))
+	}](t, mustCLI(t, m, admin, "key", "show", keyIDInTokenFile(t, admin), "--json"))
 	if k.Status != "active" || k.LastUsedAt == nil || clk.Now().Sub(*k.LastUsedAt) > time.Minute {
 		t.Fatalf("admin key after management calls: %+v (now %s)", k, clk.Now())
 	}
 }
 
-// lockOut makes every admin key expire for inactivity.
-func lockOut(t *testing.T, m *Main, admin string, clk *clock) {
+// lockOutAdmins makes every admin key expire for inactivity.
+func lockOutAdmins(t *testing.T, m *Main, admin string, clk *clock) {
 	t.Helper()
 	mustCLI(t, m, admin, "settings", "set", "--enabled", "--inactivity-expiry", "PT2M")
 	clk.Add(10 * time.Minute)
@@ -70,8 +70,8 @@ func recoverAt(t *testing.T, dir string, clk *clock) {
 	}
 }
 
-// waitReady waits until m has projected everything stored before it started.
-func waitReady(t *testing.T, m *Main) {
+// waitCaughtUp waits until m has projected everything stored before it started.
+func waitCaughtUp(t *testing.T, m *Main) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for m.ready() != nil {
@@ -89,7 +89,7 @@ func checkRecovered(t *testing.T, m *Main, admin, oldKey string) {
 	if fi, err := os.Stat(admin); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin.token after recover: %v %v", err, fi)
 	}
-	id := tokenKeyID(t, admin)
+	id := keyIDInTokenFile(t, admin)
 	if id == oldKey {
 		t.Fatal("admin.token still holds the old key")
 	}
@@ -110,7 +110,7 @@ func TestAdminRecoverCLI(t *testing.T) {
 	dir := t.TempDir()
 	m := run(t, newMain(dir, nil))
 	admin := filepath.Join(dir, "admin.token")
-	old := tokenKeyID(t, admin)
+	old := keyIDInTokenFile(t, admin)
 	m.Close()
 	var out, errOut bytes.Buffer
 	if code := Run(context.Background(), []string{"admin", "recover", "--data", dir}, &out, &errOut); code != 0 {
@@ -120,7 +120,7 @@ func TestAdminRecoverCLI(t *testing.T) {
 		t.Fatalf("recover printed %q", out.String())
 	}
 	m = run(t, newMain(dir, nil))
-	waitReady(t, m)
+	waitCaughtUp(t, m)
 	checkRecovered(t, m, admin, old)
 	var empty bytes.Buffer
 	if code := Run(context.Background(), []string{"admin", "recover", "--data", t.TempDir()}, &empty, &empty); code == 0 {
@@ -133,8 +133,8 @@ func TestAdminRecoverWhileServing(t *testing.T) {
 	var clk clock
 	m := run(t, newMain(dir, func(m *Main) { m.Now = clk.Now }))
 	admin := filepath.Join(dir, "admin.token")
-	old := tokenKeyID(t, admin)
-	lockOut(t, m, admin, &clk)
+	old := keyIDInTokenFile(t, admin)
+	lockOutAdmins(t, m, admin, &clk)
 	if err := newMain(dir, nil).Run(context.Background()); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("a second serve on the same data directory: %v", err)
 	}
@@ -148,11 +148,11 @@ func TestAdminRecoverWhileStopped(t *testing.T) {
 	mod := func(m *Main) { m.Now = clk.Now }
 	m := run(t, newMain(dir, mod))
 	admin := filepath.Join(dir, "admin.token")
-	old := tokenKeyID(t, admin)
-	lockOut(t, m, admin, &clk)
+	old := keyIDInTokenFile(t, admin)
+	lockOutAdmins(t, m, admin, &clk)
 	m.Close()
 	recoverAt(t, dir, &clk)
 	m = run(t, newMain(dir, mod))
-	waitReady(t, m)
+	waitCaughtUp(t, m)
 	checkRecovered(t, m, admin, old)
 }
