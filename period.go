@@ -1,6 +1,7 @@
 package keyledger
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -82,12 +83,20 @@ func (p Period) SubFrom(t time.Time) time.Time {
 		-(time.Duration(p.Hours)*time.Hour + time.Duration(p.Minutes)*time.Minute + time.Duration(p.Second)*time.Second))
 }
 
-// Duration is the period as a fixed length, for limits that are a span
-// rather than a date (inactivity, rate-limit windows, retention): a day is
-// 24 hours, a week 7 days, a month 30 days and a year 365 days. Expiries
+// Seconds is the period as a fixed number of seconds, for limits that are a
+// span rather than a date (inactivity, rate-limit windows, retention): a day
+// is 24 hours, a week 7 days, a month 30 days and a year 365 days. Expiries
 // chosen at issue use AddTo instead, with calendar units.
+func (p Period) Seconds() int64 {
+	days := int64(p.Years)*365 + int64(p.Months)*30 + int64(p.Days)
+	return days*86400 + int64(p.Hours)*3600 + int64(p.Minutes)*60 + int64(p.Second)
+}
+
+// Duration is Seconds as a time.Duration, capped at the longest Duration
+// (about 292 years) instead of overflowing.
 func (p Period) Duration() time.Duration {
-	days := time.Duration(p.Years*365 + p.Months*30 + p.Days)
-	return days*24*time.Hour + time.Duration(p.Hours)*time.Hour +
-		time.Duration(p.Minutes)*time.Minute + time.Duration(p.Second)*time.Second
+	if s := p.Seconds(); s < math.MaxInt64/int64(time.Second) {
+		return time.Duration(s) * time.Second
+	}
+	return math.MaxInt64
 }

@@ -38,3 +38,16 @@ func TestParsePeriod(t *testing.T) {
 		}
 	}
 }
+
+func TestPeriodDurationDoesNotOverflow(t *testing.T) {
+	p, err := keyledger.ParsePeriod("P999999Y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Duration(); d < 290*365*24*time.Hour {
+		t.Fatalf("P999999Y is %v", d)
+	}
+	if d := (keyledger.Period{Months: 1, Hours: 1}).Duration(); d != 30*24*time.Hour+time.Hour {
+		t.Fatalf("P1MT1H is %v", d)
+	}
+}

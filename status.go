@@ -40,7 +40,7 @@ func PolicyOf(s Settings) ExpiryPolicy {
 	if err != nil {
 		return ExpiryPolicy{}
 	}
-	return ExpiryPolicy{Inactivity: int64(p.Duration() / time.Second)}
+	return ExpiryPolicy{Inactivity: p.Seconds()}
 }
 
 // KeyClock is what decides when a key stops working, in whole Unix seconds:
@@ -126,10 +126,10 @@ func (k KeyClock) StatusAt(now time.Time, p ExpiryPolicy) (string, *time.Time) {
 // of its last use and its last activation is < IdleBefore. Stored times
 // carry milliseconds; the rule counts whole seconds, hence the +1s.
 func (p ExpiryPolicy) ExpiredByTimeCutoffs(now time.Time) (expiresBefore time.Time, idleBefore *time.Time) {
-	sec := time.Unix(now.Unix(), 0).UTC()
-	expiresBefore = sec.Add(time.Second)
+	sec := now.Unix()
+	expiresBefore = time.Unix(sec+1, 0).UTC()
 	if p.Inactivity > 0 {
-		t := sec.Add(time.Duration(1-p.Inactivity) * time.Second)
+		t := time.Unix(sec-p.Inactivity+1, 0).UTC() // in Unix seconds: no Duration to overflow
 		idleBefore = &t
 	}
 	return expiresBefore, idleBefore
