@@ -36,6 +36,11 @@ func endpoint[C any, R any](name string, f func(s *Service, ctx context.Context,
 		if err := Decode(body, &c); err != nil {
 			return nil, err
 		}
+		if pc, ok := any(c).(prechecker); ok {
+			if err := pc.precheck(); err != nil {
+				return nil, err
+			}
+		}
 		return f(s, ctx, a, cmdID, c)
 	}}
 }
@@ -69,6 +74,9 @@ func Endpoints() []Endpoint {
 		endpoint("cmd.key.regenerate", (*Service).RegenerateKey),
 		endpoint("cmd.key.delete", (*Service).DeleteKeys),
 		endpoint("query.keys", func(s *Service, ctx context.Context, a Actor, _ string, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {
+			if err := checkKeyFilter(f); err != nil {
+				return nil, err
+			}
 			return s.Keys(ctx, a, f)
 		}),
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
@@ -81,6 +89,14 @@ func Endpoints() []Endpoint {
 // cmdID is the caller's Idempotency-Key; without one, a retry is a new
 // command.
 func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
+	res, err := s.call(ctx, ep, bearer, cmdID, body)
+	if s.OnCall != nil {
+		s.OnCall(ep.Name, keyledger.ErrorCode(err))
+	}
+	return res, err
+}
+
+func (s *Service) call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
 	if len(cmdID) > MaxIdempotencyKey || strings.ContainsAny(cmdID, " \t\r\n#@") {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "Idempotency-Key: at most %d characters, no spaces, # or @", MaxIdempotencyKey)
 	}

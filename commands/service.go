@@ -60,6 +60,9 @@ type Service struct {
 	// Usage, if set, counts authenticating with a key as a use of it
 	// (auth.go); nil counts nothing.
 	Usage UsageCounter
+	// OnCall, if set, sees every answered catalogue call with its result
+	// code ("" for success), whichever transport carried it: metrics.
+	OnCall func(endpoint, code string)
 
 	state *aggregates
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,21 +23,23 @@ func adminRecover(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("admin recover", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("data", "keyledger-data", "the server's data directory")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	} else if err != nil {
+		return exitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "admin recover: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return exitUsage
 	}
 	r, path, err := recoverAdmin(ctx, *dir, time.Now)
 	if err != nil {
 		fmt.Fprintln(stderr, "keyledger: admin recover:", err)
-		return 1
+		return exitError
 	}
 	fmt.Fprintf(stdout, "registered admin user %s (%s) with key %s, valid until %s\nadmin token written to %s\n",
 		r.UserName, r.UserID, r.KeyID, r.ExpiresAt.Format(time.RFC3339), path)
-	return 0
+	return exitOK
 }
 
 // recoverAdmin stores the recovery events, made at now(), in the ledger of

@@ -26,8 +26,8 @@ func keyIDInTokenFile(t *testing.T, path string) string {
 	return id
 }
 
-// TestManagementCallsCountAsUse: an admin who sets a two-minute inactivity
-// limit and then only makes management calls, one every 90 seconds, is never
+// TestManagementCallsCountAsUse: an admin who sets a one-day inactivity
+// limit and then only makes management calls, one every 16 hours, is never
 // locked out, and their key's last_used_at moves forward.
 func TestManagementCallsCountAsUse(t *testing.T) {
 	dir := t.TempDir()
@@ -35,9 +35,9 @@ func TestManagementCallsCountAsUse(t *testing.T) {
 	mod := func(m *Main) { m.Now, m.SweepEvery = clk.Now, 20*time.Millisecond }
 	m := run(t, newMain(dir, mod))
 	admin := filepath.Join(dir, "admin.token")
-	mustCLI(t, m, admin, "settings", "set", "--enabled", "--inactivity-expiry", "PT2M")
+	mustCLI(t, m, admin, "settings", "set", "--enabled", "--inactivity-expiry", "P1D")
 	for range 5 {
-		clk.Add(90 * time.Second)
+		clk.Add(16 * time.Hour)
 		time.Sleep(60 * time.Millisecond) // the sweeper runs in between
 		mustCLI(t, m, admin, "settings", "show")
 	}
@@ -56,8 +56,8 @@ func TestManagementCallsCountAsUse(t *testing.T) {
 // lockOutAdmins makes every admin key expire for inactivity.
 func lockOutAdmins(t *testing.T, m *Main, admin string, clk *clock) {
 	t.Helper()
-	mustCLI(t, m, admin, "settings", "set", "--enabled", "--inactivity-expiry", "PT2M")
-	clk.Add(10 * time.Minute)
+	mustCLI(t, m, admin, "settings", "set", "--enabled", "--inactivity-expiry", "P1D")
+	clk.Add(25 * time.Hour)
 	mustFail(t, m, admin, "unauthenticated", "settings", "show")
 }
 
