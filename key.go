@@ -54,6 +54,9 @@ type KeyFilter struct {
 	NeverExpires  bool       `json:"never_expires,omitempty"`
 	Limit         int        `json:"limit,omitempty"`
 	Cursor        string     `json:"cursor,omitempty"`
+	// AsOf, a time (RFC 3339) or "seq:N", asks for the keys as they stood
+	// then, rebuilt by replaying the stream.
+	AsOf string `json:"as_of,omitempty"`
 }
 
 // KeyPage is one page of a key list; NextCursor is empty on the last page.

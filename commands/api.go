@@ -47,6 +47,7 @@ func endpoint[C any, R any](name string, f func(s *Service, ctx context.Context,
 
 type keyIDQuery struct {
 	KeyID string `json:"key_id"`
+	AsOf  string `json:"as_of"`
 }
 
 type usersQuery struct {
@@ -80,7 +81,7 @@ func Endpoints() []Endpoint {
 			return s.Keys(ctx, a, f)
 		}),
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
-			return s.Key(ctx, a, q.KeyID)
+			return s.KeyAsOf(ctx, a, q.KeyID, q.AsOf)
 		}),
 	}
 }

@@ -31,6 +31,9 @@ type Projector struct {
 	// BeforeCommit, if set, runs after a batch is written and before its
 	// transaction commits: crash tests stop the process there.
 	BeforeCommit func(lastSeq uint64)
+	// Until, if set, is the last sequence to apply: Run returns once it has
+	// applied it (a point-in-time view), and never applies anything later.
+	Until uint64
 	// AfterCommit, if set, sees every committed batch before anyone waiting
 	// for it is told: the in-memory verify index is fed here, so a command's
 	// reply comes only after verification reflects it too.
@@ -53,6 +56,9 @@ func NewProjector(db *DB, src Source) *Projector {
 // file, which retrying cannot fix.
 var errApply = errors.New("projection")
 
+// errUntil ends a projection that has applied everything up to Until.
+var errUntil = errors.New("projection reached its last sequence")
+
 // Run applies events until ctx ends. Losing the stream is retried; an event
 // the projection cannot apply stops it with an error.
 func (p *Projector) Run(ctx context.Context) error {
@@ -65,9 +71,21 @@ func (p *Projector) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stream state: %w", err)
 	}
+	if p.Until > 0 {
+		if from >= p.Until {
+			return nil
+		}
+		target = min(target, p.Until)
+	}
 	go p.reportCatchUp(ctx, from, target)
 	next := func() uint64 { return p.Applied() + 1 }
-	return events.FollowRetrying(ctx, p.Source, next, p.applyBatch, func(err error) bool { return errors.Is(err, errApply) }, p.Logger)
+	err = events.FollowRetrying(ctx, p.Source, next, p.applyBatch, func(err error) bool {
+		return errors.Is(err, errApply) || errors.Is(err, errUntil)
+	}, p.Logger)
+	if errors.Is(err, errUntil) {
+		return nil
+	}
+	return err
 }
 
 // reportCatchUp logs progress while the projection replays what was stored
@@ -105,6 +123,14 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 	for len(batch) > 0 && batch[0].Seq <= applied {
 		batch = batch[1:]
 	}
+	if p.Until > 0 {
+		if applied >= p.Until {
+			return errUntil
+		}
+		for len(batch) > 0 && batch[len(batch)-1].Seq > p.Until {
+			batch = batch[:len(batch)-1]
+		}
+	}
 	if len(batch) == 0 {
 		return nil
 	}
@@ -136,6 +162,9 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 	p.at = batch[len(batch)-1].Event.Base().At
 	p.mu.Unlock()
 	p.advance(last)
+	if p.Until > 0 && last >= p.Until {
+		return errUntil
+	}
 	return nil
 }
 

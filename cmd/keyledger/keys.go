@@ -79,6 +79,7 @@ func keyList(fs *flag.FlagSet) runFunc {
 	fs.BoolVar(&f.NeverExpires, "never-expires", false, "only keys issued without an expiry")
 	fs.IntVar(&f.Limit, "limit", 100, "keys per page, `N` from 1 to 1000")
 	fs.StringVar(&f.Cursor, "cursor", "", "continue after this `CURSOR` (printed with a full page)")
+	fs.StringVar(&f.AsOf, "as-of", "", "the keys as they stood at this RFC 3339 `TIME` or seq:N (rebuilt by replay)")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) > 0 {
 			return usageError("takes no arguments; search with --q TEXT")
@@ -125,13 +126,15 @@ func keyIDs(args []string) error {
 }
 
 func keyShow(fs *flag.FlagSet) runFunc {
+	var asOf string
+	fs.StringVar(&asOf, "as-of", "", "the key as it stood at this RFC 3339 `TIME` or seq:N (rebuilt by replay)")
 	return func(ctx context.Context, cl *client, args []string) error {
 		id, err := oneKeyID(args)
 		if err != nil {
 			return err
 		}
 		var k keyledger.Key
-		if err := cl.call(ctx, "query.key", map[string]string{"key_id": id}, &k); err != nil || cl.json {
+		if err := cl.call(ctx, "query.key", map[string]string{"key_id": id, "as_of": asOf}, &k); err != nil || cl.json {
 			return err
 		}
 		printKey(cl.stdout, &k)

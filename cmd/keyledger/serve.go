@@ -51,6 +51,7 @@ type Main struct {
 	db        *projections.DB
 	projector *projections.Projector
 	usage     *projections.Projector
+	history   *projections.History
 	index     *verifier.Index
 	service   *commands.Service
 	svc       micro.Service
@@ -215,6 +216,8 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	}
 	m.service = commands.NewService(m.store, m.db, m.projector)
 	m.service.Logger, m.service.Now, m.service.Usage = m.Logger, m.Now, m.index
+	m.history = projections.NewHistory(m.store)
+	m.service.History = m.history
 	m.projector.AfterCommit = func(batch []events.Recorded) {
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)

@@ -46,7 +46,7 @@ var subcommands = []subcommand{
 	},
 	{
 		name: "key list", flags: keyList,
-		args:    "[--owner USER_ID] [--status active|expired|revoked|deleted] [--q TEXT] [--created-by USER_ID] [--expires-before TIME] [--never-expires] [--limit N] [--cursor C]",
+		args:    "[--owner USER_ID] [--status active|expired|revoked|deleted] [--q TEXT] [--created-by USER_ID] [--expires-before TIME] [--never-expires] [--limit N] [--cursor C] [--as-of TIME|seq:N]",
 		summary: "List keys, newest first. --q matches part of a name, or a whole key ID, owner ID or owner name.",
 		examples: []string{
 			"key list --status active --q deploy",
@@ -54,9 +54,9 @@ var subcommands = []subcommand{
 		},
 	},
 	{
-		name: "key show", flags: keyShow, args: "KEY_ID",
+		name: "key show", flags: keyShow, args: "KEY_ID [--as-of TIME|seq:N]",
 		summary:  "Show one key: its policy, use, and how it ended (revoked or deleted, when, by whom, why).",
-		examples: []string{"key show 01J9Z3Q5W8X2M4N6P7R8S9T0VA"},
+		examples: []string{"key show 01J9Z3Q5W8X2M4N6P7R8S9T0VA", "key show 01J9Z3Q5W8X2M4N6P7R8S9T0VA --as-of 2026-11-01T00:00:00Z"},
 	},
 	{
 		name: "key update", flags: keyUpdate, args: "KEY_ID [--name NAME] [--description TEXT]",
