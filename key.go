@@ -51,6 +51,10 @@ type KeyFilter struct {
 	Q             string     `json:"q,omitempty"`
 	CreatedBy     string     `json:"created_by,omitempty"`
 	ExpiresBefore *time.Time `json:"expires_before,omitempty"`
+	// CreatedAfter and CreatedBefore bound when keys were issued:
+	// created_after <= created_at < created_before.
+	CreatedAfter  *time.Time `json:"created_after,omitempty"`
+	CreatedBefore *time.Time `json:"created_before,omitempty"`
 	NeverExpires  bool       `json:"never_expires,omitempty"`
 	Limit         int        `json:"limit,omitempty"`
 	Cursor        string     `json:"cursor,omitempty"`

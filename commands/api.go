@@ -72,6 +72,7 @@ func Endpoints() []Endpoint {
 		endpoint("cmd.key.issue", (*Service).IssueKey),
 		endpoint("cmd.key.update", (*Service).UpdateKey),
 		endpoint("cmd.key.revoke", (*Service).RevokeKeys),
+		endpoint("cmd.key.revoke_matching", (*Service).RevokeMatching),
 		endpoint("cmd.key.regenerate", (*Service).RegenerateKey),
 		endpoint("cmd.key.delete", (*Service).DeleteKeys),
 		endpoint("query.keys", func(s *Service, ctx context.Context, a Actor, _ string, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {

@@ -64,9 +64,13 @@ var subcommands = []subcommand{
 		examples: []string{"key update 01J9Z3Q5W8X2M4N6P7R8S9T0VA --name ci-deploy-old"},
 	},
 	{
-		name: "key revoke", flags: keyRevoke, args: "KEY_ID... [--reason TEXT]",
-		summary:  "Stop active keys from working at once; a revoked key can be regenerated.",
-		examples: []string{"key revoke 01J9Z3Q5W8X2M4N6P7R8S9T0VA --reason \"leaked in a CI log\""},
+		name: "key revoke", flags: keyRevoke, args: "KEY_ID... | --owner USER | --created-by USER [--created-after TIME] [--created-before TIME] [--dry-run]  [--reason TEXT]",
+		summary: "Stop active keys from working at once: the listed ones, or every active key a filter matches (in atomic batches). A revoked key can be regenerated.",
+		examples: []string{
+			"key revoke 01J9Z3Q5W8X2M4N6P7R8S9T0VA --reason \"leaked in a CI log\"",
+			"key revoke --created-by mallory --created-after 2026-11-22T00:00:00Z --dry-run",
+			"key revoke --created-by mallory --created-after 2026-11-22T00:00:00Z --reason \"mallory's admin key leaked\"",
+		},
 	},
 	{
 		name: "key regenerate", flags: keyRegenerate, args: "KEY_ID",
