@@ -42,15 +42,33 @@ func TestMicroStatsCountRefusalsAndFailures(t *testing.T) {
 	call("keyledger.cmd.user.register", token, `junk`)                                    // invalid body
 	call("keyledger.cmd.user.register", token, `{"name":"x","roles":["root"]}`)           // invalid role
 
-	var stats micro.Stats
-	reply, err := nc.Request("$SRV.STATS.keyledger", nil, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	// micro counts a request once its handler returns, a moment after the
+	// reply is sent: read the stats until the last call is counted.
+	stats := func() (micro.Stats, micro.Stats) {
+		t.Helper()
+		var st micro.Stats
+		reply, err := nc.Request("$SRV.STATS.keyledger", nil, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(reply.Data, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st, svc.Stats()
 	}
-	if err := json.Unmarshal(reply.Data, &stats); err != nil {
-		t.Fatal(err)
+	counted := func(st micro.Stats) int {
+		n := 0
+		for _, ep := range st.Endpoints {
+			n += ep.NumRequests
+		}
+		return n
 	}
-	for _, st := range []micro.Stats{stats, svc.Stats()} {
+	wire, local := stats()
+	for deadline := time.Now().Add(5 * time.Second); (counted(wire) < 6 || counted(local) < 6) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		wire, local = stats()
+	}
+	for _, st := range []micro.Stats{wire, local} {
 		got := map[string][2]int{}
 		for _, ep := range st.Endpoints {
 			got[ep.Name] = [2]int{ep.NumRequests, ep.NumErrors}
