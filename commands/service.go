@@ -58,6 +58,9 @@ type Service struct {
 	Random io.Reader
 	// MaxAttempts bounds how often one command reloads after a conflict.
 	MaxAttempts int
+	// Usage, if set, counts authenticating with a key as a use of it
+	// (auth.go); nil counts nothing.
+	Usage UsageCounter
 	// History, if set, answers as_of queries by replay.
 	History History
 	// Audit, if set, answers the audit queries.

@@ -20,6 +20,9 @@ const serverUsage = `Server:
   keyledger serve [--data DIR] [--nats-listen ADDR [--nats-sync always|1m] | --nats URL --replicas 3] [--http ADDR]
       Run the ledger: embedded NATS JetStream and SQLite under --data (default ./keyledger-data).
       The first start writes the first admin's token to DIR/admin.token.
+  keyledger admin recover [--data DIR]
+      Break-glass, on the server's host: register a fresh admin and write their token to
+      DIR/admin.token, whether serve is running or stopped.
 `
 
 const clientFlagsUsage = `Every client subcommand also takes:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/keyledger/keyledger"
 	kclient "github.com/keyledger/keyledger/client"
+	"github.com/keyledger/keyledger/gateway"
 	"github.com/keyledger/keyledger/natstest"
 	"github.com/keyledger/keyledger/verifier"
 	"github.com/nats-io/nats.go"
@@ -149,7 +150,7 @@ func TestRevocationReachesSubscribersGatewaysAndWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := verifier.NewGateway(context.Background(), nc)
+	gw, err := gateway.New(context.Background(), gateway.Config{Conn: nc})
 	if err != nil {
 		t.Fatal(err)
 	}
