@@ -56,7 +56,7 @@ func startLedger(t *testing.T) *ledger {
 	t.Cleanup(func() { l.db.Close() })
 	l.proj = projections.NewProjector(l.db, l.store)
 	l.svc = commands.NewService(l.store, l.db, l.proj)
-	l.svc.Audit = &audit.Trail{DB: l.db.SQL(), Events: l.store}
+	l.svc.Trail = &audit.Trail{DB: l.db.SQL(), Events: l.store}
 	l.proj.AfterCommit = l.svc.Observe
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -22,12 +22,12 @@ type ProveQuery struct {
 	KeyID string `json:"key_id,omitempty"`
 }
 
-// mayAudit lets auditors and admins read the audit trail.
-func (s *Service) mayAudit(a Actor) error {
-	if !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleAuditor) {
-		return keyledger.Errorf(keyledger.EForbidden, "only auditors and admins may read the audit trail")
+// mayReadTrail lets auditors and admins read the audit trail.
+func (s *Service) mayReadTrail(a Actor) error {
+	if err := mayAudit(a); err != nil {
+		return err
 	}
-	if s.Audit == nil {
+	if s.Trail == nil {
 		return keyledger.Errorf(keyledger.EUnavailable, "this server keeps no audit trail")
 	}
 	return nil
@@ -36,7 +36,7 @@ func (s *Service) mayAudit(a Actor) error {
 // AuditList returns a page of the audit trail, newest first. Owner and
 // actor may be a user ID or a user's exact name ("system" for keyledger).
 func (s *Service) AuditList(ctx context.Context, a Actor, f keyledger.AuditFilter) (*keyledger.AuditPage, error) {
-	if err := s.mayAudit(a); err != nil {
+	if err := s.mayReadTrail(a); err != nil {
 		return nil, err
 	}
 	var err error
@@ -61,23 +61,23 @@ func (s *Service) AuditList(ctx context.Context, a Actor, f keyledger.AuditFilte
 	if f.Since != nil && f.Until != nil && !f.Since.Before(*f.Until) {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "since must be before until")
 	}
-	return s.Audit.List(ctx, f)
+	return s.Trail.List(ctx, f)
 }
 
 // AuditTrace returns a key's whole story, oldest first.
 func (s *Service) AuditTrace(ctx context.Context, a Actor, keyID string) ([]*keyledger.AuditEntry, error) {
-	if err := s.mayAudit(a); err != nil {
+	if err := s.mayReadTrail(a); err != nil {
 		return nil, err
 	}
 	if err := checkID("key_id", keyID); err != nil {
 		return nil, err
 	}
-	return s.Audit.Trace(ctx, keyID)
+	return s.Trail.Trace(ctx, keyID)
 }
 
 // AuditProve returns a receipt for one event, or for a key's revocation.
 func (s *Service) AuditProve(ctx context.Context, a Actor, q ProveQuery) (*keyledger.AuditReceipt, error) {
-	if err := s.mayAudit(a); err != nil {
+	if err := s.mayReadTrail(a); err != nil {
 		return nil, err
 	}
 	switch {
@@ -87,11 +87,11 @@ func (s *Service) AuditProve(ctx context.Context, a Actor, q ProveQuery) (*keyle
 		if err := checkID("key_id", q.KeyID); err != nil {
 			return nil, err
 		}
-		seq, err := s.Audit.Revocation(ctx, q.KeyID)
+		seq, err := s.Trail.Revocation(ctx, q.KeyID)
 		if err != nil {
 			return nil, err
 		}
 		q.Seq = seq
 	}
-	return s.Audit.Prove(ctx, q.Seq)
+	return s.Trail.Prove(ctx, q.Seq)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
@@ -70,8 +71,13 @@ func Start(tb testing.TB, js jetstream.JetStream) *Ledger {
 	tb.Cleanup(func() { db.Close() })
 	p := projections.NewProjector(db, store)
 	l := &Ledger{Service: commands.NewService(store, db, p), Store: store, DB: db, Projector: p}
-	l.Service.Audit = &audit.Trail{DB: db.SQL(), Events: store}
+	l.Service.Trail = &audit.Trail{DB: db.SQL(), Events: store}
 	p.AfterCommit = l.Service.Observe
+	history := projections.NewHistory(store)
+	history.Dir = tb.TempDir()
+	l.Service.History = history
+	l.Service.Audit = &audit.Queries{DB: db.SQL(), Now: time.Now}
+	tb.Cleanup(history.Close)
 	pctx, cancel := context.WithCancel(ctx)
 	l.Pause = cancel
 	done := make(chan error, 1)

@@ -32,6 +32,9 @@ type Projector struct {
 	// BeforeCommit, if set, runs after a batch is written and before its
 	// transaction commits: crash tests stop the process there.
 	BeforeCommit func(lastSeq uint64)
+	// Until, if set, is the last sequence to apply: Run returns once it has
+	// applied it (a point-in-time view), and never applies anything later.
+	Until uint64
 	// AfterCommit, if set, sees every committed batch before anyone waiting
 	// for it is told: the in-memory verify index is fed here, so a command's
 	// reply comes only after verification reflects it too.
@@ -42,6 +45,7 @@ type Projector struct {
 
 	mu      sync.Mutex
 	applied uint64
+	at      time.Time // when the last applied event was recorded
 	changed chan struct{}
 	ready   chan struct{}
 }
@@ -56,6 +60,9 @@ func NewProjector(db *DB, src Source) *Projector {
 // file, which retrying cannot fix.
 var errApply = errors.New("projection")
 
+// errUntil ends a projection that has applied everything up to Until.
+var errUntil = errors.New("projection reached its last sequence")
+
 // Run applies events until ctx ends. Losing the stream is retried; an event
 // the projection cannot apply stops it with an error.
 func (p *Projector) Run(ctx context.Context) error {
@@ -68,22 +75,21 @@ func (p *Projector) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stream state: %w", err)
 	}
-	go p.reportCatchUp(ctx, from, target)
-	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-		err := p.Source.Follow(ctx, p.Applied()+1, p.applyBatch)
-		switch {
-		case ctx.Err() != nil:
+	if p.Until > 0 {
+		if from >= p.Until {
 			return nil
-		case errors.Is(err, errApply):
-			return err
 		}
-		p.Logger.Warn("following the event stream failed; retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
+		target = min(target, p.Until)
 	}
+	go p.reportCatchUp(ctx, from, target)
+	next := func() uint64 { return p.Applied() + 1 }
+	err = events.FollowRetrying(ctx, p.Source, next, p.applyBatch, func(err error) bool {
+		return errors.Is(err, errApply) || errors.Is(err, errUntil)
+	}, p.Logger)
+	if errors.Is(err, errUntil) {
+		return nil
+	}
+	return err
 }
 
 // reportCatchUp logs progress while the projection replays what was stored
@@ -121,6 +127,14 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 	for len(batch) > 0 && batch[0].Seq <= applied {
 		batch = batch[1:]
 	}
+	if p.Until > 0 {
+		if applied >= p.Until {
+			return errUntil
+		}
+		for len(batch) > 0 && batch[len(batch)-1].Seq > p.Until {
+			batch = batch[:len(batch)-1]
+		}
+	}
 	if len(batch) == 0 {
 		return nil
 	}
@@ -150,7 +164,13 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 	if p.AfterCommit != nil {
 		p.AfterCommit(batch)
 	}
+	p.mu.Lock()
+	p.at = batch[len(batch)-1].Event.Base().At
+	p.mu.Unlock()
 	p.advance(last)
+	if p.Until > 0 && last >= p.Until {
+		return errUntil
+	}
 	return nil
 }
 
@@ -180,6 +200,14 @@ func (p *Projector) Applied() uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.applied
+}
+
+// Position returns the last stream sequence applied and when that event was
+// recorded (zero before this process applied any).
+func (p *Projector) Position() (uint64, time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.applied, p.at
 }
 
 // Ready is closed once the projection has applied everything that was in

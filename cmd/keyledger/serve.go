@@ -33,6 +33,7 @@ type Main struct {
 	DataDir             string
 	NATSListen          string // embedded server's client address
 	NATSURL             string // external NATS; embeds nothing when set
+	NATSSync            string // embedded JetStream: "always" (fsync every write) or an interval
 	Replicas            int
 	HTTPAddr            string
 	VerifyTokenRequired bool
@@ -56,10 +57,12 @@ type Main struct {
 	db        *projections.DB
 	projector *projections.Projector
 	usage     *projections.Projector
+	history   *projections.History
 	index     *verifier.Index
 	service   *commands.Service
 	svc       micro.Service
 	http      *web.Server
+	lock      *os.File // the data directory's lock (datadir.go)
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	done      chan error
@@ -71,7 +74,7 @@ type Main struct {
 // NewMain returns a Main with the defaults of DESIGN.md.
 func NewMain() *Main {
 	return &Main{
-		DataDir: "keyledger-data", NATSListen: "127.0.0.1:4222", Replicas: 1, HTTPAddr: "127.0.0.1:8080",
+		DataDir: "keyledger-data", NATSListen: "127.0.0.1:4222", NATSSync: "always", Replicas: 1, HTTPAddr: "127.0.0.1:8080",
 		UsageRetention: "P400D", SweepEvery: 10 * time.Second, CheckpointEvery: 1000, CheckpointInterval: time.Minute,
 		Stdout: os.Stdout, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		Now: func() time.Time { return time.Now().UTC() },
@@ -101,6 +104,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.DataDir, "data", m.DataDir, "data directory: embedded JetStream, ledger.db, admin.token")
 	fs.StringVar(&m.NATSListen, "nats-listen", m.NATSListen, "address the embedded NATS server listens on")
 	fs.StringVar(&m.NATSURL, "nats", m.NATSURL, "URL of an external NATS server or cluster (embeds nothing)")
+	fs.StringVar(&m.NATSSync, "nats-sync", m.NATSSync, "embedded JetStream: always (sync every write to disk) or an interval such as 1m (faster; a power cut may lose that much)")
 	fs.IntVar(&m.Replicas, "replicas", m.Replicas, "replicas of the streams (3 on a cluster)")
 	fs.StringVar(&m.HTTPAddr, "http", m.HTTPAddr, "HTTP listen address")
 	fs.BoolVar(&m.VerifyTokenRequired, "verify-token-required", false, "verification callers must present a key of their own")
@@ -138,7 +142,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return err
 	}
+	if m.lock, err = lockDataDir(m.DataDir); err != nil {
+		return err
+	}
 	if err := m.connect(); err != nil {
+		return err
+	}
+	// `keyledger admin recover` finds this server here.
+	if err := os.WriteFile(filepath.Join(m.DataDir, natsURLFile), []byte(m.ClientURL()+"\n"), 0o600); err != nil {
 		return err
 	}
 	usageStore, err := m.openStores(ctx)
@@ -177,8 +188,7 @@ func (m *Main) openStores(ctx context.Context) (*events.Store, error) {
 	m.store = events.NewStore(js)
 	usage := events.NewUsageStore(js)
 	m.store.Replicas, usage.Replicas = m.Replicas, m.Replicas
-	epoch := time.Unix(0, 0).UTC()
-	usage.MaxAge = retention.AddTo(epoch).Sub(epoch)
+	usage.MaxAge = retention.Duration()
 	for _, s := range []*events.Store{m.store, usage} {
 		if err := retry(ctx, 30*time.Second, func() error { return s.Open(ctx) }); err != nil {
 			return nil, err
@@ -224,8 +234,11 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 		}
 	}
 	m.service = commands.NewService(m.store, m.db, m.projector)
-	m.service.Logger, m.service.Now = m.Logger, m.Now
-	m.service.Audit = &audit.Trail{DB: m.db.SQL(), Events: m.store}
+	m.service.Logger, m.service.Now, m.service.Usage = m.Logger, m.Now, m.index
+	m.history = projections.NewHistory(m.store)
+	m.service.History = m.history
+	m.service.Audit = &audit.Queries{DB: m.db.SQL(), Now: m.Now}
+	m.service.Trail = &audit.Trail{DB: m.db.SQL(), Events: m.store}
 	m.projector.AfterCommit = func(batch []events.Recorded) {
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)
@@ -296,15 +309,36 @@ func (m *Main) serve() error {
 		}
 	}
 	var err error
-	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, 256); err != nil {
+	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, commands.DefaultWorkers); err != nil {
 		return err
 	}
-	if err := m.svc.AddEndpoint("verify", m.index.NATSHandler(authorize), micro.WithEndpointSubject("keyledger.verify")); err != nil {
+	if err := m.svc.AddEndpoint("verify", commands.VerifyHandler(m.index, authorize), micro.WithEndpointSubject("keyledger.verify")); err != nil {
 		return err
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
-	m.http.Verify, m.http.Logger, m.http.Version = m.index.HTTPHandler(authorize), m.Logger, version
+	m.http.Verify, m.http.Logger, m.http.Version = web.VerifyHandler(m.index, authorize), m.Logger, version
+	m.http.Metrics = m.metrics()
 	return m.http.Open()
+}
+
+// metrics builds the Prometheus registry over this instance's parts.
+func (m *Main) metrics() *web.Metrics {
+	mx := web.NewMetrics(web.MetricSources{
+		Stream: m.store.Last,
+		Projections: func() map[string]web.Position {
+			out := map[string]web.Position{}
+			for _, p := range []*projections.Projector{m.projector, m.usage} {
+				seq, at := p.Position()
+				out[p.Name] = web.Position{Seq: seq, At: at}
+			}
+			return out
+		},
+		KeysByStatus:  m.db.KeyCounts,
+		IndexSize:     m.index.Len,
+		NATSConnected: m.nc.IsConnected,
+	})
+	m.service.OnCall = mx.Request
+	return mx
 }
 
 // background starts the usage recorder, the expiry sweeper and the GC pacer.
@@ -331,7 +365,12 @@ func (m *Main) background(usageStore *events.Store) {
 
 // sweep records every key that is due as expired. Several instances may
 // sweep the same key at once; the owner's expected sequence lets one win.
+// Until the projections have caught up, the index may not know of recent
+// uses yet, and an idle-looking key may not be idle: nothing is swept then.
 func (m *Main) sweep(ctx context.Context) {
+	if m.ready() != nil {
+		return
+	}
 	for _, due := range m.index.Due(m.Now()) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := m.service.ExpireKey(sctx, due.Owner, due.KeyID, due.Reason)

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/audit"
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/events"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/mod/sumdb/note"
+)
+
+func auditList(fs *flag.FlagSet) runFunc {
+	var f keyledger.AuditFilter
+	var since, until string
+	fs.StringVar(&f.KeyID, "key", "", "only entries about this `KEY_ID`")
+	fs.StringVar(&f.Owner, "owner", "", "only entries about this owner's keys and account (`USER_ID` or name)")
+	fs.StringVar(&f.Actor, "actor", "", "only what this `USER_ID` (or name, or system) did")
+	fs.StringVar(&f.Action, "action", "", "only this `ACTION`: key.issued, key.renamed, key.revoked, key.regenerated, key.deleted, key.expired, user.registered, user.roles_changed, user.deactivated, settings.changed, audit.checkpoint")
+	fs.StringVar(&since, "since", "", "only entries at or after this RFC 3339 `TIME`")
+	fs.StringVar(&until, "until", "", "only entries before this RFC 3339 `TIME`")
+	fs.IntVar(&f.Limit, "limit", 100, "entries per page, `N` from 1 to 1000")
+	fs.StringVar(&f.Cursor, "cursor", "", "continue after this `CURSOR` (printed with a full page)")
+	return func(ctx context.Context, cl *client, args []string) error {
+		if len(args) > 0 {
+			return usageError("takes no arguments; filter with --key, --owner, --actor, --action, --since, --until")
+		}
+		if f.Limit < 1 || f.Limit > audit.MaxLimit {
+			return invalidValue("--limit must be 1 to %d, not %d", audit.MaxLimit, f.Limit)
+		}
+		for _, t := range []struct {
+			name, v string
+			dst     **time.Time
+		}{{"--since", since, &f.Since}, {"--until", until, &f.Until}} {
+			if t.v == "" {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339, t.v)
+			if err != nil {
+				return invalidValue("%s: %s is not an RFC 3339 time such as 2027-01-31T00:00:00Z", t.name, keyledger.Quote(t.v))
+			}
+			*t.dst = &at
+		}
+		var page keyledger.AuditPage
+		if err := cl.call(ctx, "query.audit", f, &page); err != nil || cl.json {
+			return err
+		}
+		printEntries(cl.stdout, page.Entries)
+		if page.NextCursor != "" {
+			fmt.Fprintf(cl.stdout, "\nmore: --cursor %s\n", page.NextCursor)
+		}
+		return nil
+	}
+}
+
+func auditTrace(fs *flag.FlagSet) runFunc {
+	return func(ctx context.Context, cl *client, args []string) error {
+		id, err := oneKeyID(args)
+		if err != nil {
+			return err
+		}
+		var entries []*keyledger.AuditEntry
+		if err := cl.call(ctx, "query.audit.trace", map[string]string{"key_id": id}, &entries); err != nil || cl.json {
+			return err
+		}
+		printEntries(cl.stdout, entries)
+		return nil
+	}
+}
+
+// printEntries prints audit entries as a table; DETAIL is the JSON detail.
+func printEntries(out io.Writer, entries []*keyledger.AuditEntry) {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "SEQ\tAT\tACTOR\tACTION\tKEY ID\tOWNER\tSOURCE\tDETAIL")
+	for _, e := range entries {
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.UTC().Format(time.RFC3339), e.Actor, e.Action,
+			orDash(e.KeyID), orDash(e.Owner), orDash(e.Source), orDash(string(e.Detail)))
+	}
+	w.Flush()
+}
+
+// auditProve and auditReceipt print the receipt JSON check-receipt reads.
+func auditProve(fs *flag.FlagSet) runFunc {
+	return func(ctx context.Context, cl *client, args []string) error {
+		if len(args) != 1 {
+			return usageError("takes one SEQ, not %d arguments", len(args))
+		}
+		seq, err := strconv.ParseUint(args[0], 10, 64)
+		if err != nil || seq == 0 {
+			return invalidValue("SEQ: %s is not a stream sequence (1, 2, …)", keyledger.Quote(args[0]))
+		}
+		return printReceipt(ctx, cl, commands.ProveQuery{Seq: seq})
+	}
+}
+
+func auditReceipt(fs *flag.FlagSet) runFunc {
+	return func(ctx context.Context, cl *client, args []string) error {
+		id, err := oneKeyID(args)
+		if err != nil {
+			return err
+		}
+		return printReceipt(ctx, cl, commands.ProveQuery{KeyID: id})
+	}
+}
+
+func printReceipt(ctx context.Context, cl *client, q commands.ProveQuery) error {
+	var r json.RawMessage
+	cl.json = false // the receipt is JSON either way
+	if err := cl.call(ctx, "query.audit.prove", q, &r); err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, r, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err := out.WriteTo(cl.stdout)
+	return err
+}
+
+// auditPubkey prints the verifier key of DIR/audit.key; it never prints the
+// private key.
+func auditPubkey(fs *flag.FlagSet) runFunc {
+	dir := fs.String("data", "keyledger-data", "the server's data `DIR`, holding audit.key")
+	return func(ctx context.Context, cl *client, args []string) error {
+		if len(args) > 0 {
+			return usageError("takes no arguments")
+		}
+		vkey, err := verifierKeyIn(*dir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(cl.stdout, vkey)
+		return nil
+	}
+}
+
+// verifierKeyIn reads the verifier key of DIR/audit.key without creating one.
+func verifierKeyIn(dir string) (string, error) {
+	path := filepath.Join(dir, "audit.key")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", keyledger.Errorf(keyledger.ENotFound, "no signing key at %s: `keyledger serve --data %s` creates it at first start", path, dir)
+	}
+	_, vkey, err := audit.LoadOrCreateKey(path, audit.Origin)
+	return vkey, err
+}
+
+// readVerifierKey reads a verifier key file (what `audit pubkey` printed).
+func readVerifierKey(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", keyledger.Errorf(keyledger.EInvalid, "--public-key: %v", err)
+	}
+	vkey := strings.TrimSpace(string(b))
+	if strings.HasPrefix(vkey, "PRIVATE+KEY") {
+		return "", keyledger.Errorf(keyledger.EInvalid, "--public-key: %s holds a private key; pass what `keyledger audit pubkey` prints", path)
+	}
+	if _, err := note.NewVerifier(vkey); err != nil {
+		return "", keyledger.Errorf(keyledger.EInvalid, "--public-key: %s holds no verifier key", path)
+	}
+	return vkey, nil
+}
+
+func auditCheckReceipt(fs *flag.FlagSet) runFunc {
+	pub := fs.String("public-key", "", "`FILE` holding the log's verifier key (what `audit pubkey` prints)")
+	return func(ctx context.Context, cl *client, args []string) error {
+		if len(args) != 1 {
+			return usageError("takes one receipt FILE, not %d arguments", len(args))
+		}
+		if *pub == "" {
+			return usageError("--public-key FILE is required")
+		}
+		vkey, err := readVerifierKey(*pub)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(args[0])
+		if err != nil {
+			return keyledger.Errorf(keyledger.EInvalid, "receipt: %v", err)
+		}
+		r, err := audit.ParseReceipt(b)
+		if err != nil {
+			return err
+		}
+		sc, err := audit.CheckReceipt(r, vkey)
+		if err != nil {
+			return fmt.Errorf("receipt does NOT hold: %w", err)
+		}
+		fmt.Fprintf(cl.stdout, "receipt holds: the event at seq %d is in %s's log of %d events (root %s)\n", r.Seq, sc.Origin, sc.Size, sc.Root)
+		return nil
+	}
+}
+
+func auditVerify(fs *flag.FlagSet) runFunc {
+	dir := fs.String("data", "keyledger-data", "the server's data `DIR`: ledger.db's audit rows and hashes, and audit.key")
+	pub := fs.String("public-key", "", "`FILE` holding the verifier key (default: from DIR/audit.key)")
+	return func(ctx context.Context, cl *client, args []string) error {
+		if len(args) > 0 {
+			return usageError("takes no arguments")
+		}
+		var vkey string
+		var err error
+		if *pub != "" {
+			vkey, err = readVerifierKey(*pub)
+		} else {
+			vkey, err = verifierKeyIn(*dir)
+		}
+		if err != nil {
+			return err
+		}
+		v, err := note.NewVerifier(vkey)
+		if err != nil {
+			return err
+		}
+		var ledger *sql.DB
+		path := filepath.Join(*dir, "ledger.db")
+		if _, err := os.Stat(path); err == nil {
+			if ledger, err = sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000"); err != nil {
+				return err
+			}
+			defer ledger.Close()
+		} else {
+			fmt.Fprintf(cl.stdout, "no %s: checking the stream and its checkpoints only\n", path)
+		}
+		nc, err := cl.conn()
+		if err != nil {
+			return err
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		store := events.NewStore(js)
+		if err := store.Bind(ctx); err != nil {
+			return err
+		}
+		rep, err := audit.VerifyTrail(ctx, audit.ReadStream(store), note.VerifierList(v), ledger, "")
+		var d *audit.DivergenceError
+		if errors.As(err, &d) {
+			return fmt.Errorf("audit trail DIVERGES at seq %d (%s): %s", d.Seq, d.What, d.Detail)
+		} else if err != nil {
+			return err
+		}
+		fmt.Fprintf(cl.stdout, "audit trail holds: %d events, root %s, %d checkpoints verified, %d stored leaves and %d audit rows match the stream\n",
+			rep.Size, rep.Root, rep.Checkpoints, rep.StoredSize, rep.Rows)
+		return nil
+	}
+}
