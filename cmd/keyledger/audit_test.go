@@ -48,6 +48,18 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatalf("revocations: %+v", page.Entries)
 	}
 
+	for _, bad := range [][]string{
+		{"audit", "list", "--key", "*"},
+		{"audit", "list", "--key", "a.b.>"},
+		{"audit", "list", "--since", "yesterday"},
+		{"audit", "list", "--limit", "0"},
+		{"audit", "list", "--cursor", "ünï"},
+		{"audit", "prove", "0"},
+		{"audit", "prove", "x y"},
+		{"audit", "trace", "kl_notanid"},
+	} {
+		mustFail(t, m, admin, "invalid", bad...)
+	}
 	pub := filepath.Join(t.TempDir(), "keyledger.pub")
 	writeFile(t, pub, mustCLI(t, m, admin, "audit", "pubkey", "--data", dir))
 	var receipt string
