@@ -130,21 +130,41 @@ func streamEvents(ctx context.Context, read StreamReader) iter.Seq2[Event, error
 	}
 }
 
-// compareRows walks ledger's audit rows up to its "ledger" position and the
-// expected rows in seq order, and returns how many matched or the first
-// divergence.
-func compareRows(ctx context.Context, ledger, want *sql.DB) (uint64, error) {
+// compareRows walks ledger's audit rows up to its "ledger" position (or the
+// end of the stream as read, if that is earlier) and the expected rows in seq
+// order, and returns how many matched or the first divergence. A row past
+// the position is extra.
+func compareRows(ctx context.Context, db, want *sql.DB) (uint64, error) {
+	// One read transaction: the position and the rows are of one moment.
+	ledger, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	defer ledger.Rollback()
 	var position uint64
 	if err := ledger.QueryRowContext(ctx, `SELECT last_seq FROM projection_state WHERE name = 'ledger'`).Scan(&position); err != nil {
 		return 0, fmt.Errorf("projection position: %w", err)
 	}
-	const q = `SELECT seq, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash FROM audit_events ORDER BY seq`
-	got, err := ledger.QueryContext(ctx, q)
+	// Rows projected after the stream was read are left for the next run.
+	var read uint64
+	if err := want.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&read); err != nil {
+		return 0, err
+	}
+	upTo := min(position, read)
+	var beyond sql.NullInt64
+	if err := ledger.QueryRowContext(ctx, `SELECT MIN(seq) FROM audit_events WHERE seq > ?`, position).Scan(&beyond); err != nil {
+		return 0, err
+	}
+	if beyond.Valid {
+		return 0, &DivergenceError{Seq: uint64(beyond.Int64), What: RowExtra, Detail: "ledger.db has an audit row past the events it projected"}
+	}
+	const q = `SELECT seq, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash FROM audit_events WHERE seq <= ? ORDER BY seq`
+	got, err := ledger.QueryContext(ctx, q, upTo)
 	if err != nil {
 		return 0, fmt.Errorf("audit rows: %w", err)
 	}
 	defer got.Close()
-	exp, err := want.QueryContext(ctx, q+` LIMIT ?`, position)
+	exp, err := want.QueryContext(ctx, q, upTo)
 	if err != nil {
 		return 0, err
 	}
