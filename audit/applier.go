@@ -23,7 +23,7 @@ const timeFormat = "2006-01-02T15:04:05.000Z"
 type Applier struct {
 	tx     *sql.Tx
 	insert *sql.Stmt
-	prev   *sql.Stmt
+	prev   [3]*sql.Stmt // the latest issue/rename of a key, registration/roles of a user, settings
 	buf    []Event
 	args   []any // rows not yet written
 }
@@ -115,8 +115,15 @@ func (a *Applier) prepare(tx *sql.Tx) error {
 	if a.insert, err = tx.Prepare(insertRow + strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rowsPerInsert-1)); err != nil {
 		return err
 	}
-	if a.prev, err = tx.Prepare(`SELECT detail FROM audit_events WHERE key_id = ? AND owner = ? AND action IN (?, ?) ORDER BY seq DESC LIMIT 1`); err != nil {
-		return err
+	// The state before a change, each through the index that holds it.
+	for i, q := range []string{
+		`SELECT detail FROM audit_events WHERE key_id = ? AND +action IN ('key.issued', 'key.renamed') ORDER BY seq DESC LIMIT 1`,
+		`SELECT detail FROM audit_events WHERE owner = ? AND +key_id = '' AND +action IN ('user.registered', 'user.roles_changed') ORDER BY seq DESC LIMIT 1`,
+		`SELECT detail FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1`,
+	} {
+		if a.prev[i], err = tx.Prepare(q); err != nil {
+			return err
+		}
 	}
 	a.tx = tx
 	return nil
@@ -209,7 +216,7 @@ func (a *Applier) row(r events.Recorded) (row, error) {
 			nameDesc
 			After *nameDesc `json:"after"`
 		}
-		if ok, err := a.previous(&prev, e.KeyID, e.Owner, "key.issued", "key.renamed"); err != nil {
+		if ok, err := a.previous(&prev, 0, e.KeyID); err != nil {
 			return out, err
 		} else if ok && prev.After != nil {
 			c.Before = prev.After
@@ -231,7 +238,7 @@ func (a *Applier) row(r events.Recorded) (row, error) {
 			Roles []string  `json:"roles"`
 			After *[]string `json:"after"`
 		}
-		if ok, err := a.previous(&prev, "", e.UserID, "user.registered", "user.roles_changed"); err != nil {
+		if ok, err := a.previous(&prev, 1, e.UserID); err != nil {
 			return out, err
 		} else if ok && prev.After != nil {
 			c.Before = prev.After
@@ -244,7 +251,7 @@ func (a *Applier) row(r events.Recorded) (row, error) {
 		var prev struct {
 			After *keyledger.Settings `json:"after"`
 		}
-		if ok, err := a.previous(&prev, "", "", "settings.changed", "settings.changed"); err != nil {
+		if ok, err := a.previous(&prev, 2, "settings.changed"); err != nil {
 			return out, err
 		} else if ok {
 			c.Before = prev.After
@@ -266,14 +273,15 @@ func (a *Applier) row(r events.Recorded) (row, error) {
 	return out, nil
 }
 
-// previous decodes the detail of the latest earlier row about keyID (or,
-// with keyID "", about owner itself) with one of two actions.
-func (a *Applier) previous(v any, keyID, owner, action1, action2 string) (bool, error) {
+// previous decodes the detail of the latest earlier row found by lookup
+// (0: a key's issue or rename, 1: a user's registration or roles change,
+// 2: the settings) with arg.
+func (a *Applier) previous(v any, lookup int, arg string) (bool, error) {
 	if err := a.flush(); err != nil { // the row looked for may be buffered
 		return false, err
 	}
 	var detail string
-	err := a.prev.QueryRow(keyID, owner, action1, action2).Scan(&detail)
+	err := a.prev[lookup].QueryRow(arg).Scan(&detail)
 	if err == sql.ErrNoRows {
 		return false, nil
 	}

@@ -135,4 +135,20 @@ func TestSourceAndActorKeyAreRecorded(t *testing.T) {
 	if e.Source != "http 10.1.2.3:4567?[31m" || e.ActorKey != l.admin.KeyID || e.Actor != l.admin.UserID {
 		t.Fatalf("entry: source %q actor %q key %q", e.Source, e.Actor, e.ActorKey)
 	}
+	for _, roles := range [][]string{{"auditor"}, {"developer", "auditor"}} {
+		if _, err := l.svc.ChangeRoles(context.Background(), l.admin, "", commands.ChangeRoles{UserID: e.Owner, Roles: roles}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.caughtUp(t)
+	page, err = trail.List(context.Background(), keyledgerFilterAction("user.roles_changed"))
+	if err != nil || len(page.Entries) != 2 {
+		t.Fatal(page, err)
+	}
+	if d := string(page.Entries[0].Detail); d != `{"before":["auditor"],"after":["auditor","developer"]}` {
+		t.Errorf("second roles change: %s", d)
+	}
+	if d := string(page.Entries[1].Detail); d != `{"before":["developer"],"after":["auditor"]}` {
+		t.Errorf("first roles change: %s", d)
+	}
 }
