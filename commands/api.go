@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/keyledger/keyledger"
@@ -16,6 +17,12 @@ import (
 type Endpoint struct {
 	Name   string
 	handle func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error)
+	// roles, if set, are those of which the caller must hold one: a check
+	// that needs only the actor, made before the body is read or anything
+	// is looked up. The decide functions check again, in full.
+	roles []string
+	// newBody returns a pointer to an empty request body (fuzzing, docs).
+	newBody func() any
 }
 
 // MaxBody is the largest request body accepted.
@@ -26,13 +33,32 @@ const MaxIdempotencyKey = 100
 
 // endpoint adapts a typed service method to an Endpoint that decodes its body.
 func endpoint[C any, R any](name string, f func(s *Service, ctx context.Context, a Actor, cmdID string, c C) (R, error)) Endpoint {
-	return Endpoint{Name: name, handle: func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error) {
-		var c C
-		if err := Decode(body, &c); err != nil {
-			return nil, err
-		}
-		return f(s, ctx, a, cmdID, c)
-	}}
+	return Endpoint{Name: name, newBody: func() any { return new(C) },
+		handle: func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error) {
+			var c C
+			if err := decodeBody(body, &c); err != nil {
+				return nil, err
+			}
+			return f(s, ctx, a, cmdID, c)
+		}}
+}
+
+// allow restricts the endpoint to callers holding one of roles.
+func (e Endpoint) allow(roles ...string) Endpoint {
+	e.roles = roles
+	return e
+}
+
+// decodeBody decodes a request body strictly and checks the IDs in it
+// before any of them is looked up or becomes a subject token.
+func decodeBody(body []byte, v any) error {
+	if err := Decode(body, v); err != nil {
+		return err
+	}
+	if c, ok := v.(interface{ checkIDs() error }); ok {
+		return c.checkIDs()
+	}
+	return nil
 }
 
 type keyIDQuery struct {
@@ -47,28 +73,30 @@ type empty struct{}
 
 // Endpoints returns the API's catalogue, as DESIGN.md lists it.
 func Endpoints() []Endpoint {
+	admin, dev, auditor := keyledger.RoleAdmin, keyledger.RoleDeveloper, keyledger.RoleAuditor
 	return []Endpoint{
-		endpoint("cmd.settings.set", (*Service).SetSettings),
+		endpoint("cmd.settings.set", (*Service).SetSettings).allow(admin),
 		endpoint("query.settings", func(s *Service, ctx context.Context, a Actor, _ string, _ empty) (keyledger.Settings, error) {
 			return s.Settings(ctx, a)
-		}),
-		endpoint("cmd.user.register", (*Service).RegisterUser),
-		endpoint("cmd.user.roles", (*Service).ChangeRoles),
-		endpoint("cmd.user.deactivate", (*Service).DeactivateUser),
+		}).allow(admin, dev, auditor),
+		endpoint("cmd.user.register", (*Service).RegisterUser).allow(admin),
+		endpoint("cmd.user.roles", (*Service).ChangeRoles).allow(admin),
+		endpoint("cmd.user.deactivate", (*Service).DeactivateUser).allow(admin),
 		endpoint("query.users", func(s *Service, ctx context.Context, a Actor, _ string, q usersQuery) ([]*keyledger.User, error) {
 			return s.Users(ctx, a, q.Q)
-		}),
-		endpoint("cmd.key.issue", (*Service).IssueKey),
-		endpoint("cmd.key.update", (*Service).UpdateKey),
-		endpoint("cmd.key.revoke", (*Service).RevokeKeys),
-		endpoint("cmd.key.regenerate", (*Service).RegenerateKey),
-		endpoint("cmd.key.delete", (*Service).DeleteKeys),
+		}).allow(admin, dev, auditor),
+		endpoint("cmd.key.issue", (*Service).IssueKey).allow(admin, dev),
+		endpoint("cmd.key.update", (*Service).UpdateKey).allow(admin, dev),
+		endpoint("cmd.key.revoke", (*Service).RevokeKeys).allow(admin, dev),
+		endpoint("cmd.key.regenerate", (*Service).RegenerateKey).allow(admin, dev),
+		endpoint("cmd.key.delete", (*Service).DeleteKeys).allow(admin, dev),
 		endpoint("query.keys", func(s *Service, ctx context.Context, a Actor, _ string, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {
 			return s.Keys(ctx, a, f)
-		}),
+		}).allow(admin, dev, auditor),
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
 			return s.Key(ctx, a, q.KeyID)
-		}),
+		}).allow(admin, dev, auditor),
+		endpoint("cmd.ops.skip", (*Service).SkipEvent).allow(admin),
 	}
 }
 
@@ -82,11 +110,44 @@ func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, b
 	if len(body) > MaxBody {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "body: larger than %d bytes", MaxBody)
 	}
+	if err := s.gate(ep); err != nil {
+		return nil, err
+	}
 	a, err := s.Authenticate(ctx, bearer)
 	if err != nil {
 		return nil, err
 	}
+	if len(ep.roles) > 0 && !slices.ContainsFunc(ep.roles, a.Is) {
+		return nil, keyledger.Errorf(keyledger.EForbidden, "%s needs one of the roles %s", ep.Name, strings.Join(ep.roles, ", "))
+	}
 	return ep.handle(ctx, s, a, cmdID, body)
+}
+
+// Halter is implemented by an Applied whose projections can halt on an
+// event they cannot apply; seq is 0 while they run.
+type Halter interface {
+	Halted() (seq uint64, reason string)
+}
+
+// halted reports where this instance's projections are halted, if they are.
+func (s *Service) halted() (uint64, string) {
+	if h, ok := s.Applied.(Halter); ok {
+		return h.Halted()
+	}
+	return 0, ""
+}
+
+// gate refuses commands at once while projections are halted: they could
+// be stored but never reflected, and would decide on stale state. Queries
+// still answer, and so do operations commands (the way past a halt).
+func (s *Service) gate(ep Endpoint) error {
+	if !strings.HasPrefix(ep.Name, "cmd.") || strings.HasPrefix(ep.Name, "cmd.ops.") {
+		return nil
+	}
+	if seq, reason := s.halted(); seq != 0 {
+		return keyledger.Errorf(keyledger.EUnavailable, "commands are refused until an admin acts: %s", reason)
+	}
+	return nil
 }
 
 // Decode reads a JSON request body strictly: an empty body is {}, and

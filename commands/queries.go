@@ -38,6 +38,10 @@ func (s *Service) Key(ctx context.Context, a Actor, keyID string) (*keyledger.Ke
 		return nil, err
 	}
 	if err := mayRead(a, k.Owner); err != nil {
+		if a.Is(keyledger.RoleDeveloper) {
+			// Another owner's key answers as one that does not exist.
+			return nil, keyledger.Errorf(keyledger.ENotFound, "key %s not found", keyID)
+		}
 		return nil, err
 	}
 	return k, nil

@@ -37,19 +37,20 @@ type runFunc func(ctx context.Context, c *client, args []string) error
 type clientCommand func(fs *flag.FlagSet) runFunc
 
 var clientCommands = map[string]clientCommand{
-	"key issue":       keyIssue,
-	"key list":        keyList,
-	"key show":        keyShow,
-	"key update":      keyUpdate,
-	"key revoke":      keyRevoke,
-	"key regenerate":  keyRegenerate,
-	"key delete":      keyDelete,
-	"user add":        userAdd,
-	"user list":       userList,
-	"user roles":      userRoles,
-	"user deactivate": userDeactivate,
-	"settings show":   settingsShow,
-	"settings set":    settingsSet,
+	"key issue":        keyIssue,
+	"key list":         keyList,
+	"key show":         keyShow,
+	"key update":       keyUpdate,
+	"key revoke":       keyRevoke,
+	"key regenerate":   keyRegenerate,
+	"key delete":       keyDelete,
+	"user add":         userAdd,
+	"user list":        userList,
+	"user roles":       userRoles,
+	"user deactivate":  userDeactivate,
+	"settings show":    settingsShow,
+	"settings set":     settingsSet,
+	"admin skip-event": adminSkipEvent,
 }
 
 // singleWord are client commands without a second word.

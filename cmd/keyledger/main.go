@@ -25,6 +25,7 @@ const usage = `keyledger — the API-key ledger
 
 Server:
   keyledger serve [--data DIR] [--nats-listen ADDR | --nats URL --replicas 3] [--http ADDR]
+                  [--restore-stream-config]
 
 Client (over NATS; --server URL, token from KEYLEDGER_TOKEN or --token-file, --json for scripts):
   keyledger key issue --name NAME [--owner USER] [--description D] [--expires-in P30D | --expires-at TIME]
@@ -43,6 +44,7 @@ Client (over NATS; --server URL, token from KEYLEDGER_TOKEN or --token-file, --j
   keyledger settings set [--enabled=true|false] [--max-expiry P180D|never] [--default-expiry P90D]
                          [--inactivity-expiry P90D|none] [--max-active-keys N]
   keyledger watch [--events revoked,deleted,expired] [--since SEQ]
+  keyledger admin skip-event SEQ --reason TEXT   (pass over an event the projections halted on)
   keyledger bench [--duration 10s] [--http-connections 8] [--nats-requests 50] [--keys 10000] [--million]
   keyledger version
 `
