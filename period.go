@@ -14,18 +14,35 @@ type Period struct {
 	Hours, Minutes, Second int
 }
 
-// ParsePeriod parses an ISO 8601 duration (PnYnMnWnDTnHnMnS, whole numbers).
-// A zero-length period (P0D) is invalid: it could never be a sensible expiry.
+// ParsePeriod parses an ISO 8601 duration (PnYnMnWnDTnHnMnS, whole numbers,
+// each unit at most once and in that order, ASCII only: strings.ToUpper
+// would otherwise read "ſ" as "S", and a repeated unit could add up past
+// what a time.Duration holds). A zero-length period (P0D) is invalid: it
+// could never be a sensible expiry.
 func ParsePeriod(s string) (Period, error) {
 	var p Period
 	bad := func() (Period, error) {
 		return Period{}, Errorf(EInvalid, "%q is not an ISO 8601 period such as P90D or PT12H", s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return bad()
+		}
 	}
 	rest, ok := strings.CutPrefix(strings.ToUpper(s), "P")
 	if !ok || rest == "" {
 		return bad()
 	}
 	inTime, any := false, false
+	next := 0 // position in the unit order "YMWD" + "HMS" that a unit may take
+	order := func(units string, unit byte, offset int) bool {
+		i := strings.IndexByte(units, unit)
+		if i < 0 || offset+i < next {
+			return false
+		}
+		next = offset + i + 1
+		return true
+	}
 	for rest != "" {
 		if rest[0] == 'T' {
 			if inTime || len(rest) == 1 {
@@ -44,6 +61,9 @@ func ParsePeriod(s string) (Period, error) {
 		n, _ := strconv.Atoi(rest[:i])
 		unit := rest[i]
 		rest = rest[i+1:]
+		if (!inTime && !order("YMWD", unit, 0)) || (inTime && !order("HMS", unit, 4)) {
+			return bad()
+		}
 		switch {
 		case !inTime && unit == 'Y':
 			p.Years += n

@@ -167,12 +167,28 @@ func Decode(body []byte, v any) error {
 		case errors.As(err, &syntaxErr):
 			return keyledger.Errorf(keyledger.EInvalid, "malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
 		}
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return keyledger.Errorf(keyledger.EInvalid, "unknown field %s", fieldName(field))
+		}
 		return keyledger.Errorf(keyledger.EInvalid, "%s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if dec.More() {
 		return keyledger.Errorf(keyledger.EInvalid, "malformed JSON: data after the object")
 	}
 	return nil
+}
+
+// fieldName repeats a quoted field name from a request only if it looks
+// like one (short, lower-case letters, digits, _): anything else may be a
+// secret pasted in the wrong place.
+func fieldName(quoted string) string {
+	name := strings.Trim(quoted, `"`)
+	if len(name) > 40 || strings.HasPrefix(name, "kl_") || strings.TrimFunc(name, func(r rune) bool {
+		return r == '_' || (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')
+	}) != "" {
+		return "(not shown)"
+	}
+	return quoted
 }
 
 // String names the endpoint, for logs.
