@@ -107,6 +107,9 @@ func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, b
 	if len(cmdID) > MaxIdempotencyKey || strings.ContainsAny(cmdID, " \t\r\n#@") {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "Idempotency-Key: at most %d characters, no spaces, # or @", MaxIdempotencyKey)
 	}
+	if strings.HasPrefix(cmdID, "kl_") { // it would be stored in the events
+		return nil, keyledger.Errorf(keyledger.EInvalid, "Idempotency-Key: this is an API key token; a token belongs only in the Authorization header")
+	}
 	if len(body) > MaxBody {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "body: larger than %d bytes", MaxBody)
 	}
