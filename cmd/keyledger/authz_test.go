@@ -377,6 +377,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	}
 	a.t = t
+	// A NATS header name in another case is still the Authorization header.
+	msg := nats.NewMsg("keyledger.query.settings")
+	msg.Header["authorization"] = []string{a.header["developer"]}
+	if reply, err := a.nc.RequestMsg(msg, 10*time.Second); err != nil || reply.Header.Get("Nats-Service-Error-Code") != "" {
+		t.Errorf("lower-case authorization header over NATS: %v %s", err, reply.Data)
+	}
 	// The scheme is case-insensitive, on both transports.
 	for _, header := range []string{"bearer ", "BEARER ", "BeArEr  "} {
 		for _, transport := range []string{"nats", "http"} {
