@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -14,15 +15,17 @@ import (
 
 // Endpoint is one command or query of the public API. Name is its subject
 // after "keyledger." (cmd.key.issue); HTTP serves it under /v1/ too.
+// Request and Response are the Go types of its JSON bodies, from which the
+// OpenAPI document is generated, so the document cannot drift from the code.
 type Endpoint struct {
-	Name   string
-	handle func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error)
+	Name     string
+	Request  reflect.Type
+	Response reflect.Type
+	handle   func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error)
 	// roles, if set, are those of which the caller must hold one: a check
 	// that needs only the actor, made before the body is read or anything
 	// is looked up. The decide functions check again, in full.
 	roles []string
-	// newBody returns a pointer to an empty request body (fuzzing, docs).
-	newBody func() any
 }
 
 // MaxBody is the largest request body accepted.
@@ -33,32 +36,24 @@ const MaxIdempotencyKey = 100
 
 // endpoint adapts a typed service method to an Endpoint that decodes its body.
 func endpoint[C any, R any](name string, f func(s *Service, ctx context.Context, a Actor, cmdID string, c C) (R, error)) Endpoint {
-	return Endpoint{Name: name, newBody: func() any { return new(C) },
-		handle: func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error) {
-			var c C
-			if err := decodeBody(body, &c); err != nil {
+	return Endpoint{Name: name, Request: reflect.TypeFor[C](), Response: reflect.TypeFor[R](), handle: func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error) {
+		var c C
+		if err := Decode(body, &c); err != nil {
+			return nil, err
+		}
+		if pc, ok := any(c).(prechecker); ok {
+			if err := pc.precheck(); err != nil {
 				return nil, err
 			}
-			return f(s, ctx, a, cmdID, c)
-		}}
+		}
+		return f(s, ctx, a, cmdID, c)
+	}}
 }
 
 // allow restricts the endpoint to callers holding one of roles.
 func (e Endpoint) allow(roles ...string) Endpoint {
 	e.roles = roles
 	return e
-}
-
-// decodeBody decodes a request body strictly and checks the IDs in it
-// before any of them is looked up or becomes a subject token.
-func decodeBody(body []byte, v any) error {
-	if err := Decode(body, v); err != nil {
-		return err
-	}
-	if c, ok := v.(interface{ checkIDs() error }); ok {
-		return c.checkIDs()
-	}
-	return nil
 }
 
 type keyIDQuery struct {
@@ -91,6 +86,9 @@ func Endpoints() []Endpoint {
 		endpoint("cmd.key.regenerate", (*Service).RegenerateKey).allow(admin, dev),
 		endpoint("cmd.key.delete", (*Service).DeleteKeys).allow(admin, dev),
 		endpoint("query.keys", func(s *Service, ctx context.Context, a Actor, _ string, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {
+			if err := checkKeyFilter(f); err != nil {
+				return nil, err
+			}
 			return s.Keys(ctx, a, f)
 		}).allow(admin, dev, auditor),
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
@@ -104,6 +102,14 @@ func Endpoints() []Endpoint {
 // cmdID is the caller's Idempotency-Key; without one, a retry is a new
 // command.
 func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
+	res, err := s.call(ctx, ep, bearer, cmdID, body)
+	if s.OnCall != nil {
+		s.OnCall(ep.Name, keyledger.ErrorCode(err))
+	}
+	return res, err
+}
+
+func (s *Service) call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
 	if len(cmdID) > MaxIdempotencyKey || strings.ContainsAny(cmdID, " \t\r\n#@") {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "Idempotency-Key: at most %d characters, no spaces, # or @", MaxIdempotencyKey)
 	}
@@ -196,3 +202,7 @@ func fieldName(quoted string) string {
 
 // String names the endpoint, for logs.
 func (e Endpoint) String() string { return fmt.Sprintf("keyledger.%s", e.Name) }
+
+// IsCommand reports whether the endpoint changes anything (and so takes an
+// Idempotency-Key), as opposed to a query.
+func (e Endpoint) IsCommand() bool { return strings.HasPrefix(e.Name, "cmd.") }

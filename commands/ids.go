@@ -1,52 +1,96 @@
 package commands
 
 import (
-	"fmt"
+	"context"
 	"strings"
 
 	"github.com/keyledger/keyledger"
 	"github.com/oklog/ulid/v2"
 )
 
-// checkID checks that id is a ULID before it is looked up or becomes a
-// subject token (a "*" or ">" there would widen what is read or written).
-// The message never repeats the input: it may be a pasted secret.
-func checkID(field, id string, required bool) error {
-	switch {
-	case id == "" && required:
+// MaxKeyIDs is the most key IDs one revoke or delete may name.
+const MaxKeyIDs = 1000
+
+// checkID checks that id is a canonical ULID. IDs become subject tokens, so
+// anything else (a wildcard, a dot, a space, lower case) is refused before it
+// reaches a subject or a read. A pasted token is named as such, never echoed.
+func checkID(field, id string) error {
+	if id == "" {
 		return keyledger.Errorf(keyledger.EInvalid, "%s is required", field)
-	case id == "":
-		return nil
-	case strings.HasPrefix(id, "kl_"):
-		return keyledger.Errorf(keyledger.EInvalid, "%s: this is an API key token, not an ID; a token belongs only in the Authorization header", field)
 	}
-	if _, err := ulid.ParseStrict(id); err != nil || len(id) != ulid.EncodedSize {
-		return keyledger.Errorf(keyledger.EInvalid, "%s: not an ID (IDs are 26-character ULIDs)", field)
+	if keyID, _, ok := keyledger.ParseToken(strings.TrimSpace(id)); ok {
+		return keyledger.Errorf(keyledger.EInvalid, "%s: that is a token, not an ID; pass the key ID %s", field, keyID)
+	}
+	if strings.HasPrefix(id, "kl_") {
+		return keyledger.Errorf(keyledger.EInvalid, "%s: that looks like a token, not an ID; pass the key ID (the 26 characters after kl_)", field)
+	}
+	if u, err := ulid.ParseStrict(id); err != nil || u.String() != id {
+		return keyledger.Errorf(keyledger.EInvalid, "%s: %q is not an ID (26 characters, 0-9 and A-Z, such as %s)", field, printable(id), exampleID)
 	}
 	return nil
 }
 
-// checkIDList checks every ID of a list; nil means none were given.
-func checkIDList(field string, ids []string) error {
-	for i, id := range ids {
-		if err := checkID(fmt.Sprintf("%s[%d]", field, i), id, true); err != nil {
+// checkIDs checks a list of key IDs.
+func checkIDs(field string, ids []string) error {
+	if len(ids) == 0 {
+		return keyledger.Errorf(keyledger.EInvalid, "%s is required", field)
+	}
+	if len(ids) > MaxKeyIDs {
+		return keyledger.Errorf(keyledger.EInvalid, "%s: at most %d at once, not %d", field, MaxKeyIDs, len(ids))
+	}
+	for _, id := range ids {
+		if err := checkID(field, id); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (c *IssueKey) checkIDs() error       { return checkID("owner", c.Owner, false) }
-func (c *UpdateKey) checkIDs() error      { return checkID("key_id", c.KeyID, true) }
-func (c *RevokeKeys) checkIDs() error     { return checkIDList("key_ids", c.KeyIDs) }
-func (c *RegenerateKey) checkIDs() error  { return checkID("key_id", c.KeyID, true) }
-func (c *ChangeRoles) checkIDs() error    { return checkID("user_id", c.UserID, true) }
-func (c *DeactivateUser) checkIDs() error { return checkID("user_id", c.UserID, true) }
-func (c *keyIDQuery) checkIDs() error     { return checkID("key_id", c.KeyID, true) }
+const exampleID = "01JD8Z6Q9V3K4M5N6P7R8S9T0V"
 
-func (c *DeleteKeys) checkIDs() error {
-	if err := checkID("owner", c.Owner, false); err != nil {
-		return err
+// printable shortens what a caller sent for an error message: at most 40
+// characters, control characters shown escaped by %q.
+func printable(s string) string {
+	if keyledger.LooksSecret(s) { // even a fragment of a secret is never echoed
+		return "(a value that looks like a token, not shown)"
 	}
-	return checkIDList("key_ids", c.KeyIDs)
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:40]) + "…"
+	}
+	return s
+}
+
+// userID turns what a caller gave for a user (an ID, or the unique name of a
+// user) into the user's ID. A name that several users share is refused,
+// listing their IDs.
+func (s *Service) userID(ctx context.Context, field, ref string) (string, error) {
+	if ref == "" {
+		return "", keyledger.Errorf(keyledger.EInvalid, "%s is required", field)
+	}
+	if _, err := ulid.ParseStrict(ref); err == nil {
+		if err := checkID(field, ref); err != nil {
+			return "", err
+		}
+		return ref, nil
+	}
+	if strings.HasPrefix(ref, "kl_") {
+		return "", checkID(field, ref)
+	}
+	users, err := s.Read.Users(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, u := range users {
+		if u.Name == ref {
+			ids = append(ids, u.ID)
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return "", keyledger.Errorf(keyledger.EInvalid, "%s: %q is neither a user ID nor the name of a user", field, printable(ref))
+	case 1:
+		return ids[0], nil
+	}
+	return "", keyledger.Errorf(keyledger.EInvalid, "%s: %d users are named %q; pass one of their IDs: %s", field, len(ids), printable(ref), strings.Join(ids, ", "))
 }
