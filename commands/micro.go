@@ -82,8 +82,15 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	} else {
 		s.Logger.Debug("request refused", "endpoint", ep.String(), "code", code)
 	}
-	_ = req.Error(strconv.Itoa(keyledger.HTTPStatus(code)), keyledger.ErrorMessage(err), keyledger.ErrorJSON(err),
-		micro.WithHeaders(micro.Headers{"Keyledger-Error-Code": []string{code}}))
+	// The headers req.Error would set, set by hand: this runs on its own
+	// goroutine, and req.Error records the error in the request, which the
+	// micro library reads for its stats once the handler has returned (a
+	// data race). Its error counters are the price; OnCall counts instead.
+	_ = req.Respond(keyledger.ErrorJSON(err), micro.WithHeaders(micro.Headers{
+		micro.ErrorHeader:      []string{keyledger.ErrorMessage(err)},
+		micro.ErrorCodeHeader:  []string{strconv.Itoa(keyledger.HTTPStatus(code))},
+		"Keyledger-Error-Code": []string{code},
+	}))
 }
 
 // header returns a request header by name in any case: NATS headers keep
