@@ -74,6 +74,9 @@ func TestJunkEventHaltsLoudlyKeepsServingAndSkipGetsPastIt(t *testing.T) {
 		t.Fatalf("/readyz reason %q; want the projection, sequence and reason", reason)
 	}
 
+	if mx := metricsText(t, m); !strings.Contains(mx, fmt.Sprintf(`keyledger_projection_halted_seq{projection="ledger"} %d`, junk)) {
+		t.Fatalf("/metrics does not show the halt:\n%s", grepLines(mx, "keyledger_projection"))
+	}
 	// Commands are refused at once, saying why; nothing is appended.
 	before := streamLastSeq(t, m.ClientURL())
 	start := time.Now()
@@ -172,6 +175,10 @@ func TestUsageJunkIsSkippedAndKeepsReadiness(t *testing.T) {
 	if status, reason := readyz(t, m); status != 200 {
 		t.Fatalf("usage junk made /readyz %d: %s", status, reason)
 	}
+	if mx := metricsText(t, m); !strings.Contains(mx, `keyledger_projection_skipped_total{projection="usage"} 2`) ||
+		!strings.Contains(mx, `keyledger_projection_halted_seq{projection="usage"} 0`) {
+		t.Fatalf("/metrics does not count the skipped records:\n%s", grepLines(mx, "keyledger_projection"))
+	}
 }
 
 func TestServeRefusesAChangedStreamUnlessToldToRestoreIt(t *testing.T) {
@@ -230,4 +237,27 @@ func TestServeRefusesAStreamThatLostHistory(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut.String(), fmt.Sprintf("ends at sequence 0, but ledger.db has applied up to %d", applied)) {
 		t.Fatalf("serve over an erased stream: exit %d, stderr %s", code, errOut.String())
 	}
+}
+
+// metricsText returns what /metrics serves.
+func metricsText(t *testing.T, m *Main) string {
+	t.Helper()
+	res, err := http.Get(m.HTTPURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	return string(data)
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }

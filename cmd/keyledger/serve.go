@@ -337,7 +337,8 @@ func (m *Main) metrics() *web.Metrics {
 			out := map[string]web.Position{}
 			for _, p := range []*projections.Projector{m.projector, m.usage} {
 				seq, at := p.Position()
-				out[p.Name] = web.Position{Seq: seq, At: at}
+				halted, _ := p.Halted()
+				out[p.Name] = web.Position{Seq: seq, At: at, HaltedAt: halted, Skipped: p.Skipped()}
 			}
 			return out
 		},
