@@ -58,6 +58,7 @@ func (e Endpoint) allow(roles ...string) Endpoint {
 
 type keyIDQuery struct {
 	KeyID string `json:"key_id"`
+	AsOf  string `json:"as_of"`
 }
 
 type usersQuery struct {
@@ -83,6 +84,7 @@ func Endpoints() []Endpoint {
 		endpoint("cmd.key.issue", (*Service).IssueKey).allow(admin, dev),
 		endpoint("cmd.key.update", (*Service).UpdateKey).allow(admin, dev),
 		endpoint("cmd.key.revoke", (*Service).RevokeKeys).allow(admin, dev),
+		endpoint("cmd.key.revoke_matching", (*Service).RevokeMatching).allow(admin),
 		endpoint("cmd.key.regenerate", (*Service).RegenerateKey).allow(admin, dev),
 		endpoint("cmd.key.delete", (*Service).DeleteKeys).allow(admin, dev),
 		endpoint("query.keys", func(s *Service, ctx context.Context, a Actor, _ string, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {
@@ -92,7 +94,7 @@ func Endpoints() []Endpoint {
 			return s.Keys(ctx, a, f)
 		}).allow(admin, dev, auditor),
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
-			return s.Key(ctx, a, q.KeyID)
+			return s.KeyAsOf(ctx, a, q.KeyID, q.AsOf)
 		}).allow(admin, dev, auditor),
 		endpoint("cmd.ops.skip", (*Service).SkipEvent).allow(admin),
 	}

@@ -41,14 +41,20 @@ func (s *Service) Key(ctx context.Context, a Actor, keyID string) (*keyledger.Ke
 	if err != nil {
 		return nil, err
 	}
-	if err := mayRead(a, k.Owner); err != nil {
-		if a.Is(keyledger.RoleDeveloper) {
-			// Another owner's key answers as one that does not exist.
-			return nil, keyledger.Errorf(keyledger.ENotFound, "key %s not found", keyID)
-		}
+	if err := mayReadKey(a, k); err != nil {
 		return nil, err
 	}
 	return k, nil
+}
+
+// mayReadKey is mayRead for one key, where a developer asking about another
+// owner's key is answered exactly as for a key that does not exist.
+func mayReadKey(a Actor, k *keyledger.Key) error {
+	err := mayRead(a, k.Owner)
+	if err != nil && a.Is(keyledger.RoleDeveloper) {
+		return keyledger.Errorf(keyledger.ENotFound, "key %s not found", k.ID)
+	}
+	return err
 }
 
 // Keys lists keys; a developer's list is always their own.
@@ -71,6 +77,13 @@ func (s *Service) Keys(ctx context.Context, a Actor, f keyledger.KeyFilter) (*ke
 	}
 	if err := mayRead(a, f.Owner); err != nil {
 		return nil, err
+	}
+	if f.AsOf != "" {
+		r, err := s.past(ctx, f.AsOf)
+		if err != nil {
+			return nil, err
+		}
+		return r.Keys(ctx, f)
 	}
 	return s.Read.Keys(ctx, f)
 }

@@ -69,6 +69,10 @@ func Start(tb testing.TB, js jetstream.JetStream) *Ledger {
 	p := projections.NewProjector(db, store)
 	l := &Ledger{Service: commands.NewService(store, db, p), Store: store, DB: db, Projector: p}
 	p.AfterCommit = l.Service.Observe
+	history := projections.NewHistory(store)
+	history.Dir = tb.TempDir()
+	l.Service.History = history
+	tb.Cleanup(history.Close)
 	pctx, cancel := context.WithCancel(ctx)
 	l.Pause = cancel
 	done := make(chan error, 1)

@@ -25,8 +25,12 @@ func (h *Halt) Error() string {
 		"or pass over it with `keyledger admin skip-event %d --reason TEXT`", h.Projection, h.Seq, h.Subject, h.Reason, h.Seq)
 }
 
-// errSkipFound ends the search for an EventSkipped once it is found.
-var errSkipFound = errors.New("skip found")
+// errSkipFound ends the search for an EventSkipped once it is found;
+// errNoSkip ends a point-in-time replay's search at the end of the stream.
+var (
+	errSkipFound = errors.New("skip found")
+	errNoSkip    = errors.New("no skip stored for the halting event")
+)
 
 // admit checks what can be checked of an event before applying it: that it
 // was readable, belongs to this projection, and is stored where it belongs
@@ -71,7 +75,21 @@ func (p *Projector) halted(h *Halt) {
 // until an EventSkipped for it is stored; then it moves the position past
 // the halting event, and Run goes on from there (applying the events in
 // between, the EventSkipped among them, in order).
+//
+// A point-in-time replay (Until) does not wait: it looks as far as the
+// stream goes now, and answers errNoSkip if no skip is stored.
 func (p *Projector) awaitSkip(ctx context.Context, h *Halt) error {
+	var end uint64
+	if p.Until > 0 {
+		last, err := p.Source.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		if last <= h.Seq {
+			return errNoSkip
+		}
+		end = last
+	}
 	var found *events.EventSkipped
 	var at uint64
 	err := p.Source.Follow(ctx, h.Seq+1, func(batch []events.Recorded) error {
@@ -79,6 +97,9 @@ func (p *Projector) awaitSkip(ctx context.Context, h *Halt) error {
 			if s, ok := r.Event.(*events.EventSkipped); ok && s.Seq == h.Seq && r.Subject == events.Subject(s) {
 				found, at = s, r.Seq
 				return errSkipFound
+			}
+			if end > 0 && r.Seq >= end {
+				return errNoSkip
 			}
 		}
 		return nil

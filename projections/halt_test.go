@@ -257,3 +257,35 @@ func TestUsageJunkIsSkippedCountedAndDoesNotBlock(t *testing.T) {
 		t.Fatalf("a KeyIssued on the usage stream made %d key rows", n)
 	}
 }
+
+func TestPointInTimeReplayDoesNotWaitForASkip(t *testing.T) {
+	f := newHaltFixture(t, false)
+	m := events.Meta{At: time.Now().UTC(), Actor: "admin"}
+	f.event(t, &events.UserRegistered{Meta: m, UserID: userU, Name: "u", Kind: "person"})
+	junk := f.raw(t, "keyledger.events.user."+userU+"._.registered", []byte("junk"))
+	until := f.event(t, &events.UserRolesChanged{Meta: m, UserID: userU, Roles: []string{"auditor"}})
+
+	replay := func() (*projections.Projector, error) {
+		p := projections.NewProjector(MustOpenDB(t), f.store)
+		p.Logger, p.Until = slog.New(slog.NewTextHandler(io.Discard, nil)), until
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := p.Run(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("a point-in-time replay waited for a skip")
+		}
+		return p, err
+	}
+	// No skip stored: the replay ends with the halt, at once.
+	var h *projections.Halt
+	if _, err := replay(); !errors.As(err, &h) || h.Seq != junk {
+		t.Fatalf("replay over an unskipped event: %v", err)
+	}
+	// A skip stored after the view's sequence still counts: the replay
+	// passes over the event and stops at Until.
+	f.event(t, &events.EventSkipped{Meta: m, Seq: junk, Reason: "junk"})
+	p, err := replay()
+	if err != nil || p.Applied() != until {
+		t.Fatalf("replay with a later skip: %v, applied %d, want %d", err, p.Applied(), until)
+	}
+}

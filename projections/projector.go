@@ -31,6 +31,9 @@ type Projector struct {
 	// BeforeCommit, if set, runs after a batch is written and before its
 	// transaction commits: crash tests stop the process there.
 	BeforeCommit func(lastSeq uint64)
+	// Until, if set, is the last sequence to apply: Run returns once it has
+	// applied it (a point-in-time view), and never applies anything later.
+	Until uint64
 	// AfterCommit, if set, sees every committed batch before anyone waiting
 	// for it is told: the in-memory verify index is fed here, so a command's
 	// reply comes only after verification reflects it too.
@@ -63,10 +66,15 @@ func NewProjector(db *DB, src Source) *Projector {
 // retried, since the disk or the file may recover.
 var errApply = errors.New("projection")
 
-// Run applies events until ctx ends. Losing the stream or failing to write
-// the database is retried. An event the projection cannot decode or apply
-// halts it (Halted, Health) until an EventSkipped for its sequence is stored;
-// Run does not return on it, so the process keeps serving.
+// errUntil ends a projection that has applied everything up to Until.
+var errUntil = errors.New("projection reached its last sequence")
+
+// Run applies events until ctx ends, or with Until until it has applied that
+// sequence. Losing the stream or failing to write the database is retried.
+// An event the projection cannot decode or apply halts it (Halted, Health)
+// until an EventSkipped for its sequence is stored; Run does not return on
+// it, so the process keeps serving. A point-in-time replay (Until) that
+// finds no skip for it returns the *Halt instead.
 func (p *Projector) Run(ctx context.Context) error {
 	from, err := p.DB.Position(ctx, p.Name)
 	if err != nil {
@@ -77,6 +85,12 @@ func (p *Projector) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stream state: %w", err)
 	}
+	if p.Until > 0 {
+		if from >= p.Until {
+			return nil
+		}
+		target = min(target, p.Until)
+	}
 	go p.reportCatchUp(ctx, from, target)
 	backoff := 100 * time.Millisecond
 	for {
@@ -85,11 +99,16 @@ func (p *Projector) Run(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case errors.Is(err, errUntil):
+			return nil
 		case errors.As(err, &h):
 			p.halted(h)
 			if err := p.awaitSkip(ctx, h); err != nil {
 				if ctx.Err() != nil {
 					return nil
+				}
+				if errors.Is(err, errNoSkip) {
+					return h
 				}
 				p.Logger.Warn("looking for a skip of the halting event failed; retrying", "projection", p.Name, "err", err)
 			}
@@ -151,10 +170,21 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 	for len(batch) > 0 && batch[0].Seq <= applied {
 		batch = batch[1:]
 	}
+	if p.Until > 0 {
+		if applied >= p.Until {
+			return errUntil
+		}
+		for len(batch) > 0 && batch[len(batch)-1].Seq > p.Until {
+			batch = batch[:len(batch)-1]
+		}
+	}
 	for len(batch) > 0 {
 		n, bad, err := p.commit(batch)
-		if err != nil || bad == nil {
+		if err != nil {
 			return err
+		}
+		if bad == nil {
+			break
 		}
 		if n > 0 {
 			if _, again, err := p.commit(batch[:n]); err != nil || again != nil {
@@ -174,6 +204,9 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 			return err
 		}
 		batch = batch[n+1:]
+	}
+	if p.Until > 0 && p.Applied() >= p.Until {
+		return errUntil
 	}
 	return nil
 }

@@ -137,6 +137,7 @@ func TestEveryEndpointOverHTTPMatchesTheDocument(t *testing.T) {
 	for _, s := range []struct{ name, body string }{
 		{"query.key", fmt.Sprintf(`{"key_id":%q}`, keyID)},
 		{"cmd.key.update", fmt.Sprintf(`{"key_id":%q,"name":"deploy-2"}`, keyID)},
+		{"cmd.key.revoke_matching", fmt.Sprintf(`{"owner":%q,"dry_run":true}`, uid)},
 		{"cmd.key.revoke", fmt.Sprintf(`{"key_ids":[%q],"reason":"rotated"}`, keyID)},
 		{"cmd.key.regenerate", fmt.Sprintf(`{"key_id":%q}`, keyID)},
 		{"cmd.key.delete", fmt.Sprintf(`{"key_ids":[%q]}`, keyID)},

@@ -283,6 +283,11 @@ var authzSpecs = map[string]authzSpec{
 		body: func(a *authz, role, target string) string {
 			return `{"key_ids":["` + a.targetKey(role, target, false) + `"]}`
 		}},
+	"cmd.key.revoke_matching": {targets: everyTarget, expect: adminOnly,
+		body: func(a *authz, role, target string) string {
+			owner := map[string]string{"own": a.user[role], "other": a.bob, "missing": missingID}[target]
+			return `{"owner":"` + owner + `","reason":"leak drill","dry_run":true}`
+		}},
 	"cmd.key.regenerate": {targets: everyTarget, expect: keyAccess,
 		body: func(a *authz, role, target string) string {
 			return `{"key_id":"` + a.targetKey(role, target, true) + `"}`
@@ -377,6 +382,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	}
 	a.t = t
+	// A past view answers the same: another owner's key is as missing.
+	bobsKey, _ := a.issue(a.bob, "")
+	asOf := fmt.Sprintf("seq:%d", streamLastSeq(t, a.m.ClientURL()))
+	for _, id := range []string{bobsKey, missingID} {
+		for _, transport := range []string{"nats", "http"} {
+			body := `{"key_id":"` + id + `","as_of":"` + asOf + `"}`
+			if got, data := a.call(transport, a.header["developer"], "query.key", body); got != "not_found" {
+				t.Errorf("developer asks for %s as of %s over %s: %s %s", id, asOf, transport, got, data)
+			}
+		}
+	}
+	if got, data := a.call("nats", a.header["auditor"], "query.key", `{"key_id":"`+bobsKey+`","as_of":"`+asOf+`"}`); got != "ok" {
+		t.Errorf("auditor asks for bob's key as of %s: %s %s", asOf, got, data)
+	}
 	// A NATS header name in another case is still the Authorization header.
 	msg := nats.NewMsg("keyledger.query.settings")
 	msg.Header["authorization"] = []string{a.header["developer"]}

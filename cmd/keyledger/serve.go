@@ -54,6 +54,7 @@ type Main struct {
 	db        *projections.DB
 	projector *projections.Projector
 	usage     *projections.Projector
+	history   *projections.History
 	index     *verifier.Index
 	service   *commands.Service
 	svc       micro.Service
@@ -247,6 +248,8 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	}
 	m.service = commands.NewService(m.store, m.db, m.projector)
 	m.service.Logger, m.service.Now = m.Logger, m.Now
+	m.history = projections.NewHistory(m.store)
+	m.service.History = m.history
 	m.projector.AfterCommit = func(batch []events.Recorded) {
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)
