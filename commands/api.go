@@ -93,6 +93,7 @@ func Endpoints() []Endpoint {
 			}
 			return s.Keys(ctx, a, f)
 		}).allow(admin, dev, auditor),
+		endpoint("query.audit.suspicious", (*Service).Suspicious).allow(admin, auditor),
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
 			return s.KeyAsOf(ctx, a, q.KeyID, q.AsOf)
 		}).allow(admin, dev, auditor),

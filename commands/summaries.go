@@ -16,5 +16,6 @@ var Summaries = map[string]string{
 	"cmd.key.regenerate":      "Give a revoked key a new secret under the same ID; the reply holds the new token.",
 	"cmd.key.delete":          "Delete keys for good: the listed ones, or every key of an owner.",
 	"query.keys":              "List keys with filters and cursor paging; developers see their own.",
+	"query.audit.suspicious":  "Rank keys by how unusual their recent use is: volume far above their own baseline, failed-attempt bursts, use of a deactivated owner's key; each with evidence and the revoke command (admin, auditor).",
 	"query.key":               "Read one key.",
 }

@@ -320,6 +320,13 @@ var authzSpecs = map[string]authzSpec{
 			}
 			return "ok"
 		}},
+	"query.audit.suspicious": {body: func(*authz, string, string) string { return `{"window":"PT1H"}` },
+		expect: func(role, _ string) string {
+			if role == "admin" || role == "auditor" {
+				return "ok"
+			}
+			return "forbidden"
+		}},
 	"cmd.ops.skip": {body: func(*authz, string, string) string { return `{"seq":1,"reason":"nothing is halted"}` },
 		expect: func(role, target string) string {
 			if role == "admin" {

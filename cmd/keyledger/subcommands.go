@@ -106,6 +106,11 @@ var subcommands = []subcommand{
 		examples: []string{"user deactivate 01J9Z3Q5W8X2M4N6P7R8S9T0VB"},
 	},
 	{
+		name: "audit suspicious", flags: auditSuspicious, args: "[--window 1h] [--limit N]",
+		summary:  "Rank keys by how unusual their recent use is: far above their own baseline, bursts of failed attempts, use of a deactivated owner's key. Each line has the evidence and the revoke command.",
+		examples: []string{"audit suspicious", "audit suspicious --window 30m --json"},
+	},
+	{
 		name: "settings show", flags: settingsShow, args: "",
 		summary:  "Show the key policy.",
 		examples: []string{"settings show"},
