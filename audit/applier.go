@@ -129,6 +129,13 @@ func (a *Applier) prepare(tx *sql.Tx) error {
 	return nil
 }
 
+// ApplySkipped implements projections.Skipper: an event the projection
+// passes over (an admin skipped it, or it cannot be read) still has its leaf
+// and row, as it has its place in the stream.
+func (a *Applier) ApplySkipped(tx *sql.Tx, r events.Recorded) error {
+	return a.ApplyBatch(tx, []events.Recorded{r})
+}
+
 // CheckPosition implements projections.PositionChecker: the tree and the
 // rows must both end at the projection's position (an older ledger.db
 // without them is rebuilt from zero).
@@ -159,6 +166,8 @@ func Action(e events.Event) string {
 		return "settings." + e.Action()
 	case *events.CheckpointSigned:
 		return "audit." + e.Action()
+	case *events.EventSkipped, *events.Undecodable:
+		return "ops." + e.Action()
 	}
 	if e.KeyRef() != "" {
 		return "key." + e.Action()
@@ -262,6 +271,16 @@ func (a *Applier) row(r events.Recorded) (row, error) {
 		detail = c
 	case *events.CheckpointSigned:
 		detail = checkpointDetail{e.Size, e.Note}
+	case *events.EventSkipped:
+		detail = struct {
+			Seq    uint64 `json:"seq"`
+			Reason string `json:"reason"`
+		}{e.Seq, e.Reason}
+	case *events.AccessDenied:
+		detail = struct {
+			Endpoint string `json:"endpoint"`
+			Code     string `json:"code"`
+		}{e.Endpoint, e.Code}
 	default:
 		detail = struct{}{}
 	}

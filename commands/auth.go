@@ -13,11 +13,11 @@ import (
 // error, so a caller learns nothing about which keys exist.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (Actor, error) {
 	deny := keyledger.Errorf(keyledger.EUnauthenticated, "a valid API key is required (Authorization: Bearer kl_...)")
-	token, ok := strings.CutPrefix(bearer, "Bearer ")
+	token, ok := bearerToken(bearer)
 	if !ok {
 		return Actor{}, deny
 	}
-	keyID, secret, ok := keyledger.ParseToken(strings.TrimSpace(token))
+	keyID, secret, ok := keyledger.ParseToken(token)
 	if !ok {
 		return Actor{}, deny
 	}
@@ -65,4 +65,14 @@ type UsageCounter interface {
 	// LastUsed is the key's latest use this counter knows of, in Unix
 	// seconds (0: none).
 	LastUsed(keyID string) int64
+}
+
+// bearerToken returns the token of an Authorization header value. The scheme
+// is case-insensitive (RFC 9110): "bearer kl_..." works as "Bearer kl_...".
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
 }

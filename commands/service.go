@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -20,6 +21,7 @@ import (
 // after a conflict), and the stream's last sequence.
 type EventStore interface {
 	Append(ctx context.Context, filter string, expected uint64, msgID string, evs []events.Event) (uint64, error)
+	Record(ctx context.Context, e events.Event) (uint64, error)
 	After(ctx context.Context, filter string, seq uint64) ([]events.Recorded, error)
 	Latest(ctx context.Context, subject string) (*events.Recorded, error)
 	LastSeq(ctx context.Context) (uint64, error)
@@ -34,6 +36,8 @@ type ReadModel interface {
 	Keys(ctx context.Context, f keyledger.KeyFilter) (*keyledger.KeyPage, error)
 	KeyOwner(ctx context.Context, id string) (string, error)
 	Credential(ctx context.Context, keyID string) (*keyledger.Credential, error)
+	// KeysUsedFrom lists the keys used from an address inside p since then.
+	KeysUsedFrom(ctx context.Context, p netip.Prefix, since time.Time) ([]string, error)
 	StateSource
 }
 
@@ -71,7 +75,8 @@ type Service struct {
 	// Trail, if set, answers the audit trail queries (list, trace, prove).
 	Trail AuditTrail
 
-	state *aggregates
+	state   *aggregates
+	denials deniedLimit
 }
 
 // NewService returns a service with the real clock, ULIDs and crypto/rand.

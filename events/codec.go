@@ -31,6 +31,8 @@ func Subject(e Event) string {
 		return "keyledger.usage." + e.KeyRef()
 	case *CheckpointSigned:
 		return SubjectCheckpoint
+	case *EventSkipped:
+		return SubjectPrefix + "ops." + e.Action()
 	}
 	if e.OwnerID() == "" {
 		return SubjectPrefix + "settings." + e.Action()
@@ -72,6 +74,10 @@ func newEvent(typ string) Event {
 		return new(UsageRecorded)
 	case "CheckpointSigned":
 		return new(CheckpointSigned)
+	case "EventSkipped":
+		return new(EventSkipped)
+	case "AccessDenied":
+		return new(AccessDenied)
 	}
 	return nil
 }

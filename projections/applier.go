@@ -30,6 +30,14 @@ type BatchApplier interface {
 	ApplyBatch(tx *sql.Tx, batch []events.Recorded) error
 }
 
+// Skipper is an Applier that must see every stored event, even one the
+// projection passes over (an admin's skip, an unreadable usage record): the
+// audit log gives each its leaf and row.
+type Skipper interface {
+	Applier
+	ApplySkipped(tx *sql.Tx, r events.Recorded) error
+}
+
 // PositionChecker is an Applier that can tell whether its rows cover exactly
 // the events up to the projection's position. One that cannot (a table
 // emptied or added to an existing file) makes Open drop the file, to be

@@ -139,6 +139,12 @@ func (st *stateApplier) Apply(tx *sql.Tx, r events.Recorded) error {
 		err = st.exec1(tx, `UPDATE keys SET status = 'expired', updated_at = ?, seq = ? WHERE key_id = ?`, at, r.Seq, e.KeyID)
 	case *events.CheckpointSigned:
 		return nil // the audit applier's
+	case *events.EventSkipped:
+		// Nothing to project: the projector acts on it while halted, and
+		// the stream keeps it for the audit log.
+	case *events.AccessDenied:
+		// Nothing to project but the owner's sequence (below): the audit
+		// log keeps it.
 	default:
 		return fmt.Errorf("seq %d: no projection for %T", r.Seq, r.Event)
 	}
@@ -205,10 +211,34 @@ func (u *usageApplier) applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
 			missing_scope = missing_scope + excluded.missing_scope, rate_limited = rate_limited + excluded.rate_limited,
 			disabled = disabled + excluded.disabled`,
 		e.KeyID, ts(e.Minute), e.Valid, d["not_found"], d["revoked"], d["expired"], d["forbidden_ip"], d["missing_scope"], d["rate_limited"], d["disabled"])
-	if err != nil || e.LastUsedAt == nil {
+	if err != nil {
 		return err
+	}
+	if err := u.applySources(tx, e); err != nil {
+		return err
+	}
+	if e.LastUsedAt == nil {
+		return nil
 	}
 	_, err = u.stmts.exec(tx, `UPDATE keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
 		ts(*e.LastUsedAt), e.KeyID, ts(*e.LastUsedAt))
 	return err
+}
+
+// applySources adds where a key was used from in one instance's minute.
+func (u *usageApplier) applySources(tx *sql.Tx, e *events.UsageRecorded) error {
+	add := func(ip string, n uint64) error {
+		_, err := u.stmts.exec(tx, `INSERT INTO usage_sources (key_id, minute, ip, count) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key_id, minute, ip) DO UPDATE SET count = count + excluded.count`, e.KeyID, ts(e.Minute), ip, n)
+		return err
+	}
+	for ip, n := range e.Sources {
+		if err := add(ip, n); err != nil {
+			return err
+		}
+	}
+	if e.OtherSources > 0 {
+		return add("*", e.OtherSources)
+	}
+	return nil
 }

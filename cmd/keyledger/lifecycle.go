@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keyledger/keyledger/projections"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -99,10 +100,10 @@ func (m *Main) bootstrap(ctx context.Context) error {
 }
 
 func (m *Main) ready() error {
-	for _, p := range []interface {
-		Ready() <-chan struct{}
-		Applied() uint64
-	}{m.projector, m.usage} {
+	for _, p := range []*projections.Projector{m.projector, m.usage} {
+		if err := p.Health(); err != nil {
+			return err
+		}
 		select {
 		case <-p.Ready():
 		default:
