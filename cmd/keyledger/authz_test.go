@@ -218,6 +218,16 @@ func adminOnly(role, _ string) string {
 	return "forbidden"
 }
 
+// auditorsRead: admins and auditors get want, everyone else forbidden.
+func auditorsRead(want string) func(role, _ string) string {
+	return func(role, _ string) string {
+		if role == "admin" || role == "auditor" {
+			return want
+		}
+		return "forbidden"
+	}
+}
+
 func anyRole(role, _ string) string {
 	if role == "none" {
 		return "forbidden"
@@ -320,6 +330,11 @@ var authzSpecs = map[string]authzSpec{
 			}
 			return "ok"
 		}},
+	"query.audit": {body: func(*authz, string, string) string { return `{"limit":5}` }, expect: auditorsRead("ok")},
+	"query.audit.trace": {body: func(*authz, string, string) string { return `{"key_id":"` + missingID + `"}` },
+		expect: auditorsRead("not_found")},
+	"query.audit.prove": {body: func(*authz, string, string) string { return `{"key_id":"` + missingID + `"}` },
+		expect: auditorsRead("not_found")},
 	"query.audit.suspicious": {body: func(*authz, string, string) string { return `{"window":"PT1H"}` },
 		expect: func(role, _ string) string {
 			if role == "admin" || role == "auditor" {
