@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
@@ -150,5 +151,50 @@ func TestSourceAndActorKeyAreRecorded(t *testing.T) {
 	}
 	if d := string(page.Entries[1].Detail); d != `{"before":["developer"],"after":["auditor"]}` {
 		t.Errorf("first roles change: %s", d)
+	}
+}
+
+// TestSkippedEventKeepsItsLeaf: junk in the stream halts the projections;
+// once an admin's skip is stored they go on, and the junk still has its leaf
+// and row, so the trail verifies and the tree matches the stream.
+func TestSkippedEventKeepsItsLeaf(t *testing.T) {
+	l := startLedger(t)
+	l.story(t)
+	ctx := context.Background()
+	junk, err := l.store.JS.Publish(ctx, "keyledger.events.user.01HJUNK00000000000000000000._.registered", []byte(`{"type":"NoSuchEvent","v":1} ünï *>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for seq, _ := l.proj.Halted(); seq != junk.Sequence; seq, _ = l.proj.Halted() {
+		if time.Now().After(deadline) {
+			t.Fatalf("projection not halted at the junk (seq %d)", junk.Sequence)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	skip := &events.EventSkipped{Meta: events.Meta{At: time.Now().UTC(), Actor: l.admin.UserID}, Seq: junk.Sequence, Reason: "junk"}
+	if _, err := l.store.Append(ctx, events.Subject(skip), 0, "", []events.Event{skip}); err != nil {
+		t.Fatal(err)
+	}
+	for seq, _ := l.proj.Halted(); seq != 0; seq, _ = l.proj.Halted() {
+		if time.Now().After(deadline) {
+			t.Fatal("projection still halted after the skip")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	l.story(t)
+	l.checkpoint(t)
+	l.stop()
+	rep, err := l.verify(t)
+	if err != nil {
+		t.Fatalf("verify after a skip: %v", err)
+	}
+	last, _ := l.store.LastSeq(ctx)
+	if rep.Size != int64(last) || rep.Rows != last {
+		t.Fatalf("tree %d, rows %d, stream %d", rep.Size, rep.Rows, last)
+	}
+	page, err := (&audit.Trail{DB: l.db.SQL()}).List(ctx, keyledgerFilterAction("ops.undecodable"))
+	if err != nil || len(page.Entries) != 1 || page.Entries[0].Seq != junk.Sequence {
+		t.Fatalf("the junk's row: %+v %v", page, err)
 	}
 }
