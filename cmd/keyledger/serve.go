@@ -348,6 +348,7 @@ func (m *Main) serve() error {
 		}
 	}
 	var err error
+	metrics := m.metrics() // sets the service's OnCall before any request can arrive
 	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, commands.DefaultWorkers); err != nil {
 		return err
 	}
@@ -356,7 +357,7 @@ func (m *Main) serve() error {
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
 	m.http.Verify, m.http.Logger, m.http.Version = web.VerifyHandler(m.index, authorize), m.Logger, version
-	m.http.Metrics = m.metrics()
+	m.http.Metrics = metrics
 	return m.http.Open()
 }
 
