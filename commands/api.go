@@ -76,13 +76,24 @@ func Endpoints() []Endpoint {
 // cmdID is the caller's Idempotency-Key; without one, a retry is a new
 // command.
 func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
+	return s.call(ctx, ep, func() (Actor, error) { return s.Authenticate(ctx, bearer) }, cmdID, body)
+}
+
+// CallAsKey runs the named endpoint for a key that NATS has authenticated
+// (see AuthenticateKey): a request with no Authorization header, made on a
+// connection that presented the key.
+func (s *Service) CallAsKey(ctx context.Context, ep Endpoint, keyID, cmdID string, body []byte) (any, error) {
+	return s.call(ctx, ep, func() (Actor, error) { return s.AuthenticateKey(ctx, keyID) }, cmdID, body)
+}
+
+func (s *Service) call(ctx context.Context, ep Endpoint, authenticate func() (Actor, error), cmdID string, body []byte) (any, error) {
 	if len(cmdID) > MaxIdempotencyKey || strings.ContainsAny(cmdID, " \t\r\n#@") {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "Idempotency-Key: at most %d characters, no spaces, # or @", MaxIdempotencyKey)
 	}
 	if len(body) > MaxBody {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "body: larger than %d bytes", MaxBody)
 	}
-	a, err := s.Authenticate(ctx, bearer)
+	a, err := authenticate()
 	if err != nil {
 		return nil, err
 	}

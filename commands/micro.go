@@ -3,12 +3,14 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/keyledger/keyledger"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/oklog/ulid/v2"
 )
 
 // NATS request headers.
@@ -16,6 +18,33 @@ const (
 	HeaderAuthorization  = "Authorization"
 	HeaderIdempotencyKey = "Idempotency-Key"
 )
+
+// HeaderRequestInfo is set by the NATS server on a request that crossed
+// from the clients' account (a service import with share: true): the
+// requesting connection's identity. A client cannot forge it; the server
+// replaces whatever the client sent.
+const HeaderRequestInfo = "Nats-Request-Info"
+
+// ConnectionKey returns the key ID that the requesting connection
+// authenticated with, as the auth callout named its NATS user, or "".
+func ConnectionKey(h micro.Headers) string {
+	info := h.Get(HeaderRequestInfo)
+	if info == "" {
+		return ""
+	}
+	var ci struct {
+		Account string   `json:"acc"`
+		NameTag string   `json:"name_tag"`
+		Tags    []string `json:"tags"`
+	}
+	if json.Unmarshal([]byte(info), &ci) != nil || !slices.Contains(ci.Tags, "keyledger") || len(ci.NameTag) != ulid.EncodedSize {
+		return ""
+	}
+	if _, err := ulid.ParseStrict(ci.NameTag); err != nil {
+		return ""
+	}
+	return ci.NameTag
+}
 
 // RequestTimeout bounds how long one request may run on the server.
 const RequestTimeout = 15 * time.Second
@@ -66,7 +95,13 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
 	defer cancel()
 	h := req.Headers()
-	res, err := s.Call(ctx, ep, h.Get(HeaderAuthorization), h.Get(HeaderIdempotencyKey), req.Data())
+	var res any
+	var err error
+	if bearer := h.Get(HeaderAuthorization); bearer == "" && ConnectionKey(h) != "" {
+		res, err = s.CallAsKey(ctx, ep, ConnectionKey(h), h.Get(HeaderIdempotencyKey), req.Data())
+	} else {
+		res, err = s.Call(ctx, ep, bearer, h.Get(HeaderIdempotencyKey), req.Data())
+	}
 	if err == nil {
 		body, merr := json.Marshal(res)
 		if merr == nil {

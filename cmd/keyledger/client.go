@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/natsauth"
 	"github.com/nats-io/nats.go"
 	"github.com/oklog/ulid/v2"
 )
@@ -27,6 +28,7 @@ type client struct {
 	stdout    io.Writer
 	nc        *nats.Conn
 	token     string
+	denied    chan string // subjects NATS refused (see watchDenied)
 }
 
 // runFunc does a client subcommand's work with its positional arguments.
@@ -68,12 +70,12 @@ func runClient(ctx context.Context, cmd clientCommand, args []string, stdout, st
 	if err != nil {
 		return 2
 	}
-	if err := c.open(); err != nil {
-		fmt.Fprintln(stderr, "keyledger:", err)
-		return 1
+	err = c.open()
+	if err == nil {
+		defer c.nc.Close()
+		err = run(ctx, c, pos)
 	}
-	defer c.nc.Close()
-	if err := run(ctx, c, pos); err != nil {
+	if err != nil {
 		var e *keyledger.Error
 		if errors.As(err, &e) {
 			fmt.Fprintf(stderr, "error: %s: %s\n", e.Code, e.Message)
@@ -123,12 +125,21 @@ func (c *client) open() error {
 			c.token = strings.TrimSpace(string(b))
 		}
 	}
-	nc, err := nats.Connect(c.server, nats.Name("keyledger-cli"))
-	if err != nil {
+	nc, err := nats.Connect(c.server, connectOptions(c.token)...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return keyledger.Errorf(keyledger.EUnauthenticated, "the server at %s refused the key: not a valid API key", c.server)
+	} else if err != nil {
 		return fmt.Errorf("connect %s: %w", c.server, err)
 	}
 	c.nc = nc
+	c.watchDenied()
 	return nil
+}
+
+// connectOptions are how the CLI connects: its key is its NATS token, and
+// replies come to the key's private inbox (see natsauth).
+func connectOptions(token string) []nats.Option {
+	return append(natsauth.ConnectOptions(token), nats.Name("keyledger-cli"))
 }
 
 // call sends one request and decodes the reply into out. The request carries
@@ -145,6 +156,8 @@ func (c *client) call(ctx context.Context, name string, body, out any) error {
 	msg.Header.Set(commands.HeaderIdempotencyKey, ulid.Make().String())
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	ctx, stop := c.deniedContext(ctx, msg.Subject)
+	defer stop()
 	var reply *nats.Msg
 	for attempt := 0; ; attempt++ {
 		reply, err = c.nc.RequestMsgWithContext(ctx, msg)
@@ -152,6 +165,9 @@ func (c *client) call(ctx context.Context, name string, body, out any) error {
 			break
 		}
 		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+	if err := deniedError(ctx, name); err != nil {
+		return err
 	}
 	if errors.Is(err, nats.ErrNoResponders) {
 		return fmt.Errorf("no keyledger server answers on %s", c.server)

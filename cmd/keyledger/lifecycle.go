@@ -4,54 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 )
 
 // connect starts the embedded NATS server, or dials the external one.
 func (m *Main) connect() error {
 	if m.NATSURL != "" {
-		nc, err := nats.Connect(m.NATSURL, nats.Name("keyledger"), nats.MaxReconnects(-1))
-		if err != nil {
-			return fmt.Errorf("connect %s: %w", m.NATSURL, err)
-		}
-		m.nc = nc
-		return nil
+		return m.connectExternal()
 	}
-	host, portStr, err := net.SplitHostPort(m.NATSListen)
-	if err != nil {
-		return fmt.Errorf("--nats-listen: %w", err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return fmt.Errorf("--nats-listen: %w", err)
-	}
-	if port == 0 {
-		port = server.RANDOM_PORT
-	}
-	ns, err := server.NewServer(&server.Options{
-		ServerName: "keyledger", Host: host, Port: port,
-		JetStream: true, StoreDir: filepath.Join(m.DataDir, "nats"),
-		SyncAlways: true, // a key the caller was shown must survive a power cut
-		NoSigs:     true, NoLog: true,
-	})
-	if err != nil {
-		return fmt.Errorf("embedded nats: %w", err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		ns.Shutdown()
-		return errors.New("embedded nats: not ready after 30s")
-	}
-	m.ns = ns
-	m.nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Name("keyledger"))
-	return err
+	return m.startEmbedded()
 }
 
 // bootstrap creates the first admin on an empty stream and writes their
@@ -114,6 +78,9 @@ func (m *Main) Close() error {
 	if m.http != nil {
 		m.http.Close()
 		m.http = nil
+	}
+	if m.callout != nil {
+		m.callout.Close()
 	}
 	if m.svc != nil {
 		m.svc.Stop()

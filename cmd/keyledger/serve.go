@@ -15,6 +15,7 @@ import (
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/natsauth"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/verifier"
 	"github.com/keyledger/keyledger/web"
@@ -44,8 +45,17 @@ type Main struct {
 	// BeforeCommit is passed to the projector (crash tests).
 	BeforeCommit func(lastSeq uint64)
 
+	// NATSNkeyFile is keyledger's own user (an nkey seed) on an external
+	// NATS server (--nats); the embedded server's is in the data directory.
+	NATSNkeyFile string
+	// CalloutNkeyFile is the account nkey seed that signs auth callout
+	// answers on an external NATS server; without it, this instance does
+	// not answer the callout.
+	CalloutNkeyFile string
+
 	ns        *server.Server
 	nc        *nats.Conn
+	callout   *natsauth.Callout
 	store     *events.Store
 	db        *projections.DB
 	projector *projections.Projector
@@ -76,6 +86,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.DataDir, "data", m.DataDir, "data directory: embedded JetStream, ledger.db, admin.token")
 	fs.StringVar(&m.NATSListen, "nats-listen", m.NATSListen, "address the embedded NATS server listens on")
 	fs.StringVar(&m.NATSURL, "nats", m.NATSURL, "URL of an external NATS server or cluster (embeds nothing)")
+	fs.StringVar(&m.NATSNkeyFile, "nats-nkey", m.NATSNkeyFile, "with --nats: nkey seed file of keyledger's own NATS user (account LEDGER)")
+	fs.StringVar(&m.CalloutNkeyFile, "nats-callout-nkey", m.CalloutNkeyFile, "with --nats: account nkey seed file that signs auth callout answers")
 	fs.IntVar(&m.Replicas, "replicas", m.Replicas, "replicas of the streams (3 on a cluster)")
 	fs.StringVar(&m.HTTPAddr, "http", m.HTTPAddr, "HTTP listen address")
 	fs.BoolVar(&m.VerifyTokenRequired, "verify-token-required", false, "verification callers must present a key of their own")
@@ -186,6 +198,7 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	m.projector.AfterCommit = func(batch []events.Recorded) {
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)
+		m.endConnections(batch)
 	}
 	m.usage.AfterCommit = feed
 	for _, p := range []*projections.Projector{m.projector, m.usage} {
@@ -252,6 +265,9 @@ func (m *Main) serve() error {
 			_, err := m.service.Authenticate(ctx, bearer)
 			return err
 		}
+	}
+	if err := m.openCallout(); err != nil {
+		return err
 	}
 	var err error
 	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, 256); err != nil {
