@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
 )
 
 // connect starts the embedded NATS server, or dials the external one.
