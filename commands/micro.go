@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"strconv"
 	"time"
 
@@ -26,24 +25,24 @@ const (
 const HeaderRequestInfo = "Nats-Request-Info"
 
 // ConnectionKey returns the key ID that the requesting connection
-// authenticated with, as the auth callout named its NATS user, or "".
+// authenticated with, or "": the auth callout (natsauth) names each key's
+// NATS user after the key, in the account CLIENTS.
 func ConnectionKey(h micro.Headers) string {
 	info := h.Get(HeaderRequestInfo)
 	if info == "" {
 		return ""
 	}
 	var ci struct {
-		Account string   `json:"acc"`
-		NameTag string   `json:"name_tag"`
-		Tags    []string `json:"tags"`
+		Account string `json:"acc"`
+		User    string `json:"user"`
 	}
-	if json.Unmarshal([]byte(info), &ci) != nil || !slices.Contains(ci.Tags, "keyledger") || len(ci.NameTag) != ulid.EncodedSize {
+	if json.Unmarshal([]byte(info), &ci) != nil || ci.Account != "CLIENTS" || len(ci.User) != ulid.EncodedSize {
 		return ""
 	}
-	if _, err := ulid.ParseStrict(ci.NameTag); err != nil {
+	if _, err := ulid.ParseStrict(ci.User); err != nil {
 		return ""
 	}
-	return ci.NameTag
+	return ci.User
 }
 
 // RequestTimeout bounds how long one request may run on the server.

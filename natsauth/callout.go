@@ -126,8 +126,9 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 			return "", "not a valid API key"
 		}
 		c.track(req.ClientInformation.ID, id.KeyID, id.Owner)
+		// The name is the key ID: the server hands it to keyledger with
+		// every request (commands.ConnectionKey).
 		uc.Audience, uc.Name = ClientsAccount, id.KeyID
-		uc.Tags.Add("keyledger")
 		uc.Permissions = keyPermissions(id.KeyID, id.Roles)
 		if id.ExpiresAt != nil {
 			uc.Expires = id.ExpiresAt.Unix()
