@@ -164,13 +164,13 @@ func (b *benchCmd) inProcess(m *Main, tokens []string) {
 // revoke reply to the notification, and verifying on the same instance at
 // once after each reply.
 func (b *benchCmd) revocations(m *Main, bearer string) error {
-	nc, err := nats.Connect(m.ClientURL())
+	nc, err := nats.Connect(m.ClientURL(), connectOptions(strings.TrimPrefix(bearer, "Bearer "))...)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	// The subscriber notes when each notification arrives, on its own connection.
-	sc, err := nats.Connect(m.ClientURL())
+	sc, err := nats.Connect(m.ClientURL(), connectOptions("")...)
 	if err != nil {
 		return err
 	}

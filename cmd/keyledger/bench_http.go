@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/keyledger/keyledger/natsauth"
 )
 
 // fixedVerifyJSON is what the bare baseline answers: a valid result's shape.
@@ -42,7 +45,7 @@ func (b *benchCmd) http(m *Main, body string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ours, err := b.child("serve", "--data", dir, "--nats", m.ClientURL(), "--http")
+	ours, err := b.child("serve", "--data", dir, "--nats", m.ClientURL(), "--nats-nkey", filepath.Join(m.DataDir, natsauth.ServiceSeedFile), "--http")
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyledger/keyledger/natsauth"
 	"github.com/nats-io/nats.go"
 )
 
@@ -95,7 +96,7 @@ func wrkLoad(path, url, body string, conns int, d time.Duration) (load, error) {
 func natsLoad(url string, body []byte, conns int, d time.Duration) (load, error) {
 	var ncs []*nats.Conn
 	for range 4 {
-		nc, err := nats.Connect(url)
+		nc, err := nats.Connect(url, natsauth.ConnectOptions("")...) // keyless: verify only
 		if err != nil {
 			return load{}, err
 		}

@@ -25,6 +25,9 @@ const usage = `keyledger — the API-key ledger
 
 Server:
   keyledger serve [--data DIR] [--nats-listen ADDR | --nats URL --replicas 3] [--http ADDR]
+        [--nats-nkey FILE --nats-callout-nkey FILE]   (with --nats: keyledger's NATS user and callout issuer)
+  keyledger gateway-credentials --name NAME [--data DIR] [--out FILE]   (a gateway's read-only NATS credential)
+  keyledger nats-keys --out DIR                  (keys for a NATS cluster running deploy/nats/accounts.conf)
 
 Client (over NATS; --server URL, token from KEYLEDGER_TOKEN or --token-file, --json for scripts):
   keyledger key issue --name NAME [--owner USER] [--description D] [--expires-in P30D | --expires-at TIME]
@@ -59,6 +62,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if args[0] == "serve" {
 		return serve(ctx, args[1:], stdout, stderr)
+	}
+	if args[0] == "nats-keys" {
+		return natsKeys(ctx, args[1:], stdout, stderr)
+	}
+	if args[0] == "gateway-credentials" {
+		return gatewayCredentials(ctx, args[1:], stdout, stderr)
 	}
 	if args[0] == "bench" {
 		return benchMain(ctx, args[1:], stdout, stderr)
