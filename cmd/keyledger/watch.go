@@ -79,8 +79,11 @@ func replay(ctx context.Context, cl *client, actions []string, from uint64, prin
 		return err
 	}
 	store := events.NewStore(js)
-	if err := store.Bind(ctx); err != nil {
-		return err
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := store.Bind(bctx); err != nil {
+		// Only keyledger and gateways may read the stream.
+		return fmt.Errorf("--since reads the event stream, which needs a gateway credential (keyledger gateway-credentials; --token-file FILE): %w", err)
 	}
 	var filters []string
 	for _, a := range actions {
