@@ -89,16 +89,17 @@ func (b *boundary) attackers(t *testing.T) map[string]*nats.Conn {
 // issued token) of anyone else; only notifications reach them.
 func TestSpiesSeeNoRequestsOrReplies(t *testing.T) {
 	b := newBoundary(t, nil)
-	seen := make(chan *nats.Msg, 10000)
 	spied := []string{">", "*.>", "_INBOX.>", "_INBOX_*.>", "_INBOX_" + b.aliceKeyID + ".>", "_INBOX_anon_*.>",
 		"_INBOX_gw_*.>", "_R_.>", "keyledger.>", "keyledger.cmd.>", "keyledger.verify", "$SYS.>", "$SYS.REQ.USER.AUTH", "$JS.>", "$SRV.>"}
+	seen := map[string]chan *nats.Msg{}
 	for name, nc := range b.attackers(t) {
+		seen[name] = make(chan *nats.Msg, 10000)
 		for _, subj := range spied {
-			if _, err := nc.ChanSubscribe(subj, seen); err != nil {
+			if _, err := nc.ChanSubscribe(subj, seen[name]); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 		}
-		if _, err := nc.ChanSubscribe("keyledger.notify.>", seen); err != nil {
+		if _, err := nc.ChanSubscribe("keyledger.notify.>", seen[name]); err != nil {
 			t.Fatal(err)
 		}
 		nc.Flush()
@@ -116,24 +117,32 @@ func TestSpiesSeeNoRequestsOrReplies(t *testing.T) {
 		t.Fatalf("alice's issue: %v %s", err, reply.Data)
 	}
 	verifyNATS(t, connectAs(t, b.m, ""), `{"key":"`+issued.Token+`"}`, nil)
+	mustCLI(t, b.m, b.admin, "key", "revoke", issued.KeyID)
 
 	time.Sleep(300 * time.Millisecond)
 	notified := 0
-	for {
-		select {
-		case m := <-seen:
+	for name, ch := range seen {
+	drain:
+		for {
+			var m *nats.Msg
+			select {
+			case m = <-ch:
+			default:
+				break drain
+			}
 			if strings.Contains(string(m.Data), "kl_") || strings.Contains(m.Header.Get("Authorization"), "kl_") {
-				t.Errorf("a spy saw a token on %s", m.Subject)
+				t.Errorf("%s saw a token on %s", name, m.Subject)
+			}
+			// A gateway reads the stream's secret hashes by design; no client may.
+			if strings.Contains(string(m.Data), "secret_sha256") && name != "gateway" {
+				t.Errorf("%s saw a secret hash on %s", name, m.Subject)
 			}
 			if !strings.HasPrefix(m.Subject, "keyledger.notify.") {
-				t.Errorf("a spy saw %s: %.80s", m.Subject, m.Data)
+				t.Errorf("%s saw %s: %.80s", name, m.Subject, m.Data)
 				continue
 			}
 			notified++
-			continue
-		default:
 		}
-		break
 	}
 	if notified == 0 {
 		t.Fatal("no spy received even the notifications: the test observes nothing")
