@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/natsauth"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -137,4 +138,50 @@ func TestEmbeddedKeysAreSecret(t *testing.T) {
 		}
 	}
 	mustCLI(t, m, filepath.Join(dir, "admin.token"), "settings", "show")
+}
+
+// TestUpgradeKeepsTheStream: a data directory from before the accounts
+// (streams in the global account) starts with its history in the ledger
+// account, and no second admin is bootstrapped.
+func TestUpgradeKeepsTheStream(t *testing.T) {
+	dir := t.TempDir()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: filepath.Join(dir, "nats"), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	store := events.NewStore(js)
+	ctx := context.Background()
+	if err := store.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	owner := "01KA0000000000000000000001"
+	reg := &events.UserRegistered{Meta: events.Meta{At: time.Now().UTC(), Actor: owner}, UserID: owner, Name: "old-admin", Kind: "person", Roles: []string{"admin"}}
+	if _, err := store.Append(ctx, events.OwnerSubjects(owner), 0, "", []events.Event{reg}); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	ns.Shutdown()
+	ns.WaitForShutdown()
+
+	m := MustRunMain(t, dir)
+	if _, err := os.Stat(filepath.Join(dir, "admin.token")); err == nil {
+		t.Fatal("the upgraded directory bootstrapped a second admin")
+	}
+	st, err := ledgerJetStream(t, m).Stream(ctx, "KEYLEDGER")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := st.GetMsg(ctx, 1); err != nil || !strings.Contains(string(msg.Data), "old-admin") {
+		t.Fatalf("the old history in the ledger account: %v", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -39,6 +40,9 @@ func (m *Main) startEmbedded() error {
 	if err != nil {
 		return err
 	}
+	if err := moveGlobalStreams(filepath.Join(m.DataDir, "nats")); err != nil {
+		return err
+	}
 	opts.ServerName, opts.Host, opts.Port = "keyledger", host, port
 	opts.JetStream, opts.StoreDir = true, filepath.Join(m.DataDir, "nats")
 	opts.SyncAlways = true // a key the caller was shown must survive a power cut
@@ -57,6 +61,24 @@ func (m *Main) startEmbedded() error {
 	m.callout.Disconnect = ns.DisconnectClientByID
 	m.nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Name("keyledger"), nkeyOption(keys))
 	return err
+}
+
+// moveGlobalStreams moves streams stored before the embedded server had
+// accounts (in the global account, $G) to the ledger account, once: an
+// upgraded data directory keeps its history.
+func moveGlobalStreams(storeDir string) error {
+	dir := filepath.Join(storeDir, server.JetStreamStoreDir)
+	global, ledger := filepath.Join(dir, server.DEFAULT_GLOBAL_ACCOUNT), filepath.Join(dir, natsauth.LedgerAccount)
+	if _, err := os.Stat(global); err != nil {
+		return nil
+	}
+	if _, err := os.Stat(ledger); err == nil {
+		return nil
+	}
+	if err := os.Rename(global, ledger); err != nil {
+		return fmt.Errorf("moving the streams into account %s: %w", natsauth.LedgerAccount, err)
+	}
+	return nil
 }
 
 // connectExternal dials an external NATS server or cluster, as keyledger's
