@@ -12,22 +12,16 @@ import (
 
 // SetSettings changes the key policy and returns it.
 func (s *Service) SetSettings(ctx context.Context, a Actor, cmdID string, c SetSettings) (keyledger.Settings, error) {
-	err := s.retrying(ctx, "settings", func() (bool, error) {
-		cur, expected, seen, err := s.settings(ctx)
-		if err != nil || (seen[cmdID] && cmdID != "") {
-			return false, err
-		}
-		evs, err := DecideSettings(cur, a, c, s.Now())
-		if err != nil || len(evs) == 0 {
-			return false, err
-		}
-		seq, err := s.append(ctx, events.SubjectSettings, expected, cmdID, "settings", evs)
-		if err != nil {
-			return retryable(err)
-		}
-		return false, s.wait(ctx, seq)
-	})
+	if err := requireAdmin(a); err != nil {
+		return keyledger.Settings{}, err
+	}
+	e, err := s.state.settingsEntry(ctx)
 	if err != nil {
+		return keyledger.Settings{}, unavailable(err)
+	}
+	if _, err := s.onEntry(ctx, e, events.SubjectSettings, cmdID, func(e *entry) ([]events.Event, error) {
+		return DecideSettings(e.settings, a, c, s.Now())
+	}); err != nil {
 		return keyledger.Settings{}, err
 	}
 	return s.Read.Settings(ctx)
@@ -55,8 +49,12 @@ func (s *Service) RegisterUser(ctx context.Context, a Actor, cmdID string, c Reg
 
 // ChangeRoles replaces a user's roles.
 func (s *Service) ChangeRoles(ctx context.Context, a Actor, cmdID string, c ChangeRoles) (*keyledger.User, error) {
-	if c.UserID == "" {
-		return nil, keyledger.Errorf(keyledger.EInvalid, "user_id is required")
+	if err := requireAdmin(a); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.UserID, err = s.userID(ctx, "user_id", c.UserID); err != nil {
+		return nil, err
 	}
 	if _, err := s.onOwner(ctx, c.UserID, cmdID, func(o *Owner) ([]events.Event, error) {
 		return DecideRoles(o, a, c, s.Now())
@@ -78,8 +76,12 @@ func idFor(kind, cmdID string) string {
 // DeactivateUser deactivates a user and deletes all their keys in one
 // atomic batch.
 func (s *Service) DeactivateUser(ctx context.Context, a Actor, cmdID string, c DeactivateUser) (*keyledger.User, error) {
-	if c.UserID == "" {
-		return nil, keyledger.Errorf(keyledger.EInvalid, "user_id is required")
+	if err := requireAdmin(a); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.UserID, err = s.userID(ctx, "user_id", c.UserID); err != nil {
+		return nil, err
 	}
 	if _, err := s.onOwner(ctx, c.UserID, cmdID, func(o *Owner) ([]events.Event, error) {
 		return DecideDeactivate(o, a, c, s.Now())

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/keyledger/keyledger"
@@ -13,9 +14,13 @@ import (
 
 // Endpoint is one command or query of the public API. Name is its subject
 // after "keyledger." (cmd.key.issue); HTTP serves it under /v1/ too.
+// Request and Response are the Go types of its JSON bodies, from which the
+// OpenAPI document is generated, so the document cannot drift from the code.
 type Endpoint struct {
-	Name   string
-	handle func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error)
+	Name     string
+	Request  reflect.Type
+	Response reflect.Type
+	handle   func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error)
 }
 
 // MaxBody is the largest request body accepted.
@@ -26,7 +31,7 @@ const MaxIdempotencyKey = 100
 
 // endpoint adapts a typed service method to an Endpoint that decodes its body.
 func endpoint[C any, R any](name string, f func(s *Service, ctx context.Context, a Actor, cmdID string, c C) (R, error)) Endpoint {
-	return Endpoint{Name: name, handle: func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error) {
+	return Endpoint{Name: name, Request: reflect.TypeFor[C](), Response: reflect.TypeFor[R](), handle: func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error) {
 		var c C
 		if err := Decode(body, &c); err != nil {
 			return nil, err
@@ -127,3 +132,7 @@ func Decode(body []byte, v any) error {
 
 // String names the endpoint, for logs.
 func (e Endpoint) String() string { return fmt.Sprintf("keyledger.%s", e.Name) }
+
+// IsCommand reports whether the endpoint changes anything (and so takes an
+// Idempotency-Key), as opposed to a query.
+func (e Endpoint) IsCommand() bool { return strings.HasPrefix(e.Name, "cmd.") }

@@ -21,6 +21,15 @@ func mayManageKeys(a Actor, owner string) error {
 	return nil
 }
 
+// mayManageSome checks that a may change some keys at all: the check that
+// needs only the actor, made before anything is read.
+func mayManageSome(a Actor) error {
+	if !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleDeveloper) {
+		return keyledger.Errorf(keyledger.EForbidden, "your roles do not allow managing keys")
+	}
+	return nil
+}
+
 // keyFor finds a key of o that a may change.
 func keyFor(o *Owner, a Actor, keyID string) (*Key, error) {
 	k, ok := o.Keys[keyID]

@@ -12,13 +12,19 @@ import (
 // IssueKey issues a key and returns it with its token: the only time the
 // token is ever shown. A replayed command returns the key without a token.
 func (s *Service) IssueKey(ctx context.Context, a Actor, cmdID string, c IssueKey) (*keyledger.Key, error) {
+	if err := mayManageSome(a); err != nil {
+		return nil, err
+	}
+	var err error
 	if c.Owner == "" {
 		c.Owner = a.UserID
+	} else if c.Owner, err = s.userID(ctx, "owner", c.Owner); err != nil {
+		return nil, err
 	}
 	if err := mayManageKeys(a, c.Owner); err != nil {
 		return nil, err
 	}
-	settings, _, _, err := s.settings(ctx)
+	settings, err := s.settings(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +41,7 @@ func (s *Service) IssueKey(ctx context.Context, a Actor, cmdID string, c IssueKe
 		return nil, err
 	}
 	if out.replayed {
-		return s.replayedKey(ctx, out.owner.Commands[cmdID])
+		return s.replayedKey(ctx, out.keyRef)
 	}
 	k, err := s.Read.Key(ctx, c.KeyID)
 	if err != nil {
@@ -57,8 +63,8 @@ func (s *Service) replayedKey(ctx context.Context, keyID string) (*keyledger.Key
 // ownerOf finds the owner of a key, waiting once for this instance's
 // projections to catch up with the stream when the key is not known yet.
 func (s *Service) ownerOf(ctx context.Context, keyID string) (string, error) {
-	if keyID == "" {
-		return "", keyledger.Errorf(keyledger.EInvalid, "key_id is required")
+	if err := checkID("key_id", keyID); err != nil {
+		return "", err
 	}
 	owner, err := s.Read.KeyOwner(ctx, keyID)
 	if !errors.Is(err, keyledger.ErrNotFound) {
@@ -76,6 +82,9 @@ func (s *Service) ownerOf(ctx context.Context, keyID string) (string, error) {
 
 // UpdateKey renames a key or changes its description.
 func (s *Service) UpdateKey(ctx context.Context, a Actor, cmdID string, c UpdateKey) (*keyledger.Key, error) {
+	if err := mayManageSome(a); err != nil {
+		return nil, err
+	}
 	owner, err := s.ownerOf(ctx, c.KeyID)
 	if err != nil {
 		return nil, err
@@ -90,11 +99,14 @@ func (s *Service) UpdateKey(ctx context.Context, a Actor, cmdID string, c Update
 
 // RegenerateKey gives a revoked key a new secret and returns its token.
 func (s *Service) RegenerateKey(ctx context.Context, a Actor, cmdID string, c RegenerateKey) (*keyledger.Key, error) {
+	if err := mayManageSome(a); err != nil {
+		return nil, err
+	}
 	owner, err := s.ownerOf(ctx, c.KeyID)
 	if err != nil {
 		return nil, err
 	}
-	settings, _, _, err := s.settings(ctx)
+	settings, err := s.settings(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -139,12 +151,12 @@ func failure(keyID string, err error) Failure {
 // eachKey applies decide to every listed key, grouping them by owner so that
 // each owner's keys change in one atomic append. It returns the keys that
 // changed and those that did not, with why.
-func (s *Service) eachKey(ctx context.Context, cmdID string, keyIDs []string, decide func(*Owner, string) ([]events.Event, error)) ([]string, []Failure, error) {
-	if len(keyIDs) == 0 {
-		return nil, nil, keyledger.Errorf(keyledger.EInvalid, "key_ids is required")
+func (s *Service) eachKey(ctx context.Context, a Actor, cmdID string, keyIDs []string, decide func(*Owner, string) ([]events.Event, error)) ([]string, []Failure, error) {
+	if err := mayManageSome(a); err != nil {
+		return nil, nil, err
 	}
-	if len(keyIDs) > events.MaxBatch {
-		return nil, nil, keyledger.Errorf(keyledger.EInvalid, "key_ids: at most %d at once", events.MaxBatch)
+	if err := checkIDs("key_ids", keyIDs); err != nil {
+		return nil, nil, err
 	}
 	done, failed := []string{}, []Failure{}
 	byOwner, order := map[string][]string{}, []string{}
@@ -196,7 +208,7 @@ func (s *Service) eachKey(ctx context.Context, cmdID string, keyIDs []string, de
 
 // RevokeKeys revokes the listed keys that are active.
 func (s *Service) RevokeKeys(ctx context.Context, a Actor, cmdID string, c RevokeKeys) (*RevokeResult, error) {
-	done, failed, err := s.eachKey(ctx, cmdID, c.KeyIDs, func(o *Owner, id string) ([]events.Event, error) {
+	done, failed, err := s.eachKey(ctx, a, cmdID, c.KeyIDs, func(o *Owner, id string) ([]events.Event, error) {
 		return DecideRevoke(o, a, id, c.Reason, s.Now())
 	})
 	if err != nil {
@@ -208,15 +220,25 @@ func (s *Service) RevokeKeys(ctx context.Context, a Actor, cmdID string, c Revok
 // DeleteKeys deletes the listed keys, or every key of an owner.
 func (s *Service) DeleteKeys(ctx context.Context, a Actor, cmdID string, c DeleteKeys) (*DeleteResult, error) {
 	if c.All {
+		if err := mayManageSome(a); err != nil {
+			return nil, err
+		}
 		if c.Owner == "" || len(c.KeyIDs) > 0 {
 			return nil, keyledger.Errorf(keyledger.EInvalid, "all: give owner and no key_ids")
 		}
-		return s.deleteAll(ctx, a, cmdID, c.Owner)
+		owner, err := s.userID(ctx, "owner", c.Owner)
+		if err != nil {
+			return nil, err
+		}
+		if err := mayManageKeys(a, owner); err != nil {
+			return nil, err
+		}
+		return s.deleteAll(ctx, a, cmdID, owner)
 	}
 	if c.Owner != "" {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "owner: only with all=true")
 	}
-	done, failed, err := s.eachKey(ctx, cmdID, c.KeyIDs, func(o *Owner, id string) ([]events.Event, error) {
+	done, failed, err := s.eachKey(ctx, a, cmdID, c.KeyIDs, func(o *Owner, id string) ([]events.Event, error) {
 		return DecideDelete(o, a, id, s.Now())
 	})
 	if err != nil {

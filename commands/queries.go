@@ -30,8 +30,11 @@ func (s *Service) Settings(ctx context.Context, a Actor) (keyledger.Settings, er
 
 // Key returns one key.
 func (s *Service) Key(ctx context.Context, a Actor, keyID string) (*keyledger.Key, error) {
-	if keyID == "" {
-		return nil, keyledger.Errorf(keyledger.EInvalid, "key_id is required")
+	if len(a.Roles) == 0 {
+		return nil, keyledger.Errorf(keyledger.EForbidden, "your roles allow no queries")
+	}
+	if err := checkID("key_id", keyID); err != nil {
+		return nil, err
 	}
 	k, err := s.Read.Key(ctx, keyID)
 	if err != nil {
@@ -45,8 +48,21 @@ func (s *Service) Key(ctx context.Context, a Actor, keyID string) (*keyledger.Ke
 
 // Keys lists keys; a developer's list is always their own.
 func (s *Service) Keys(ctx context.Context, a Actor, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {
+	if len(a.Roles) == 0 {
+		return nil, keyledger.Errorf(keyledger.EForbidden, "your roles allow no queries")
+	}
+	var err error
 	if f.Owner == "" && !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleAuditor) {
 		f.Owner = a.UserID
+	} else if f.Owner != "" {
+		if f.Owner, err = s.userID(ctx, "owner", f.Owner); err != nil {
+			return nil, err
+		}
+	}
+	if f.CreatedBy != "" && f.CreatedBy != System.UserID {
+		if f.CreatedBy, err = s.userID(ctx, "created_by", f.CreatedBy); err != nil {
+			return nil, err
+		}
 	}
 	if err := mayRead(a, f.Owner); err != nil {
 		return nil, err

@@ -15,10 +15,12 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
-// EventStore is what the service needs of the event store.
+// EventStore is what the service needs of the event store: appends with an
+// expected sequence, reads of one aggregate after a sequence (to catch up
+// after a conflict), and the stream's last sequence.
 type EventStore interface {
-	Load(ctx context.Context, filter string) ([]events.Recorded, uint64, error)
 	Append(ctx context.Context, filter string, expected uint64, msgID string, evs []events.Event) (uint64, error)
+	After(ctx context.Context, filter string, seq uint64) ([]events.Recorded, error)
 	LastSeq(ctx context.Context) (uint64, error)
 }
 
@@ -31,6 +33,7 @@ type ReadModel interface {
 	Keys(ctx context.Context, f keyledger.KeyFilter) (*keyledger.KeyPage, error)
 	KeyOwner(ctx context.Context, id string) (string, error)
 	Credential(ctx context.Context, keyID string) (*keyledger.Credential, error)
+	StateSource
 }
 
 // Applied waits until this instance's projections hold an event.
@@ -39,7 +42,8 @@ type Applied interface {
 }
 
 // Service carries out commands and queries. Fill the fields (NewService sets
-// the defaults); it holds no state of its own.
+// the defaults). It keeps the decision state of the aggregates it works on in
+// memory (bounded; see MaxCachedKeys), fed by Observe.
 type Service struct {
 	Store   EventStore
 	Read    ReadModel
@@ -53,6 +57,8 @@ type Service struct {
 	Random io.Reader
 	// MaxAttempts bounds how often one command reloads after a conflict.
 	MaxAttempts int
+
+	state *aggregates
 }
 
 // NewService returns a service with the real clock, ULIDs and crypto/rand.
@@ -63,8 +69,14 @@ func NewService(store EventStore, read ReadModel, applied Applied) *Service {
 		NewID:       func() string { return ulid.Make().String() },
 		Random:      crand.Reader,
 		MaxAttempts: 100,
+		state:       newAggregates(read, DefaultMaxCachedKeys),
 	}
 }
+
+// SetMaxCachedKeys bounds how many keys the in-memory decision state holds
+// (DefaultMaxCachedKeys unless set); owners beyond it are refilled from
+// SQLite when next used. Call it before serving.
+func (s *Service) SetMaxCachedKeys(n int) { s.state.maxKeys = max(n, 1) }
 
 // newSecret returns a fresh token for keyID and the hash that is stored.
 func (s *Service) newSecret(keyID string) (token, hash string, err error) {
@@ -76,46 +88,98 @@ func (s *Service) newSecret(keyID string) (token, hash string, err error) {
 	return token, hash, nil
 }
 
-// outcome is what one append to an aggregate came to.
+// outcome is what one command on an aggregate came to.
 type outcome struct {
 	seq      uint64 // last sequence stored (or already there)
 	replayed bool   // the command had been applied before
-	owner    *Owner // the aggregate the decision was made on
+	keyRef   string // with replayed: the key the command last touched
 }
 
-// onOwner runs decide against the current aggregate of ownerID and appends
-// what it returns, reloading and deciding again when another writer got
-// there first. A command ID seen before is answered without deciding again.
+// onOwner decides on the in-memory state of ownerID and appends what decide
+// returns with the state's sequence expected. When another writer got there
+// first it reads what they appended (direct gets, no consumer) and decides
+// again. Commands of this instance on one owner take turns. A command ID
+// applied before is answered without deciding again. The reply waits until
+// this instance's projections hold the events (read-your-writes).
 func (s *Service) onOwner(ctx context.Context, ownerID, cmdID string, decide func(*Owner) ([]events.Event, error)) (outcome, error) {
-	filter := events.OwnerSubjects(ownerID)
+	e, err := s.state.owner(ctx, ownerID)
+	if err != nil {
+		return outcome{}, unavailable(err)
+	}
+	return s.onEntry(ctx, e, events.OwnerSubjects(ownerID), cmdID, func(e *entry) ([]events.Event, error) {
+		return decide(e.owner)
+	})
+}
+
+// onEntry is the write path every aggregate shares: replay check, decide,
+// append with the expected sequence, catch up and retry on conflict.
+func (s *Service) onEntry(ctx context.Context, e *entry, filter, cmdID string, decide func(*entry) ([]events.Event, error)) (outcome, error) {
 	var out outcome
-	err := s.retrying(ctx, ownerID, func() (bool, error) {
-		recs, expected, err := s.Store.Load(ctx, filter)
-		if err != nil {
-			return false, unavailable(err)
+	e.turn.Lock()
+	err := s.retrying(ctx, e.id, func() (bool, error) {
+		if replayed, keyRef, err := s.applied(ctx, e, cmdID); err != nil || replayed {
+			out = outcome{seq: e.seqNow(), replayed: replayed, keyRef: keyRef}
+			return false, err
 		}
-		o := NewOwner(ownerID)
-		for _, r := range recs {
-			o.Apply(r.Event)
-		}
-		out = outcome{seq: expected, owner: o}
-		if _, seen := o.Commands[cmdID]; seen && cmdID != "" {
-			out.replayed = true
-			return false, s.wait(ctx, expected)
-		}
-		evs, err := decide(o)
+		e.mu.Lock()
+		expected := e.seq
+		evs, err := decide(e)
+		e.mu.Unlock()
+		out = outcome{seq: expected}
 		if err != nil || len(evs) == 0 {
 			return false, err
 		}
-		seq, err := s.append(ctx, filter, expected, cmdID, ownerID, evs)
+		seq, err := s.append(ctx, filter, expected, cmdID, e.id, evs)
 		if err != nil {
-			return retryable(err)
+			retry, err := retryable(err)
+			if retry {
+				if cerr := e.catchUp(ctx, s.Store, filter); cerr != nil {
+					return false, unavailable(cerr)
+				}
+			}
+			return retry, err
 		}
+		e.applyAll(evs, seq-uint64(len(evs))+1)
 		out.seq = seq
-		return false, s.wait(ctx, seq)
+		return false, nil
 	})
-	return out, err
+	e.turn.Unlock()
+	if err != nil {
+		return out, err
+	}
+	return out, s.wait(ctx, out.seq)
 }
+
+// applied reports whether the command was applied to the aggregate already:
+// in memory (not yet projected) or recorded in SQLite.
+func (s *Service) applied(ctx context.Context, e *entry, cmdID string) (bool, string, error) {
+	if cmdID == "" {
+		return false, "", nil
+	}
+	e.mu.Lock()
+	keyRef, ok := e.pending[cmdID]
+	e.mu.Unlock()
+	if ok {
+		return true, keyRef, nil
+	}
+	keyRef, ok, err := s.Read.CommandOutcome(ctx, e.id, cmdID)
+	if err != nil {
+		return false, "", unavailable(err)
+	}
+	return ok, keyRef, nil
+}
+
+// seqNow returns the entry's sequence.
+func (e *entry) seqNow() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.seq
+}
+
+// Observe applies a batch of events the projections committed to the
+// in-memory decision state. Wire it to the projector's AfterCommit: it keeps
+// this instance's decisions current with what other instances append.
+func (s *Service) Observe(batch []events.Recorded) { s.state.observe(batch) }
 
 // retrying runs attempt until it no longer asks to be retried: the policy
 // every aggregate shares for optimistic appends that lost a race.
@@ -179,19 +243,15 @@ func unavailable(err error) error {
 	return fmt.Errorf("event store: %w", err)
 }
 
-// settings returns the policy as stored in the event stream, which is what
-// decisions must use (projections may lag on another instance).
-func (s *Service) settings(ctx context.Context) (keyledger.Settings, uint64, map[string]bool, error) {
-	recs, seq, err := s.Store.Load(ctx, events.SubjectSettings)
+// settings returns the policy decisions are made on: this instance's
+// in-memory copy, kept current by Observe. A change made on another instance
+// a moment ago may not be here yet; changes made here are.
+func (s *Service) settings(ctx context.Context) (keyledger.Settings, error) {
+	e, err := s.state.settingsEntry(ctx)
 	if err != nil {
-		return keyledger.Settings{}, 0, nil, unavailable(err)
+		return keyledger.Settings{}, unavailable(err)
 	}
-	cur, seen := keyledger.DefaultSettings(), map[string]bool{}
-	for _, r := range recs {
-		if e, ok := r.Event.(*events.SettingsChanged); ok {
-			cur = e.Settings
-			seen[e.CommandID] = true
-		}
-	}
-	return cur, seq, seen, nil
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.settings, nil
 }

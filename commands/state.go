@@ -30,8 +30,11 @@ func (k *Key) StatusAt(now time.Time) string {
 	return k.Status
 }
 
-// Owner is the aggregate of one user and all their keys: everything stored
-// under keyledger.events.user.<id>.>. Only Apply changes it.
+// Owner is the decision state of one user and all their keys: everything
+// stored under keyledger.events.user.<id>.>. Only Apply changes it. The
+// commands applied to it are not part of it: they are looked up in SQLite
+// (and, until projected, in memory), so that memory does not grow with an
+// owner's history.
 type Owner struct {
 	ID       string
 	Exists   bool
@@ -41,22 +44,15 @@ type Owner struct {
 	Roles    []string
 	Keys     map[string]*Key
 	KeyOrder []string
-	// Commands maps the ID of every command applied to the key it last
-	// touched (""), so a retry after JetStream's dedup window is still
-	// recognised and answered.
-	Commands map[string]string
 }
 
 // NewOwner returns the empty aggregate for user id.
 func NewOwner(id string) *Owner {
-	return &Owner{ID: id, Keys: map[string]*Key{}, Commands: map[string]string{}}
+	return &Owner{ID: id, Keys: map[string]*Key{}}
 }
 
 // Apply folds one event into the aggregate.
 func (o *Owner) Apply(e events.Event) {
-	if id := e.Base().CommandID; id != "" {
-		o.Commands[id] = e.KeyRef()
-	}
 	switch e := e.(type) {
 	case *events.UserRegistered:
 		o.Exists, o.Active, o.Name, o.Kind, o.Roles = true, true, e.Name, e.Kind, e.Roles

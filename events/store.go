@@ -26,11 +26,14 @@ var (
 // default limit for atomic batches).
 const MaxBatch = 1000
 
-// Recorded is an event as stored: its stream sequence, subject and time.
+// Recorded is an event as stored: its stream sequence, its subject, the
+// decoded event, and the exact bytes the stream holds (the audit log hashes
+// those, not a re-encoding).
 type Recorded struct {
 	Seq     uint64
 	Subject string
 	Event   Event
+	Data    []byte
 }
 
 // Store is an event store on a JetStream stream. Fill the fields, then Open.
@@ -126,23 +129,37 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 
 // Load returns every event on filter in order and the sequence of the last
 // one: the expected sequence for the next Append to that aggregate (0 when
-// the aggregate is empty).
+// the aggregate is empty). It reads with direct gets and creates no consumer;
+// tests and tools use it, commands decide on in-memory state instead.
 func (s *Store) Load(ctx context.Context, filter string) ([]Recorded, uint64, error) {
-	last, err := s.stream.GetLastMsgForSubject(ctx, filter)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, 0, nil
-	} else if err != nil {
-		return nil, 0, fmt.Errorf("load %s: %w", filter, err)
+	recs, err := s.After(ctx, filter, 0)
+	if err != nil || len(recs) == 0 {
+		return nil, 0, err
 	}
+	return recs, recs[len(recs)-1].Seq, nil
+}
+
+// After returns the events on filter stored after sequence seq, in order. It
+// asks the stream for the next message on the subject filter, one get at a
+// time (direct get where the stream allows it), so it creates no consumer and
+// costs one round trip per event returned: the way a command catches one
+// aggregate up after another writer got there first.
+func (s *Store) After(ctx context.Context, filter string, seq uint64) ([]Recorded, error) {
 	var out []Recorded
-	err = s.follow(ctx, []string{filter}, 1, func(batch []Recorded) (bool, error) {
-		out = append(out, batch...)
-		return batch[len(batch)-1].Seq < last.Sequence, nil
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("load %s: %w", filter, err)
+	for {
+		msg, err := s.stream.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("read %s after %d: %w", filter, seq, err)
+		}
+		ev, err := Decode(msg.Data)
+		if err != nil {
+			return nil, fmt.Errorf("seq %d: %w", msg.Sequence, err)
+		}
+		out = append(out, Recorded{Seq: msg.Sequence, Subject: msg.Subject, Event: ev, Data: msg.Data})
+		seq = msg.Sequence
 	}
-	return out, out[len(out)-1].Seq, nil
 }
 
 // Follow delivers every event from sequence from on, in batches of what is
@@ -153,10 +170,10 @@ func (s *Store) Follow(ctx context.Context, from uint64, fn func([]Recorded) err
 
 // FollowSubjects is Follow for the events on some subjects only.
 func (s *Store) FollowSubjects(ctx context.Context, filters []string, from uint64, fn func([]Recorded) error) error {
-	return s.follow(ctx, filters, from, func(b []Recorded) (bool, error) { return true, fn(b) })
+	return s.follow(ctx, filters, from, fn)
 }
 
-func (s *Store) follow(ctx context.Context, filters []string, from uint64, fn func([]Recorded) (more bool, err error)) error {
+func (s *Store) follow(ctx context.Context, filters []string, from uint64, fn func([]Recorded) error) error {
 	if from == 0 {
 		from = 1
 	}
@@ -191,12 +208,11 @@ func (s *Store) follow(ctx context.Context, filters []string, from uint64, fn fu
 		if err != nil {
 			return fmt.Errorf("seq %d: %w", meta.Sequence.Stream, err)
 		}
-		batch = append(batch, Recorded{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Event: ev})
+		batch = append(batch, Recorded{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Event: ev, Data: msg.Data()})
 		if meta.NumPending > 0 && len(batch) < maxBatch {
 			continue
 		}
-		more, err := fn(batch)
-		if err != nil || !more {
+		if err := fn(batch); err != nil {
 			return err
 		}
 		batch = make([]Recorded, 0, 64)

@@ -76,10 +76,41 @@ func apply(tx *sql.Tx, r events.Recorded) error {
 	default:
 		return fmt.Errorf("seq %d: no projection for %T", r.Seq, r.Event)
 	}
+	if err == nil {
+		err = recordAggregate(tx, r)
+	}
 	if err != nil {
 		return fmt.Errorf("seq %d (%s): %w", r.Seq, r.Subject, err)
 	}
 	return nil
+}
+
+// recordAggregate moves the aggregate's last sequence to the event and
+// records the command it carries, for the write path to refill from.
+func recordAggregate(tx *sql.Tx, r events.Recorded) error {
+	aggregate := r.Event.OwnerID()
+	var err error
+	switch r.Event.(type) {
+	case *events.UsageRecorded:
+		return nil
+	case *events.SettingsChanged:
+		aggregate = "settings"
+		_, err = tx.Exec(`UPDATE settings SET seq = ? WHERE id = 1`, r.Seq)
+	default:
+		if aggregate == "" {
+			return nil
+		}
+		_, err = tx.Exec(`UPDATE users SET seq = ? WHERE user_id = ?`, r.Seq, aggregate)
+	}
+	if err != nil {
+		return err
+	}
+	if id := r.Event.Base().CommandID; id != "" {
+		_, err = tx.Exec(`INSERT INTO commands (aggregate, command_id, key_id, seq) VALUES (?, ?, ?, ?)
+			ON CONFLICT (aggregate, command_id) DO UPDATE SET key_id = excluded.key_id, seq = excluded.seq`,
+			aggregate, id, r.Event.KeyRef(), r.Seq)
+	}
+	return err
 }
 
 // exec1 runs an update that must touch exactly one row: an event about a row

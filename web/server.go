@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -28,6 +27,8 @@ type Server struct {
 	// Verify serves POST /v1/verify.
 	Verify http.Handler
 	Logger *slog.Logger
+	// Version is reported in the OpenAPI document.
+	Version string
 
 	ln  net.Listener
 	srv *http.Server
@@ -55,8 +56,13 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("POST /v1/verify", s.Verify)
 	}
 	for _, ep := range commands.Endpoints() {
-		mux.HandleFunc("POST /v1/"+strings.ReplaceAll(ep.Name, ".", "/"), s.endpoint(ep))
+		mux.HandleFunc("POST "+HTTPPath(ep.Name), s.endpoint(ep))
 	}
+	openapi := OpenAPI(s.Version)
+	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi)
+	})
 	return mux
 }
 

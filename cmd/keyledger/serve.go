@@ -195,9 +195,12 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 			m.index.Apply(r)
 		}
 	}
+	m.service = commands.NewService(m.store, m.db, m.projector)
+	m.service.Logger, m.service.Now = m.Logger, m.Now
 	m.projector.AfterCommit = func(batch []events.Recorded) {
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)
+		m.service.Observe(batch)
 		m.endConnections(batch)
 	}
 	m.usage.AfterCommit = feed
@@ -214,8 +217,6 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 			}
 		})
 	}
-	m.service = commands.NewService(m.store, m.db, m.projector)
-	m.service.Logger, m.service.Now = m.Logger, m.Now
 	return nil
 }
 
@@ -277,7 +278,7 @@ func (m *Main) serve() error {
 		return err
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
-	m.http.Verify, m.http.Logger = m.index.HTTPHandler(authorize), m.Logger
+	m.http.Verify, m.http.Logger, m.http.Version = m.index.HTTPHandler(authorize), m.Logger, version
 	return m.http.Open()
 }
 

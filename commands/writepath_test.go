@@ -1,0 +1,319 @@
+package commands_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/commands"
+)
+
+// consumers counts the consumers of the event stream.
+func (l *ledger) consumers(t *testing.T) int {
+	t.Helper()
+	st, err := l.store.JS.Stream(context.Background(), l.store.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Consumers
+}
+
+// Before, every command created a consumer that lived five minutes, and
+// nats-server allows 1,000 per stream: command 500 and later failed.
+func TestThreeThousandCommandsAllSucceedAndCreateNoConsumer(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	if _, err := l.svc.SetSettings(ctx, l.admin, "", commands.SetSettings{MaxActiveKeysPerUser: ptr(1000)}); err != nil {
+		t.Fatal(err)
+	}
+	const owners, perOwner = 8, 125 // 8 × 125 × (issue, rename, revoke) = 3,000
+	devs := make([]commands.Actor, owners)
+	for i := range devs {
+		devs[i], _ = l.developer(t, fmt.Sprintf("dev%d", i))
+	}
+	before := l.consumers(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := map[string]int{}
+	fail := func(err error) {
+		mu.Lock()
+		failed[keyledger.ErrorCode(err)+": "+keyledger.ErrorMessage(err)]++
+		mu.Unlock()
+	}
+	for _, dev := range devs {
+		wg.Go(func() {
+			for i := range perOwner {
+				k, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: fmt.Sprintf("k%d", i)})
+				if err != nil {
+					fail(err)
+					continue
+				}
+				name := fmt.Sprintf("renamed-%d", i)
+				if _, err := l.svc.UpdateKey(ctx, dev, "", commands.UpdateKey{KeyID: k.ID, Name: &name}); err != nil {
+					fail(err)
+				}
+				if res, err := l.svc.RevokeKeys(ctx, dev, "", commands.RevokeKeys{KeyIDs: []string{k.ID}}); err != nil || len(res.Revoked) != 1 {
+					fail(fmt.Errorf("revoke %+v: %w", res, err))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(failed) > 0 {
+		t.Fatalf("failures: %v", failed)
+	}
+	if after := l.consumers(t); after != before {
+		t.Fatalf("the stream had %d consumers before 3,000 commands and %d after", before, after)
+	}
+	page, err := l.svc.Keys(ctx, l.admin, keyledger.KeyFilter{Status: keyledger.StatusRevoked, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(page.Keys); n != 1000 || page.NextCursor != "" {
+		t.Fatalf("%d revoked keys (more: %v); want exactly 1,000", n, page.NextCursor != "")
+	}
+}
+
+// Two instances each decide on their own in-memory copy of the owner; the
+// expected sequence on every append keeps the limit exact.
+func TestIssueLimitHoldsAcrossTwoInstances(t *testing.T) {
+	a := newLedger(t)
+	ctx := context.Background()
+	if _, err := a.svc.SetSettings(ctx, a.admin, "", commands.SetSettings{MaxActiveKeysPerUser: ptr(6)}); err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := a.developer(t, "dev") // one active key: 5 slots remain
+	b := a.join(t)
+	// Both instances hold the owner in memory before the race.
+	for _, l := range []*ledger{a, b} {
+		if _, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.svc.UpdateKey(ctx, dev, "", commands.UpdateKey{KeyID: dev.KeyID, Description: ptr("warm " + fmt.Sprint(l == b))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.svc.Applied.WaitFor(ctx, b.lastSeq(t)); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[string]int{}
+	for i := range 30 {
+		l := []*ledger{a, b}[i%2]
+		wg.Go(func() {
+			_, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: fmt.Sprintf("k%d", i)})
+			mu.Lock()
+			codes[keyledger.ErrorCode(err)]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if codes[""] != 5 || codes[keyledger.ELimitReached] != 25 {
+		t.Fatalf("outcomes %v; want 5 issued and 25 limit_reached", codes)
+	}
+	recs, _, err := a.store.Load(ctx, "keyledger.events.user."+dev.UserID+".*.issued")
+	if err != nil || len(recs) != 6 {
+		t.Fatalf("the stream holds %d KeyIssued for the owner (%v), want 6", len(recs), err)
+	}
+}
+
+// An instance whose follower lags decides on stale state; its append must
+// lose, and it must read the owner's newer events and decide again. This is
+// what the expected sequence on every append is for.
+func TestLaggingInstanceCannotExceedTheLimit(t *testing.T) {
+	a := newLedger(t)
+	ctx := context.Background()
+	if _, err := a.svc.SetSettings(ctx, a.admin, "", commands.SetSettings{MaxActiveKeysPerUser: ptr(3)}); err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := a.developer(t, "dev")
+	b := a.join(t)
+	if _, err := b.svc.UpdateKey(ctx, dev, "", commands.UpdateKey{KeyID: dev.KeyID, Description: ptr("b holds the owner")}); err != nil {
+		t.Fatal(err)
+	}
+	b.pause()
+	for i := range 2 {
+		if _, err := a.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: fmt.Sprintf("a%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := b.svc.IssueKey(tctx, dev, "", commands.IssueKey{Name: "from-b"})
+	wantCode(t, err, keyledger.ELimitReached)
+	recs, _, err := a.store.Load(ctx, "keyledger.events.user."+dev.UserID+".*.issued")
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("the stream holds %d KeyIssued for the owner (%v), want 3", len(recs), err)
+	}
+}
+
+// Each instance learns what the other appended: from the follower, or by
+// reading the owner's newer events when its append loses.
+func TestInstancesTakingTurnsOnOneKeyStayCurrent(t *testing.T) {
+	a := newLedger(t)
+	ctx := context.Background()
+	dev, _ := a.developer(t, "dev")
+	b := a.join(t)
+	var last string
+	for i := range 60 {
+		l := []*ledger{a, b}[i%2]
+		last = fmt.Sprintf("name-%d", i)
+		if _, err := l.svc.UpdateKey(ctx, dev, "", commands.UpdateKey{KeyID: dev.KeyID, Name: &last}); err != nil {
+			t.Fatalf("rename %d on instance %d: %v", i, i%2, err)
+		}
+	}
+	for i, l := range []*ledger{a, b} {
+		if err := l.svc.Applied.WaitFor(ctx, a.lastSeq(t)); err != nil {
+			t.Fatal(err)
+		}
+		k, err := l.svc.Key(ctx, dev, dev.KeyID)
+		if err != nil || k.Name != last {
+			t.Fatalf("instance %d shows name %q (%v), want %q", i, k.Name, err, last)
+		}
+	}
+}
+
+// A command ID is recognised by an instance that never saw the command in
+// memory: the projections record it, not JetStream's two-minute window.
+func TestRetryIsRecognisedByAnotherInstanceFromSQLite(t *testing.T) {
+	a := newLedger(t)
+	ctx := context.Background()
+	dev, _ := a.developer(t, "dev")
+	first, err := a.svc.IssueKey(ctx, dev, "issue-1", commands.IssueKey{Name: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := a.join(t)
+	seq := a.lastSeq(t)
+	again, err := b.svc.IssueKey(ctx, dev, "issue-1", commands.IssueKey{Name: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != first.ID || again.Token != "" || !again.Replayed {
+		t.Fatalf("retry on another instance answered %s (token shown: %v, replayed %v); want %s replayed",
+			again.ID, again.Token != "", again.Replayed, first.ID)
+	}
+	if a.lastSeq(t) != seq {
+		t.Fatal("the retry stored events")
+	}
+}
+
+// Memory is bounded: owners beyond the bound are refilled from SQLite, and
+// every decision still sees every key.
+func TestLimitsHoldWhenOwnersAreEvictedFromMemory(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	l.svc.SetMaxCachedKeys(4)
+	if _, err := l.svc.SetSettings(ctx, l.admin, "", commands.SetSettings{MaxActiveKeysPerUser: ptr(3)}); err != nil {
+		t.Fatal(err)
+	}
+	var devs []commands.Actor
+	for i := range 12 {
+		dev, _ := l.developer(t, fmt.Sprintf("dev%d", i)) // each holds one key
+		devs = append(devs, dev)
+	}
+	for round := range 3 {
+		for i, dev := range devs {
+			_, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: fmt.Sprintf("r%d", round)})
+			switch {
+			case round < 2 && err != nil:
+				t.Fatalf("dev%d round %d: %v", i, round, err)
+			case round == 2:
+				wantCode(t, err, keyledger.ELimitReached)
+			}
+		}
+	}
+}
+
+// IDs become subject tokens. Wildcards, dots, spaces and non-ASCII in any ID
+// field are refused as invalid before anything is read or stored; before,
+// {"owner":"*"} stored an event the projections could never apply.
+func TestHostileIDsAreInvalidAndStoreNothing(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	_, devToken := l.developer(t, "dev")
+	bodies := map[string][]string{
+		"cmd.key.issue":       {`{"name":"x","owner":%s}`},
+		"cmd.key.update":      {`{"key_id":%s,"name":"y"}`},
+		"cmd.key.revoke":      {`{"key_ids":[%s]}`},
+		"cmd.key.regenerate":  {`{"key_id":%s}`},
+		"cmd.key.delete":      {`{"key_ids":[%s]}`, `{"owner":%s,"all":true}`},
+		"cmd.user.roles":      {`{"user_id":%s,"roles":["developer"]}`},
+		"cmd.user.deactivate": {`{"user_id":%s}`},
+		"query.key":           {`{"key_id":%s}`},
+		"query.keys":          {`{"owner":%s}`, `{"created_by":%s}`},
+	}
+	hostile := []string{`"*"`, `">"`, `"a.b"`, `"01J00000000000000000000000.>"`, `"01J0000000000000 000000000"`,
+		`"ключ"`, `"01j00000000000000000000000"`, `"\u0000"`, `"` + strings.Repeat("9", 5000) + `"`}
+	before := l.lastSeq(t)
+	for name, shapes := range bodies {
+		ep := endpointNamed(t, name)
+		for _, shape := range shapes {
+			for _, id := range hostile {
+				body := fmt.Sprintf(shape, id)
+				for _, token := range []string{l.token, devToken} {
+					_, err := l.svc.Call(ctx, ep, "Bearer "+token, "", []byte(body))
+					if code := keyledger.ErrorCode(err); code != keyledger.EInvalid && code != keyledger.EForbidden {
+						t.Errorf("%s %.60s: code %q (%v), want invalid", name, body, code, err)
+					}
+					if token == l.token {
+						wantCode(t, err, keyledger.EInvalid)
+					}
+				}
+			}
+		}
+	}
+	if after := l.lastSeq(t); after != before {
+		t.Fatalf("hostile IDs stored %d events", after-before)
+	}
+}
+
+// A token pasted where a key ID belongs is named as a token; its secret is
+// never echoed.
+func TestTokenInsteadOfKeyIDIsNamedNotEchoed(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, token := l.developer(t, "dev")
+	_, err := l.svc.Key(ctx, dev, token)
+	wantCode(t, err, keyledger.EInvalid)
+	msg := keyledger.ErrorMessage(err)
+	if strings.Contains(msg, token[len("kl_")+27:]) || !strings.Contains(msg, dev.KeyID) {
+		t.Fatalf("message %q: want the key ID named and no secret", msg)
+	}
+}
+
+// A user's unique name works wherever a user ID does.
+func TestUserNamesResolveToIDs(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "alice")
+	k, err := l.svc.IssueKey(ctx, l.admin, "", commands.IssueKey{Owner: "alice", Name: "by-name"})
+	if err != nil || k.Owner != dev.UserID {
+		t.Fatalf("issue for alice: %+v %v", k, err)
+	}
+	page, err := l.svc.Keys(ctx, l.admin, keyledger.KeyFilter{Owner: "alice"})
+	if err != nil || len(page.Keys) != 2 {
+		t.Fatalf("keys of alice: %d %v", len(page.Keys), err)
+	}
+	page, err = l.svc.Keys(ctx, l.admin, keyledger.KeyFilter{CreatedBy: "admin"})
+	if err != nil || len(page.Keys) != 2 {
+		t.Fatalf("keys created by admin: %d %v", len(page.Keys), err)
+	}
+	_, err = l.svc.Keys(ctx, l.admin, keyledger.KeyFilter{Owner: "nobody"})
+	wantCode(t, err, keyledger.EInvalid)
+	l.developer(t, "alice") // a second alice
+	_, err = l.svc.IssueKey(ctx, l.admin, "", commands.IssueKey{Owner: "alice", Name: "ambiguous"})
+	wantCode(t, err, keyledger.EInvalid)
+	if !strings.Contains(keyledger.ErrorMessage(err), dev.UserID) {
+		t.Fatalf("ambiguous name: %q does not list the IDs", keyledger.ErrorMessage(err))
+	}
+}
