@@ -104,10 +104,15 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 	opts := req.ConnectOptions
 	token := strings.TrimSpace(opts.Token)
 	uc := jwt.NewUserClaims(req.UserNkey)
+	anonymous := opts.Password == "" && opts.JWT == "" && opts.Nkey == ""
 	switch {
-	case token == "" && opts.Password == "" && opts.JWT == "" && opts.Nkey == "":
+	case anonymous && token == "":
 		uc.Audience, uc.Name = ClientsAccount, "anonymous"
 		uc.Permissions = anonPermissions(opts.Username)
+	case anonymous && opts.Username == "" && anonName.MatchString(token):
+		// The nats tool sends --user without a password as a token.
+		uc.Audience, uc.Name = ClientsAccount, "anonymous"
+		uc.Permissions = anonPermissions(token)
 	case strings.HasPrefix(token, gatewayPrefix):
 		name, ok := checkGateway(c.DataDir, token)
 		if !ok {

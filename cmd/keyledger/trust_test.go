@@ -111,6 +111,11 @@ func TestWhatEachConnectionMayDo(t *testing.T) {
 	if res := verifyNATS(t, impostor, `{"key":"kl_x"}`, nil); res.Code != "malformed" {
 		t.Fatalf("verify on the impostor's own inbox: %+v", res)
 	}
+	// The nats tool sends --user without a password as a token.
+	byToken := connectAs(t, b.m, "", nats.Token("Abcdefghijklmnop0123"), nats.UserInfo("", ""), nats.CustomInboxPrefix("_INBOX_anon_Abcdefghijklmnop0123"))
+	if res := verifyNATS(t, byToken, `{"key":"kl_x"}`, nil); res.Code != "malformed" {
+		t.Fatalf("verify as `nats --user NAME`: %+v", res)
+	}
 	for name, opt := range map[string]nats.Option{
 		"a malformed key":           nats.Token("kl_guess"),
 		"a key with a wrong secret": nats.Token(b.alice[:10] + strings.Repeat("x", len(b.alice)-10)),
