@@ -24,8 +24,9 @@ type Identity struct {
 // connection whose token is a valid API key becomes a user in the clients'
 // account with its owner's roles and a private inbox; a gateway credential
 // becomes a read-only user in the ledger account; no token at all becomes
-// a user who may verify and receive notifications. Fill the fields, then
-// Open on a connection of the ledger account.
+// a user who may verify and receive notifications. When a key ends, the
+// connections that used it are closed, on whichever server they are.
+// Fill the fields, then Open on a connection of the ledger account.
 type Callout struct {
 	// Issuer signs the answers; the servers trust its public key.
 	Issuer Keys
@@ -34,13 +35,11 @@ type Callout struct {
 	CheckKey func(ctx context.Context, token string) (*Identity, error)
 	// DataDir holds the gateway credentials (gateways/<name>).
 	DataDir string
-	// Disconnect closes a client connection by its ID; nil where keyledger
-	// does not run the server (the key's expiry still ends it).
-	Disconnect func(cid uint64) error
 	// Timeout bounds one authorization.
 	Timeout time.Duration
 	Logger  *slog.Logger
 
+	nc    *nats.Conn
 	sub   *nats.Subscription
 	mu    sync.Mutex
 	conns map[string]*keyConns // by key ID
@@ -49,7 +48,7 @@ type Callout struct {
 // keyConns are the connections that authenticated with one key.
 type keyConns struct {
 	owner string
-	cids  []uint64
+	conns []conn
 }
 
 // maxConnsPerKey bounds what is remembered per key; past it the oldest
@@ -68,7 +67,7 @@ func (c *Callout) Open(nc *nats.Conn) error {
 	if err != nil {
 		return err
 	}
-	c.sub = sub
+	c.nc, c.sub = nc, sub
 	return nil
 }
 
@@ -130,7 +129,7 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 		if err != nil {
 			return "", "not a valid API key"
 		}
-		c.track(req.ClientInformation.ID, id.KeyID, id.Owner)
+		c.track(conn{req.Server.ID, req.ClientInformation.ID}, id.KeyID, id.Owner)
 		// The name is the key ID: the server hands it to keyledger with
 		// every request (commands.ConnectionKey).
 		uc.Audience, uc.Name = ClientsAccount, id.KeyID

@@ -1,13 +1,23 @@
 package natsauth
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
 // recheck is when an end is applied a second time, for a connection that
 // was being authorized while the end was recorded.
 const recheck = 500 * time.Millisecond
 
-// track remembers that connection cid authenticated with keyID.
-func (c *Callout) track(cid uint64, keyID, owner string) {
+// conn names a client connection: its server and its ID there.
+type conn struct {
+	server string
+	cid    uint64
+}
+
+// track remembers that a connection authenticated with keyID.
+func (c *Callout) track(cn conn, keyID, owner string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := c.conns[keyID]
@@ -15,10 +25,10 @@ func (c *Callout) track(cid uint64, keyID, owner string) {
 		k = &keyConns{owner: owner}
 		c.conns[keyID] = k
 	}
-	if len(k.cids) >= maxConnsPerKey {
-		k.cids = append(k.cids[:0], k.cids[len(k.cids)/2:]...)
+	if len(k.conns) >= maxConnsPerKey {
+		k.conns = append(k.conns[:0], k.conns[len(k.conns)/2:]...)
 	}
-	k.cids = append(k.cids, cid)
+	k.conns = append(k.conns, cn)
 }
 
 // KeyEnded closes every connection that authenticated with keyID: it was
@@ -34,27 +44,48 @@ func (c *Callout) OwnerChanged(owner string) {
 	c.disconnect(func(_ string, k *keyConns) bool { return k.owner == owner })
 }
 
+// disconnect closes the matching connections now and once more after
+// recheck, off the caller's goroutine (the projector's).
 func (c *Callout) disconnect(match func(string, *keyConns) bool) {
-	if c.Disconnect == nil {
-		return
-	}
-	c.disconnectNow(match)
+	go c.disconnectNow(match)
 	time.AfterFunc(recheck, func() { c.disconnectNow(match) })
 }
 
 func (c *Callout) disconnectNow(match func(string, *keyConns) bool) {
-	var cids []uint64
+	var conns []conn
 	c.mu.Lock()
 	for id, k := range c.conns {
 		if match(id, k) {
-			cids = append(cids, k.cids...)
+			conns = append(conns, k.conns...)
 			delete(c.conns, id)
 		}
 	}
 	c.mu.Unlock()
-	for _, cid := range cids {
-		if c.Disconnect(cid) == nil {
-			c.Logger.Info("closed a NATS connection whose key no longer holds", "cid", cid)
+	for _, cn := range conns {
+		if err := c.kick(cn); err == nil {
+			c.Logger.Info("closed a NATS connection whose key no longer holds", "server", cn.server, "cid", cn.cid)
 		}
 	}
+}
+
+// kick asks the connection's server to close it, through the one system
+// request the ledger account imports ($SYS.REQ.SERVER.<id>.KICK).
+func (c *Callout) kick(cn conn) error {
+	nc := c.nc
+	if nc == nil {
+		return fmt.Errorf("callout not open")
+	}
+	res, err := nc.Request(fmt.Sprintf("$SYS.REQ.SERVER.%s.KICK", cn.server), fmt.Appendf(nil, `{"cid":%d}`, cn.cid), 2*time.Second)
+	if err != nil {
+		return err
+	}
+	var answer struct {
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(res.Data, &answer) == nil && answer.Error != nil {
+		return fmt.Errorf("kick: %s", answer.Error.Description) // usually: already gone
+	}
+	return nil
 }

@@ -322,3 +322,26 @@ func TestStreamsAreOutOfReach(t *testing.T) {
 		}
 	})
 }
+
+// TestStrangersCannotCloseConnections: the system request that closes a
+// connection is keyledger's alone.
+func TestStrangersCannotCloseConnections(t *testing.T) {
+	b := newBoundary(t, nil)
+	victim := connectAs(t, b.m, b.alice, nats.NoReconnect())
+	cid, err := victim.GetClientID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kick := fmt.Sprintf("$SYS.REQ.SERVER.%s.KICK", b.m.ns.ID())
+	for name, nc := range b.attackers(t) {
+		for _, subj := range []string{kick, "$SYS.REQ.SERVER.PING.KICK", "$SYS.REQ.USER.AUTH"} {
+			if _, err := nc.Request(subj, fmt.Appendf(nil, `{"cid":%d}`, cid), 300*time.Millisecond); err == nil {
+				t.Errorf("%s got an answer on %s", name, subj)
+			}
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if victim.IsClosed() || !victim.IsConnected() {
+		t.Fatal("a stranger closed alice's connection")
+	}
+}

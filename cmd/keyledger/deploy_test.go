@@ -20,7 +20,8 @@ import (
 // docker-compose.yml runs) with keys from `keyledger nats-keys` in its
 // environment, and
 // keyledger against it with --nats, --nats-nkey and --nats-callout-nkey:
-// the CLI works with a key, strangers reach nothing.
+// the CLI works with a key, strangers reach nothing, and a revoked key's
+// connection is closed.
 func TestDeployedNATSConfig(t *testing.T) {
 	accounts, err := os.ReadFile("../../deploy/nats/accounts.conf")
 	if err != nil {
@@ -112,6 +113,20 @@ func TestDeployedNATSConfig(t *testing.T) {
 	}
 	if _, err := nats.Connect(ns.ClientURL(), nats.Token("kl_wrong")); err == nil {
 		t.Fatal("a wrong key connected")
+	}
+
+	// Revoking the key closes its connection on a server keyledger does
+	// not embed, too.
+	closed := make(chan struct{})
+	keyed := connectAs(t, m, k.Token, nats.NoReconnect(), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	if _, err := keyed.Request("keyledger.query.settings", nil, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, m, admin, "key", "revoke", k.KeyID)
+	select {
+	case <-closed:
+	case <-time.After(time.Second):
+		t.Fatal("the revoked key's connection is open a second later")
 	}
 }
 

@@ -58,7 +58,6 @@ func (m *Main) startEmbedded() error {
 	}
 	m.ns = ns
 	m.callout = natsauth.NewCallout(*keys)
-	m.callout.Disconnect = ns.DisconnectClientByID
 	m.nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Name("keyledger"), nkeyOption(keys))
 	return err
 }
