@@ -28,8 +28,8 @@ type Identity struct {
 // connections that used it are closed, on whichever server they are.
 // Fill the fields, then Open on a connection of the ledger account.
 type Callout struct {
-	// Issuer signs the answers; the servers trust its public key.
-	Issuer Keys
+	// Keys.Issuer signs the answers; the servers trust its public key.
+	Keys Keys
 	// CheckKey authenticates an API key token as the service would
 	// (secret, status, expiry, owner active).
 	CheckKey func(ctx context.Context, token string) (*Identity, error)
@@ -55,9 +55,9 @@ type keyConns struct {
 // (most likely closed) connections are forgotten.
 const maxConnsPerKey = 1024
 
-// NewCallout returns a callout signing with issuer.
-func NewCallout(issuer Keys) *Callout {
-	return &Callout{Issuer: issuer, Timeout: time.Second, Logger: slog.Default(), conns: map[string]*keyConns{}}
+// NewCallout returns a callout signing with keys.Issuer.
+func NewCallout(keys Keys) *Callout {
+	return &Callout{Keys: keys, Timeout: time.Second, Logger: slog.Default(), conns: map[string]*keyConns{}}
 }
 
 // Open answers the server's authorization requests on nc, which must be a
@@ -89,7 +89,7 @@ func (c *Callout) handle(m *nats.Msg) {
 	res := jwt.NewAuthorizationResponseClaims(req.UserNkey)
 	res.Audience = req.Server.ID
 	res.Jwt, res.Error = userJWT, reason
-	body, err := res.Encode(c.Issuer.Issuer)
+	body, err := res.Encode(c.Keys.Issuer)
 	if err != nil {
 		c.Logger.Error("auth callout: signing the answer failed", "err", err)
 		return
@@ -140,7 +140,7 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 	default:
 		return "", "connect with an API key as the token, or with no credentials"
 	}
-	userJWT, err := uc.Encode(c.Issuer.Issuer)
+	userJWT, err := uc.Encode(c.Keys.Issuer)
 	if err != nil {
 		return "", "internal error"
 	}
