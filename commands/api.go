@@ -36,6 +36,11 @@ func endpoint[C any, R any](name string, f func(s *Service, ctx context.Context,
 		if err := Decode(body, &c); err != nil {
 			return nil, err
 		}
+		if pc, ok := any(c).(prechecker); ok {
+			if err := pc.precheck(); err != nil {
+				return nil, err
+			}
+		}
 		return f(s, ctx, a, cmdID, c)
 	}}
 }
@@ -69,6 +74,9 @@ func Endpoints() []Endpoint {
 		endpoint("cmd.key.regenerate", (*Service).RegenerateKey),
 		endpoint("cmd.key.delete", (*Service).DeleteKeys),
 		endpoint("query.keys", func(s *Service, ctx context.Context, a Actor, _ string, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {
+			if err := checkKeyFilter(f); err != nil {
+				return nil, err
+			}
 			return s.Keys(ctx, a, f)
 		}),
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
@@ -81,14 +89,27 @@ func Endpoints() []Endpoint {
 // cmdID is the caller's Idempotency-Key; without one, a retry is a new
 // command.
 func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
-	return s.call(ctx, ep, func() (Actor, error) { return s.Authenticate(ctx, bearer) }, cmdID, body)
+	return s.observed(ep, func() (any, error) {
+		return s.call(ctx, ep, func() (Actor, error) { return s.Authenticate(ctx, bearer) }, cmdID, body)
+	})
 }
 
 // CallAsKey runs the named endpoint for a key that NATS has authenticated
 // (see AuthenticateKey): a request with no Authorization header, made on a
 // connection that presented the key.
 func (s *Service) CallAsKey(ctx context.Context, ep Endpoint, keyID, cmdID string, body []byte) (any, error) {
-	return s.call(ctx, ep, func() (Actor, error) { return s.AuthenticateKey(ctx, keyID) }, cmdID, body)
+	return s.observed(ep, func() (any, error) {
+		return s.call(ctx, ep, func() (Actor, error) { return s.AuthenticateKey(ctx, keyID) }, cmdID, body)
+	})
+}
+
+// observed runs f and reports its outcome to OnCall.
+func (s *Service) observed(ep Endpoint, f func() (any, error)) (any, error) {
+	res, err := f()
+	if s.OnCall != nil {
+		s.OnCall(ep.Name, keyledger.ErrorCode(err))
+	}
+	return res, err
 }
 
 func (s *Service) call(ctx context.Context, ep Endpoint, authenticate func() (Actor, error), cmdID string, body []byte) (any, error) {

@@ -51,6 +51,9 @@ const exampleID = "01JD8Z6Q9V3K4M5N6P7R8S9T0V"
 // printable shortens what a caller sent for an error message: at most 40
 // characters, control characters shown escaped by %q.
 func printable(s string) string {
+	if keyledger.LooksSecret(s) { // even a fragment of a secret is never echoed
+		return "(a value that looks like a token, not shown)"
+	}
 	if r := []rune(s); len(r) > 40 {
 		return string(r[:40]) + "…"
 	}

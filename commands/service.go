@@ -57,6 +57,9 @@ type Service struct {
 	Random io.Reader
 	// MaxAttempts bounds how often one command reloads after a conflict.
 	MaxAttempts int
+	// OnCall, if set, sees every answered catalogue call with its result
+	// code ("" for success), whichever transport carried it: metrics.
+	OnCall func(endpoint, code string)
 
 	state *aggregates
 }

@@ -127,6 +127,16 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
+// Last returns the sequence of the newest message in the stream and when it
+// was stored (0 and the zero time if none).
+func (s *Store) Last(ctx context.Context) (uint64, time.Time, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("stream info: %w", err)
+	}
+	return info.State.LastSeq, info.State.LastTime, nil
+}
+
 // Load returns every event on filter in order and the sequence of the last
 // one: the expected sequence for the next Append to that aggregate (0 when
 // the aggregate is empty). It reads with direct gets and creates no consumer;

@@ -121,6 +121,13 @@ func NewGatewayCredential(dir, name string) (string, error) {
 	return gatewayPrefix + name + "_" + s, nil
 }
 
+// IsGatewayCredential reports whether token has the shape of a gateway
+// credential (klgw_<name>_<secret>); only the server can tell if it holds.
+func IsGatewayCredential(token string) bool {
+	_, _, ok := parseGateway(token)
+	return ok
+}
+
 // parseGateway splits a gateway token into its name and secret.
 func parseGateway(token string) (name, secret string, ok bool) {
 	rest, ok := strings.CutPrefix(token, gatewayPrefix)

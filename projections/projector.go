@@ -38,6 +38,7 @@ type Projector struct {
 
 	mu      sync.Mutex
 	applied uint64
+	at      time.Time // when the last applied event was recorded
 	changed chan struct{}
 	ready   chan struct{}
 }
@@ -144,6 +145,9 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 	if p.AfterCommit != nil {
 		p.AfterCommit(batch)
 	}
+	p.mu.Lock()
+	p.at = batch[len(batch)-1].Event.Base().At
+	p.mu.Unlock()
 	p.advance(last)
 	return nil
 }
@@ -161,6 +165,14 @@ func (p *Projector) Applied() uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.applied
+}
+
+// Position returns the last stream sequence applied and when that event was
+// recorded (zero before this process applied any).
+func (p *Projector) Position() (uint64, time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.applied, p.at
 }
 
 // Ready is closed once the projection has applied everything that was in

@@ -29,6 +29,8 @@ type Server struct {
 	Logger *slog.Logger
 	// Version is reported in the OpenAPI document.
 	Version string
+	// Metrics, if set, times every route and is served at /metrics.
+	Metrics *Metrics
 
 	ln  net.Listener
 	srv *http.Server
@@ -42,27 +44,36 @@ func NewServer(addr string, svc *commands.Service, ready func() error) *Server {
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	handle := func(pattern string, h http.Handler) {
+		if s.Metrics != nil {
+			h = s.Metrics.instrument(pattern, h)
+		}
+		mux.Handle(pattern, h)
+	}
+	handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.Ready(); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	}))
 	if s.Verify != nil {
-		mux.Handle("POST /v1/verify", s.Verify)
+		handle("POST /v1/verify", s.Verify)
 	}
 	for _, ep := range commands.Endpoints() {
-		mux.HandleFunc("POST "+HTTPPath(ep.Name), s.endpoint(ep))
+		handle("POST "+HTTPPath(ep.Name), s.endpoint(ep))
 	}
 	openapi := OpenAPI(s.Version)
-	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/openapi.json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi)
-	})
+	}))
+	if s.Metrics != nil {
+		handle("GET /metrics", s.Metrics.Handler())
+	}
 	return mux
 }
 
