@@ -6,9 +6,14 @@ import (
 	"time"
 )
 
-// recheck is when an end is applied a second time, for a connection that
-// was being authorized while the end was recorded.
-const recheck = 500 * time.Millisecond
+// An end is applied after grace, so that a reply already on its way to the
+// connection (the revoke a key made of itself) reaches it, and again after
+// recheck, for a connection that was being authorized while the end was
+// recorded.
+const (
+	grace   = 100 * time.Millisecond
+	recheck = 600 * time.Millisecond
+)
 
 // conn names a client connection: its server and its ID there.
 type conn struct {
@@ -44,10 +49,10 @@ func (c *Callout) OwnerChanged(owner string) {
 	c.disconnect(func(_ string, k *keyConns) bool { return k.owner == owner })
 }
 
-// disconnect closes the matching connections now and once more after
-// recheck, off the caller's goroutine (the projector's).
+// disconnect closes the matching connections after grace and once more
+// after recheck, off the caller's goroutine (the projector's).
 func (c *Callout) disconnect(match func(string, *keyConns) bool) {
-	go c.disconnectNow(match)
+	time.AfterFunc(grace, func() { c.disconnectNow(match) })
 	time.AfterFunc(recheck, func() { c.disconnectNow(match) })
 }
 

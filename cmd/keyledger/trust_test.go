@@ -17,15 +17,24 @@ func TestEndingAKeyClosesItsConnections(t *testing.T) {
 	b := newBoundary(t, func(m *Main) { m.Now, m.SweepEvery = clk.Now, time.Hour })
 	for _, tc := range []struct {
 		name string
-		end  func(t *testing.T, keyID string)
+		end  func(t *testing.T, keyID string, nc *nats.Conn)
 	}{
-		{"revoked", func(t *testing.T, keyID string) { mustCLI(t, b.m, b.admin, "key", "revoke", keyID) }},
-		{"deleted", func(t *testing.T, keyID string) { mustCLI(t, b.m, b.admin, "key", "delete", keyID) }},
-		{"expired", func(t *testing.T, keyID string) {
+		{"revoked", func(t *testing.T, keyID string, _ *nats.Conn) { mustCLI(t, b.m, b.admin, "key", "revoke", keyID) }},
+		{"revoked_by_itself", func(t *testing.T, keyID string, nc *nats.Conn) {
+			// The reply still reaches the connection that is about to close.
+			reply, err := nc.Request("keyledger.cmd.key.revoke", []byte(`{"key_ids":["`+keyID+`"]}`), 5*time.Second)
+			if err != nil || !strings.Contains(string(reply.Data), `"revoked":["`+keyID+`"]`) {
+				t.Fatalf("revoking itself: %v %s", err, reply.Data)
+			}
+		}},
+		{"deleted", func(t *testing.T, keyID string, _ *nats.Conn) { mustCLI(t, b.m, b.admin, "key", "delete", keyID) }},
+		{"expired", func(t *testing.T, keyID string, _ *nats.Conn) {
 			clk.Add(3 * time.Minute)
 			b.m.sweep(context.Background())
 		}},
-		{"owner_deactivated", func(t *testing.T, keyID string) { mustCLI(t, b.m, b.admin, "user", "deactivate", b.aliceID) }},
+		{"owner_deactivated", func(t *testing.T, keyID string, _ *nats.Conn) {
+			mustCLI(t, b.m, b.admin, "user", "deactivate", b.aliceID)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := decodeJSON[keyJSON](t, mustCLI(t, b.m, b.admin, "key", "issue", "--owner", b.aliceID, "--name", tc.name, "--expires-in", "PT2M", "--json"))
@@ -35,7 +44,7 @@ func TestEndingAKeyClosesItsConnections(t *testing.T) {
 			if _, err := nc.Request("keyledger.query.settings", nil, 5*time.Second); err != nil {
 				t.Fatalf("the key works before: %v", err)
 			}
-			tc.end(t, k.KeyID)
+			tc.end(t, k.KeyID, nc)
 			select {
 			case <-closed:
 			case <-time.After(time.Second):
