@@ -9,7 +9,6 @@ import (
 	"github.com/keyledger/keyledger"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
-	"github.com/oklog/ulid/v2"
 )
 
 // NATS request headers.
@@ -36,10 +35,7 @@ func ConnectionKey(h micro.Headers) string {
 		Account string `json:"acc"`
 		User    string `json:"user"`
 	}
-	if json.Unmarshal([]byte(info), &ci) != nil || ci.Account != "CLIENTS" || len(ci.User) != ulid.EncodedSize {
-		return ""
-	}
-	if _, err := ulid.ParseStrict(ci.User); err != nil {
+	if json.Unmarshal([]byte(info), &ci) != nil || ci.Account != "CLIENTS" || !keyledger.IsID(ci.User) {
 		return ""
 	}
 	return ci.User
