@@ -137,3 +137,33 @@ func TestWhatEachConnectionMayDo(t *testing.T) {
 		}
 	}
 }
+
+// TestRoleChangeReconnectsWithNewPermissions: when an owner's roles change,
+// their keys' connections are closed; they reconnect with the permissions
+// of the new roles.
+func TestRoleChangeReconnectsWithNewPermissions(t *testing.T) {
+	b := newBoundary(t, nil)
+	reconnected := make(chan struct{}, 1)
+	nc := connectAs(t, b.m, b.alice, nats.ReconnectWait(50*time.Millisecond),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
+		nats.ReconnectHandler(func(*nats.Conn) { reconnected <- struct{}{} }))
+	issue := func(name string) error {
+		_, err := nc.Request("keyledger.cmd.key.issue", []byte(`{"name":"`+name+`"}`), 500*time.Millisecond)
+		return err
+	}
+	if err := issue("as-developer"); err != nil {
+		t.Fatalf("a developer issues: %v", err)
+	}
+	mustCLI(t, b.m, b.admin, "user", "roles", b.aliceID, "--role", "auditor")
+	select {
+	case <-reconnected:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the connection was not renewed after the roles changed")
+	}
+	if err := issue("as-auditor"); err == nil {
+		t.Fatal("an auditor's connection still reaches keyledger.cmd.key.issue")
+	}
+	if _, err := nc.Request("keyledger.query.settings", nil, 5*time.Second); err != nil {
+		t.Fatalf("an auditor's query: %v", err)
+	}
+}
