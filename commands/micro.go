@@ -64,7 +64,7 @@ func ServeNATS(nc *nats.Conn, s *Service, version string, maxInFlight int) (micr
 			slots <- struct{}{}
 			go func() {
 				defer func() { <-slots }()
-				s.serveNATS(ep, req)
+				s.serveNATS(nc, ep, req)
 			}()
 		}
 		if err := svc.AddEndpoint(endpointName(ep.Name), micro.HandlerFunc(handler), micro.WithEndpointSubject("keyledger."+ep.Name)); err != nil {
@@ -86,7 +86,7 @@ func endpointName(name string) string {
 	return string(b)
 }
 
-func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
+func (s *Service) serveNATS(nc *nats.Conn, ep Endpoint, req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
 	defer cancel()
 	h := req.Headers()
@@ -100,7 +100,7 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	if err == nil {
 		body, merr := json.Marshal(res)
 		if merr == nil {
-			_ = req.Respond(body)
+			_ = nc.Publish(req.Reply(), body) // not req.Respond: see below
 			return
 		}
 		err = merr
@@ -111,6 +111,14 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	} else {
 		s.Logger.Debug("request refused", "endpoint", ep.String(), "code", code)
 	}
-	_ = req.Error(strconv.Itoa(keyledger.HTTPStatus(code)), keyledger.ErrorMessage(err), keyledger.ErrorJSON(err),
-		micro.WithHeaders(micro.Headers{"Keyledger-Error-Code": []string{code}}))
+	// Replies are published here rather than by req.Respond and req.Error:
+	// micro reads what those record once the handler has returned, and this
+	// runs on a goroutine of its own (a data race under -race). The headers
+	// are the ones req.Error would set.
+	reply := nats.NewMsg(req.Reply())
+	reply.Header.Set(micro.ErrorHeader, keyledger.ErrorMessage(err))
+	reply.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(keyledger.HTTPStatus(code)))
+	reply.Header.Set("Keyledger-Error-Code", code)
+	reply.Data = keyledger.ErrorJSON(err)
+	_ = nc.PublishMsg(reply)
 }

@@ -41,6 +41,7 @@ type Callout struct {
 
 	nc    *nats.Conn
 	sub   *nats.Subscription
+	slots chan struct{} // bounds the authorizations in flight
 	mu    sync.Mutex
 	conns map[string]*keyConns // by key ID
 }
@@ -51,13 +52,18 @@ type keyConns struct {
 	conns []conn
 }
 
+// maxInFlight is how many connections are authorized at once; one slow
+// key lookup does not hold up the others.
+const maxInFlight = 32
+
 // maxConnsPerKey bounds what is remembered per key; past it the oldest
 // (most likely closed) connections are forgotten.
 const maxConnsPerKey = 1024
 
 // NewCallout returns a callout signing with keys.Issuer.
 func NewCallout(keys Keys) *Callout {
-	return &Callout{Keys: keys, Timeout: time.Second, Logger: slog.Default(), conns: map[string]*keyConns{}}
+	return &Callout{Keys: keys, Timeout: time.Second, Logger: slog.Default(), conns: map[string]*keyConns{},
+		slots: make(chan struct{}, maxInFlight)}
 }
 
 // Open answers the server's authorization requests on nc, which must be a
@@ -80,12 +86,24 @@ func (c *Callout) Close() {
 }
 
 func (c *Callout) handle(m *nats.Msg) {
+	c.slots <- struct{}{}
+	go func() {
+		defer func() { <-c.slots }()
+		c.answer(m)
+	}()
+}
+
+// answer authorizes one connection and answers the server.
+func (c *Callout) answer(m *nats.Msg) {
 	req, err := jwt.DecodeAuthorizationRequestClaims(string(m.Data))
 	if err != nil {
 		c.Logger.Warn("auth callout: undecodable request", "err", err)
 		return
 	}
 	userJWT, reason := c.authorize(req)
+	if reason != "" {
+		c.Logger.Info("refused a NATS connection", "host", req.ClientInformation.Host, "reason", reason)
+	}
 	res := jwt.NewAuthorizationResponseClaims(req.UserNkey)
 	res.Audience = req.Server.ID
 	res.Jwt, res.Error = userJWT, reason
