@@ -51,9 +51,16 @@ type KeyFilter struct {
 	Q             string     `json:"q,omitempty"`
 	CreatedBy     string     `json:"created_by,omitempty"`
 	ExpiresBefore *time.Time `json:"expires_before,omitempty"`
+	// CreatedAfter and CreatedBefore bound when keys were issued:
+	// created_after <= created_at < created_before.
+	CreatedAfter  *time.Time `json:"created_after,omitempty"`
+	CreatedBefore *time.Time `json:"created_before,omitempty"`
 	NeverExpires  bool       `json:"never_expires,omitempty"`
 	Limit         int        `json:"limit,omitempty"`
 	Cursor        string     `json:"cursor,omitempty"`
+	// AsOf, a time (RFC 3339) or "seq:N", asks for the keys as they stood
+	// then, rebuilt by replaying the stream.
+	AsOf string `json:"as_of,omitempty"`
 }
 
 // KeyPage is one page of a key list; NextCursor is empty on the last page.

@@ -47,6 +47,7 @@ func endpoint[C any, R any](name string, f func(s *Service, ctx context.Context,
 
 type keyIDQuery struct {
 	KeyID string `json:"key_id"`
+	AsOf  string `json:"as_of"`
 }
 
 type usersQuery struct {
@@ -71,6 +72,7 @@ func Endpoints() []Endpoint {
 		endpoint("cmd.key.issue", (*Service).IssueKey),
 		endpoint("cmd.key.update", (*Service).UpdateKey),
 		endpoint("cmd.key.revoke", (*Service).RevokeKeys),
+		endpoint("cmd.key.revoke_matching", (*Service).RevokeMatching),
 		endpoint("cmd.key.regenerate", (*Service).RegenerateKey),
 		endpoint("cmd.key.delete", (*Service).DeleteKeys),
 		endpoint("query.keys", func(s *Service, ctx context.Context, a Actor, _ string, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {
@@ -79,8 +81,9 @@ func Endpoints() []Endpoint {
 			}
 			return s.Keys(ctx, a, f)
 		}),
+		endpoint("query.audit.suspicious", (*Service).Suspicious),
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
-			return s.Key(ctx, a, q.KeyID)
+			return s.KeyAsOf(ctx, a, q.KeyID, q.AsOf)
 		}),
 	}
 }

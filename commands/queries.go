@@ -68,6 +68,13 @@ func (s *Service) Keys(ctx context.Context, a Actor, f keyledger.KeyFilter) (*ke
 	if err := mayRead(a, f.Owner); err != nil {
 		return nil, err
 	}
+	if f.AsOf != "" {
+		r, err := s.past(ctx, f.AsOf)
+		if err != nil {
+			return nil, err
+		}
+		return r.Keys(ctx, f)
+	}
 	return s.Read.Keys(ctx, f)
 }
 

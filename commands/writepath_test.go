@@ -2,7 +2,9 @@ package commands_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -317,3 +319,154 @@ func TestUserNamesResolveToIDs(t *testing.T) {
 		t.Fatalf("ambiguous name: %q does not list the IDs", keyledger.ErrorMessage(err))
 	}
 }
+
+// as_of answers are the ledger exactly as it stood then: at every step of a
+// key's life, what a query answered live is what as_of answers later.
+func TestAsOfEqualsWhatWasAnsweredThen(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	type moment struct {
+		seq  uint64
+		key  string // the key as query.key answered then
+		list string // query.keys then
+	}
+	var moments []moment
+	k, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "v1", ExpiresIn: "P30D"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := func() {
+		one, err := l.svc.Key(ctx, dev, k.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		moments = append(moments, moment{l.lastSeq(t), jsonOf(t, one), jsonOf(t, all)})
+	}
+	snap()
+	name := "v2"
+	steps := []func() error{
+		func() error {
+			_, err := l.svc.UpdateKey(ctx, dev, "", commands.UpdateKey{KeyID: k.ID, Name: &name})
+			return err
+		},
+		func() error {
+			_, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "second"})
+			return err
+		},
+		func() error {
+			_, err := l.svc.RevokeKeys(ctx, dev, "", commands.RevokeKeys{KeyIDs: []string{k.ID}, Reason: "leaked"})
+			return err
+		},
+		func() error {
+			_, err := l.svc.RegenerateKey(ctx, dev, "", commands.RegenerateKey{KeyID: k.ID})
+			return err
+		},
+		func() error {
+			_, err := l.svc.DeleteKeys(ctx, dev, "", commands.DeleteKeys{KeyIDs: []string{k.ID}})
+			return err
+		},
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+		snap()
+	}
+	for i, m := range moments {
+		asOf := fmt.Sprintf("seq:%d", m.seq)
+		one, err := l.svc.KeyAsOf(ctx, dev, k.ID, asOf)
+		if err != nil {
+			t.Fatalf("moment %d: %v", i, err)
+		}
+		all, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{AsOf: asOf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := jsonOf(t, one); got != m.key {
+			t.Errorf("moment %d (%s): key\n got %s\nwant %s", i, asOf, got, m.key)
+		}
+		if got := jsonOf(t, all); got != m.list {
+			t.Errorf("moment %d (%s): list\n got %s\nwant %s", i, asOf, got, m.list)
+		}
+	}
+	_, err = l.svc.KeyAsOf(ctx, dev, k.ID, fmt.Sprintf("seq:%d", moments[0].seq-4))
+	wantCode(t, err, keyledger.ENotFound) // before the key was issued
+	_, err = l.svc.KeyAsOf(ctx, dev, k.ID, "yesterday")
+	wantCode(t, err, keyledger.EInvalid)
+	byTime, err := l.svc.KeyAsOf(ctx, dev, k.ID, time.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil || byTime.Status != keyledger.StatusDeleted {
+		t.Fatalf("as_of now: %+v %v", byTime, err)
+	}
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Revoking by lineage: every active key one admin issued in a window goes,
+// in one call, with one reason; a dry run lists them and changes nothing.
+func TestRevokeMatchingIssuerAndWindow(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	base := time.Now().UTC().Truncate(time.Second)
+	now := base
+	l.svc.Now = func() time.Time { return now }
+	rogue, _ := l.User(t, "rogue-admin", "admin")
+	dev, _ := l.developer(t, "dev")
+	var bad []string
+	for i := range 30 {
+		now = base.Add(time.Duration(i) * time.Minute)
+		issuer := l.admin
+		if i >= 10 && i < 20 {
+			issuer = rogue
+		}
+		k, err := l.svc.IssueKey(ctx, issuer, "", commands.IssueKey{Owner: dev.UserID, Name: fmt.Sprint("k", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= 10 && i < 18 {
+			bad = append(bad, k.ID)
+		}
+	}
+	filter := commands.RevokeMatching{CreatedBy: "rogue-admin", CreatedBefore: ptr(base.Add(18 * time.Minute)), Reason: "rogue admin", DryRun: true}
+	seq := l.lastSeq(t)
+	dry, err := l.svc.RevokeMatching(ctx, l.admin, "", filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dry.Matched) != len(bad) || len(dry.Revoked) != 0 || l.lastSeq(t) != seq {
+		t.Fatalf("dry run matched %d (want %d), revoked %d, stored %d events", len(dry.Matched), len(bad), len(dry.Revoked), l.lastSeq(t)-seq)
+	}
+	filter.DryRun = false
+	res, err := l.svc.RevokeMatching(ctx, l.admin, "revoke-rogue", filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sorted(res.Revoked)) != fmt.Sprint(sorted(bad)) {
+		t.Fatalf("revoked %v, want %v", res.Revoked, bad)
+	}
+	page, err := l.svc.Keys(ctx, l.admin, keyledger.KeyFilter{Owner: dev.UserID, Status: keyledger.StatusActive, Limit: 100})
+	if err != nil || len(page.Keys) != 31-len(bad) {
+		t.Fatalf("%d keys still active (%v), want %d", len(page.Keys), err, 31-len(bad))
+	}
+	k, _ := l.svc.Key(ctx, l.admin, bad[0])
+	if k.RevokeReason != "rogue admin" {
+		t.Fatalf("revoke reason %q", k.RevokeReason)
+	}
+	_, err = l.svc.RevokeMatching(ctx, l.admin, "", commands.RevokeMatching{Reason: "everything"})
+	wantCode(t, err, keyledger.EInvalid)
+	_, err = l.svc.RevokeMatching(ctx, dev, "", commands.RevokeMatching{Owner: dev.UserID})
+	wantCode(t, err, keyledger.EForbidden)
+}
+
+func sorted(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }

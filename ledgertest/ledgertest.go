@@ -8,7 +8,9 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/natstest"
@@ -69,6 +71,11 @@ func Start(tb testing.TB, js jetstream.JetStream) *Ledger {
 	p := projections.NewProjector(db, store)
 	l := &Ledger{Service: commands.NewService(store, db, p), Store: store, DB: db, Projector: p}
 	p.AfterCommit = l.Service.Observe
+	history := projections.NewHistory(store)
+	history.Dir = tb.TempDir()
+	l.Service.History = history
+	l.Service.Audit = &audit.Queries{DB: db.SQL(), Now: time.Now}
+	tb.Cleanup(history.Close)
 	pctx, cancel := context.WithCancel(ctx)
 	l.Pause = cancel
 	done := make(chan error, 1)

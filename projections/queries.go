@@ -177,6 +177,12 @@ func (d *DB) Keys(ctx context.Context, f keyledger.KeyFilter) (*keyledger.KeyPag
 	if f.ExpiresBefore != nil {
 		add(`k.expires_at < ?`, ts(*f.ExpiresBefore))
 	}
+	if f.CreatedAfter != nil {
+		add(`k.created_at >= ?`, ts(*f.CreatedAfter))
+	}
+	if f.CreatedBefore != nil {
+		add(`k.created_at < ?`, ts(*f.CreatedBefore))
+	}
 	if f.NeverExpires {
 		add(`k.expires_at IS NULL`)
 	}

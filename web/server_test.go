@@ -118,6 +118,7 @@ func TestEveryEndpointOverHTTPMatchesTheDocument(t *testing.T) {
 		name, token, body string
 	}{
 		{"query.settings", dev, `{}`},
+		{"query.audit.suspicious", admin, `{"window":"PT1H"}`},
 		{"cmd.settings.set", admin, `{"max_active_keys_per_user":50,"default_expiry":"P30D"}`},
 		{"query.users", admin, `{"q":"svc"}`},
 		{"cmd.user.roles", admin, fmt.Sprintf(`{"user_id":%q,"roles":["developer","auditor"]}`, uid)},
@@ -137,6 +138,7 @@ func TestEveryEndpointOverHTTPMatchesTheDocument(t *testing.T) {
 	for _, s := range []struct{ name, body string }{
 		{"query.key", fmt.Sprintf(`{"key_id":%q}`, keyID)},
 		{"cmd.key.update", fmt.Sprintf(`{"key_id":%q,"name":"deploy-2"}`, keyID)},
+		{"cmd.key.revoke_matching", fmt.Sprintf(`{"owner":%q,"dry_run":true}`, uid)},
 		{"cmd.key.revoke", fmt.Sprintf(`{"key_ids":[%q],"reason":"rotated"}`, keyID)},
 		{"cmd.key.regenerate", fmt.Sprintf(`{"key_id":%q}`, keyID)},
 		{"cmd.key.delete", fmt.Sprintf(`{"key_ids":[%q]}`, keyID)},

@@ -17,7 +17,7 @@ const (
 )
 
 const serverUsage = `Server:
-  keyledger serve [--data DIR] [--nats-listen ADDR | --nats URL --replicas 3] [--http ADDR]
+  keyledger serve [--data DIR] [--nats-listen ADDR [--nats-sync always|1m] | --nats URL --replicas 3] [--http ADDR]
       Run the ledger: embedded NATS JetStream and SQLite under --data (default ./keyledger-data).
       The first start writes the first admin's token to DIR/admin.token.
   keyledger serve --nats URL --nats-nkey FILE --nats-callout-nkey FILE
@@ -56,7 +56,6 @@ func printUsage(w io.Writer) {
 		}
 	}
 	fmt.Fprint(w, "\nOther:\n",
-		"  keyledger bench [--duration 10s] [--http-connections 8] [--nats-requests 50] [--keys 10000] [--million]\n",
 		"  keyledger version\n",
 		"  keyledger help [COMMAND]\n\n",
 		clientFlagsUsage,

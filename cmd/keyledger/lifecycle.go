@@ -11,10 +11,30 @@ import (
 
 // connect starts the embedded NATS server, or dials the external one.
 func (m *Main) connect() error {
+	syncAlways, syncEvery, err := parseSync(m.NATSSync)
+	if err != nil {
+		return err
+	}
 	if m.NATSURL != "" {
+		if !syncAlways {
+			return errors.New("--nats-sync applies to the embedded server only; an external one syncs as it is configured")
+		}
 		return m.connectExternal()
 	}
-	return m.startEmbedded()
+	return m.startEmbedded(syncAlways, syncEvery)
+}
+
+// parseSync reads --nats-sync: "always" (or empty) syncs every write, a
+// duration syncs that often.
+func parseSync(v string) (always bool, every time.Duration, err error) {
+	if v == "" || v == "always" {
+		return true, 0, nil
+	}
+	every, err = time.ParseDuration(v)
+	if err != nil || every <= 0 {
+		return false, 0, fmt.Errorf("--nats-sync %q: want always or a positive interval such as 1m", v)
+	}
+	return false, every, nil
 }
 
 // bootstrap creates the first admin on an empty stream and writes their
@@ -93,6 +113,10 @@ func (m *Main) Close() error {
 	if m.nc != nil {
 		m.nc.Drain()
 		m.nc = nil
+	}
+	if m.history != nil {
+		m.history.Close()
+		m.history = nil
 	}
 	var err error
 	if m.db != nil {

@@ -46,8 +46,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case args[0] == "serve":
 		return serve(ctx, args[1:], stdout, stderr)
-	case args[0] == "bench":
-		return benchMain(ctx, args[1:], stdout, stderr)
 	case args[0] == "nats-keys":
 		return natsKeys(ctx, args[1:], stdout, stderr)
 	case args[0] == "gateway-credentials":

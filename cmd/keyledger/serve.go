@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/natsauth"
@@ -33,6 +34,7 @@ type Main struct {
 	DataDir             string
 	NATSListen          string // embedded server's client address
 	NATSURL             string // external NATS; embeds nothing when set
+	NATSSync            string // embedded JetStream: "always" (fsync every write) or an interval
 	Replicas            int
 	HTTPAddr            string
 	VerifyTokenRequired bool
@@ -61,6 +63,7 @@ type Main struct {
 	db        *projections.DB
 	projector *projections.Projector
 	usage     *projections.Projector
+	history   *projections.History
 	index     *verifier.Index
 	service   *commands.Service
 	svc       micro.Service
@@ -73,7 +76,7 @@ type Main struct {
 // NewMain returns a Main with the defaults of DESIGN.md.
 func NewMain() *Main {
 	return &Main{
-		DataDir: "keyledger-data", NATSListen: "127.0.0.1:4222", Replicas: 1, HTTPAddr: "127.0.0.1:8080",
+		DataDir: "keyledger-data", NATSListen: "127.0.0.1:4222", NATSSync: "always", Replicas: 1, HTTPAddr: "127.0.0.1:8080",
 		UsageRetention: "P400D", SweepEvery: 10 * time.Second,
 		Stdout: os.Stdout, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		Now: func() time.Time { return time.Now().UTC() },
@@ -105,6 +108,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.NATSURL, "nats", m.NATSURL, "URL of an external NATS server or cluster (embeds nothing)")
 	fs.StringVar(&m.NATSNkeyFile, "nats-nkey", m.NATSNkeyFile, "with --nats: nkey seed file of keyledger's own NATS user (account LEDGER)")
 	fs.StringVar(&m.CalloutNkeyFile, "nats-callout-nkey", m.CalloutNkeyFile, "with --nats: account nkey seed file that signs auth callout answers")
+	fs.StringVar(&m.NATSSync, "nats-sync", m.NATSSync, "embedded JetStream: always (sync every write to disk) or an interval such as 1m (faster; a power cut may lose that much)")
 	fs.IntVar(&m.Replicas, "replicas", m.Replicas, "replicas of the streams (3 on a cluster)")
 	fs.StringVar(&m.HTTPAddr, "http", m.HTTPAddr, "HTTP listen address")
 	fs.BoolVar(&m.VerifyTokenRequired, "verify-token-required", false, "verification callers must present a key of their own")
@@ -220,6 +224,9 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	}
 	m.service = commands.NewService(m.store, m.db, m.projector)
 	m.service.Logger, m.service.Now = m.Logger, m.Now
+	m.history = projections.NewHistory(m.store)
+	m.service.History = m.history
+	m.service.Audit = &audit.Queries{DB: m.db.SQL(), Now: m.Now}
 	m.projector.AfterCommit = func(batch []events.Recorded) {
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)

@@ -46,7 +46,7 @@ var subcommands = []subcommand{
 	},
 	{
 		name: "key list", flags: keyList,
-		args:    "[--owner USER_ID] [--status active|expired|revoked|deleted] [--q TEXT] [--created-by USER_ID] [--expires-before TIME] [--never-expires] [--limit N] [--cursor C]",
+		args:    "[--owner USER_ID] [--status active|expired|revoked|deleted] [--q TEXT] [--created-by USER_ID] [--expires-before TIME] [--never-expires] [--limit N] [--cursor C] [--as-of TIME|seq:N]",
 		summary: "List keys, newest first. --q matches part of a name, or a whole key ID, owner ID or owner name.",
 		examples: []string{
 			"key list --status active --q deploy",
@@ -54,9 +54,9 @@ var subcommands = []subcommand{
 		},
 	},
 	{
-		name: "key show", flags: keyShow, args: "KEY_ID",
+		name: "key show", flags: keyShow, args: "KEY_ID [--as-of TIME|seq:N]",
 		summary:  "Show one key: its policy, use, and how it ended (revoked or deleted, when, by whom, why).",
-		examples: []string{"key show 01J9Z3Q5W8X2M4N6P7R8S9T0VA"},
+		examples: []string{"key show 01J9Z3Q5W8X2M4N6P7R8S9T0VA", "key show 01J9Z3Q5W8X2M4N6P7R8S9T0VA --as-of 2026-11-01T00:00:00Z"},
 	},
 	{
 		name: "key update", flags: keyUpdate, args: "KEY_ID [--name NAME] [--description TEXT]",
@@ -64,9 +64,13 @@ var subcommands = []subcommand{
 		examples: []string{"key update 01J9Z3Q5W8X2M4N6P7R8S9T0VA --name ci-deploy-old"},
 	},
 	{
-		name: "key revoke", flags: keyRevoke, args: "KEY_ID... [--reason TEXT]",
-		summary:  "Stop active keys from working at once; a revoked key can be regenerated.",
-		examples: []string{"key revoke 01J9Z3Q5W8X2M4N6P7R8S9T0VA --reason \"leaked in a CI log\""},
+		name: "key revoke", flags: keyRevoke, args: "KEY_ID... | --owner USER | --created-by USER [--created-after TIME] [--created-before TIME] [--dry-run]  [--reason TEXT]",
+		summary: "Stop active keys from working at once: the listed ones, or every active key a filter matches (in atomic batches). A revoked key can be regenerated.",
+		examples: []string{
+			"key revoke 01J9Z3Q5W8X2M4N6P7R8S9T0VA --reason \"leaked in a CI log\"",
+			"key revoke --created-by mallory --created-after 2026-11-22T00:00:00Z --dry-run",
+			"key revoke --created-by mallory --created-after 2026-11-22T00:00:00Z --reason \"mallory's admin key leaked\"",
+		},
 	},
 	{
 		name: "key regenerate", flags: keyRegenerate, args: "KEY_ID",
@@ -100,6 +104,11 @@ var subcommands = []subcommand{
 		name: "user deactivate", flags: userDeactivate, args: "USER_ID",
 		summary:  "Deactivate a user and delete every key of theirs.",
 		examples: []string{"user deactivate 01J9Z3Q5W8X2M4N6P7R8S9T0VB"},
+	},
+	{
+		name: "audit suspicious", flags: auditSuspicious, args: "[--window 1h] [--limit N]",
+		summary:  "Rank keys by how unusual their recent use is: far above their own baseline, bursts of failed attempts, use of a deactivated owner's key. Each line has the evidence and the revoke command.",
+		examples: []string{"audit suspicious", "audit suspicious --window 30m --json"},
 	},
 	{
 		name: "settings show", flags: settingsShow, args: "",

@@ -20,7 +20,8 @@ import (
 // natsauth: keyledger's account for the streams and itself, the clients'
 // account for everyone else, and keyledger as the auth callout. Its own
 // keys are in the data directory (created at first start, mode 0600).
-func (m *Main) startEmbedded() error {
+// syncAlways and syncEvery are --nats-sync.
+func (m *Main) startEmbedded(syncAlways bool, syncEvery time.Duration) error {
 	host, portStr, err := net.SplitHostPort(m.NATSListen)
 	if err != nil {
 		return fmt.Errorf("--nats-listen: %w", err)
@@ -45,7 +46,8 @@ func (m *Main) startEmbedded() error {
 	}
 	opts.ServerName, opts.Host, opts.Port = "keyledger", host, port
 	opts.JetStream, opts.StoreDir = true, filepath.Join(m.DataDir, "nats")
-	opts.SyncAlways = true // a key the caller was shown must survive a power cut
+	// By default a key the caller was shown must survive a power cut.
+	opts.SyncAlways, opts.SyncInterval = syncAlways, syncEvery
 	opts.NoSigs, opts.NoLog = true, true
 	ns, err := server.NewServer(opts)
 	if err != nil {
