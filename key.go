@@ -101,5 +101,12 @@ type Credential struct {
 	AllowedCIDRs []string
 	RateLimit    *RateLimit
 	CreatedAt    time.Time
-	LastUsedAt   *time.Time
+	// RegeneratedAt is the latest regenerate (nil: never regenerated).
+	RegeneratedAt *time.Time
+	LastUsedAt    *time.Time
+}
+
+// Clock is what decides when the key stops working (see KeyClock).
+func (c *Credential) Clock() KeyClock {
+	return NewKeyClock(c.Status, c.ExpiresAt, c.CreatedAt, c.RegeneratedAt, c.LastUsedAt)
 }

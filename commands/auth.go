@@ -48,9 +48,35 @@ func (s *Service) authenticate(ctx context.Context, keyID string, secret *string
 		}
 		return Actor{}, err
 	}
-	if (secret != nil && !keyledger.SecretMatches(*secret, c.SecretHash)) || !c.OwnerActive || c.Status != keyledger.StatusActive ||
-		(c.ExpiresAt != nil && !s.Now().Before(*c.ExpiresAt)) {
+	if (secret != nil && !keyledger.SecretMatches(*secret, c.SecretHash)) || !c.OwnerActive {
 		return Actor{}, errDeny
 	}
+	settings, err := s.Read.Settings(ctx)
+	if err != nil {
+		return Actor{}, err
+	}
+	clock := c.Clock()
+	if s.Usage != nil {
+		// This instance may know of a use the projections have not seen yet.
+		clock.LastUsedAt = max(clock.LastUsedAt, s.Usage.LastUsed(c.KeyID))
+	}
+	if status, _ := clock.StatusAtUnix(s.Now().Unix(), keyledger.PolicyOf(settings)); status != keyledger.StatusActive {
+		return Actor{}, errDeny
+	}
+	if s.Usage != nil {
+		s.Usage.CountUse(c.KeyID)
+	}
 	return Actor{UserID: c.Owner, KeyID: c.KeyID, Roles: c.OwnerRoles}, nil
+}
+
+// UsageCounter counts uses of keys, as the verify index does for
+// verifications: its counts become UsageRecorded events once a minute, which
+// move the key's last_used_at. Authenticating with a key counts as one valid
+// use, so keys used only for management calls do not expire for inactivity.
+type UsageCounter interface {
+	// CountUse counts one valid use of the key now.
+	CountUse(keyID string)
+	// LastUsed is the key's latest use this counter knows of, in Unix
+	// seconds (0: none).
+	LastUsed(keyID string) int64
 }

@@ -260,7 +260,7 @@ func (s *Store) follow(ctx context.Context, filters []string, from uint64, fn fu
 		}
 		ev, err := Decode(msg.Data())
 		if err != nil {
-			return fmt.Errorf("seq %d: %w", meta.Sequence.Stream, err)
+			return fmt.Errorf("seq %d: %w: %w", meta.Sequence.Stream, ErrUndecodable, err)
 		}
 		batch = append(batch, Recorded{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Event: ev, Data: msg.Data()})
 		if meta.NumPending > 0 && len(batch) < maxBatch {

@@ -78,23 +78,14 @@ func (p *Projector) Run(ctx context.Context) error {
 		target = min(target, p.Until)
 	}
 	go p.reportCatchUp(ctx, from, target)
-	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-		err := p.Source.Follow(ctx, p.Applied()+1, p.applyBatch)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, errUntil):
-			return nil
-		case errors.Is(err, errApply):
-			return err
-		}
-		p.Logger.Warn("following the event stream failed; retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
+	next := func() uint64 { return p.Applied() + 1 }
+	err = events.FollowRetrying(ctx, p.Source, next, p.applyBatch, func(err error) bool {
+		return errors.Is(err, errApply) || errors.Is(err, errUntil)
+	}, p.Logger)
+	if errors.Is(err, errUntil) {
+		return nil
 	}
+	return err
 }
 
 // reportCatchUp logs progress while the projection replays what was stored

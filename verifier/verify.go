@@ -84,12 +84,13 @@ func (x *Index) Verify(token, scope, ip string) Result {
 		res.ExpiresAt = time.Unix(k.expires, 0).UTC()
 	}
 	unix := now.Unix()
+	status, _ := k.clock().StatusAtUnix(unix, x.policy())
 	switch {
 	case !x.enabled.Load():
 		return k.deny(&res, countDisabled)
-	case k.status == revoked:
+	case status == keyledger.StatusRevoked:
 		return k.deny(&res, countRevoked)
-	case k.status == expired || (k.expires != 0 && unix >= k.expires) || k.idle(unix, x.inactivity.Load()):
+	case status != keyledger.StatusActive:
 		return k.deny(&res, countExpired)
 	case scope != "" && !slices.Contains(k.limits.scopes, scope):
 		return k.deny(&res, countMissingScope)
@@ -110,14 +111,6 @@ func (k *entry) deny(res *Result, reason int) Result {
 	k.count(reason)
 	res.Code = counterCodes[reason]
 	return *res
-}
-
-// idle reports whether the key has gone unused longer than limit seconds.
-func (k *entry) idle(now, limit int64) bool {
-	if limit == 0 {
-		return false
-	}
-	return now >= max(k.lastUsed.Load(), k.since)+limit
 }
 
 func allowed(cidrs []netip.Prefix, ip string) bool {

@@ -233,3 +233,25 @@ func TestVerifyAllocatesNothing(t *testing.T) {
 		t.Fatalf("Verify allocates %.1f times per call", n)
 	}
 }
+
+func TestUsageOfAKeyDeletedWithinTheMinuteIsRecorded(t *testing.T) {
+	f := newFixture()
+	id, tok := f.issue(nil)
+	for range 3 {
+		if res := f.x.Verify(tok, "", ""); !res.Valid {
+			t.Fatalf("verify: %+v", res)
+		}
+	}
+	f.x.Verify(tok, "admin", "") // a scope it lacks
+	f.apply(&events.KeyDeleted{KeyID: id, Owner: "OWNER"})
+	if res := f.x.Verify(tok, "", ""); res.Code != "not_found" {
+		t.Fatalf("after delete: %+v", res)
+	}
+	usage := f.x.TakeUsage(t0, "i")
+	if len(usage) != 1 || usage[0].KeyID != id || usage[0].Valid != 3 || usage[0].LastUsedAt == nil || usage[0].Denied["missing_scope"] != 1 {
+		t.Fatalf("usage after delete: %+v", usage)
+	}
+	if again := f.x.TakeUsage(t0.Add(time.Minute), "i"); len(again) != 0 {
+		t.Fatalf("usage of a deleted key taken twice: %+v", again)
+	}
+}

@@ -26,6 +26,9 @@ const serverUsage = `Server:
       Write a gateway's read-only NATS credential (the event stream and notifications).
   keyledger nats-keys --out DIR
       Write the keys a NATS cluster and keyledger share (deploy/nats, docker compose).
+  keyledger admin recover [--data DIR]
+      Break-glass, on the server's host: register a fresh admin and write their token to
+      DIR/admin.token, whether serve is running or stopped.
 `
 
 const clientFlagsUsage = `Every client subcommand also takes:

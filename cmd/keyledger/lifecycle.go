@@ -128,6 +128,11 @@ func (m *Main) Close() error {
 		m.ns.WaitForShutdown()
 		m.ns = nil
 	}
+	if m.lock != nil {
+		os.Remove(filepath.Join(m.DataDir, natsURLFile))
+		m.lock.Close()
+		m.lock = nil
+	}
 	return err
 }
 

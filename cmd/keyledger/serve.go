@@ -68,6 +68,7 @@ type Main struct {
 	service   *commands.Service
 	svc       micro.Service
 	http      *web.Server
+	lock      *os.File // the data directory's lock (datadir.go)
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	done      chan error
@@ -144,7 +145,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return err
 	}
+	if m.lock, err = lockDataDir(m.DataDir); err != nil {
+		return err
+	}
 	if err := m.connect(); err != nil {
+		return err
+	}
+	// `keyledger admin recover` finds this server here.
+	if err := os.WriteFile(filepath.Join(m.DataDir, natsURLFile), []byte(m.ClientURL()+"\n"), 0o600); err != nil {
 		return err
 	}
 	usageStore, err := m.openStores(ctx)
@@ -177,8 +185,7 @@ func (m *Main) openStores(ctx context.Context) (*events.Store, error) {
 	m.store = events.NewStore(js)
 	usage := events.NewUsageStore(js)
 	m.store.Replicas, usage.Replicas = m.Replicas, m.Replicas
-	epoch := time.Unix(0, 0).UTC()
-	usage.MaxAge = retention.AddTo(epoch).Sub(epoch)
+	usage.MaxAge = retention.Duration()
 	for _, s := range []*events.Store{m.store, usage} {
 		if err := retry(ctx, 30*time.Second, func() error { return s.Open(ctx) }); err != nil {
 			return nil, err
@@ -223,7 +230,7 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 		}
 	}
 	m.service = commands.NewService(m.store, m.db, m.projector)
-	m.service.Logger, m.service.Now = m.Logger, m.Now
+	m.service.Logger, m.service.Now, m.service.Usage = m.Logger, m.Now, m.index
 	m.history = projections.NewHistory(m.store)
 	m.service.History = m.history
 	m.service.Audit = &audit.Queries{DB: m.db.SQL(), Now: m.Now}
@@ -301,14 +308,14 @@ func (m *Main) serve() error {
 		return err
 	}
 	var err error
-	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, 256); err != nil {
+	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, commands.DefaultWorkers); err != nil {
 		return err
 	}
-	if err := m.svc.AddEndpoint("verify", m.index.NATSHandler(authorize), micro.WithEndpointSubject("keyledger.verify")); err != nil {
+	if err := m.svc.AddEndpoint("verify", commands.VerifyHandler(m.index, authorize), micro.WithEndpointSubject("keyledger.verify")); err != nil {
 		return err
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
-	m.http.Verify, m.http.Logger, m.http.Version = m.index.HTTPHandler(authorize), m.Logger, version
+	m.http.Verify, m.http.Logger, m.http.Version = web.VerifyHandler(m.index, authorize), m.Logger, version
 	m.http.Metrics = m.metrics()
 	return m.http.Open()
 }
@@ -356,7 +363,12 @@ func (m *Main) background(usageStore *events.Store) {
 
 // sweep records every key that is due as expired. Several instances may
 // sweep the same key at once; the owner's expected sequence lets one win.
+// Until the projections have caught up, the index may not know of recent
+// uses yet, and an idle-looking key may not be idle: nothing is swept then.
 func (m *Main) sweep(ctx context.Context) {
+	if m.ready() != nil {
+		return
+	}
 	for _, due := range m.index.Due(m.Now()) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := m.service.ExpireKey(sctx, due.Owner, due.KeyID, due.Reason)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/keyledger/keyledger"
 	kclient "github.com/keyledger/keyledger/client"
+	"github.com/keyledger/keyledger/gateway"
 	"github.com/keyledger/keyledger/natsauth"
 	"github.com/keyledger/keyledger/natstest"
 	"github.com/keyledger/keyledger/verifier"
@@ -143,7 +144,7 @@ func TestRevocationReachesSubscribersGatewaysAndWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	gwToken := gatewayToken(t, m, "edge")
-	gw, err := verifier.NewGateway(context.Background(), connectAs(t, m, gwToken))
+	gw, err := gateway.New(context.Background(), gateway.Config{Conn: connectAs(t, m, gwToken)})
 	if err != nil {
 		t.Fatal(err)
 	}
