@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -45,6 +46,8 @@ const failures = `(u.not_found + u.revoked + u.expired + u.forbidden_ip + u.miss
 //     Baseline windows before);
 //   - bursts of failed attempts (wrong secret, forbidden address, missing
 //     scope, rate limited, or use after the key ended);
+//   - use from addresses never seen for that key in the baseline (only
+//     for keys that have a baseline of addresses);
 //   - use of a key whose owner was deactivated.
 //
 // It reads the usage, keys and users tables of ledger.db.
@@ -76,6 +79,10 @@ func Suspicious(ctx context.Context, db *sql.DB, now time.Time, window time.Dura
 		return nil, fmt.Errorf("suspicious: %w", err)
 	}
 	defer rows.Close()
+	fresh, err := newAddresses(ctx, db, since, start, now)
+	if err != nil {
+		return nil, err
+	}
 	out := []keyledger.Finding{}
 	for rows.Next() {
 		var f keyledger.Finding
@@ -92,6 +99,11 @@ func Suspicious(ctx context.Context, db *sql.DB, now time.Time, window time.Dura
 		if failed >= int64(tune.MinFailures) {
 			f.Score += math.Log2(float64(failed)) * float64(failed) / float64(recent)
 			f.Evidence = append(f.Evidence, fmt.Sprintf("%d failed attempts of %d in the last %s", failed, recent, window))
+		}
+		if ips := fresh[f.KeyID]; len(ips) > 0 {
+			f.Score += 2 + math.Log2(float64(len(ips)))
+			shown := ips[:min(len(ips), 5)]
+			f.Evidence = append(f.Evidence, fmt.Sprintf("used from %d address(es) never seen for this key before: %s", len(ips), strings.Join(shown, ", ")))
 		}
 		if !ownerActive {
 			f.Score += 10
@@ -119,6 +131,31 @@ func Suspicious(ctx context.Context, db *sql.DB, now time.Time, window time.Dura
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// newAddresses returns, per key, the addresses it was used from between start
+// and now that it was not used from between since and start, for keys that
+// were used from some address in that baseline.
+func newAddresses(ctx context.Context, db *sql.DB, since, start, now time.Time) (map[string][]string, error) {
+	rows, err := db.QueryContext(ctx, `
+		SELECT DISTINCT s.key_id, s.ip FROM usage_sources s
+		WHERE s.minute >= ?1 AND s.minute < ?2 AND s.ip != '*'
+			AND EXISTS (SELECT 1 FROM usage_sources b WHERE b.key_id = s.key_id AND b.minute >= ?3 AND b.minute < ?1)
+			AND NOT EXISTS (SELECT 1 FROM usage_sources b WHERE b.key_id = s.key_id AND b.ip = s.ip AND b.minute >= ?3 AND b.minute < ?1)
+		ORDER BY s.key_id, s.ip`, stamp(start), stamp(now), stamp(since))
+	if err != nil {
+		return nil, fmt.Errorf("suspicious: new addresses: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var key, ip string
+		if err := rows.Scan(&key, &ip); err != nil {
+			return nil, fmt.Errorf("suspicious: new addresses: %w", err)
+		}
+		out[key] = append(out[key], ip)
+	}
+	return out, rows.Err()
 }
 
 // stamp formats t as ledger.db stores times, so text order is time order.

@@ -39,6 +39,8 @@ func usageDB(t *testing.T, n int, now time.Time) *projections.DB {
 			minute := now.Add(-time.Duration(h)*time.Hour - 30*time.Minute).Truncate(time.Minute)
 			txExec(t, tx, `INSERT INTO usage (key_id, minute, valid, not_found) VALUES (?, ?, ?, ?)`,
 				key, stamp(minute), 20+rng.IntN(40), rng.IntN(3))
+			txExec(t, tx, `INSERT INTO usage_sources (key_id, minute, ip, count) VALUES (?, ?, ?, ?)`,
+				key, stamp(minute), fmt.Sprintf("10.%d.%d.%d", i/250, i%250, rng.IntN(2)), 20)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -91,6 +93,12 @@ func TestPlantedAbuserRanksFirstAmongAThousand(t *testing.T) {
 		fmt.Sprintf("K%025d", 500), now.Add(-time.Hour).Format("2006-01-02T15:04:05.000Z")); err != nil {
 		t.Fatal(err)
 	}
+	// ... and from addresses it was never used from.
+	if _, err := db.SQL().Exec(`INSERT INTO usage_sources (key_id, minute, ip, count) VALUES (?, ?, '203.0.113.9', 300), (?, ?, '203.0.113.10', 100)`,
+		fmt.Sprintf("K%025d", 500), now.Add(-20*time.Minute).Format("2006-01-02T15:04:05.000Z"),
+		fmt.Sprintf("K%025d", 500), now.Add(-20*time.Minute).Format("2006-01-02T15:04:05.000Z")); err != nil {
+		t.Fatal(err)
+	}
 	got, err := audit.Suspicious(ctx, db.SQL(), now, time.Hour, 10, audit.Suspicion{})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +109,8 @@ func TestPlantedAbuserRanksFirstAmongAThousand(t *testing.T) {
 	if len(got) > 3 {
 		t.Errorf("%d keys flagged among normal ones; want only the planted one or close", len(got))
 	}
-	if got[0].Revoke == "" || len(got[0].Evidence) == 0 || got[0].OwnerName != "svc500" {
-		t.Fatalf("finding lacks evidence, owner or revoke command: %+v", got[0])
+	if got[0].Revoke == "" || len(got[0].Evidence) != 2 || got[0].OwnerName != "svc500" ||
+		!strings.Contains(got[0].Evidence[1], "203.0.113.9") {
+		t.Fatalf("finding lacks evidence (volume and new addresses), owner or revoke command: %+v", got[0])
 	}
 }

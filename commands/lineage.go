@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -18,6 +19,31 @@ type MatchResult struct {
 	Matched []MatchedKey `json:"matched"`
 	Revoked []string     `json:"revoked"`
 	Failed  []Failure    `json:"failed"`
+}
+
+// usedFrom returns the keys used from inside c.UsedFrom since c.UsedSince.
+func (s *Service) usedFrom(ctx context.Context, c RevokeMatching) (map[string]bool, error) {
+	p, err := netip.ParsePrefix(c.UsedFrom)
+	if err != nil {
+		a, aerr := netip.ParseAddr(c.UsedFrom)
+		if aerr != nil || a.Zone() != "" {
+			return nil, keyledger.Errorf(keyledger.EInvalid, "used_from: %s is not a CIDR such as 203.0.113.0/24", keyledger.Quote(c.UsedFrom))
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	since := s.Now().Add(-30 * 24 * time.Hour)
+	if c.UsedSince != nil {
+		since = *c.UsedSince
+	}
+	ids, err := s.Read.KeysUsedFrom(ctx, p.Masked(), since)
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	return set, nil
 }
 
 // MatchedKey names one key a filter matched.
@@ -38,8 +64,15 @@ func (s *Service) RevokeMatching(ctx context.Context, a Actor, cmdID string, c R
 	if err := requireAdmin(a); err != nil {
 		return nil, err
 	}
-	if c.Owner == "" && c.CreatedBy == "" && c.CreatedAfter == nil && c.CreatedBefore == nil {
-		return nil, keyledger.Errorf(keyledger.EInvalid, "give at least one of owner, created_by, created_after, created_before")
+	if c.Owner == "" && c.CreatedBy == "" && c.CreatedAfter == nil && c.CreatedBefore == nil && c.UsedFrom == "" {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "give at least one of owner, created_by, created_after, created_before, used_from")
+	}
+	var usedBy map[string]bool
+	if c.UsedFrom != "" {
+		var err error
+		if usedBy, err = s.usedFrom(ctx, c); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkText("reason", c.Reason, 0, MaxReasonLen); err != nil {
 		return nil, err
@@ -54,6 +87,9 @@ func (s *Service) RevokeMatching(ctx context.Context, a Actor, cmdID string, c R
 			return nil, err
 		}
 		for _, k := range page.Keys {
+			if usedBy != nil && !usedBy[k.ID] {
+				continue
+			}
 			res.Matched = append(res.Matched, MatchedKey{KeyID: k.ID, Owner: k.Owner, OwnerName: k.OwnerName, Name: k.Name, CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy})
 			ids = append(ids, k.ID)
 		}

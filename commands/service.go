@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -34,6 +35,8 @@ type ReadModel interface {
 	Keys(ctx context.Context, f keyledger.KeyFilter) (*keyledger.KeyPage, error)
 	KeyOwner(ctx context.Context, id string) (string, error)
 	Credential(ctx context.Context, keyID string) (*keyledger.Credential, error)
+	// KeysUsedFrom lists the keys used from an address inside p since then.
+	KeysUsedFrom(ctx context.Context, p netip.Prefix, since time.Time) ([]string, error)
 	StateSource
 }
 

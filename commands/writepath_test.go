@@ -470,3 +470,33 @@ func TestRevokeMatchingIssuerAndWindow(t *testing.T) {
 }
 
 func sorted(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
+
+// used_from matches keys by the addresses usage recorded for them.
+func TestRevokeMatchingUsedFrom(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	var ids []string
+	for i := range 3 {
+		k, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: fmt.Sprint("k", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, k.ID)
+	}
+	minute := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04:05.000Z")
+	for i, ip := range []string{"203.0.113.5", "198.51.100.9", "203.0.113.200"} {
+		if _, err := l.db.SQL().Exec(`INSERT INTO usage_sources (key_id, minute, ip, count) VALUES (?, ?, ?, 1)`, ids[i], minute, ip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := l.svc.RevokeMatching(ctx, l.admin, "", commands.RevokeMatching{UsedFrom: "203.0.113.0/24", Reason: "botnet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sorted(res.Revoked)) != fmt.Sprint(sorted([]string{ids[0], ids[2]})) {
+		t.Fatalf("revoked %v, want keys 0 and 2 of %v", res.Revoked, ids)
+	}
+	_, err = l.svc.RevokeMatching(ctx, l.admin, "", commands.RevokeMatching{UsedFrom: "fe80::1%eth0"})
+	wantCode(t, err, keyledger.EInvalid)
+}

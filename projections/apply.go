@@ -127,6 +127,24 @@ func exec1(tx *sql.Tx, query string, args ...any) error {
 	return nil
 }
 
+// applySources adds where a key was used from in one instance's minute.
+func applySources(tx *sql.Tx, e *events.UsageRecorded) error {
+	add := func(ip string, n uint64) error {
+		_, err := tx.Exec(`INSERT INTO usage_sources (key_id, minute, ip, count) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key_id, minute, ip) DO UPDATE SET count = count + excluded.count`, e.KeyID, ts(e.Minute), ip, n)
+		return err
+	}
+	for ip, n := range e.Sources {
+		if err := add(ip, n); err != nil {
+			return err
+		}
+	}
+	if e.OtherSources > 0 {
+		return add("*", e.OtherSources)
+	}
+	return nil
+}
+
 // applyUsage adds one instance's minute of counts to the usage table, and
 // moves the key's last_used_at forward (never back).
 func applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
@@ -138,8 +156,14 @@ func applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
 			missing_scope = missing_scope + excluded.missing_scope, rate_limited = rate_limited + excluded.rate_limited,
 			disabled = disabled + excluded.disabled`,
 		e.KeyID, ts(e.Minute), e.Valid, d["not_found"], d["revoked"], d["expired"], d["forbidden_ip"], d["missing_scope"], d["rate_limited"], d["disabled"])
-	if err != nil || e.LastUsedAt == nil {
+	if err != nil {
 		return err
+	}
+	if err := applySources(tx, e); err != nil {
+		return err
+	}
+	if e.LastUsedAt == nil {
+		return nil
 	}
 	_, err = tx.Exec(`UPDATE keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
 		ts(*e.LastUsedAt), e.KeyID, ts(*e.LastUsedAt))

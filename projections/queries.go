@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -280,4 +281,27 @@ func (d *DB) KeyCounts(ctx context.Context) (map[string]int, error) {
 		counts[s] = n
 	}
 	return counts, rows.Err()
+}
+
+// KeysUsedFrom lists the keys that were used from an address inside p since
+// then, by the addresses usage recorded.
+func (d *DB) KeysUsedFrom(ctx context.Context, p netip.Prefix, since time.Time) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT DISTINCT key_id, ip FROM usage_sources WHERE minute >= ? AND ip != '*'`, ts(since))
+	if err != nil {
+		return nil, fmt.Errorf("keys used from %s: %w", p, err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	var out []string
+	for rows.Next() {
+		var key, ip string
+		if err := rows.Scan(&key, &ip); err != nil {
+			return nil, fmt.Errorf("keys used from %s: %w", p, err)
+		}
+		if a, err := netip.ParseAddr(ip); err == nil && p.Contains(a) && !seen[key] {
+			seen[key] = true
+			out = append(out, key)
+		}
+	}
+	return out, rows.Err()
 }

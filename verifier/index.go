@@ -90,11 +90,29 @@ type limits struct {
 	cidrs  []netip.Prefix
 }
 
-// counters are one key's verifications since usage was last taken.
-type counters struct{ n [numCounters]atomic.Uint32 }
+// MaxSources is how many distinct source addresses a key's usage records per
+// minute; attempts from further addresses are counted together.
+const MaxSources = 8
 
-// count adds one verification with the given outcome.
-func (k *entry) count(outcome int) {
+// counters are one key's verifications since usage was last taken, and the
+// addresses they came from.
+type counters struct {
+	n   [numCounters]atomic.Uint32
+	mu  sync.Mutex
+	src [MaxSources]source
+	// other counts attempts from addresses beyond the first MaxSources.
+	other uint32
+}
+
+// source is one address and how many attempts came from it.
+type source struct {
+	addr netip.Addr
+	n    uint32
+}
+
+// count adds one verification with the given outcome, from the address ip
+// if the caller named a valid one. It allocates only a key's first time.
+func (k *entry) count(outcome int, ip string) {
 	c := k.usage.Load()
 	if c == nil {
 		c = new(counters)
@@ -103,6 +121,47 @@ func (k *entry) count(outcome int) {
 		}
 	}
 	c.n[outcome].Add(1)
+	if ip == "" {
+		return
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return
+	}
+	addr = addr.Unmap().WithZone("")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.src {
+		switch {
+		case c.src[i].n == 0:
+			c.src[i] = source{addr: addr, n: 1}
+			return
+		case c.src[i].addr == addr:
+			c.src[i].n++
+			return
+		}
+	}
+	c.other++
+}
+
+// takeSources returns and resets the addresses counted since the last call.
+func (c *counters) takeSources() (map[string]uint64, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out map[string]uint64
+	for i := range c.src {
+		if c.src[i].n == 0 {
+			break
+		}
+		if out == nil {
+			out = map[string]uint64{}
+		}
+		out[c.src[i].addr.String()] = uint64(c.src[i].n)
+		c.src[i] = source{}
+	}
+	other := uint64(c.other)
+	c.other = 0
+	return out, other
 }
 
 // NewIndex returns an empty index that judges time by the real clock.

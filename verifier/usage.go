@@ -54,6 +54,7 @@ func (x *Index) TakeUsage(minute time.Time, instance string) []*events.UsageReco
 				t := time.Unix(k.lastUsed.Load(), 0).UTC()
 				u.LastUsedAt = &t
 			}
+			u.Sources, u.OtherSources = counts.takeSources()
 			out = append(out, u)
 		}
 		s.mu.RUnlock()
@@ -150,7 +151,7 @@ func (x *Index) CountUse(keyID string) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if k := s.m[id]; k != nil {
-		k.count(countValid)
+		k.count(countValid, "")
 		k.used(x.Now().Unix())
 	}
 }

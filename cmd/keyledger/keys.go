@@ -182,12 +182,13 @@ func keyRevoke(fs *flag.FlagSet) runFunc {
 	fs.StringVar(&m.CreatedBy, "created-by", "", "instead of KEY_IDs: every active key issued by this `USER` (ID or name)")
 	fs.StringVar(&after, "created-after", "", "with a filter: issued at or after this RFC 3339 `TIME`")
 	fs.StringVar(&before, "created-before", "", "with a filter: issued before this RFC 3339 `TIME`")
+	fs.StringVar(&m.UsedFrom, "used-from", "", "instead of KEY_IDs: every active key used from an address in this `CIDR` in the last 30 days")
 	fs.BoolVar(&m.DryRun, "dry-run", false, "with a filter: list the keys that match and revoke nothing")
 	return func(ctx context.Context, cl *client, args []string) error {
-		filtered := m.Owner != "" || m.CreatedBy != "" || after != "" || before != ""
+		filtered := m.Owner != "" || m.CreatedBy != "" || after != "" || before != "" || m.UsedFrom != ""
 		switch {
 		case len(args) == 0 && !filtered:
-			return usageError("takes KEY_IDs, or a filter: --owner, --created-by, --created-after, --created-before")
+			return usageError("takes KEY_IDs, or a filter: --owner, --created-by, --created-after, --created-before, --used-from")
 		case len(args) > 0 && filtered:
 			return usageError("takes KEY_IDs or a filter, not both")
 		case m.DryRun && !filtered:

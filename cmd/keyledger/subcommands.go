@@ -64,11 +64,12 @@ var subcommands = []subcommand{
 		examples: []string{"key update 01J9Z3Q5W8X2M4N6P7R8S9T0VA --name ci-deploy-old"},
 	},
 	{
-		name: "key revoke", flags: keyRevoke, args: "KEY_ID... | --owner USER | --created-by USER [--created-after TIME] [--created-before TIME] [--dry-run]  [--reason TEXT]",
+		name: "key revoke", flags: keyRevoke, args: "KEY_ID... | [--owner USER] [--created-by USER] [--created-after TIME] [--created-before TIME] [--used-from CIDR] [--dry-run]  [--reason TEXT]",
 		summary: "Stop active keys from working at once: the listed ones, or every active key a filter matches (in atomic batches). A revoked key can be regenerated.",
 		examples: []string{
 			"key revoke 01J9Z3Q5W8X2M4N6P7R8S9T0VA --reason \"leaked in a CI log\"",
 			"key revoke --created-by mallory --created-after 2026-11-22T00:00:00Z --dry-run",
+			"key revoke --used-from 203.0.113.0/24 --reason \"credential stuffing from this network\"",
 			"key revoke --created-by mallory --created-after 2026-11-22T00:00:00Z --reason \"mallory's admin key leaked\"",
 		},
 	},
