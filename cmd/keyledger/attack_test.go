@@ -204,22 +204,41 @@ func TestForgedEventsAreRefused(t *testing.T) {
 	}
 }
 
-// streamState is both streams' message counts and last sequences.
-func streamState(t *testing.T, js jetstream.JetStream) [4]uint64 {
+// streamState is what a stranger must not change: the event stream's
+// message count and last sequence, and the usage stream's messages that
+// keyledger did not write. Usage itself may grow while a test runs (each
+// instance flushes its counts once a minute, management calls included),
+// so every usage message must be a UsageRecorded from a keyledger instance.
+func streamState(t *testing.T, js jetstream.JetStream) [3]uint64 {
 	t.Helper()
-	var out [4]uint64
-	for i, name := range []string{"KEYLEDGER", "KEYLEDGER_USAGE"} {
-		st, err := js.Stream(context.Background(), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := st.Info(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[2*i], out[2*i+1] = info.State.Msgs, info.State.LastSeq
+	ctx := context.Background()
+	st, err := js.Stream(ctx, "KEYLEDGER")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage, err := js.Stream(ctx, "KEYLEDGER_USAGE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uinfo, err := usage.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var foreign uint64
+	for seq := uinfo.State.FirstSeq; seq > 0 && seq <= uinfo.State.LastSeq; seq++ {
+		msg, err := usage.GetMsg(ctx, seq)
+		if err != nil {
+			continue // none stored at seq
+		}
+		if ev, err := events.Decode(msg.Data); err != nil || ev.Action() != "used" {
+			foreign++
+		}
+	}
+	return [3]uint64{info.State.Msgs, info.State.LastSeq, foreign}
 }
 
 // TestNobodyElseAnswersForKeyledger: responders on keyledger.verify and
