@@ -30,11 +30,16 @@ const periodUnits = "YMWDTHMS"
 // ParsePeriod parses an ISO 8601 duration (PnYnMnWnDTnHnMnS, whole numbers,
 // each unit at most once and in that order). A zero-length period (P0D) is
 // invalid: it could never be a sensible expiry; so is one longer than
-// MaxPeriodYears.
+// MaxPeriodYears. Only ASCII is read: strings.ToUpper would take "ſ" for "S".
 func ParsePeriod(s string) (Period, error) {
 	var p Period
 	bad := func() (Period, error) {
 		return Period{}, Errorf(EInvalid, "%s is not an ISO 8601 period such as P90D or PT12H", Quote(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return bad()
+		}
 	}
 	rest, ok := strings.CutPrefix(strings.ToUpper(s), "P")
 	if !ok || rest == "" {

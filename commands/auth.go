@@ -12,11 +12,11 @@ import (
 // owner with the owner's roles. Every failure is the same unauthenticated
 // error, so a caller learns nothing about which keys exist.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (Actor, error) {
-	token, ok := strings.CutPrefix(bearer, "Bearer ")
+	token, ok := bearerToken(bearer)
 	if !ok {
 		return Actor{}, errDeny
 	}
-	keyID, secret, ok := keyledger.ParseToken(strings.TrimSpace(token))
+	keyID, secret, ok := keyledger.ParseToken(token)
 	if !ok {
 		return Actor{}, errDeny
 	}
@@ -79,4 +79,14 @@ type UsageCounter interface {
 	// LastUsed is the key's latest use this counter knows of, in Unix
 	// seconds (0: none).
 	LastUsed(keyID string) int64
+}
+
+// bearerToken returns the token of an Authorization header value. The scheme
+// is case-insensitive (RFC 9110): "bearer kl_..." works as "Bearer kl_...".
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -100,10 +101,10 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	h := req.Headers()
 	var res any
 	var err error
-	if bearer := h.Get(HeaderAuthorization); bearer == "" && ConnectionKey(h) != "" {
-		res, err = s.CallAsKey(ctx, ep, ConnectionKey(h), h.Get(HeaderIdempotencyKey), req.Data())
+	if bearer := header(h, HeaderAuthorization); bearer == "" && ConnectionKey(h) != "" {
+		res, err = s.CallAsKey(ctx, ep, ConnectionKey(h), header(h, HeaderIdempotencyKey), req.Data())
 	} else {
-		res, err = s.Call(ctx, ep, bearer, h.Get(HeaderIdempotencyKey), req.Data())
+		res, err = s.Call(ctx, ep, bearer, header(h, HeaderIdempotencyKey), req.Data())
 	}
 	if err == nil {
 		body, merr := json.Marshal(res)
@@ -119,6 +120,22 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	} else {
 		s.Logger.Debug("request refused", "endpoint", ep.String(), "code", code)
 	}
+	// Answered before the handler returns (see ServeNATS), so req.Error is
+	// safe and micro counts the error in its stats.
 	_ = req.Error(strconv.Itoa(keyledger.HTTPStatus(code)), keyledger.ErrorMessage(err), keyledger.ErrorJSON(err),
 		micro.WithHeaders(micro.Headers{"Keyledger-Error-Code": []string{code}}))
+}
+
+// header returns a request header by name in any case: NATS headers keep
+// the case a client wrote ("authorization"), HTTP's do not.
+func header(h micro.Headers, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
 }

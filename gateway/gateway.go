@@ -91,6 +91,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		defer close(g.stopped)
 		g.err = events.FollowRetrying(fctx, g.store, func() uint64 { return g.index.Seq() + 1 }, func(batch []events.Recorded) error {
 			for _, r := range batch {
+				if u, ok := r.Event.(*events.Undecodable); ok {
+					return fmt.Errorf("seq %d: %w: %w", r.Seq, events.ErrUndecodable, u.Err)
+				}
 				g.index.Apply(r)
 			}
 			g.index.SetSeq(batch[len(batch)-1].Seq)

@@ -74,6 +74,12 @@ func apply(tx *sql.Tx, r events.Recorded) error {
 		err = exec1(tx, `UPDATE keys SET status = 'expired', updated_at = ?, seq = ? WHERE key_id = ?`, at, r.Seq, e.KeyID)
 	case *events.UsageRecorded:
 		err = applyUsage(tx, e)
+	case *events.EventSkipped:
+		// Nothing to project: the projector acts on it while halted, and
+		// the stream keeps it for the audit log.
+	case *events.AccessDenied:
+		// Nothing to project but the owner's sequence (below): the audit
+		// log keeps it.
 	default:
 		return fmt.Errorf("seq %d: no projection for %T", r.Seq, r.Event)
 	}

@@ -148,6 +148,11 @@ func TestEveryEndpointOverHTTPMatchesTheDocument(t *testing.T) {
 			t.Fatalf("%s: %d %v", s.name, st, reply)
 		}
 	}
+	// Skipping an event needs halted projections; on a healthy ledger it is
+	// a conflict, documented like any error.
+	if st, reply := a.call("cmd.ops.skip", admin, `{"seq":1,"reason":"nothing is halted"}`); st != 409 || code(reply) != "conflict" {
+		t.Fatalf("cmd.ops.skip on a running ledger: %d %v", st, reply)
+	}
 	for _, ep := range commands.Endpoints() {
 		if !a.reached[ep.Name] {
 			t.Errorf("%s was not exercised over HTTP", ep.Name)

@@ -59,7 +59,6 @@ func crashChild() int {
 type child struct {
 	cmd *exec.Cmd
 	url string
-	dir string // its data directory, which holds its NATS keys
 }
 
 func startChild(t *testing.T, dir, addr string) *child {
@@ -70,7 +69,8 @@ func startChild(t *testing.T, dir, addr string) *child {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, url: "nats://" + addr, dir: dir}
+	c := &child{cmd: cmd, url: "nats://" + addr}
+	rememberDataDir(c.url, dir)
 	t.Cleanup(func() { c.kill() })
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -108,11 +108,11 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// jetStreamAt connects to the server of c as keyledger itself, for the rest
-// of the test.
-func jetStreamAt(t *testing.T, c *child) jetstream.JetStream {
+// jetStreamAt connects to the server at url for the rest of the test, as
+// keyledger itself when the test started that server.
+func jetStreamAt(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(c.url, serviceOption(t, c.dir))
+	nc, err := nats.Connect(url, serviceOptionAt(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,9 +124,9 @@ func jetStreamAt(t *testing.T, c *child) jetstream.JetStream {
 	return js
 }
 
-func streamLastSeq(t *testing.T, c *child) uint64 {
+func streamLastSeq(t *testing.T, url string) uint64 {
 	t.Helper()
-	st, err := jetStreamAt(t, c).Stream(context.Background(), "KEYLEDGER")
+	st, err := jetStreamAt(t, url).Stream(context.Background(), "KEYLEDGER")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,10 +172,10 @@ func dump(t *testing.T, path string) string {
 	return b.String()
 }
 
-// rebuild projects the whole stream of c into a fresh file and returns its path.
-func rebuild(t *testing.T, c *child, upTo uint64) string {
+// rebuild projects the whole stream at url into a fresh file and returns its path.
+func rebuild(t *testing.T, url string, upTo uint64) string {
 	t.Helper()
-	store := events.NewStore(jetStreamAt(t, c))
+	store := events.NewStore(jetStreamAt(t, url))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := store.Open(ctx); err != nil {
@@ -219,12 +219,12 @@ func TestKillNineLosesNothingAndAppliesNothingTwice(t *testing.T) {
 	}
 
 	// 1: the event is stored and acknowledged; the projection holds it uncommitted.
-	before := streamLastSeq(t, c)
+	before := streamLastSeq(t, c.url)
 	if err := os.WriteFile(filepath.Join(dir, holdFile), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	go cliAt(c.url, admin, "key", "issue", "--name", "held", "--timeout", "3s")
-	for deadline := time.Now().Add(10 * time.Second); streamLastSeq(t, c) == before; {
+	for deadline := time.Now().Add(10 * time.Second); streamLastSeq(t, c.url) == before; {
 		if time.Now().After(deadline) {
 			t.Fatal("the held command was never stored")
 		}
@@ -249,7 +249,7 @@ func TestKillNineLosesNothingAndAppliesNothingTwice(t *testing.T) {
 
 	// Restart, catch up, and compare with a rebuild from zero.
 	c = startChild(t, dir, addr)
-	last := streamLastSeq(t, c)
+	last := streamLastSeq(t, c.url)
 	live := filepath.Join(dir, "ledger.db")
 	for deadline := time.Now().Add(20 * time.Second); !strings.HasPrefix(dump(t, live), fmt.Sprintf("[ledger %d]", last)); {
 		if time.Now().After(deadline) {
@@ -257,7 +257,7 @@ func TestKillNineLosesNothingAndAppliesNothingTwice(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	got, want := dump(t, live), dump(t, rebuild(t, c, last))
+	got, want := dump(t, live), dump(t, rebuild(t, c.url, last))
 	if got != want {
 		t.Fatalf("ledger.db after two kill -9 differs from a rebuild:\n--- live\n%s\n--- rebuilt\n%s", got, want)
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/keyledger/keyledger/projections"
 )
 
 // connect starts the embedded NATS server, or dials the external one.
@@ -61,10 +63,10 @@ func (m *Main) bootstrap(ctx context.Context) error {
 }
 
 func (m *Main) ready() error {
-	for _, p := range []interface {
-		Ready() <-chan struct{}
-		Applied() uint64
-	}{m.projector, m.usage} {
+	for _, p := range []*projections.Projector{m.projector, m.usage} {
+		if err := p.Health(); err != nil {
+			return err
+		}
 		select {
 		case <-p.Ready():
 		default:

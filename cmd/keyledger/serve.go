@@ -41,6 +41,9 @@ type Main struct {
 	UsageRetention      string        // ISO 8601 period
 	SweepEvery          time.Duration // how often expired keys are recorded
 	Instance            string        // names this instance in usage records
+	// RestoreStreamConfig puts back a stream configuration someone changed,
+	// instead of refusing to start (the restoration is logged).
+	RestoreStreamConfig bool
 	Stdout              io.Writer
 	Logger              *slog.Logger
 	// Now is the clock of every decision and verification (tests move it).
@@ -116,6 +119,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.UsageRetention, "usage-retention", m.UsageRetention, "how long usage records are kept (ISO 8601 period)")
 	fs.DurationVar(&m.SweepEvery, "sweep-every", m.SweepEvery, "how often expired keys are recorded as expired")
 	fs.StringVar(&m.Instance, "instance", "", "name of this instance in usage records (default: a new ID)")
+	fs.BoolVar(&m.RestoreStreamConfig, "restore-stream-config", false, "restore the streams' configuration if someone changed it, instead of refusing to start")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(m.Stdout, serveHelp)
 		fs.SetOutput(m.Stdout)
@@ -187,11 +191,38 @@ func (m *Main) openStores(ctx context.Context) (*events.Store, error) {
 	m.store.Replicas, usage.Replicas = m.Replicas, m.Replicas
 	usage.MaxAge = retention.Duration()
 	for _, s := range []*events.Store{m.store, usage} {
-		if err := retry(ctx, 30*time.Second, func() error { return s.Open(ctx) }); err != nil {
+		if err := m.openStore(ctx, s); err != nil {
 			return nil, err
 		}
 	}
 	return usage, nil
+}
+
+// openStore opens one stream, refusing one whose configuration someone
+// changed unless --restore-stream-config is given.
+func (m *Main) openStore(ctx context.Context, s *events.Store) error {
+	var changed *events.ConfigError
+	err := retry(ctx, 30*time.Second, func() error {
+		err := s.Open(ctx)
+		if errors.As(err, &changed) {
+			return nil // not a cluster still electing: decided below
+		}
+		return err
+	})
+	if err != nil || changed == nil {
+		return err
+	}
+	if !m.RestoreStreamConfig {
+		return changed
+	}
+	diffs, err := s.Restore(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range diffs {
+		m.Logger.Warn("restored stream configuration", "stream", s.Stream, "field", d.Field, "want", d.Want, "had", d.Have)
+	}
+	return nil
 }
 
 // openProjections opens ledger.db, loads the verify index from it, and
@@ -204,6 +235,9 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	}
 	if m.db.Rebuilt {
 		m.Logger.Info("building projections from the event stream", "db", m.db.Path)
+	}
+	if err := m.checkHistory(ctx, usageStore); err != nil {
+		return err
 	}
 	m.index = verifier.NewIndex()
 	m.index.Now = m.Now
@@ -224,6 +258,11 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	m.projector = projections.NewProjector(m.db, m.store)
 	m.usage = projections.NewProjector(m.db, usageStore)
 	m.usage.Name = "usage"
+	// Usage is telemetry: junk there is counted and passed over. Each
+	// stream holds only its own kind of event.
+	m.usage.SkipUnreadable = true
+	m.usage.Accept = func(e events.Event) bool { _, ok := e.(*events.UsageRecorded); return ok }
+	m.projector.Accept = func(e events.Event) bool { _, ok := e.(*events.UsageRecorded); return !ok }
 	feed := func(batch []events.Recorded) {
 		for _, r := range batch {
 			m.index.Apply(r)
@@ -328,7 +367,8 @@ func (m *Main) metrics() *web.Metrics {
 			out := map[string]web.Position{}
 			for _, p := range []*projections.Projector{m.projector, m.usage} {
 				seq, at := p.Position()
-				out[p.Name] = web.Position{Seq: seq, At: at}
+				halted, _ := p.Halted()
+				out[p.Name] = web.Position{Seq: seq, At: at, HaltedAt: halted, Skipped: p.Skipped()}
 			}
 			return out
 		},
@@ -367,7 +407,7 @@ func (m *Main) background(usageStore *events.Store) {
 // uses yet, and an idle-looking key may not be idle: nothing is swept then.
 func (m *Main) sweep(ctx context.Context) {
 	if m.ready() != nil {
-		return
+		return // catching up, or halted: commands are refused until an admin acts
 	}
 	for _, due := range m.index.Due(m.Now()) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -377,4 +417,22 @@ func (m *Main) sweep(ctx context.Context) {
 			m.Logger.Warn("recording an expiry failed; will retry", "key_id", due.KeyID, "err", err)
 		}
 	}
+}
+
+// checkHistory refuses to serve projections that are ahead of their
+// stream: history was erased, and answers would be stale.
+func (m *Main) checkHistory(ctx context.Context, usageStore *events.Store) error {
+	for _, c := range []struct {
+		name  string
+		store *events.Store
+	}{{"ledger", m.store}, {"usage", usageStore}} {
+		applied, err := m.db.Position(ctx, c.name)
+		if err != nil {
+			return err
+		}
+		if err := c.store.CheckHistory(ctx, applied); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -126,6 +126,12 @@ var subcommands = []subcommand{
 		},
 	},
 	{
+		name: "admin skip-event", flags: adminSkipEvent, args: "SEQ --reason TEXT",
+		summary: "Let the projections pass over the event they halted on (/readyz names it). " +
+			"The skip is itself stored as an event; the skipped event stays in the stream.",
+		examples: []string{"admin skip-event 4711 --reason \"junk published by a misconfigured tool\""},
+	},
+	{
 		name: "watch", flags: watch, args: "[--events revoked,deleted,expired] [--since SEQ]",
 		summary:  "Print revocations, deletions and expiries as they happen; --since replays the stream from a sequence first.",
 		examples: []string{"watch", "watch --events revoked --since 1 --json"},

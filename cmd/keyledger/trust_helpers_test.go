@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/keyledger/keyledger/natsauth"
@@ -56,4 +59,42 @@ func gatewayToken(tb testing.TB, m *Main, name string) string {
 		tb.Fatal(err)
 	}
 	return tok
+}
+
+// ledgerLastSeq is the last sequence of m's event stream.
+func ledgerLastSeq(tb testing.TB, m *Main) uint64 {
+	tb.Helper()
+	st, err := ledgerJetStream(tb, m).Stream(context.Background(), "KEYLEDGER")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+// dataDirs maps the NATS URL of each server a test started to its data
+// directory, so that helpers given only a URL (jetStreamAt) can connect as
+// keyledger, the only user that may reach the streams.
+var dataDirs sync.Map
+
+// rememberDataDir records the data directory of the server at url.
+func rememberDataDir(url, dir string) { dataDirs.Store(url, dir) }
+
+// serviceOptionAt connects as keyledger to the server at url if a test
+// started embedded, and is a no-op option otherwise (a server without
+// accounts, such as natstest's).
+func serviceOptionAt(tb testing.TB, url string) nats.Option {
+	tb.Helper()
+	if dir, ok := dataDirs.Load(url); ok && fileExists(filepath.Join(dir.(string), natsauth.ServiceSeedFile)) {
+		return serviceOption(tb, dir.(string))
+	}
+	return func(*nats.Options) error { return nil }
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

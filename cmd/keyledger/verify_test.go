@@ -50,6 +50,7 @@ func run(t *testing.T, m *Main) *Main {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
+	rememberDataDir(m.ClientURL(), m.DataDir)
 	return m
 }
 
