@@ -89,6 +89,15 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatal("check-receipt took a private key file")
 	}
 
+	if _, errOut, code := cli(t, m, admin, "audit", "verify", "--data", dir); code == 0 || !strings.Contains(errOut, "gateway credential") {
+		t.Fatalf("verify with an API key (cannot read the stream): exit %d %s", code, errOut)
+	}
+	cred := filepath.Join(t.TempDir(), "gw.cred")
+	var gwOut, gwErr strings.Builder
+	if code := Run(context.Background(), []string{"gateway-credentials", "--name", "auditor", "--data", dir, "--out", cred}, &gwOut, &gwErr); code != 0 {
+		t.Fatalf("gateway-credentials: %d %s", code, gwErr.String())
+	}
+	admin = cred // verify reads the stream with a gateway credential
 	if out := mustCLI(t, m, admin, "audit", "verify", "--data", dir); !strings.Contains(out, "audit trail holds") {
 		t.Fatalf("verify: %s", out)
 	}

@@ -237,6 +237,9 @@ func auditVerify(fs *flag.FlagSet) runFunc {
 		} else {
 			fmt.Fprintf(cl.stdout, "no %s: checking the stream and its checkpoints only\n", path)
 		}
+		if err := cl.loadToken(); err != nil {
+			return err
+		}
 		nc, err := cl.conn()
 		if err != nil {
 			return err
@@ -246,8 +249,11 @@ func auditVerify(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		store := events.NewStore(js)
-		if err := store.Bind(ctx); err != nil {
-			return err
+		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := store.Bind(bctx); err != nil {
+			// Only keyledger and gateways may read the stream.
+			return fmt.Errorf("audit verify reads the event stream, which needs a gateway credential (keyledger gateway-credentials; --token-file FILE): %w", err)
 		}
 		rep, err := audit.VerifyTrail(ctx, audit.ReadStream(store), note.VerifierList(v), ledger, "")
 		var d *audit.DivergenceError
