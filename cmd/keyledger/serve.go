@@ -343,6 +343,7 @@ func (m *Main) serve() error {
 			return err
 		}
 	}
+	mx := m.metrics() // before anything is served: it sets the counting hooks
 	if err := m.openCallout(); err != nil {
 		return err
 	}
@@ -355,7 +356,7 @@ func (m *Main) serve() error {
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
 	m.http.Verify, m.http.Logger, m.http.Version = web.VerifyHandler(m.index, authorize), m.Logger, version
-	m.http.Metrics = m.metrics()
+	m.http.Metrics = mx
 	return m.http.Open()
 }
 
@@ -377,6 +378,7 @@ func (m *Main) metrics() *web.Metrics {
 		NATSConnected: m.nc.IsConnected,
 	})
 	m.service.OnCall = mx.Request
+	m.index.Observe = mx.Verification
 	return mx
 }
 
