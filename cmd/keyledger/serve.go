@@ -351,8 +351,11 @@ func (m *Main) serve() error {
 	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, commands.DefaultWorkers); err != nil {
 		return err
 	}
-	if err := m.svc.AddEndpoint("verify", commands.VerifyHandler(m.index, authorize), micro.WithEndpointSubject("keyledger.verify")); err != nil {
-		return err
+	verify := commands.VerifyHandler(m.index, authorize)
+	for range commands.DefaultWorkers { // a handler answers one request at a time
+		if err := m.svc.AddEndpoint("verify", verify, micro.WithEndpointSubject("keyledger.verify")); err != nil {
+			return err
+		}
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
 	m.http.Verify, m.http.Logger, m.http.Version = web.VerifyHandler(m.index, authorize), m.Logger, version
