@@ -69,6 +69,9 @@ func Endpoints() []Endpoint {
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
 			return s.Key(ctx, a, q.KeyID)
 		}),
+		endpoint("query.whoami", func(s *Service, ctx context.Context, a Actor, _ string, _ empty) (*Identity, error) {
+			return s.Whoami(ctx, a)
+		}),
 	}
 }
 

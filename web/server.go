@@ -28,9 +28,13 @@ type Server struct {
 	// Verify serves POST /v1/verify.
 	Verify http.Handler
 	Logger *slog.Logger
+	// Live feeds GET /v1/live, the console's server-sent events; nil
+	// answers 404 there.
+	Live LiveFeed
 
-	ln  net.Listener
-	srv *http.Server
+	ln      net.Listener
+	srv     *http.Server
+	streams liveStreams
 }
 
 // NewServer returns a server for svc on addr.
@@ -57,6 +61,9 @@ func (s *Server) Handler() http.Handler {
 	for _, ep := range commands.Endpoints() {
 		mux.HandleFunc("POST /v1/"+strings.ReplaceAll(ep.Name, ".", "/"), s.endpoint(ep))
 	}
+	mux.HandleFunc("GET /v1/live", s.live)
+	mux.Handle("GET /{$}", consoleHandler())
+	mux.Handle("GET /console/", consoleHandler())
 	return mux
 }
 
@@ -101,6 +108,7 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.srv.RegisterOnShutdown(s.streams.endAll)
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http server stopped", "err", err)

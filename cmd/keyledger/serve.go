@@ -263,6 +263,7 @@ func (m *Main) serve() error {
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
 	m.http.Verify, m.http.Logger = m.index.HTTPHandler(authorize), m.Logger
+	m.http.Live = liveFeed(m.nc)
 	return m.http.Open()
 }
 
