@@ -1,5 +1,5 @@
 // The HTTP API client. The token lives in this module's memory only: never
-// in localStorage, sessionStorage or a cookie, so closing or reloading the
+// in Web Storage or a cookie, so closing or reloading the
 // tab signs out.
 
 let token = '';

@@ -47,7 +47,7 @@ export function keyTable(keys, { cols, select, onSelect, actions, names = {}, ca
       cells.push(h('td', { class: 'select', 'data-label': 'Select' }, box));
     }
     for (const c of cols) cells.push(h('td', { 'data-label': all[c][0], dataset: { col: c } }, all[c][1](k)));
-    if (actions) cells.push(h('td', { class: 'row-actions', 'data-label': 'Actions' }, actions(k)));
+    if (actions) cells.push(h('td', { class: 'row-actions', 'data-label': 'Actions' }, h('div', { class: 'actions' }, actions(k))));
     return h('tr', { dataset: { keyId: k.key_id, keyName: k.name, status: k.status } }, cells);
   });
   return h('div', { class: 'table-wrap' }, h('table', { class: 'keys' },

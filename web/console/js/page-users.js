@@ -41,7 +41,7 @@ export async function render(section, { me }) {
       h('td', { 'data-label': 'Roles', text: (u.roles || []).join(', ') || 'none' }),
       h('td', { 'data-label': 'Status' }, h('span', { class: 'badge ' + (u.active ? 'active' : 'deleted'), text: u.active ? 'active' : 'deactivated' })),
       h('td', { 'data-label': 'Created' }, h('time', { datetime: u.created_at, text: when(u.created_at) })),
-      write ? h('td', { class: 'row-actions', 'data-label': 'Actions' }, u.active ? actions(u) : []) : null));
+      write ? h('td', { class: 'row-actions', 'data-label': 'Actions' }, h('div', { class: 'actions' }, u.active ? actions(u) : [])) : null));
     clear(list, h('div', { class: 'table-wrap' }, h('table', { class: 'users' },
       h('caption', { class: 'visually-hidden', text: 'People and service accounts' }),
       h('thead', {}, h('tr', {}, ['Name', 'User ID', 'Kind', 'Roles', 'Status', 'Created', write ? 'Actions' : null]
