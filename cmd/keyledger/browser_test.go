@@ -115,6 +115,21 @@ func (b *tab) text(sel string) string {
 	return s
 }
 
+// waitText waits until the first element matching sel shows text containing
+// want, and returns the text it last showed.
+func (b *tab) waitText(sel, want string) string {
+	b.t.Helper()
+	got := ""
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		got = eval[string](b, `(document.querySelector(`+strconv.Quote(sel)+`) || {}).textContent || ''`)
+		if strings.Contains(got, want) {
+			return got
+		}
+	}
+	b.t.Fatalf("%s shows %q, want %q in it", sel, got, want)
+	return got
+}
+
 // value returns the value of the first form control matching sel.
 func (b *tab) value(sel string) string {
 	b.t.Helper()

@@ -28,9 +28,7 @@ func TestConsole(t *testing.T) {
 
 	// A wrong key is refused with a plain message, and nothing else shows.
 	admin.do(chromedp.SendKeys(css(`input[name=token]`), "kl_not_a_key"), chromedp.Click(css(`form.signin button[type=submit]`)))
-	if msg := admin.text(`form.signin .alert`); !strings.Contains(msg, "Your key was not accepted") {
-		t.Fatalf("sign-in with a bad key: %q", msg)
-	}
+	admin.waitText(`form.signin .alert`, "Your key was not accepted")
 	admin.fill(`input[name=token]`, "")
 	admin.signIn(url, root)
 
@@ -41,10 +39,7 @@ func TestConsole(t *testing.T) {
 		field := func(name string) string { return `form.settings input[name=` + name + `]` }
 		admin.fill(field("max_expiry"), "forever")
 		admin.do(chromedp.Click(css(`form.settings button[type=submit]`)))
-		msg := admin.text(`.field[data-field=max_expiry] .field-error`)
-		if !strings.Contains(msg, `max_expiry: "forever"`) {
-			t.Fatalf("error beside max_expiry: %q", msg)
-		}
+		admin.waitText(`.field[data-field=max_expiry] .field-error`, `max_expiry: "forever" is neither`)
 		if got := eval[string](admin, `document.querySelector('form.settings input[name=max_expiry]').getAttribute('aria-invalid')`); got != "true" {
 			t.Fatalf("max_expiry aria-invalid = %q", got)
 		}
@@ -56,9 +51,7 @@ func TestConsole(t *testing.T) {
 		admin.fill(field("max_expiry"), "P180D")
 		admin.do(chromedp.Click(css(`#f-enabled`)), chromedp.Click(css(`form.settings button[type=submit]`)),
 			chromedp.WaitNotVisible(css(`.field[data-field=max_expiry] .field-error`)))
-		if msg := admin.text(`#toast`); !strings.Contains(msg, "Settings saved: keys enabled") {
-			t.Fatalf("after saving: %q", msg)
-		}
+		admin.waitText(`#toast`, "Settings saved: keys enabled")
 		admin.screenshot("settings")
 
 		admin.page("users")
@@ -110,13 +103,9 @@ func TestConsole(t *testing.T) {
 		if !strings.HasPrefix(token, "kl_") {
 			t.Fatalf("token dialog shows %q", token)
 		}
-		if w := dev.text(`dialog[data-dialog=token] .warning`); !strings.Contains(w, "shown only this once") {
-			t.Fatalf("token dialog warning: %q", w)
-		}
+		dev.waitText(`dialog[data-dialog=token] .warning`, "shown only this once")
 		dev.do(chromedp.Click(css(`dialog[data-dialog=token] button.primary`)))
-		if s := dev.text(`dialog[data-dialog=token] .copy-status`); !strings.Contains(s, "Copied") {
-			t.Fatalf("after Copy: %q", s)
-		}
+		dev.waitText(`dialog[data-dialog=token] .copy-status`, "Copied to the clipboard")
 		if got := eval[string](dev, `navigator.clipboard.readText()`); got != token {
 			t.Fatalf("the clipboard holds %q, want the token", got)
 		}
@@ -162,9 +151,19 @@ func TestConsole(t *testing.T) {
 		if !eval[bool](dev, `window.__notReloaded === true`) {
 			t.Fatal("the developer's page reloaded")
 		}
-		if s := dev.text(`#live`); s != "Live" {
-			t.Fatalf("live indicator: %q", s)
-		}
+		dev.waitText(`#live`, "Live")
+	})
+
+	t.Run("deactivating_names_the_keys_and_signs_the_person_out", func(t *testing.T) {
+		admin.t, dev.t = t, t
+		admin.page("users")
+		row := `tr[data-user-name="` + devName + `"]`
+		admin.do(chromedp.WaitVisible(css(row)), chromedp.Click(css(row+` button[data-action=deactivate]`)))
+		// laptop (active) and the revoked payments key: both will be deleted.
+		admin.waitText(`dialog[data-dialog=deactivate] p`, "all 2 of their keys will be deleted")
+		admin.do(chromedp.Click(css(`dialog[data-dialog=deactivate] button.danger`)),
+			chromedp.WaitVisible(css(row+` .badge.deleted`)))
+		dev.waitText(`form.signin .alert`, "Your key stopped working")
 	})
 
 	t.Run("auditor_sees_no_write_buttons", func(t *testing.T) {

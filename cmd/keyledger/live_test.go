@@ -109,7 +109,9 @@ func TestLiveStreamsFollowRoles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var body struct{ Error struct{ Code, Message string } }
+		var body struct {
+			Error struct{ Code, Message string }
+		}
 		_ = json.NewDecoder(res.Body).Decode(&body)
 		res.Body.Close()
 		secret := strings.TrimPrefix(tc.bearer, "Bearer ")
