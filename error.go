@@ -22,6 +22,10 @@ const (
 	EInternal        = "internal"
 )
 
+// Codes lists every error code, for documents and tests that must cover
+// them all.
+var Codes = []string{EInvalid, EUnauthenticated, EForbidden, EDisabled, ENotFound, EConflict, ELimitReached, EUnavailable, EInternal}
+
 // Error is a failure a caller can act on: a stable Code and a human Message.
 // Anything that is not an *Error is reported to clients as EInternal.
 type Error struct {

@@ -28,6 +28,11 @@ type Key struct {
 	EffectiveExpiresAt *time.Time `json:"effective_expires_at"`
 	LastUsedAt         *time.Time `json:"last_used_at"`
 	RevokedAt          *time.Time `json:"revoked_at"`
+	RevokedBy          string     `json:"revoked_by,omitempty"`    // user ID of who revoked it
+	RevokeReason       string     `json:"revoke_reason,omitempty"` // as given at revoke
+	DeletedAt          *time.Time `json:"deleted_at"`
+	DeletedBy          string     `json:"deleted_by,omitempty"`    // user ID of who deleted it
+	DeleteReason       string     `json:"delete_reason,omitempty"` // deleted, or with the owner's keys, or owner deactivated
 	UpdatedAt          time.Time  `json:"updated_at"`
 	Token              string     `json:"token,omitempty"`
 	Replayed           bool       `json:"replayed,omitempty"`
@@ -49,6 +54,9 @@ type KeyFilter struct {
 	NeverExpires  bool       `json:"never_expires,omitempty"`
 	Limit         int        `json:"limit,omitempty"`
 	Cursor        string     `json:"cursor,omitempty"`
+	// AsOf, a time (RFC 3339) or "seq:N", asks for the keys as they stood
+	// then, rebuilt by replaying the stream.
+	AsOf string `json:"as_of,omitempty"`
 }
 
 // KeyPage is one page of a key list; NextCursor is empty on the last page.

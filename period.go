@@ -14,24 +14,39 @@ type Period struct {
 	Hours, Minutes, Second int
 }
 
-// ParsePeriod parses an ISO 8601 duration (PnYnMnWnDTnHnMnS, whole numbers).
-// A zero-length period (P0D) is invalid: it could never be a sensible expiry.
+// MaxPeriodYears bounds every period: no keyledger setting or expiry needs a
+// longer one, and a bound keeps times inside what RFC 3339 can print.
+const MaxPeriodYears = 100
+
+// periodRef is the fixed instant periods are measured from when compared, so
+// that a rule such as "at most P365D" does not depend on today's date. 2001
+// is not a leap year: P1Y and P365D compare equal.
+var periodRef = time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// periodUnits are the designators in the order ISO 8601 writes them; each may
+// appear once. Those after 'T' are the time part.
+const periodUnits = "YMWDTHMS"
+
+// ParsePeriod parses an ISO 8601 duration (PnYnMnWnDTnHnMnS, whole numbers,
+// each unit at most once and in that order). A zero-length period (P0D) is
+// invalid: it could never be a sensible expiry; so is one longer than
+// MaxPeriodYears.
 func ParsePeriod(s string) (Period, error) {
 	var p Period
 	bad := func() (Period, error) {
-		return Period{}, Errorf(EInvalid, "%q is not an ISO 8601 period such as P90D or PT12H", s)
+		return Period{}, Errorf(EInvalid, "%s is not an ISO 8601 period such as P90D or PT12H", Quote(s))
 	}
 	rest, ok := strings.CutPrefix(strings.ToUpper(s), "P")
 	if !ok || rest == "" {
 		return bad()
 	}
-	inTime, any := false, false
+	next, nonzero := 0, false // next: index in periodUnits the next unit may start at
 	for rest != "" {
 		if rest[0] == 'T' {
-			if inTime || len(rest) == 1 {
+			if next > 4 || len(rest) == 1 {
 				return bad()
 			}
-			inTime, rest = true, rest[1:]
+			next, rest = 5, rest[1:]
 			continue
 		}
 		i := 0
@@ -41,33 +56,59 @@ func ParsePeriod(s string) (Period, error) {
 		if i == 0 || i == len(rest) || i > 6 {
 			return bad()
 		}
-		n, _ := strconv.Atoi(rest[:i])
-		unit := rest[i]
-		rest = rest[i+1:]
-		switch {
-		case !inTime && unit == 'Y':
-			p.Years += n
-		case !inTime && unit == 'M':
-			p.Months += n
-		case !inTime && unit == 'W':
-			p.Days += 7 * n
-		case !inTime && unit == 'D':
-			p.Days += n
-		case inTime && unit == 'H':
-			p.Hours += n
-		case inTime && unit == 'M':
-			p.Minutes += n
-		case inTime && unit == 'S':
-			p.Second += n
-		default:
-			return bad()
+		n, _ := strconv.Atoi(rest[:i]) // at most 6 digits: cannot overflow
+		unit := strings.IndexByte(periodUnits[next:], rest[i])
+		if unit < 0 || periodUnits[next+unit] == 'T' {
+			return bad() // unknown, repeated, out of order, or a time unit without T
 		}
-		any = any || n > 0
+		unit += next
+		if next < 5 && unit >= 5 {
+			return bad() // H, M or S before T
+		}
+		next, rest = unit+1, rest[i+1:]
+		switch periodUnits[unit] {
+		case 'Y':
+			p.Years = n
+		case 'M':
+			if unit == 1 {
+				p.Months = n
+			} else {
+				p.Minutes = n
+			}
+		case 'W':
+			p.Days += 7 * n
+		case 'D':
+			p.Days += n
+		case 'H':
+			p.Hours = n
+		case 'S':
+			p.Second = n
+		}
+		nonzero = nonzero || n > 0
 	}
-	if !any {
+	if !nonzero {
 		return bad()
 	}
+	if p.AddTo(periodRef).After(periodRef.AddDate(MaxPeriodYears, 0, 0)) {
+		return Period{}, Errorf(EInvalid, "%s is longer than %d years", Quote(s), MaxPeriodYears)
+	}
 	return p, nil
+}
+
+// MustParsePeriod parses a period known to be valid, such as a constant.
+func MustParsePeriod(s string) Period {
+	p, err := ParsePeriod(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// Compare returns -1, 0 or +1 as p is shorter than, as long as, or longer
+// than q, measured from a fixed instant (so the answer does not change with
+// the calendar: P1Y equals P365D, P1M equals P31D).
+func (p Period) Compare(q Period) int {
+	return p.AddTo(periodRef).Compare(q.AddTo(periodRef))
 }
 
 // AddTo returns t moved forward by the period.

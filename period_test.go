@@ -38,3 +38,49 @@ func TestParsePeriod(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePeriodRefusesOverflowAndDisorder: huge, repeated or out-of-order
+// units are invalid (never a panic, never a time past year 9999).
+func TestParsePeriodRefusesOverflowAndDisorder(t *testing.T) {
+	for _, bad := range []string{
+		"P9999Y", "P101Y", "P999999Y", "P999999M", "P999999W", "P999999D", "PT999999H", // past 100 years
+		"P99Y999999D", "P1D1D", "P1Y1Y", "PT1H1H", "P1D2Y", "P1DT2S3H", "P1W1Y", // repeated or out of order
+		"P1T", "PT1H1T1M", "P1DTT1H", "P1DT1D", "P1M1H", "P 1D", "P1D ", "P+1D", "P1_0D", "P١D", // junk
+	} {
+		p, err := keyledger.ParsePeriod(bad)
+		if err == nil {
+			t.Errorf("%q parsed as %+v", bad, p)
+		} else if keyledger.ErrorCode(err) != keyledger.EInvalid {
+			t.Errorf("%q: code %s, want invalid", bad, keyledger.ErrorCode(err))
+		}
+	}
+	for _, good := range []string{"P100Y", "P36500D", "P1Y2M1W3DT4H5M6S", "PT876000H", "P1M"} {
+		p, err := keyledger.ParsePeriod(good)
+		if err != nil {
+			t.Errorf("%q: %v", good, err)
+			continue
+		}
+		if y := p.AddTo(time.Date(9899, 1, 1, 0, 0, 0, 0, time.UTC)).Year(); y > 9999 {
+			t.Errorf("%q reaches year %d", good, y)
+		}
+	}
+}
+
+func TestPeriodCompareIgnoresTheCalendar(t *testing.T) {
+	p := keyledger.MustParsePeriod
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"P1Y", "P365D", 0},
+		{"P12M", "P365D", 0},
+		{"P366D", "P365D", 1},
+		{"PT24H", "P1D", 0},
+		{"PT12H", "P1D", -1},
+		{"P52W", "P1Y", -1},
+	} {
+		if got := p(tc.a).Compare(p(tc.b)); got != tc.want {
+			t.Errorf("%s vs %s: %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

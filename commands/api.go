@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/keyledger/keyledger"
@@ -13,9 +14,13 @@ import (
 
 // Endpoint is one command or query of the public API. Name is its subject
 // after "keyledger." (cmd.key.issue); HTTP serves it under /v1/ too.
+// Request and Response are the Go types of its JSON bodies, from which the
+// OpenAPI document is generated, so the document cannot drift from the code.
 type Endpoint struct {
-	Name   string
-	handle func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error)
+	Name     string
+	Request  reflect.Type
+	Response reflect.Type
+	handle   func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error)
 }
 
 // MaxBody is the largest request body accepted.
@@ -26,10 +31,15 @@ const MaxIdempotencyKey = 100
 
 // endpoint adapts a typed service method to an Endpoint that decodes its body.
 func endpoint[C any, R any](name string, f func(s *Service, ctx context.Context, a Actor, cmdID string, c C) (R, error)) Endpoint {
-	return Endpoint{Name: name, handle: func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error) {
+	return Endpoint{Name: name, Request: reflect.TypeFor[C](), Response: reflect.TypeFor[R](), handle: func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error) {
 		var c C
 		if err := Decode(body, &c); err != nil {
 			return nil, err
+		}
+		if pc, ok := any(c).(prechecker); ok {
+			if err := pc.precheck(); err != nil {
+				return nil, err
+			}
 		}
 		return f(s, ctx, a, cmdID, c)
 	}}
@@ -37,6 +47,7 @@ func endpoint[C any, R any](name string, f func(s *Service, ctx context.Context,
 
 type keyIDQuery struct {
 	KeyID string `json:"key_id"`
+	AsOf  string `json:"as_of"`
 }
 
 type usersQuery struct {
@@ -64,10 +75,13 @@ func Endpoints() []Endpoint {
 		endpoint("cmd.key.regenerate", (*Service).RegenerateKey),
 		endpoint("cmd.key.delete", (*Service).DeleteKeys),
 		endpoint("query.keys", func(s *Service, ctx context.Context, a Actor, _ string, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {
+			if err := checkKeyFilter(f); err != nil {
+				return nil, err
+			}
 			return s.Keys(ctx, a, f)
 		}),
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
-			return s.Key(ctx, a, q.KeyID)
+			return s.KeyAsOf(ctx, a, q.KeyID, q.AsOf)
 		}),
 		endpoint("query.whoami", func(s *Service, ctx context.Context, a Actor, _ string, _ empty) (*Identity, error) {
 			return s.Whoami(ctx, a)
@@ -79,6 +93,14 @@ func Endpoints() []Endpoint {
 // cmdID is the caller's Idempotency-Key; without one, a retry is a new
 // command.
 func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
+	res, err := s.call(ctx, ep, bearer, cmdID, body)
+	if s.OnCall != nil {
+		s.OnCall(ep.Name, keyledger.ErrorCode(err))
+	}
+	return res, err
+}
+
+func (s *Service) call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
 	if len(cmdID) > MaxIdempotencyKey || strings.ContainsAny(cmdID, " \t\r\n#@") {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "Idempotency-Key: at most %d characters, no spaces, # or @", MaxIdempotencyKey)
 	}
@@ -119,3 +141,7 @@ func Decode(body []byte, v any) error {
 
 // String names the endpoint, for logs.
 func (e Endpoint) String() string { return fmt.Sprintf("keyledger.%s", e.Name) }
+
+// IsCommand reports whether the endpoint changes anything (and so takes an
+// Idempotency-Key), as opposed to a query.
+func (e Endpoint) IsCommand() bool { return strings.HasPrefix(e.Name, "cmd.") }

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -42,7 +43,7 @@ func DecideSettings(cur keyledger.Settings, a Actor, c SetSettings, now time.Tim
 	if c.MaxActiveKeysPerUser != nil {
 		next.MaxActiveKeysPerUser = *c.MaxActiveKeysPerUser
 	}
-	if err := checkSettings(next, now); err != nil {
+	if err := checkSettings(next, c, now); err != nil {
 		return nil, err
 	}
 	old := cur
@@ -55,13 +56,60 @@ func DecideSettings(cur keyledger.Settings, a Actor, c SetSettings, now time.Tim
 	return []events.Event{&events.SettingsChanged{Meta: meta(a, now), Settings: next}}, nil
 }
 
-func checkSettings(s keyledger.Settings, now time.Time) error {
+// Policy bounds. Expiries run from a day to a year (or never); keys unused
+// for less than a day would expire between two working days; ten years of
+// inactivity is as good as none.
+var (
+	MinExpiry     = keyledger.MustParsePeriod("P1D")
+	MaxExpiry     = keyledger.MustParsePeriod("P365D")
+	MinInactivity = keyledger.MustParsePeriod("P1D")
+	MaxInactivity = keyledger.MustParsePeriod("P3650D")
+)
+
+// checkPolicyPeriod checks a policy period against its bounds; special is
+// the word that may stand instead ("never", "none"), or "" for none. Its
+// error names the field and the bounds.
+func checkPolicyPeriod(field, s, special string, lo, hi keyledger.Period, loText, hiText string) error {
+	if special != "" && s == special {
+		return nil
+	}
+	or := ""
+	if special != "" {
+		or = fmt.Sprintf(", or %q", special)
+	}
+	p, err := keyledger.ParsePeriod(s)
+	if err != nil || p.Compare(lo) < 0 || p.Compare(hi) > 0 {
+		return keyledger.Errorf(keyledger.EInvalid, "%s: %s must be a period from %s to %s%s", field, keyledger.Quote(s), loText, hiText, or)
+	}
+	return nil
+}
+
+// checkSettings checks the policy that a change c would leave: bounds for
+// the fields c sets (a field set before these bounds existed does not block
+// an unrelated change, such as disabling keys), and in any case that every
+// period parses and the default expiry is within the maximum.
+func checkSettings(s keyledger.Settings, c SetSettings, now time.Time) error {
 	if s.MaxActiveKeysPerUser < 1 || s.MaxActiveKeysPerUser > keyledger.MaxActiveKeysLimit {
 		return keyledger.Errorf(keyledger.EInvalid, "max_active_keys_per_user must be 1 to %d, not %d", keyledger.MaxActiveKeysLimit, s.MaxActiveKeysPerUser)
 	}
+	if c.MaxExpiry != nil {
+		if err := checkPolicyPeriod("max_expiry", s.MaxExpiry, keyledger.Never, MinExpiry, MaxExpiry, "P1D", "P365D"); err != nil {
+			return err
+		}
+	}
+	if c.DefaultExpiry != nil {
+		if err := checkPolicyPeriod("default_expiry", s.DefaultExpiry, keyledger.Never, MinExpiry, MaxExpiry, "P1D", "P365D"); err != nil {
+			return err
+		}
+	}
+	if c.InactivityExpiry != nil {
+		if err := checkPolicyPeriod("inactivity_expiry", s.InactivityExpiry, keyledger.None, MinInactivity, MaxInactivity, "P1D", "P3650D"); err != nil {
+			return err
+		}
+	}
 	if s.InactivityExpiry != keyledger.None {
 		if _, err := parsePeriodField("inactivity_expiry", s.InactivityExpiry); err != nil {
-			return keyledger.Errorf(keyledger.EInvalid, "inactivity_expiry: %q is neither an ISO 8601 period such as P90D nor \"none\"", s.InactivityExpiry)
+			return keyledger.Errorf(keyledger.EInvalid, "inactivity_expiry: %s is neither an ISO 8601 period such as P90D nor \"none\"", keyledger.Quote(s.InactivityExpiry))
 		}
 	}
 	if s.MaxExpiry == keyledger.Never {
@@ -73,7 +121,7 @@ func checkSettings(s keyledger.Settings, now time.Time) error {
 	}
 	maxP, err := keyledger.ParsePeriod(s.MaxExpiry)
 	if err != nil {
-		return keyledger.Errorf(keyledger.EInvalid, "max_expiry: %q is neither an ISO 8601 period such as P180D nor \"never\"", s.MaxExpiry)
+		return keyledger.Errorf(keyledger.EInvalid, "max_expiry: %s is neither an ISO 8601 period such as P180D nor \"never\"", keyledger.Quote(s.MaxExpiry))
 	}
 	if s.DefaultExpiry == keyledger.Never {
 		return keyledger.Errorf(keyledger.EInvalid, "default_expiry may be \"never\" only when max_expiry is \"never\"")

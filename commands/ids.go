@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/keyledger/keyledger"
-	"github.com/oklog/ulid/v2"
 )
 
 // MaxKeyIDs is the most key IDs one revoke or delete may name.
@@ -15,17 +14,17 @@ const MaxKeyIDs = 1000
 // anything else (a wildcard, a dot, a space, lower case) is refused before it
 // reaches a subject or a read. A pasted token is named as such, never echoed.
 func checkID(field, id string) error {
+	if strings.HasPrefix(field, "key") {
+		return keyledger.CheckKeyID(field, id)
+	}
+	if err := keyledger.CheckNotToken(field, id); err != nil {
+		return err
+	}
 	if id == "" {
 		return keyledger.Errorf(keyledger.EInvalid, "%s is required", field)
 	}
-	if keyID, _, ok := keyledger.ParseToken(strings.TrimSpace(id)); ok {
-		return keyledger.Errorf(keyledger.EInvalid, "%s: that is a token, not an ID; pass the key ID %s", field, keyID)
-	}
-	if strings.HasPrefix(id, "kl_") {
-		return keyledger.Errorf(keyledger.EInvalid, "%s: that looks like a token, not an ID; pass the key ID (the 26 characters after kl_)", field)
-	}
-	if u, err := ulid.ParseStrict(id); err != nil || u.String() != id {
-		return keyledger.Errorf(keyledger.EInvalid, "%s: %q is not an ID (26 characters, 0-9 and A-Z, such as %s)", field, printable(id), exampleID)
+	if !keyledger.IsID(id) {
+		return keyledger.Errorf(keyledger.EInvalid, "%s: %s is not a user ID (26 characters such as 01J9Z3…)", field, keyledger.Quote(id))
 	}
 	return nil
 }
@@ -38,40 +37,15 @@ func checkIDs(field string, ids []string) error {
 	if len(ids) > MaxKeyIDs {
 		return keyledger.Errorf(keyledger.EInvalid, "%s: at most %d at once, not %d", field, MaxKeyIDs, len(ids))
 	}
-	for _, id := range ids {
-		if err := checkID(field, id); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-const exampleID = "01JD8Z6Q9V3K4M5N6P7R8S9T0V"
-
-// printable shortens what a caller sent for an error message: at most 40
-// characters, control characters shown escaped by %q.
-func printable(s string) string {
-	if r := []rune(s); len(r) > 40 {
-		return string(r[:40]) + "…"
-	}
-	return s
+	return checkKeyIDs(field, ids)
 }
 
 // userID turns what a caller gave for a user (an ID, or the unique name of a
 // user) into the user's ID. A name that several users share is refused,
-// listing their IDs.
+// listing their IDs; anything else that is not an ID is invalid.
 func (s *Service) userID(ctx context.Context, field, ref string) (string, error) {
-	if ref == "" {
-		return "", keyledger.Errorf(keyledger.EInvalid, "%s is required", field)
-	}
-	if _, err := ulid.ParseStrict(ref); err == nil {
-		if err := checkID(field, ref); err != nil {
-			return "", err
-		}
-		return ref, nil
-	}
-	if strings.HasPrefix(ref, "kl_") {
-		return "", checkID(field, ref)
+	if ref == "" || keyledger.IsID(ref) || strings.Contains(strings.ToLower(ref), "kl_") {
+		return ref, checkID(field, ref)
 	}
 	users, err := s.Read.Users(ctx, ref)
 	if err != nil {
@@ -85,9 +59,9 @@ func (s *Service) userID(ctx context.Context, field, ref string) (string, error)
 	}
 	switch len(ids) {
 	case 0:
-		return "", keyledger.Errorf(keyledger.EInvalid, "%s: %q is neither a user ID nor the name of a user", field, printable(ref))
+		return "", keyledger.Errorf(keyledger.EInvalid, "%s: %s is neither a user ID nor the name of a user", field, keyledger.Quote(ref))
 	case 1:
 		return ids[0], nil
 	}
-	return "", keyledger.Errorf(keyledger.EInvalid, "%s: %d users are named %q; pass one of their IDs: %s", field, len(ids), printable(ref), strings.Join(ids, ", "))
+	return "", keyledger.Errorf(keyledger.EInvalid, "%s: %d users are named %s; pass one of their IDs: %s", field, len(ids), keyledger.Quote(ref), strings.Join(ids, ", "))
 }

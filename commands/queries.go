@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"strings"
 
 	"github.com/keyledger/keyledger"
 )
@@ -67,10 +68,17 @@ func (s *Service) Keys(ctx context.Context, a Actor, f keyledger.KeyFilter) (*ke
 	if err := mayRead(a, f.Owner); err != nil {
 		return nil, err
 	}
+	if f.AsOf != "" {
+		r, err := s.past(ctx, f.AsOf)
+		if err != nil {
+			return nil, err
+		}
+		return r.Keys(ctx, f)
+	}
 	return s.Read.Keys(ctx, f)
 }
 
-// Users lists users (all, or those named or identified by q); developers
+// Users lists users (all, or those whose name holds q or whose ID is q); developers
 // see only themselves.
 func (s *Service) Users(ctx context.Context, a Actor, q string) ([]*keyledger.User, error) {
 	if !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleAuditor) {
@@ -81,7 +89,7 @@ func (s *Service) Users(ctx context.Context, a Actor, q string) ([]*keyledger.Us
 		if err != nil {
 			return nil, err
 		}
-		if q != "" && q != u.Name && q != u.ID {
+		if q != "" && !strings.Contains(strings.ToLower(u.Name), strings.ToLower(q)) && q != u.ID {
 			return []*keyledger.User{}, nil
 		}
 		return []*keyledger.User{u}, nil

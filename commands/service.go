@@ -21,6 +21,7 @@ import (
 type EventStore interface {
 	Append(ctx context.Context, filter string, expected uint64, msgID string, evs []events.Event) (uint64, error)
 	After(ctx context.Context, filter string, seq uint64) ([]events.Recorded, error)
+	Latest(ctx context.Context, subject string) (*events.Recorded, error)
 	LastSeq(ctx context.Context) (uint64, error)
 }
 
@@ -57,6 +58,11 @@ type Service struct {
 	Random io.Reader
 	// MaxAttempts bounds how often one command reloads after a conflict.
 	MaxAttempts int
+	// History, if set, answers as_of queries by replay.
+	History History
+	// OnCall, if set, sees every answered catalogue call with its result
+	// code ("" for success), whichever transport carried it: metrics.
+	OnCall func(endpoint, code string)
 
 	state *aggregates
 }
@@ -244,14 +250,22 @@ func unavailable(err error) error {
 }
 
 // settings returns the policy decisions are made on: this instance's
-// in-memory copy, kept current by Observe. A change made on another instance
-// a moment ago may not be here yet; changes made here are.
+// in-memory copy, kept current by Observe, and checked against the newest
+// stored change with one direct get, so that a change an admin just made on
+// another instance holds for their very next command here.
 func (s *Service) settings(ctx context.Context) (keyledger.Settings, error) {
 	e, err := s.state.settingsEntry(ctx)
 	if err != nil {
 		return keyledger.Settings{}, unavailable(err)
 	}
+	latest, err := s.Store.Latest(ctx, events.SubjectSettingsChanged)
+	if err != nil {
+		return keyledger.Settings{}, unavailable(err)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if latest != nil {
+		e.apply(*latest)
+	}
 	return e.settings, nil
 }

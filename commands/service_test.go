@@ -4,116 +4,48 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
-	"github.com/keyledger/keyledger/natstest"
+	"github.com/keyledger/keyledger/ledgertest"
 	"github.com/keyledger/keyledger/projections"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ledger is a running service over a real NATS server and SQLite file.
+// ledger is a running instance over a real NATS server and SQLite file,
+// with short names for what these tests use most.
 type ledger struct {
+	*ledgertest.Ledger
 	svc   *commands.Service
 	store *events.Store
 	db    *projections.DB
 	admin commands.Actor
 	token string // the admin's token
-	// pause stops this instance's projector: its in-memory state then lags
-	// whatever other instances append.
-	pause func()
 }
 
-func newLedger(t *testing.T) *ledger {
-	t.Helper()
-	_, js := natstest.Connect(t, natstest.RunServer(t))
-	l := newInstance(t, js)
-	ctx := context.Background()
-	if created, err := l.svc.Bootstrap(ctx, func(tok string) error { l.token = tok; return nil }); err != nil || !created {
-		t.Fatalf("bootstrap: %v %v", created, err)
-	}
-	a, err := l.svc.Authenticate(ctx, "Bearer "+l.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.admin = a
-	if _, err := l.svc.SetSettings(ctx, a, "", commands.SetSettings{Enabled: ptr(true)}); err != nil {
-		t.Fatal(err)
-	}
-	return l
+func wrap(l *ledgertest.Ledger) *ledger {
+	return &ledger{Ledger: l, svc: l.Service, store: l.Store, db: l.DB, admin: l.Admin, token: l.Token}
 }
 
-// newInstance starts one keyledger instance (service, projector, its own
-// SQLite file) on the stream js reaches; several may share one stream.
-func newInstance(t *testing.T, js jetstream.JetStream) *ledger {
-	t.Helper()
-	store := events.NewStore(js)
-	ctx := context.Background()
-	if err := store.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db := projections.NewDB(filepath.Join(t.TempDir(), "ledger.db"))
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	p := projections.NewProjector(db, store)
-	l := &ledger{svc: commands.NewService(store, db, p), store: store, db: db}
-	p.AfterCommit = l.svc.Observe
-	pctx, cancel := context.WithCancel(ctx)
-	l.pause = cancel
-	done := make(chan error, 1)
-	go func() { done <- p.Run(pctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("projector: %v", err)
-		}
-	})
-	return l
-}
+func newLedger(t *testing.T) *ledger { return wrap(ledgertest.New(t)) }
 
 // join starts a second instance on l's stream, acting as l's admin.
-func (l *ledger) join(t *testing.T) *ledger {
-	t.Helper()
-	m := newInstance(t, l.store.JS)
-	m.token, m.admin = l.token, l.admin
-	if err := m.svc.Applied.WaitFor(context.Background(), l.lastSeq(t)); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func (l *ledger) join(t *testing.T) *ledger { return wrap(l.Join(t)) }
+
+// pause stops this instance's projector.
+func (l *ledger) pause() { l.Pause() }
 
 // developer registers a developer and returns them with a token of theirs.
 func (l *ledger) developer(t *testing.T, name string) (commands.Actor, string) {
 	t.Helper()
-	ctx := context.Background()
-	u, err := l.svc.RegisterUser(ctx, l.admin, "", commands.RegisterUser{Name: name, Roles: []string{"developer"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := l.svc.IssueKey(ctx, l.admin, "", commands.IssueKey{Owner: u.ID, Name: name + "-cli"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := l.svc.Authenticate(ctx, "Bearer "+k.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a, k.Token
+	return l.Developer(t, name)
 }
 
 func (l *ledger) lastSeq(t *testing.T) uint64 {
 	t.Helper()
-	seq, err := l.store.LastSeq(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return seq
+	return l.LastSeq(t)
 }
 
 func TestIssueLimitHoldsWhenTwentyRace(t *testing.T) {

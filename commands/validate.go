@@ -21,7 +21,11 @@ const (
 	MaxRateLimit      = 1_000_000
 )
 
-// checkText checks a printable string's length in characters.
+// checkText checks a printable string's length in characters. It refuses
+// control characters (but a description may hold newlines) and invisible
+// formatting characters: bidirectional overrides and isolates, zero-width
+// spaces and joiners, the byte-order mark, line and paragraph separators,
+// which let a name pose as another in a table.
 func checkText(field, s string, minLen, maxLen int) error {
 	n := utf8.RuneCountInString(s)
 	if !utf8.ValidString(s) {
@@ -33,12 +37,26 @@ func checkText(field, s string, minLen, maxLen int) error {
 		}
 		return keyledger.Errorf(keyledger.EInvalid, "%s must be %d to %d characters, not %d", field, minLen, maxLen, n)
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) && (field != "description" || r != '\n') {
-			return keyledger.Errorf(keyledger.EInvalid, "%s holds a control character", field)
+	if keyledger.ContainsToken(s) {
+		return keyledger.Errorf(keyledger.EInvalid, "%s holds an API token; tokens are secret and %s is not (it is kept in the event log for good)", field, field)
+	}
+	for i, r := range s {
+		switch {
+		case unicode.IsControl(r) && (field != "description" || r != '\n'):
+			return keyledger.Errorf(keyledger.EInvalid, "%s holds a control character (U+%04X at byte %d)", field, r, i)
+		case invisible(r):
+			return keyledger.Errorf(keyledger.EInvalid, "%s holds an invisible formatting character (U+%04X at byte %d), which can disguise text", field, r, i)
 		}
 	}
 	return nil
+}
+
+// invisible reports whether r is a formatting character that changes how
+// the text around it shows without showing itself: Unicode category Cf
+// (U+200B–U+200F, U+202A–U+202E, U+2060–U+2069, U+FEFF, soft hyphen, ...),
+// and the line and paragraph separators U+2028 and U+2029.
+func invisible(r rune) bool {
+	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r)
 }
 
 // checkScopes validates scope names: short words of letters, digits and
@@ -48,8 +66,11 @@ func checkScopes(scopes []string) error {
 		return keyledger.Errorf(keyledger.EInvalid, "scopes: at most %d, not %d", MaxScopes, len(scopes))
 	}
 	for _, s := range scopes {
+		if keyledger.ContainsToken(s) {
+			return keyledger.Errorf(keyledger.EInvalid, "scopes: that is an API token, not a scope (a word such as read or billing:write)")
+		}
 		if s == "" || len(s) > MaxScopeLen || strings.TrimFunc(s, scopeRune) != "" {
-			return keyledger.Errorf(keyledger.EInvalid, "scopes: %q is not a scope (1-%d of letters, digits and : . _ / * -)", s, MaxScopeLen)
+			return keyledger.Errorf(keyledger.EInvalid, "scopes: %s is not a scope (1-%d of letters, digits and : . _ / * -)", keyledger.Quote(s), MaxScopeLen)
 		}
 	}
 	return nil
@@ -71,7 +92,12 @@ func normalizeCIDRs(in []string) ([]string, error) {
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
 			if aerr != nil {
-				return nil, keyledger.Errorf(keyledger.EInvalid, "allowed_cidrs: %q is not a CIDR such as 10.0.0.0/8", s)
+				return nil, keyledger.Errorf(keyledger.EInvalid, "allowed_cidrs: %s is not a CIDR such as 10.0.0.0/8", keyledger.Quote(s))
+			}
+			if a.Zone() != "" {
+				// A zone names an interface of one machine; a gateway
+				// elsewhere cannot match it, and dropping it widens the rule.
+				return nil, keyledger.Errorf(keyledger.EInvalid, "allowed_cidrs: %s has an IPv6 zone (%%%s); give the address without it", keyledger.Quote(s), a.Zone())
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
@@ -98,7 +124,7 @@ func checkRateLimit(rl *keyledger.RateLimit) error {
 func parsePeriodField(field, s string) (keyledger.Period, error) {
 	p, err := keyledger.ParsePeriod(s)
 	if err != nil {
-		return p, keyledger.Errorf(keyledger.EInvalid, "%s: %q is not an ISO 8601 period such as P90D or PT12H", field, s)
+		return p, keyledger.Errorf(keyledger.EInvalid, "%s: %s", field, keyledger.ErrorMessage(err))
 	}
 	return p, nil
 }

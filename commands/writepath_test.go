@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -316,4 +317,97 @@ func TestUserNamesResolveToIDs(t *testing.T) {
 	if !strings.Contains(keyledger.ErrorMessage(err), dev.UserID) {
 		t.Fatalf("ambiguous name: %q does not list the IDs", keyledger.ErrorMessage(err))
 	}
+}
+
+// as_of answers are the ledger exactly as it stood then: at every step of a
+// key's life, what a query answered live is what as_of answers later.
+func TestAsOfEqualsWhatWasAnsweredThen(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	type moment struct {
+		seq  uint64
+		key  string // the key as query.key answered then
+		list string // query.keys then
+	}
+	var moments []moment
+	k, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "v1", ExpiresIn: "P30D"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := func() {
+		one, err := l.svc.Key(ctx, dev, k.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		moments = append(moments, moment{l.lastSeq(t), jsonOf(t, one), jsonOf(t, all)})
+	}
+	snap()
+	name := "v2"
+	steps := []func() error{
+		func() error {
+			_, err := l.svc.UpdateKey(ctx, dev, "", commands.UpdateKey{KeyID: k.ID, Name: &name})
+			return err
+		},
+		func() error {
+			_, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "second"})
+			return err
+		},
+		func() error {
+			_, err := l.svc.RevokeKeys(ctx, dev, "", commands.RevokeKeys{KeyIDs: []string{k.ID}, Reason: "leaked"})
+			return err
+		},
+		func() error {
+			_, err := l.svc.RegenerateKey(ctx, dev, "", commands.RegenerateKey{KeyID: k.ID})
+			return err
+		},
+		func() error {
+			_, err := l.svc.DeleteKeys(ctx, dev, "", commands.DeleteKeys{KeyIDs: []string{k.ID}})
+			return err
+		},
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+		snap()
+	}
+	for i, m := range moments {
+		asOf := fmt.Sprintf("seq:%d", m.seq)
+		one, err := l.svc.KeyAsOf(ctx, dev, k.ID, asOf)
+		if err != nil {
+			t.Fatalf("moment %d: %v", i, err)
+		}
+		all, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{AsOf: asOf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := jsonOf(t, one); got != m.key {
+			t.Errorf("moment %d (%s): key\n got %s\nwant %s", i, asOf, got, m.key)
+		}
+		if got := jsonOf(t, all); got != m.list {
+			t.Errorf("moment %d (%s): list\n got %s\nwant %s", i, asOf, got, m.list)
+		}
+	}
+	_, err = l.svc.KeyAsOf(ctx, dev, k.ID, fmt.Sprintf("seq:%d", moments[0].seq-4))
+	wantCode(t, err, keyledger.ENotFound) // before the key was issued
+	_, err = l.svc.KeyAsOf(ctx, dev, k.ID, "yesterday")
+	wantCode(t, err, keyledger.EInvalid)
+	byTime, err := l.svc.KeyAsOf(ctx, dev, k.ID, time.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil || byTime.Status != keyledger.StatusDeleted {
+		t.Fatalf("as_of now: %+v %v", byTime, err)
+	}
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -13,8 +13,10 @@ const (
 	SubjectPrefix   = "keyledger.events."
 	SubjectAll      = "keyledger.events.>"
 	SubjectSettings = "keyledger.events.settings.>"
-	SubjectUsage    = "keyledger.usage.>"
-	noKey           = "_"
+	// SubjectSettingsChanged is the one subject policy changes are stored on.
+	SubjectSettingsChanged = "keyledger.events.settings.changed"
+	SubjectUsage           = "keyledger.usage.>"
+	noKey                  = "_"
 )
 
 // OwnerSubjects is the subject filter that holds one owner's aggregate.

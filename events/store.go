@@ -127,6 +127,44 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
+// Last returns the sequence of the newest message in the stream and when it
+// was stored (0 and the zero time if none).
+func (s *Store) Last(ctx context.Context) (uint64, time.Time, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("stream info: %w", err)
+	}
+	return info.State.LastSeq, info.State.LastTime, nil
+}
+
+// SeqAt returns the sequence of the newest message stored at or before t
+// (0 if none was): where a point-in-time view must stop.
+func (s *Store) SeqAt(ctx context.Context, t time.Time) (uint64, error) {
+	req, _ := json.Marshal(map[string]any{"start_time": t.UTC().Add(time.Nanosecond)})
+	reply, err := s.JS.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.Stream, req)
+	if err != nil {
+		return 0, fmt.Errorf("sequence at %s: %w", t.Format(time.RFC3339), err)
+	}
+	var res struct {
+		Message *struct {
+			Seq uint64 `json:"seq"`
+		} `json:"message"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(reply.Data, &res); err != nil {
+		return 0, fmt.Errorf("sequence at %s: %w", t.Format(time.RFC3339), err)
+	}
+	switch {
+	case res.Error != nil && res.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return s.LastSeq(ctx) // nothing was stored after t
+	case res.Error != nil:
+		return 0, fmt.Errorf("sequence at %s: %w", t.Format(time.RFC3339), res.Error)
+	case res.Message == nil:
+		return 0, fmt.Errorf("sequence at %s: empty reply", t.Format(time.RFC3339))
+	}
+	return res.Message.Seq - 1, nil
+}
+
 // Load returns every event on filter in order and the sequence of the last
 // one: the expected sequence for the next Append to that aggregate (0 when
 // the aggregate is empty). It reads with direct gets and creates no consumer;
@@ -137,6 +175,22 @@ func (s *Store) Load(ctx context.Context, filter string) ([]Recorded, uint64, er
 		return nil, 0, err
 	}
 	return recs, recs[len(recs)-1].Seq, nil
+}
+
+// Latest returns the newest event stored on one literal subject, or nil if
+// there is none: one direct get, answered from the stream's subject index.
+func (s *Store) Latest(ctx context.Context, subject string) (*Recorded, error) {
+	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("latest on %s: %w", subject, err)
+	}
+	ev, err := Decode(msg.Data)
+	if err != nil {
+		return nil, fmt.Errorf("seq %d: %w", msg.Sequence, err)
+	}
+	return &Recorded{Seq: msg.Sequence, Subject: msg.Subject, Event: ev, Data: msg.Data}, nil
 }
 
 // After returns the events on filter stored after sequence seq, in order. It

@@ -61,14 +61,14 @@ func apply(tx *sql.Tx, r events.Recorded) error {
 		err = exec1(tx, `UPDATE keys SET name = ?, description = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
 			e.Name, e.Description, at, r.Seq, e.KeyID)
 	case *events.KeyRevoked:
-		err = exec1(tx, `UPDATE keys SET status = 'revoked', revoked_at = ?, revoke_reason = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
-			at, e.Reason, at, r.Seq, e.KeyID)
+		err = exec1(tx, `UPDATE keys SET status = 'revoked', revoked_at = ?, revoke_reason = ?, revoked_by = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
+			at, e.Reason, e.Actor, at, r.Seq, e.KeyID)
 	case *events.KeyRegenerated:
-		err = exec1(tx, `UPDATE keys SET status = 'active', secret_sha256 = ?, revoked_at = NULL, revoke_reason = NULL, updated_at = ?, seq = ? WHERE key_id = ?`,
+		err = exec1(tx, `UPDATE keys SET status = 'active', secret_sha256 = ?, revoked_at = NULL, revoke_reason = NULL, revoked_by = NULL, updated_at = ?, seq = ? WHERE key_id = ?`,
 			e.SecretHash, at, r.Seq, e.KeyID)
 	case *events.KeyDeleted:
-		err = exec1(tx, `UPDATE keys SET status = 'deleted', deleted_at = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
-			at, at, r.Seq, e.KeyID)
+		err = exec1(tx, `UPDATE keys SET status = 'deleted', deleted_at = ?, deleted_by = ?, delete_reason = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
+			at, e.Actor, e.Reason, at, r.Seq, e.KeyID)
 	case *events.KeyExpired:
 		err = exec1(tx, `UPDATE keys SET status = 'expired', updated_at = ?, seq = ? WHERE key_id = ?`, at, r.Seq, e.KeyID)
 	case *events.UsageRecorded:

@@ -31,6 +31,9 @@ type Projector struct {
 	// BeforeCommit, if set, runs after a batch is written and before its
 	// transaction commits: crash tests stop the process there.
 	BeforeCommit func(lastSeq uint64)
+	// Until, if set, is the last sequence to apply: Run returns once it has
+	// applied it (a point-in-time view), and never applies anything later.
+	Until uint64
 	// AfterCommit, if set, sees every committed batch before anyone waiting
 	// for it is told: the in-memory verify index is fed here, so a command's
 	// reply comes only after verification reflects it too.
@@ -38,6 +41,7 @@ type Projector struct {
 
 	mu      sync.Mutex
 	applied uint64
+	at      time.Time // when the last applied event was recorded
 	changed chan struct{}
 	ready   chan struct{}
 }
@@ -52,6 +56,9 @@ func NewProjector(db *DB, src Source) *Projector {
 // file, which retrying cannot fix.
 var errApply = errors.New("projection")
 
+// errUntil ends a projection that has applied everything up to Until.
+var errUntil = errors.New("projection reached its last sequence")
+
 // Run applies events until ctx ends. Losing the stream is retried; an event
 // the projection cannot apply stops it with an error.
 func (p *Projector) Run(ctx context.Context) error {
@@ -64,11 +71,19 @@ func (p *Projector) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stream state: %w", err)
 	}
+	if p.Until > 0 {
+		if from >= p.Until {
+			return nil
+		}
+		target = min(target, p.Until)
+	}
 	go p.reportCatchUp(ctx, from, target)
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		err := p.Source.Follow(ctx, p.Applied()+1, p.applyBatch)
 		switch {
 		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, errUntil):
 			return nil
 		case errors.Is(err, errApply):
 			return err
@@ -117,6 +132,14 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 	for len(batch) > 0 && batch[0].Seq <= applied {
 		batch = batch[1:]
 	}
+	if p.Until > 0 {
+		if applied >= p.Until {
+			return errUntil
+		}
+		for len(batch) > 0 && batch[len(batch)-1].Seq > p.Until {
+			batch = batch[:len(batch)-1]
+		}
+	}
 	if len(batch) == 0 {
 		return nil
 	}
@@ -144,7 +167,13 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 	if p.AfterCommit != nil {
 		p.AfterCommit(batch)
 	}
+	p.mu.Lock()
+	p.at = batch[len(batch)-1].Event.Base().At
+	p.mu.Unlock()
 	p.advance(last)
+	if p.Until > 0 && last >= p.Until {
+		return errUntil
+	}
 	return nil
 }
 
@@ -161,6 +190,14 @@ func (p *Projector) Applied() uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.applied
+}
+
+// Position returns the last stream sequence applied and when that event was
+// recorded (zero before this process applied any).
+func (p *Projector) Position() (uint64, time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.applied, p.at
 }
 
 // Ready is closed once the projection has applied everything that was in

@@ -49,9 +49,11 @@ func (d *DB) User(ctx context.Context, id string) (*keyledger.User, error) {
 	return u, err
 }
 
-// Users returns every user, or those whose name or ID is q, oldest first.
+// Users returns every user, or those whose name holds q (ignoring ASCII
+// case, as key list's q does) or whose ID is q, oldest first.
 func (d *DB) Users(ctx context.Context, q string) ([]*keyledger.User, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE ? = '' OR name = ? OR user_id = ? ORDER BY created_at, user_id`, q, q, q)
+	rows, err := d.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users
+		WHERE ? = '' OR name LIKE ? ESCAPE '\' OR user_id = ? ORDER BY created_at, user_id`, q, likePattern(q), q)
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
@@ -68,7 +70,8 @@ func (d *DB) Users(ctx context.Context, q string) ([]*keyledger.User, error) {
 }
 
 const keyColumns = `k.key_id, k.owner, u.name, k.name, k.description, k.scopes, k.allowed_cidrs, k.rate_limit, k.status,
-	k.created_at, k.created_by, k.expires_at, k.last_used_at, k.revoked_at, k.updated_at`
+	k.created_at, k.created_by, k.expires_at, k.last_used_at, k.revoked_at, k.updated_at,
+	k.revoke_reason, k.revoked_by, k.deleted_at, k.deleted_by, k.delete_reason`
 
 // keyReader scans keys and works out their status and effective expiry at
 // one instant under one policy.
@@ -94,11 +97,14 @@ func (d *DB) keyReader(ctx context.Context) (*keyReader, error) {
 func (r *keyReader) scan(row interface{ Scan(...any) error }) (*keyledger.Key, error) {
 	var k keyledger.Key
 	var scopes, cidrs, created, updated string
-	var rl, expires, used, revoked sql.NullString
+	var rl, expires, used, revoked, reason, revokedBy, deleted, deletedBy, delReason sql.NullString
 	if err := row.Scan(&k.ID, &k.Owner, &k.OwnerName, &k.Name, &k.Description, &scopes, &cidrs, &rl, &k.Status,
-		&created, &k.CreatedBy, &expires, &used, &revoked, &updated); err != nil {
+		&created, &k.CreatedBy, &expires, &used, &revoked, &updated,
+		&reason, &revokedBy, &deleted, &deletedBy, &delReason); err != nil {
 		return nil, err
 	}
+	k.RevokeReason, k.RevokedBy, k.DeletedAt = reason.String, revokedBy.String, parseTimePtr(deleted)
+	k.DeletedBy, k.DeleteReason = deletedBy.String, delReason.String
 	_ = json.Unmarshal([]byte(scopes), &k.Scopes)
 	_ = json.Unmarshal([]byte(cidrs), &k.AllowedCIDRs)
 	if rl.Valid {
@@ -166,8 +172,7 @@ func (d *DB) Keys(ctx context.Context, f keyledger.KeyFilter) (*keyledger.KeyPag
 		add(`k.created_by = ?`, f.CreatedBy)
 	}
 	if f.Q != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.Q) + "%"
-		add(`(k.name LIKE ? ESCAPE '\' OR k.key_id = ? OR k.owner = ? OR u.name = ?)`, like, f.Q, f.Q, f.Q)
+		add(`(k.name LIKE ? ESCAPE '\' OR k.key_id = ? OR k.owner = ? OR u.name = ?)`, likePattern(f.Q), f.Q, f.Q, f.Q)
 	}
 	if f.ExpiresBefore != nil {
 		add(`k.expires_at < ?`, ts(*f.ExpiresBefore))
@@ -234,6 +239,12 @@ func (d *DB) Credential(ctx context.Context, keyID string) (*keyledger.Credentia
 	return &c, nil
 }
 
+// likePattern is a LIKE pattern matching any text that holds q, with q's
+// own % and _ taken literally.
+func likePattern(q string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q) + "%"
+}
+
 func parseTime(s string) time.Time {
 	t, _ := time.Parse(timeFormat, s)
 	return t
@@ -245,4 +256,25 @@ func parseTimePtr(s sql.NullString) *time.Time {
 	}
 	t := parseTime(s.String)
 	return &t
+}
+
+// KeyCounts counts keys by status as of the DB's clock: an active key past
+// its expiry counts as expired before the sweeper records it.
+func (d *DB) KeyCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT CASE WHEN status = 'active' AND expires_at IS NOT NULL AND expires_at <= ? THEN 'expired' ELSE status END AS s,
+			COUNT(*) FROM keys GROUP BY s`, ts(d.Now()))
+	if err != nil {
+		return nil, fmt.Errorf("key counts: %w", err)
+	}
+	defer rows.Close()
+	counts := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, fmt.Errorf("key counts: %w", err)
+		}
+		counts[s] = n
+	}
+	return counts, rows.Err()
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -28,6 +27,10 @@ type Server struct {
 	// Verify serves POST /v1/verify.
 	Verify http.Handler
 	Logger *slog.Logger
+	// Version is reported in the OpenAPI document.
+	Version string
+	// Metrics, if set, times every route and is served at /metrics.
+	Metrics *Metrics
 	// Live feeds GET /v1/live, the console's server-sent events; nil
 	// answers 404 there.
 	Live LiveFeed
@@ -45,25 +48,39 @@ func NewServer(addr string, svc *commands.Service, ready func() error) *Server {
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	handle := func(pattern string, h http.Handler) {
+		if s.Metrics != nil {
+			h = s.Metrics.instrument(pattern, h)
+		}
+		mux.Handle(pattern, h)
+	}
+	handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.Ready(); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	}))
 	if s.Verify != nil {
-		mux.Handle("POST /v1/verify", s.Verify)
+		handle("POST /v1/verify", s.Verify)
 	}
 	for _, ep := range commands.Endpoints() {
-		mux.HandleFunc("POST /v1/"+strings.ReplaceAll(ep.Name, ".", "/"), s.endpoint(ep))
+		handle("POST "+HTTPPath(ep.Name), s.endpoint(ep))
 	}
-	mux.HandleFunc("GET /v1/live", s.live)
-	mux.Handle("GET /{$}", consoleHandler())
-	mux.Handle("GET /console/", consoleHandler())
+	openapi := OpenAPI(s.Version)
+	handle("GET /v1/openapi.json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi)
+	}))
+	if s.Metrics != nil {
+		handle("GET /metrics", s.Metrics.Handler())
+	}
+	mux.HandleFunc("GET /v1/live", s.live) // a stream: no duration metric
+	handle("GET /{$}", consoleHandler())
+	handle("GET /console/", consoleHandler())
 	return mux
 }
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/keyledger/keyledger"
@@ -12,11 +14,11 @@ import (
 
 func userAdd(fs *flag.FlagSet) runFunc {
 	var roles stringList
-	kind := fs.String("kind", "person", "person or service")
-	fs.Var(&roles, "role", "a role: admin, developer or auditor (repeatable)")
+	kind := fs.String("kind", "person", "`KIND`: person or service")
+	fs.Var(&roles, "role", "a `ROLE`: admin, developer or auditor (repeatable)")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) != 1 {
-			return usageError("user add takes one NAME")
+			return usageError("takes one NAME, not %d arguments (quote a name with spaces)", len(args))
 		}
 		var u keyledger.User
 		if err := cl.call(ctx, "cmd.user.register", commands.RegisterUser{Name: args[0], Kind: *kind, Roles: roles}, &u); err != nil || cl.json {
@@ -28,8 +30,11 @@ func userAdd(fs *flag.FlagSet) runFunc {
 }
 
 func userList(fs *flag.FlagSet) runFunc {
-	q := fs.String("q", "", "only users with this name or ID")
+	q := fs.String("q", "", "only users whose name holds `TEXT`, or whose ID it is")
 	return func(ctx context.Context, cl *client, args []string) error {
+		if len(args) > 0 {
+			return usageError("takes no arguments; search with --q TEXT")
+		}
 		var users []*keyledger.User
 		if err := cl.call(ctx, "query.users", map[string]string{"q": *q}, &users); err != nil || cl.json {
 			return err
@@ -41,10 +46,10 @@ func userList(fs *flag.FlagSet) runFunc {
 
 func userRoles(fs *flag.FlagSet) runFunc {
 	var roles stringList
-	fs.Var(&roles, "role", "a role: admin, developer or auditor (repeatable; none removes all)")
+	fs.Var(&roles, "role", "a `ROLE`: admin, developer or auditor (repeatable; none removes all)")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) != 1 {
-			return usageError("user roles takes one USER_ID")
+			return usageError("takes one USER_ID, not %d arguments", len(args))
 		}
 		if roles == nil {
 			roles = stringList{}
@@ -61,7 +66,7 @@ func userRoles(fs *flag.FlagSet) runFunc {
 func userDeactivate(fs *flag.FlagSet) runFunc {
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) != 1 {
-			return usageError("user deactivate takes one USER_ID")
+			return usageError("takes one USER_ID, not %d arguments", len(args))
 		}
 		var u keyledger.User
 		if err := cl.call(ctx, "cmd.user.deactivate", commands.DeactivateUser{UserID: args[0]}, &u); err != nil || cl.json {
@@ -83,6 +88,9 @@ func printUsers(cl *client, users []*keyledger.User) {
 
 func settingsShow(fs *flag.FlagSet) runFunc {
 	return func(ctx context.Context, cl *client, args []string) error {
+		if len(args) > 0 {
+			return usageError("takes no arguments")
+		}
 		var s keyledger.Settings
 		if err := cl.call(ctx, "query.settings", struct{}{}, &s); err != nil || cl.json {
 			return err
@@ -95,15 +103,19 @@ func settingsShow(fs *flag.FlagSet) runFunc {
 func settingsSet(fs *flag.FlagSet) runFunc {
 	var enabled optionalBool
 	var maxExp, defExp, inactivity optionalString
-	maxKeys := fs.Int("max-active-keys", 0, "most active keys per user (1-1000)")
-	fs.Var(&enabled, "enabled", "whether API keys may be issued and used")
-	fs.Var(&maxExp, "max-expiry", "longest expiry a key may have (P180D), or never")
-	fs.Var(&defExp, "default-expiry", "expiry of keys issued without one (P90D)")
-	fs.Var(&inactivity, "inactivity-expiry", "expire keys unused this long (P90D), or none")
+	var maxKeys optionalInt
+	fs.Var(&maxKeys, "max-active-keys", "most active keys per user, `N` from 1 to 1000")
+	fs.Var(&enabled, "enabled", "whether API keys may be issued and used (--enabled, --enabled=false)")
+	fs.Var(&maxExp, "max-expiry", "longest expiry a key may have, a `PERIOD` from P1D to P365D, or never")
+	fs.Var(&defExp, "default-expiry", "expiry of keys issued without one, a `PERIOD` from P1D to P365D (not above --max-expiry), or never")
+	fs.Var(&inactivity, "inactivity-expiry", "expire keys unused this long, a `PERIOD` from P1D to P3650D, or none")
 	return func(ctx context.Context, cl *client, args []string) error {
-		c := commands.SetSettings{Enabled: enabled.v, MaxExpiry: maxExp.v, DefaultExpiry: defExp.v, InactivityExpiry: inactivity.v}
-		if *maxKeys != 0 {
-			c.MaxActiveKeysPerUser = maxKeys
+		if len(args) > 0 {
+			return usageError("takes no arguments, only flags")
+		}
+		c := commands.SetSettings{Enabled: enabled.v, MaxExpiry: maxExp.v, DefaultExpiry: defExp.v, InactivityExpiry: inactivity.v, MaxActiveKeysPerUser: maxKeys.v}
+		if c == (commands.SetSettings{}) {
+			return usageError("give at least one of --enabled, --max-expiry, --default-expiry, --inactivity-expiry, --max-active-keys")
 		}
 		var s keyledger.Settings
 		if err := cl.call(ctx, "cmd.settings.set", c, &s); err != nil || cl.json {
@@ -124,14 +136,33 @@ func (o *optionalBool) String() string {
 	return fmt.Sprint(*o.v)
 }
 func (o *optionalBool) Set(s string) error {
-	var b bool
-	if _, err := fmt.Sscan(s, &b); err != nil {
-		return err
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("not true or false")
 	}
 	o.v = &b
 	return nil
 }
 func (o *optionalBool) IsBoolFlag() bool { return true }
+
+// optionalInt is an integer flag that tells "not given" from 0, so that a
+// value the server refuses (0) reaches it instead of being dropped.
+type optionalInt struct{ v *int }
+
+func (o *optionalInt) String() string {
+	if o.v == nil {
+		return ""
+	}
+	return strconv.Itoa(*o.v)
+}
+func (o *optionalInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("not a whole number")
+	}
+	o.v = &n
+	return nil
+}
 
 func printSettings(cl *client, s keyledger.Settings) {
 	w := tabwriter.NewWriter(cl.stdout, 0, 0, 2, ' ', 0)

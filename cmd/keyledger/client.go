@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,53 +37,59 @@ type runFunc func(ctx context.Context, c *client, args []string) error
 // once they are parsed.
 type clientCommand func(fs *flag.FlagSet) runFunc
 
-var clientCommands = map[string]clientCommand{
-	"key issue":       keyIssue,
-	"key list":        keyList,
-	"key show":        keyShow,
-	"key update":      keyUpdate,
-	"key revoke":      keyRevoke,
-	"key regenerate":  keyRegenerate,
-	"key delete":      keyDelete,
-	"user add":        userAdd,
-	"user list":       userList,
-	"user roles":      userRoles,
-	"user deactivate": userDeactivate,
-	"settings show":   settingsShow,
-	"settings set":    settingsSet,
+// usageErr is a wrong command line found after parsing (a missing or extra
+// argument): reported in one line with exit code 2, before anything is sent.
+type usageErr struct{ msg string }
+
+func (e *usageErr) Error() string { return e.msg }
+
+// usageError reports a wrong command line.
+func usageError(format string, args ...any) error {
+	return &usageErr{msg: fmt.Sprintf(format, args...)}
 }
 
-// singleWord are client commands without a second word.
-var singleWord = map[string]clientCommand{"watch": watch}
+// invalidValue reports a flag or argument value the server would refuse,
+// found before anything is sent; it exits 1 like the server's "invalid".
+func invalidValue(format string, args ...any) error {
+	return keyledger.Errorf(keyledger.EInvalid, format, args...)
+}
 
-func runClient(ctx context.Context, cmd clientCommand, args []string, stdout, stderr io.Writer) int {
+func runClient(ctx context.Context, sc subcommand, args []string, stdout, stderr io.Writer) int {
 	c := &client{stdout: stdout}
-	fs := flag.NewFlagSet("keyledger", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("keyledger "+sc.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported in one line below, help on stdout
+	fs.Usage = func() {}
+	run := sc.flags(fs)
 	fs.StringVar(&c.server, "server", envOr("KEYLEDGER_SERVER", "nats://127.0.0.1:4222"), "NATS URL of a keyledger server")
-	fs.StringVar(&c.tokenFile, "token-file", "", "file holding your API key (default: $KEYLEDGER_TOKEN, else keyledger-data/admin.token)")
+	fs.StringVar(&c.tokenFile, "token-file", "", "file holding your API key (default: $KEYLEDGER_TOKEN, else ./keyledger-data/admin.token)")
 	fs.BoolVar(&c.json, "json", false, "print JSON for scripts")
 	fs.DurationVar(&c.timeout, "timeout", 20*time.Second, "how long to wait for an answer")
-	run := cmd(fs)
 	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return 2
+	if errors.Is(err, flag.ErrHelp) {
+		printHelp(stdout, sc)
+		return exitOK
+	} else if err != nil {
+		return usageFail(stderr, sc.name, err.Error(), args)
 	}
-	if err := c.open(); err != nil {
+	if c.timeout <= 0 {
+		fmt.Fprintf(stderr, "error: %s: --timeout must be positive, not %s\n", keyledger.EInvalid, c.timeout)
+		return exitError
+	}
+	defer c.close()
+	err = run(ctx, c, pos)
+	var ue *usageErr
+	var e *keyledger.Error
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return usageFail(stderr, sc.name, ue.msg, args)
+	case errors.As(err, &e):
+		fmt.Fprintf(stderr, "error: %s: %s\n", e.Code, e.Message)
+	default:
 		fmt.Fprintln(stderr, "keyledger:", err)
-		return 1
 	}
-	defer c.nc.Close()
-	if err := run(ctx, c, pos); err != nil {
-		var e *keyledger.Error
-		if errors.As(err, &e) {
-			fmt.Fprintf(stderr, "error: %s: %s\n", e.Code, e.Message)
-		} else {
-			fmt.Fprintln(stderr, "keyledger:", err)
-		}
-		return 1
-	}
-	return 0
+	return exitError
 }
 
 // parseInterspersed parses flags that may stand before, between or after
@@ -108,33 +115,78 @@ func envOr(name, def string) string {
 	return def
 }
 
-func (c *client) open() error {
+// defaultTokenFile is where `keyledger serve` run in the same directory
+// writes the first admin's token.
+const defaultTokenFile = "keyledger-data/admin.token"
+
+// loadToken finds the caller's API key: --token-file, else $KEYLEDGER_TOKEN,
+// else ./keyledger-data/admin.token. Without one it says where it looked,
+// before anything connects; it never prints what it found.
+func (c *client) loadToken() error {
+	if c.token != "" {
+		return nil
+	}
+	var source string
 	switch {
 	case c.tokenFile != "":
 		b, err := os.ReadFile(c.tokenFile)
 		if err != nil {
-			return fmt.Errorf("token: %w", err)
+			return keyledger.Errorf(keyledger.EUnauthenticated, "--token-file: %v", err)
 		}
-		c.token = strings.TrimSpace(string(b))
+		c.token, source = strings.TrimSpace(string(b)), c.tokenFile
 	case os.Getenv("KEYLEDGER_TOKEN") != "":
-		c.token = strings.TrimSpace(os.Getenv("KEYLEDGER_TOKEN"))
+		c.token, source = strings.TrimSpace(os.Getenv("KEYLEDGER_TOKEN")), "$KEYLEDGER_TOKEN"
 	default:
-		if b, err := os.ReadFile("keyledger-data/admin.token"); err == nil {
-			c.token = strings.TrimSpace(string(b))
+		b, err := os.ReadFile(defaultTokenFile)
+		if err != nil {
+			where := defaultTokenFile
+			if abs, aerr := filepath.Abs(defaultTokenFile); aerr == nil {
+				where = abs
+			}
+			return keyledger.Errorf(keyledger.EUnauthenticated,
+				"no API key to act with. Looked for $KEYLEDGER_TOKEN (not set), --token-file FILE (not given) and ./%s (no %s). "+
+					"Pass --token-file DATA_DIR/admin.token, set KEYLEDGER_TOKEN, or run this where `keyledger serve` keeps keyledger-data/",
+				defaultTokenFile, where)
 		}
+		c.token, source = strings.TrimSpace(string(b)), "./"+defaultTokenFile
+	}
+	if _, _, ok := keyledger.ParseToken(c.token); !ok {
+		return keyledger.Errorf(keyledger.EUnauthenticated, "%s does not hold a keyledger token (kl_ and %d characters in all, as `key issue` prints it)", source, keyledger.TokenLen)
+	}
+	return nil
+}
+
+// conn connects on first use, so that a wrong command line or a missing
+// token is reported without touching the network.
+func (c *client) conn() (*nats.Conn, error) {
+	if c.nc != nil {
+		return c.nc, nil
 	}
 	nc, err := nats.Connect(c.server, nats.Name("keyledger-cli"))
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", c.server, err)
+		return nil, fmt.Errorf("connect %s: %w", c.server, err)
 	}
 	c.nc = nc
-	return nil
+	return nc, nil
+}
+
+func (c *client) close() {
+	if c.nc != nil {
+		c.nc.Close()
+	}
 }
 
 // call sends one request and decodes the reply into out. The request carries
 // one Idempotency-Key through its retries, so a reply lost on the way back
 // does not apply a command twice.
 func (c *client) call(ctx context.Context, name string, body, out any) error {
+	if err := c.loadToken(); err != nil {
+		return err
+	}
+	nc, err := c.conn()
+	if err != nil {
+		return err
+	}
 	data, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -147,7 +199,7 @@ func (c *client) call(ctx context.Context, name string, body, out any) error {
 	defer cancel()
 	var reply *nats.Msg
 	for attempt := 0; ; attempt++ {
-		reply, err = c.nc.RequestMsgWithContext(ctx, msg)
+		reply, err = nc.RequestMsgWithContext(ctx, msg)
 		if err == nil || (!errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, nats.ErrTimeout)) || attempt == 4 {
 			break
 		}

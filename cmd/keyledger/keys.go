@@ -19,30 +19,29 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
-func usageError(format string, args ...any) error {
-	return keyledger.Errorf(keyledger.EInvalid, format, args...)
-}
-
 func keyIssue(fs *flag.FlagSet) runFunc {
 	var c commands.IssueKey
 	var scopes, cidrs stringList
 	var expiresAt, rateLimit string
-	fs.StringVar(&c.Name, "name", "", "key name, unique among the owner's active keys")
-	fs.StringVar(&c.Owner, "owner", "", "owner's user ID (admins; default: you)")
-	fs.StringVar(&c.Description, "description", "", "what the key is for")
-	fs.StringVar(&c.ExpiresIn, "expires-in", "", "expiry as an ISO 8601 period (P30D), or never where policy allows")
-	fs.StringVar(&expiresAt, "expires-at", "", "expiry as an RFC 3339 time")
-	fs.Var(&scopes, "scope", "a scope the key grants (repeatable)")
-	fs.Var(&cidrs, "cidr", "a network the key may be used from (repeatable)")
-	fs.StringVar(&rateLimit, "rate-limit", "", "verifications allowed per period, e.g. 100/PT1M")
+	fs.StringVar(&c.Name, "name", "", "key `NAME`, unique among the owner's active keys (required)")
+	fs.StringVar(&c.Owner, "owner", "", "owner's `USER_ID` (admins; default: you)")
+	fs.StringVar(&c.Description, "description", "", "what the key is for (`TEXT`)")
+	fs.StringVar(&c.ExpiresIn, "expires-in", "", "expiry as an ISO 8601 `PERIOD` (P30D), or never where policy allows (default: the policy's default_expiry)")
+	fs.StringVar(&expiresAt, "expires-at", "", "expiry as an RFC 3339 `TIME` (2027-01-31T00:00:00Z)")
+	fs.Var(&scopes, "scope", "a `SCOPE` the key grants (repeatable)")
+	fs.Var(&cidrs, "cidr", "a network (`CIDR`) the key may be used from (repeatable; default: any)")
+	fs.StringVar(&rateLimit, "rate-limit", "", "verifications allowed per period, `LIMIT/PERIOD` such as 100/PT1M")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) > 0 {
-			return usageError("key issue takes no arguments; use --name")
+			return usageError("takes no arguments; give the name with --name")
+		}
+		if c.Name == "" {
+			return usageError("--name is required")
 		}
 		if expiresAt != "" {
 			t, err := time.Parse(time.RFC3339, expiresAt)
 			if err != nil {
-				return usageError("--expires-at: %q is not an RFC 3339 time such as 2027-01-31T00:00:00Z", expiresAt)
+				return invalidValue("--expires-at: %s is not an RFC 3339 time such as 2027-01-31T00:00:00Z", keyledger.Quote(expiresAt))
 			}
 			c.ExpiresAt = &t
 		}
@@ -50,7 +49,7 @@ func keyIssue(fs *flag.FlagSet) runFunc {
 			n, per, ok := strings.Cut(rateLimit, "/")
 			limit, err := strconv.Atoi(n)
 			if !ok || err != nil {
-				return usageError("--rate-limit: %q is not LIMIT/PERIOD such as 100/PT1M", rateLimit)
+				return invalidValue("--rate-limit: %s is not LIMIT/PERIOD such as 100/PT1M", keyledger.Quote(rateLimit))
 			}
 			c.RateLimit = &keyledger.RateLimit{Limit: limit, Per: per}
 		}
@@ -72,22 +71,26 @@ func keyIssue(fs *flag.FlagSet) runFunc {
 func keyList(fs *flag.FlagSet) runFunc {
 	var f keyledger.KeyFilter
 	var expiresBefore string
-	fs.StringVar(&f.Owner, "owner", "", "only this owner's keys")
-	fs.StringVar(&f.Status, "status", "", "only keys in this status: active, expired, revoked, deleted")
-	fs.StringVar(&f.Q, "q", "", "search names, key IDs and owners")
-	fs.StringVar(&f.CreatedBy, "created-by", "", "only keys created by this user ID")
-	fs.StringVar(&expiresBefore, "expires-before", "", "only keys expiring before this RFC 3339 time")
-	fs.BoolVar(&f.NeverExpires, "never-expires", false, "only keys that never expire")
-	fs.IntVar(&f.Limit, "limit", 100, "keys per page")
-	fs.StringVar(&f.Cursor, "cursor", "", "continue after this cursor (printed with a full page)")
+	fs.StringVar(&f.Owner, "owner", "", "only this owner's keys (`USER_ID`)")
+	fs.StringVar(&f.Status, "status", "", "only keys in this `STATUS`: active, expired, revoked, deleted")
+	fs.StringVar(&f.Q, "q", "", "`TEXT` in a key's name, or a whole key ID, owner ID or owner name")
+	fs.StringVar(&f.CreatedBy, "created-by", "", "only keys created by this `USER_ID`")
+	fs.StringVar(&expiresBefore, "expires-before", "", "only keys whose expires_at is before this RFC 3339 `TIME`")
+	fs.BoolVar(&f.NeverExpires, "never-expires", false, "only keys issued without an expiry")
+	fs.IntVar(&f.Limit, "limit", 100, "keys per page, `N` from 1 to 1000")
+	fs.StringVar(&f.Cursor, "cursor", "", "continue after this `CURSOR` (printed with a full page)")
+	fs.StringVar(&f.AsOf, "as-of", "", "the keys as they stood at this RFC 3339 `TIME` or seq:N (rebuilt by replay)")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) > 0 {
-			return usageError("key list takes no arguments")
+			return usageError("takes no arguments; search with --q TEXT")
+		}
+		if f.Limit < 1 || f.Limit > 1000 {
+			return invalidValue("--limit must be 1 to 1000, not %d", f.Limit)
 		}
 		if expiresBefore != "" {
 			t, err := time.Parse(time.RFC3339, expiresBefore)
 			if err != nil {
-				return usageError("--expires-before: %q is not an RFC 3339 time", expiresBefore)
+				return invalidValue("--expires-before: %s is not an RFC 3339 time such as 2027-01-31T00:00:00Z", keyledger.Quote(expiresBefore))
 			}
 			f.ExpiresBefore = &t
 		}
@@ -104,21 +107,34 @@ func keyList(fs *flag.FlagSet) runFunc {
 }
 
 // oneKeyID returns the single positional key ID a subcommand takes.
-func oneKeyID(name string, args []string) (string, error) {
+func oneKeyID(args []string) (string, error) {
 	if len(args) != 1 {
-		return "", usageError("%s takes one KEY_ID", name)
+		return "", usageError("takes one KEY_ID, not %d arguments", len(args))
 	}
-	return args[0], nil
+	return args[0], keyIDs(args)
+}
+
+// keyIDs checks positional key IDs before anything is sent: a token pasted
+// where a key ID goes is named as a mistake, and never printed back.
+func keyIDs(args []string) error {
+	for _, id := range args {
+		if err := keyledger.CheckKeyID("KEY_ID", id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func keyShow(fs *flag.FlagSet) runFunc {
+	var asOf string
+	fs.StringVar(&asOf, "as-of", "", "the key as it stood at this RFC 3339 `TIME` or seq:N (rebuilt by replay)")
 	return func(ctx context.Context, cl *client, args []string) error {
-		id, err := oneKeyID("key show", args)
+		id, err := oneKeyID(args)
 		if err != nil {
 			return err
 		}
 		var k keyledger.Key
-		if err := cl.call(ctx, "query.key", map[string]string{"key_id": id}, &k); err != nil || cl.json {
+		if err := cl.call(ctx, "query.key", map[string]string{"key_id": id, "as_of": asOf}, &k); err != nil || cl.json {
 			return err
 		}
 		printKey(cl.stdout, &k)
@@ -128,15 +144,15 @@ func keyShow(fs *flag.FlagSet) runFunc {
 
 func keyUpdate(fs *flag.FlagSet) runFunc {
 	var name, desc optionalString
-	fs.Var(&name, "name", "new name")
-	fs.Var(&desc, "description", "new description")
+	fs.Var(&name, "name", "new `NAME`")
+	fs.Var(&desc, "description", "new description `TEXT` (\"\" clears it)")
 	return func(ctx context.Context, cl *client, args []string) error {
-		id, err := oneKeyID("key update", args)
+		id, err := oneKeyID(args)
 		if err != nil {
 			return err
 		}
 		if name.v == nil && desc.v == nil {
-			return usageError("key update: give --name or --description")
+			return usageError("give --name or --description")
 		}
 		var k keyledger.Key
 		if err := cl.call(ctx, "cmd.key.update", commands.UpdateKey{KeyID: id, Name: name.v, Description: desc.v}, &k); err != nil || cl.json {
@@ -159,10 +175,13 @@ func (o *optionalString) String() string {
 func (o *optionalString) Set(s string) error { o.v = &s; return nil }
 
 func keyRevoke(fs *flag.FlagSet) runFunc {
-	reason := fs.String("reason", "", "why, for the audit trail")
+	reason := fs.String("reason", "", "why, for the audit trail (`TEXT`)")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) == 0 {
-			return usageError("key revoke takes one or more KEY_IDs")
+			return usageError("takes one or more KEY_IDs")
+		}
+		if err := keyIDs(args); err != nil {
+			return err
 		}
 		var res commands.RevokeResult
 		if err := cl.call(ctx, "cmd.key.revoke", commands.RevokeKeys{KeyIDs: args, Reason: *reason}, &res); err != nil || cl.json {
@@ -173,11 +192,14 @@ func keyRevoke(fs *flag.FlagSet) runFunc {
 }
 
 func keyDelete(fs *flag.FlagSet) runFunc {
-	owner := fs.String("owner", "", "with --all: whose keys")
+	owner := fs.String("owner", "", "with --all: whose keys (`USER_ID`)")
 	all := fs.Bool("all", false, "delete every key of --owner")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if *all != (*owner != "") || (*all && len(args) > 0) || (!*all && len(args) == 0) {
-			return usageError("key delete takes KEY_IDs, or --owner USER --all")
+			return usageError("takes KEY_IDs, or --owner USER_ID --all")
+		}
+		if err := keyIDs(args); err != nil {
+			return err
 		}
 		var res commands.DeleteResult
 		if err := cl.call(ctx, "cmd.key.delete", commands.DeleteKeys{KeyIDs: args, Owner: *owner, All: *all}, &res); err != nil || cl.json {
@@ -189,7 +211,7 @@ func keyDelete(fs *flag.FlagSet) runFunc {
 
 func keyRegenerate(fs *flag.FlagSet) runFunc {
 	return func(ctx context.Context, cl *client, args []string) error {
-		id, err := oneKeyID("key regenerate", args)
+		id, err := oneKeyID(args)
 		if err != nil {
 			return err
 		}

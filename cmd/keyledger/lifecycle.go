@@ -128,6 +128,10 @@ func (m *Main) Close() error {
 		m.nc.Drain()
 		m.nc = nil
 	}
+	if m.history != nil {
+		m.history.Close()
+		m.history = nil
+	}
 	var err error
 	if m.db != nil {
 		err = m.db.Close()

@@ -171,3 +171,31 @@ func TestLiveStreamsFollowRoles(t *testing.T) {
 		t.Fatal("the admin's stream is still open after Close")
 	}
 }
+
+// TestWhoamiNamesTheCaller: the console learns from query.whoami whose key
+// it holds and what to show, even for an account with no roles.
+func TestWhoamiNamesTheCaller(t *testing.T) {
+	m := MustRunMain(t, "")
+	root := adminToken(t, m)
+	api[map[string]any](t, m, root, "cmd.settings.set", `{"enabled":true}`)
+	type identity struct {
+		UserID string   `json:"user_id"`
+		Name   string   `json:"name"`
+		Roles  []string `json:"roles"`
+		KeyID  string   `json:"key_id"`
+		Token  string   `json:"token"`
+	}
+	for _, tc := range []struct {
+		roles string
+		n     int
+	}{{`["developer","auditor"]`, 2}, {`[]`, 0}} {
+		roles := tc.roles
+		u := api[identity](t, m, root, "cmd.user.register", `{"name":"zoë *>","kind":"person","roles":`+roles+`}`)
+		k := api[identity](t, m, root, "cmd.key.issue", `{"owner":"`+u.UserID+`","name":"k"}`)
+		me := api[identity](t, m, k.Token, "query.whoami", `{}`)
+		if me.UserID != u.UserID || me.Name != "zoë *>" || me.KeyID != k.KeyID || me.Token != "" || len(me.Roles) != tc.n {
+			t.Fatalf("whoami with roles %s: %+v; want user %s, key %s", roles, me, u.UserID, k.KeyID)
+		}
+		api[map[string]any](t, m, root, "cmd.user.deactivate", `{"user_id":"`+u.UserID+`"}`)
+	}
+}

@@ -5,10 +5,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -21,68 +25,86 @@ func main() {
 	os.Exit(Run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `keyledger — the API-key ledger
-
-Server:
-  keyledger serve [--data DIR] [--nats-listen ADDR | --nats URL --replicas 3] [--http ADDR]
-
-Client (over NATS; --server URL, token from KEYLEDGER_TOKEN or --token-file, --json for scripts):
-  keyledger key issue --name NAME [--owner USER] [--description D] [--expires-in P30D | --expires-at TIME]
-                      [--scope S]... [--cidr CIDR]... [--rate-limit 100/PT1M]
-  keyledger key list [--owner USER] [--status active|expired|revoked|deleted] [--q TEXT] [--limit N]
-  keyledger key show KEY_ID
-  keyledger key update KEY_ID [--name NAME] [--description D]
-  keyledger key revoke KEY_ID... [--reason TEXT]
-  keyledger key regenerate KEY_ID
-  keyledger key delete KEY_ID... | --owner USER --all
-  keyledger user add NAME [--kind person|service] [--role ROLE]...
-  keyledger user list [--q NAME]
-  keyledger user roles USER_ID --role ROLE...
-  keyledger user deactivate USER_ID
-  keyledger settings show
-  keyledger settings set [--enabled=true|false] [--max-expiry P180D|never] [--default-expiry P90D]
-                         [--inactivity-expiry P90D|none] [--max-active-keys N]
-  keyledger watch [--events revoked,deleted,expired] [--since SEQ]
-  keyledger bench [--duration 10s] [--http-connections 8] [--nats-requests 50] [--keys 10000] [--million]
-  keyledger version
-`
-
-// Run runs one invocation and returns the process exit code.
+// Run runs one invocation and returns the process exit code: 0 on success
+// (and for help), 1 when the command failed, 2 for a wrong command line.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, usage)
-		return 0
+	lead, args := leadingClientFlags(args)
+	if len(args) == 0 {
+		return usageFail(stderr, "", "no command given", lead)
 	}
-	if args[0] == "version" {
+	if len(lead) > 0 { // keyledger --server URL key list: the flags apply to the subcommand
+		args = append(slices.Clone(args), lead...)
+	}
+	switch {
+	case isHelp(args[0]) && len(args) > 1: // keyledger help key issue
+		return Run(ctx, append(args[1:len(args):len(args)], "--help"), stdout, stderr)
+	case isHelp(args[0]):
+		printUsage(stdout)
+		return exitOK
+	case args[0] == "version":
 		fmt.Fprintln(stdout, "keyledger", version)
-		return 0
-	}
-	if args[0] == "serve" {
+		return exitOK
+	case args[0] == "serve":
 		return serve(ctx, args[1:], stdout, stderr)
-	}
-	if args[0] == "bench" {
+	case args[0] == "bench":
 		return benchMain(ctx, args[1:], stdout, stderr)
 	}
-	if cmd, ok := singleWord[args[0]]; ok {
-		return runClient(ctx, cmd, args[1:], stdout, stderr)
+	if sc, ok := findSubcommand(args[0]); ok {
+		return runClient(ctx, sc, args[1:], stdout, stderr)
 	}
-	if len(args) < 2 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	cmd, ok := clientCommands[args[0]+" "+args[1]]
+	g, ok := findGroup(args[0])
 	if !ok {
-		fmt.Fprintf(stderr, "keyledger: unknown command %q\n\n%s", args[0]+" "+args[1], usage)
-		return 2
+		return usageFail(stderr, "", fmt.Sprintf("unknown command %q", args[0]), args)
 	}
-	return runClient(ctx, cmd, args[2:], stdout, stderr)
+	if len(args) == 1 {
+		var names []string
+		for _, sc := range inGroup(g.name) {
+			names = append(names, strings.TrimPrefix(sc.name, g.name+" "))
+		}
+		return usageFail(stderr, g.name, "missing subcommand ("+strings.Join(names, ", ")+")", nil)
+	}
+	if isHelp(args[1]) {
+		printGroupHelp(stdout, g)
+		return exitOK
+	}
+	sc, ok := findSubcommand(g.name + " " + args[1])
+	if !ok {
+		return usageFail(stderr, g.name, fmt.Sprintf("unknown command %q", g.name+" "+args[1]), args)
+	}
+	return runClient(ctx, sc, args[2:], stdout, stderr)
+}
+
+// leadingClientFlags splits off connection flags given before the command
+// (keyledger --server URL --json key list), which every client subcommand
+// takes after its own name.
+func leadingClientFlags(args []string) (lead, rest []string) {
+	for len(args) > 0 {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		switch {
+		case !strings.HasPrefix(args[0], "-"):
+			return lead, args
+		case name == "json":
+			lead, args = append(lead, args[0]), args[1:]
+		case name == "server" || name == "token-file" || name == "timeout":
+			n := 2
+			if hasValue || len(args) == 1 {
+				n = 1
+			}
+			lead, args = append(lead, args[:n]...), args[n:]
+		default:
+			return lead, args
+		}
+	}
+	return lead, args
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	m := NewMain()
 	m.Stdout = stdout
-	if err := m.ParseFlags(args); err != nil {
-		return 2
+	if err := m.ParseFlags(args); errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	} else if err != nil {
+		return usageFail(stderr, "serve", err.Error(), args)
 	}
 	if err := m.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "keyledger:", err)

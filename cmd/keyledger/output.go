@@ -17,6 +17,13 @@ func when(t *time.Time, none string) string {
 	return t.UTC().Format("2006-01-02 15:04Z")
 }
 
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 func joinOr(items []string, none string) string {
 	if len(items) == 0 {
 		return none
@@ -24,17 +31,31 @@ func joinOr(items []string, none string) string {
 	return strings.Join(items, ",")
 }
 
+// printKeys prints a key table. EXPIRES AT is the expiry the key was issued
+// with; ENDS BY also counts the inactivity policy (effective_expires_at), so
+// an unused key's earlier end is visible rather than silently substituted.
 func printKeys(out io.Writer, keys []*keyledger.Key) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "KEY ID\tNAME\tOWNER\tSTATUS\tEXPIRES\tLAST USED")
+	fmt.Fprintln(w, "KEY ID\tNAME\tOWNER\tSTATUS\tEXPIRES AT\tENDS BY (WITH INACTIVITY)\tLAST USED")
 	for _, k := range keys {
 		owner := k.Owner
 		if k.OwnerName != "" {
 			owner = k.OwnerName + " (" + k.Owner + ")"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, owner, k.Status, when(k.EffectiveExpiresAt, "never"), when(k.LastUsedAt, "-"))
+		ends := "same"
+		switch {
+		case k.Status == keyledger.StatusRevoked || k.Status == keyledger.StatusDeleted:
+			ends = "-"
+		case !sameTime(k.ExpiresAt, k.EffectiveExpiresAt):
+			ends = when(k.EffectiveExpiresAt, "never") + " if unused"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, owner, k.Status, when(k.ExpiresAt, "never"), ends, when(k.LastUsedAt, "-"))
 	}
 	w.Flush()
+}
+
+func sameTime(a, b *time.Time) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
 }
 
 func printKey(out io.Writer, k *keyledger.Key) {
@@ -53,10 +74,15 @@ func printKey(out io.Writer, k *keyledger.Key) {
 	}
 	fmt.Fprintf(w, "created\t%s by %s\n", when(&k.CreatedAt, ""), k.CreatedBy)
 	fmt.Fprintf(w, "expires_at\t%s\n", when(k.ExpiresAt, "never"))
-	fmt.Fprintf(w, "effective_expires_at\t%s\n", when(k.EffectiveExpiresAt, "never"))
+	fmt.Fprintf(w, "effective_expires_at\t%s (with the inactivity policy)\n", when(k.EffectiveExpiresAt, "never"))
 	fmt.Fprintf(w, "last_used_at\t%s\n", when(k.LastUsedAt, "never"))
 	if k.RevokedAt != nil {
-		fmt.Fprintf(w, "revoked_at\t%s\n", when(k.RevokedAt, ""))
+		fmt.Fprintf(w, "revoked_at\t%s by %s\n", when(k.RevokedAt, ""), orDash(k.RevokedBy))
+		fmt.Fprintf(w, "revoke_reason\t%s\n", orDash(k.RevokeReason))
+	}
+	if k.DeletedAt != nil {
+		fmt.Fprintf(w, "deleted_at\t%s by %s\n", when(k.DeletedAt, ""), orDash(k.DeletedBy))
+		fmt.Fprintf(w, "delete_reason\t%s\n", orDash(k.DeleteReason))
 	}
 	w.Flush()
 }

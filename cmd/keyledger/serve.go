@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,6 +51,7 @@ type Main struct {
 	db        *projections.DB
 	projector *projections.Projector
 	usage     *projections.Projector
+	history   *projections.History
 	index     *verifier.Index
 	service   *commands.Service
 	svc       micro.Service
@@ -69,10 +71,26 @@ func NewMain() *Main {
 	}
 }
 
-// ParseFlags reads `serve` flags.
+const serveHelp = `Usage: keyledger serve [--data DIR] [--nats-listen ADDR | --nats URL --replicas 3] [--http ADDR]
+
+Run the ledger: embedded NATS JetStream and SQLite under --data, or an
+external NATS server or cluster with --nats. The first start against an
+empty stream writes the first admin's token to DIR/admin.token.
+
+Flags:
+`
+
+const serveExamples = `
+Examples:
+  keyledger serve
+  keyledger serve --data /var/lib/keyledger --http 0.0.0.0:8080
+  keyledger serve --nats nats://n1:4222,nats://n2:4222 --replicas 3
+`
+
+// ParseFlags reads `serve` flags; --help prints them and returns flag.ErrHelp.
 func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(m.Stdout)
+	fs.SetOutput(io.Discard) // the caller reports a bad flag in one line
 	fs.StringVar(&m.DataDir, "data", m.DataDir, "data directory: embedded JetStream, ledger.db, admin.token")
 	fs.StringVar(&m.NATSListen, "nats-listen", m.NATSListen, "address the embedded NATS server listens on")
 	fs.StringVar(&m.NATSURL, "nats", m.NATSURL, "URL of an external NATS server or cluster (embeds nothing)")
@@ -82,11 +100,17 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.UsageRetention, "usage-retention", m.UsageRetention, "how long usage records are kept (ISO 8601 period)")
 	fs.DurationVar(&m.SweepEvery, "sweep-every", m.SweepEvery, "how often expired keys are recorded as expired")
 	fs.StringVar(&m.Instance, "instance", "", "name of this instance in usage records (default: a new ID)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(m.Stdout, serveHelp)
+		fs.SetOutput(m.Stdout)
+		fs.PrintDefaults()
+		fmt.Fprint(m.Stdout, serveExamples)
+		return err
+	} else if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
 }
@@ -185,6 +209,8 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	}
 	m.service = commands.NewService(m.store, m.db, m.projector)
 	m.service.Logger, m.service.Now = m.Logger, m.Now
+	m.history = projections.NewHistory(m.store)
+	m.service.History = m.history
 	m.projector.AfterCommit = func(batch []events.Recorded) {
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)
@@ -262,9 +288,30 @@ func (m *Main) serve() error {
 		return err
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
-	m.http.Verify, m.http.Logger = m.index.HTTPHandler(authorize), m.Logger
+	m.http.Verify, m.http.Logger, m.http.Version = m.index.HTTPHandler(authorize), m.Logger, version
+	m.http.Metrics = m.metrics()
 	m.http.Live = liveFeed(m.nc)
 	return m.http.Open()
+}
+
+// metrics builds the Prometheus registry over this instance's parts.
+func (m *Main) metrics() *web.Metrics {
+	mx := web.NewMetrics(web.MetricSources{
+		Stream: m.store.Last,
+		Projections: func() map[string]web.Position {
+			out := map[string]web.Position{}
+			for _, p := range []*projections.Projector{m.projector, m.usage} {
+				seq, at := p.Position()
+				out[p.Name] = web.Position{Seq: seq, At: at}
+			}
+			return out
+		},
+		KeysByStatus:  m.db.KeyCounts,
+		IndexSize:     m.index.Len,
+		NATSConnected: m.nc.IsConnected,
+	})
+	m.service.OnCall = mx.Request
+	return mx
 }
 
 // background starts the usage recorder, the expiry sweeper and the GC pacer.

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/events"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,14 +30,21 @@ type notice struct {
 // first replays what was stored from that sequence on, then goes on live
 // from the stream itself, so nothing falls between replay and live.
 func watch(fs *flag.FlagSet) runFunc {
-	which := fs.String("events", "revoked,deleted,expired", "which actions to print")
-	since := fs.Uint64("since", 0, "replay from this stream sequence first")
+	which := fs.String("events", "revoked,deleted,expired", "which `ACTIONS` to print, comma-separated")
+	since := fs.Uint64("since", 0, "replay from this stream sequence (`SEQ`) first, then go on live")
 	return func(ctx context.Context, cl *client, args []string) error {
+		if len(args) > 0 {
+			return usageError("takes no arguments, only flags")
+		}
 		actions := strings.Split(*which, ",")
 		for _, a := range actions {
 			if a != "revoked" && a != "deleted" && a != "expired" {
-				return usageError("--events: %q is not revoked, deleted or expired", a)
+				return invalidValue("--events: %s is not revoked, deleted or expired", keyledger.Quote(a))
 			}
+		}
+		nc, err := cl.conn()
+		if err != nil {
+			return err
 		}
 		w := tabwriter.NewWriter(cl.stdout, 0, 0, 2, ' ', 0)
 		print := func(n notice) {
@@ -49,11 +57,11 @@ func watch(fs *flag.FlagSet) runFunc {
 			w.Flush()
 		}
 		if *since > 0 {
-			return replay(ctx, cl, actions, *since, print)
+			return replay(ctx, nc, actions, *since, print)
 		}
 		msgs := make(chan *nats.Msg, 1024)
 		for _, a := range actions {
-			sub, err := cl.nc.ChanSubscribe("keyledger.notify."+a+".*", msgs)
+			sub, err := nc.ChanSubscribe("keyledger.notify."+a+".*", msgs)
 			if err != nil {
 				return err
 			}
@@ -73,8 +81,8 @@ func watch(fs *flag.FlagSet) runFunc {
 	}
 }
 
-func replay(ctx context.Context, cl *client, actions []string, from uint64, print func(notice)) error {
-	js, err := jetstream.New(cl.nc)
+func replay(ctx context.Context, nc *nats.Conn, actions []string, from uint64, print func(notice)) error {
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,112 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/keyledger/keyledger"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Receipt is a self-contained proof that one event is in the log: the
+// event's exact stored bytes and sequence, its leaf hash, the inclusion proof
+// and the signed checkpoint it is proved against. CheckReceipt checks it with
+// nothing but the log's verifier key: no server, no data directory.
+type Receipt struct {
+	Seq uint64 `json:"seq"`
+	// Event is the exact bytes the stream stores at Seq (base64 in JSON).
+	Event    []byte    `json:"event"`
+	LeafHash tlog.Hash `json:"leaf_hash"`
+	// Proof is the inclusion proof of leaf Seq-1 in the checkpoint's tree.
+	Proof tlog.RecordProof `json:"proof"`
+	// Checkpoint is the signed checkpoint note, as text.
+	Checkpoint string `json:"checkpoint"`
+}
+
+// maxReceipt bounds a receipt's JSON; events are small and proofs ~64 hashes.
+const maxReceipt = 4 << 20
+
+// NewReceipt builds the receipt of the event at seq with bytes data against
+// the signed checkpoint, whose tree the store must hold. It checks the
+// result with the checkpoint's own text, so a receipt it returns verifies for
+// whoever trusts the checkpoint's signer.
+func (s *HashStore) NewReceipt(ctx context.Context, seq uint64, data, signedCheckpoint []byte) (*Receipt, error) {
+	text, ok := checkpointNoteText(signedCheckpoint)
+	if !ok {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed checkpoint note")
+	}
+	c, err := ParseCheckpoint(text)
+	if err != nil {
+		return nil, err
+	}
+	root, err := s.TreeHead(ctx, c.Size)
+	if err != nil {
+		return nil, err
+	}
+	if root != c.Root {
+		return nil, &DivergenceError{Seq: 1, Through: uint64(c.Size), What: CheckpointRoot, Checkpoint: c.Size,
+			Detail: "the stored tree's root differs from the checkpoint's"}
+	}
+	proof, err := s.InclusionProof(ctx, seq, c.Size)
+	if err != nil {
+		return nil, err
+	}
+	r := &Receipt{Seq: seq, Event: bytes.Clone(data), LeafHash: LeafHash(seq, data), Proof: proof, Checkpoint: string(signedCheckpoint)}
+	if err := CheckLeafInclusion(r.Proof, c.Size, c.Root, seq, r.LeafHash); err != nil {
+		return nil, fmt.Errorf("audit: event bytes given for seq %d are not the stored ones: %w", seq, err)
+	}
+	return r, nil
+}
+
+// ParseReceipt decodes a receipt from JSON, strictly: unknown fields and
+// trailing data are refused.
+func ParseReceipt(b []byte) (*Receipt, error) {
+	if len(b) > maxReceipt {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: receipt too large")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var r Receipt
+	if err := dec.Decode(&r); err != nil {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed receipt: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed receipt: trailing data")
+	}
+	return &r, nil
+}
+
+// CheckReceipt checks a receipt offline against the log's verifier key
+// ("<name>+<hash>+<base64 key>"): the checkpoint is signed by that key and
+// its name is the checkpoint's origin, the leaf hash is the hash of the
+// event's bytes at its sequence, and the proof places that leaf at index
+// seq-1 of the checkpoint's tree. It returns the checkpoint the event is
+// proved against. Any altered byte of event, seq, leaf hash, proof or
+// checkpoint makes it fail.
+func CheckReceipt(r *Receipt, verifierKey string) (*SignedCheckpoint, error) {
+	v, err := note.NewVerifier(verifierKey)
+	if err != nil {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed verifier key: %v", err)
+	}
+	sc, err := OpenCheckpoint([]byte(r.Checkpoint), note.VerifierList(v))
+	if err != nil {
+		return nil, err
+	}
+	if v.Name() != sc.Origin {
+		return nil, fmt.Errorf("audit: %w: verifier key %q is not the log %q's", ErrCheckpointSignature, v.Name(), sc.Origin)
+	}
+	if r.Seq == 0 {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: receipt has no sequence")
+	}
+	if leaf := LeafHash(r.Seq, r.Event); leaf != r.LeafHash {
+		return nil, fmt.Errorf("audit: receipt for seq %d: %w: leaf hash is not the hash of the event at that sequence", r.Seq, ErrProof)
+	}
+	if err := CheckLeafInclusion(r.Proof, sc.Size, sc.Root, r.Seq, r.LeafHash); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}

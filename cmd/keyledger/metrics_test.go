@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// scrape reads /metrics and returns each sample by its name and labels as
+// Prometheus prints them: `keyledger_keys{status="active"}`.
+func scrape(t *testing.T, m *Main) map[string]float64 {
+	t.Helper()
+	res, err := http.Get(m.http.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		body, _ := io.ReadAll(res.Body)
+		t.Fatalf("/metrics: %d %s", res.StatusCode, body)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for name, f := range families {
+		for _, mt := range f.GetMetric() {
+			var labels []string
+			for _, l := range mt.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			key := name
+			if len(labels) > 0 {
+				key += "{" + strings.Join(labels, ",") + "}"
+			}
+			switch {
+			case mt.Counter != nil:
+				out[key] = mt.Counter.GetValue()
+			case mt.Gauge != nil:
+				out[key] = mt.Gauge.GetValue()
+			case mt.Histogram != nil:
+				out[key+"_count"] = float64(mt.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+// A known workload shows up in /metrics: commands by result code, keys by
+// status, the stream's position, the projection caught up, the index size.
+func TestMetricsCountAKnownWorkload(t *testing.T) {
+	m := MustRunMain(t, "")
+	admin := filepath.Join(m.DataDir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	var ids []string
+	for i := range 3 {
+		k := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--name", fmt.Sprint("k", i), "--json"))
+		ids = append(ids, k.KeyID)
+	}
+	mustCLI(t, m, admin, "key", "revoke", ids[0])
+	mustFail(t, m, admin, "not_found", "key", "show", "01J00000000000000000000000")
+	req, _ := http.NewRequest(http.MethodPost, m.http.URL()+"/v1/query/keys", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer kl_nonsense")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 401 {
+		t.Fatalf("a bad token over HTTP: %v %v", res, err)
+	}
+	got := scrape(t, m)
+	for name, want := range map[string]float64{
+		`keyledger_requests_total{code="ok",endpoint="cmd.key.issue"}`:                                3,
+		`keyledger_requests_total{code="ok",endpoint="cmd.key.revoke"}`:                               1,
+		`keyledger_requests_total{code="ok",endpoint="cmd.settings.set"}`:                             1,
+		`keyledger_requests_total{code="not_found",endpoint="query.key"}`:                             1,
+		`keyledger_requests_total{code="unauthenticated",endpoint="query.keys"}`:                      1,
+		`keyledger_keys{status="active"}`:                                                             3, // 2 issued + the bootstrap key
+		`keyledger_keys{status="revoked"}`:                                                            1,
+		`keyledger_verify_index_keys`:                                                                 4,
+		`keyledger_nats_connected`:                                                                    1,
+		`keyledger_projection_lag_events{projection="ledger"}`:                                        0,
+		`keyledger_http_request_duration_seconds{code="200",method="get",route="GET /healthz"}_count`: 0,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
+	if seq := got["keyledger_stream_last_seq"]; seq < 7 {
+		t.Errorf("keyledger_stream_last_seq = %v; the workload stored at least 7 events", seq)
+	}
+	for range 2 {
+		if res, err := http.Get(m.http.URL() + "/healthz"); err == nil {
+			res.Body.Close()
+		}
+	}
+	got = scrape(t, m)
+	if n := got[`keyledger_http_request_duration_seconds{code="200",method="get",route="GET /healthz"}_count`]; n != 2 {
+		t.Errorf("/healthz timed %v times, want 2", n)
+	}
+}

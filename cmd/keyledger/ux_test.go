@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestTokenNeverEchoed: a token pasted where an ID goes is named as a
+// mistake, with the key ID to pass instead, and never printed back: not by
+// the CLI, not in the server's replies over NATS or HTTP.
+func TestTokenNeverEchoed(t *testing.T) {
+	dir := t.TempDir()
+	m := MustRunMain(t, dir)
+	admin := filepath.Join(dir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	k := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--name", "victim", "--json"))
+	secret := k.Token[len("kl_")+len(k.KeyID)+1:]
+	for _, args := range [][]string{
+		{"key", "show", k.Token},
+		{"key", "show", secret},
+		{"key", "show", " " + k.Token + "x"},
+		{"user", "roles", secret, "--role", "developer"},
+		{"kl_" + secret, "list"},
+		{"key", "update", k.Token, "--name", "x"},
+		{"key", "revoke", k.KeyID, k.Token},
+		{"key", "regenerate", k.Token},
+		{"key", "delete", k.Token},
+		{"key", "delete", "--owner", k.Token, "--all"},
+		{"key", "issue", "--name", "x", "--owner", k.Token},
+		{"key", "list", "--owner", k.Token},
+		{"key", "list", "--created-by", k.Token},
+		{"key", "list", "--expires-before", k.Token},
+		{"key", "issue", "--name", "x", "--expires-in", k.Token},
+		{"key", "issue", "--name", "x", "--expires-at", k.Token},
+		{"key", "issue", "--name", "x", "--rate-limit", k.Token},
+		{"key", "issue", "--name", "x", "--cidr", k.Token},
+		{"key", "issue", "--name", "x", "--scope", k.Token},
+		{"user", "roles", k.Token, "--role", "developer"},
+		{"user", "deactivate", k.Token},
+		{"user", "list", "--q", k.Token},
+		{"settings", "set", "--max-active-keys", k.Token},
+		{"settings", "set", "--max-expiry", k.Token},
+		{"settings", "set", "--enabled=" + k.Token},
+		{"watch", "--events", k.Token},
+	} {
+		t.Run(strings.Join(args[:2], "_"), func(t *testing.T) {
+			out, errOut, _ := cli(t, m, admin, args...)
+			if strings.Contains(out+errOut, secret[:10]) {
+				t.Fatalf("keyledger %s printed the secret:\nstdout %s\nstderr %s", strings.Join(args, " "), out, errOut)
+			}
+		})
+	}
+	_, errOut, code := cli(t, m, admin, "key", "show", k.Token)
+	if code != 1 || !strings.Contains(errOut, "that is a token") || !strings.Contains(errOut, "pass the key ID "+k.KeyID) {
+		t.Fatalf("key show TOKEN: exit %d, %q; want the mistake named", code, errOut)
+	}
+
+	// The server refuses on its own, for clients other than this CLI.
+	for i, tc := range []struct{ path, body string }{
+		{"/v1/query/key", `{"key_id":"` + k.Token + `"}`},
+		{"/v1/query/key", `{"key_id":"` + secret + `"}`},
+		{"/v1/query/key", `{"key_id":" ` + k.Token[:len(k.Token)-1] + `x"}`},
+		{"/v1/cmd/key/revoke", `{"key_ids":["` + secret[:30] + `"]}`},
+		{"/v1/cmd/user/roles", `{"user_id":"` + secret + `","roles":[]}`},
+		{"/v1/cmd/key/update", `{"key_id":"` + k.Token + `","name":"x"}`},
+		{"/v1/cmd/key/revoke", `{"key_ids":["` + k.KeyID + `","` + k.Token + `"]}`},
+		{"/v1/cmd/key/regenerate", `{"key_id":"` + k.Token + `"}`},
+		{"/v1/cmd/key/delete", `{"key_ids":["` + k.Token + `"]}`},
+		{"/v1/cmd/key/delete", `{"owner":"` + k.Token + `","all":true}`},
+		{"/v1/cmd/key/issue", `{"name":"x","owner":"` + k.Token + `"}`},
+		{"/v1/cmd/key/issue", `{"name":"x","expires_in":"` + k.Token + `"}`},
+		{"/v1/cmd/key/issue", `{"name":"x","allowed_cidrs":["` + k.Token + `"]}`},
+		{"/v1/cmd/key/issue", `{"name":"x","scopes":["` + k.Token + `"]}`},
+		{"/v1/cmd/key/issue", `{"name":"x","rate_limit":{"limit":1,"per":"` + k.Token + `"}}`},
+		{"/v1/cmd/user/roles", `{"user_id":"` + k.Token + `","roles":[]}`},
+		{"/v1/cmd/user/deactivate", `{"user_id":"` + k.Token + `"}`},
+		{"/v1/cmd/settings/set", `{"max_expiry":"` + k.Token + `"}`},
+		{"/v1/cmd/settings/set", `{"inactivity_expiry":"` + k.Token + `"}`},
+		{"/v1/query/keys", `{"owner":"` + k.Token + `"}`},
+		{"/v1/query/users", `{"q":"` + k.Token + `"}`},
+	} {
+		// Each issue has its own name, so that only the pasted token can fail it.
+		reqBody := strings.ReplaceAll(tc.body, `"name":"x"`, fmt.Sprintf(`"name":"x%d"`, i))
+		req, _ := http.NewRequest("POST", m.HTTPURL()+tc.path, strings.NewReader(reqBody))
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(readFile(t, admin)))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 400 || bytes.Contains(body, []byte(secret[:10])) {
+			t.Errorf("POST %s %s: %d %s; want 400 without the secret", tc.path, tc.body, res.StatusCode, body)
+		}
+	}
+	if shown := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "show", k.KeyID, "--json")); shown.Status != "active" {
+		t.Fatalf("a refused request changed the key: %s", shown.Status)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestNoTokenSaysWhereItLooked: outside the directory holding
+// keyledger-data/, without a token, the CLI names the sources it tried
+// before connecting anywhere.
+func TestNoTokenSaysWhereItLooked(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("KEYLEDGER_TOKEN", "")
+	for _, args := range [][]string{{"key", "list"}, {"settings", "show"}, {"user", "list"}} {
+		var out, errOut bytes.Buffer
+		code := Run(context.Background(), append(args, "--server", "nats://127.0.0.1:1"), &out, &errOut)
+		if code != 1 {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		for _, want := range []string{"KEYLEDGER_TOKEN", "--token-file", "keyledger-data/admin.token", "unauthenticated"} {
+			if !strings.Contains(errOut.String(), want) {
+				t.Fatalf("%s: no %q in %q", strings.Join(args, " "), want, errOut.String())
+			}
+		}
+		if strings.Contains(errOut.String(), "connect") {
+			t.Fatalf("tried to connect first: %q", errOut.String())
+		}
+	}
+	// A file that holds something else is named as such, its content not shown.
+	junk := writeToken(t, "hunter2-not-a-token")
+	var out, errOut bytes.Buffer
+	code := Run(context.Background(), []string{"key", "list", "--server", "nats://127.0.0.1:1", "--token-file", junk}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "does not hold a keyledger token") || strings.Contains(errOut.String(), "hunter2") {
+		t.Fatalf("junk token file: exit %d, %q", code, errOut.String())
+	}
+}
+
+// TestValuesTheServerRefusesFailTheCommand: a flag value the server would
+// refuse makes the command fail with invalid and exit 1; none is dropped.
+func TestValuesTheServerRefusesFailTheCommand(t *testing.T) {
+	dir := t.TempDir()
+	m := MustRunMain(t, dir)
+	admin := filepath.Join(dir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	for _, tc := range []struct {
+		args []string
+		want string // in the message
+	}{
+		{[]string{"settings", "set", "--max-active-keys", "0"}, "1 to 1000"},
+		{[]string{"settings", "set", "--max-active-keys", "-3"}, "1 to 1000"},
+		{[]string{"settings", "set", "--max-active-keys", "1001"}, "1 to 1000"},
+		{[]string{"settings", "set", "--max-expiry", "P10Y"}, "P365D"},
+		{[]string{"settings", "set", "--max-expiry", "P366D"}, "P365D"},
+		{[]string{"settings", "set", "--max-expiry", "PT12H"}, "P1D"},
+		{[]string{"settings", "set", "--max-expiry", "P9999Y"}, "P365D"},
+		{[]string{"settings", "set", "--max-expiry", ""}, "P365D"},
+		{[]string{"settings", "set", "--default-expiry", "P9999Y"}, "P365D"},
+		{[]string{"settings", "set", "--default-expiry", "P200D"}, "max_expiry"},
+		{[]string{"settings", "set", "--inactivity-expiry", "PT1S"}, "P1D"},
+		{[]string{"settings", "set", "--inactivity-expiry", "PT2M"}, "P1D"},
+		{[]string{"settings", "set", "--inactivity-expiry", "P1D1D"}, "P1D"},
+		{[]string{"key", "list", "--limit", "0"}, "--limit"},
+		{[]string{"key", "list", "--limit", "5000"}, "--limit"},
+		{[]string{"key", "list", "--status", "gone"}, "status"},
+		{[]string{"key", "list", "--expires-before", "tomorrow"}, "RFC 3339"},
+		{[]string{"key", "issue", "--name", "x", "--expires-in", "P9999Y"}, "100 years"},
+		{[]string{"key", "issue", "--name", "x", "--rate-limit", "ten/PT1M"}, "LIMIT/PERIOD"},
+		{[]string{"key", "issue", "--name", "x", "--rate-limit", "0/PT1M"}, "rate_limit"},
+		{[]string{"key", "issue", "--name", "x", "--cidr", "fe80::1%eth0"}, "zone"},
+		{[]string{"key", "issue", "--name", "x", "--kind", "robot"}, ""}, // not a flag of issue: exit 2, below
+		{[]string{"user", "add", "robot", "--kind", "robot"}, "kind"},
+		{[]string{"user", "add", "bob", "--role", "root"}, "role"},
+		{[]string{"watch", "--events", "issued"}, "issued"},
+	} {
+		t.Run(strings.Join(tc.args, "_"), func(t *testing.T) {
+			out, errOut, code := cli(t, m, admin, tc.args...)
+			if tc.want == "" {
+				if code != 2 {
+					t.Fatalf("exit %d, want 2: %s", code, errOut)
+				}
+				return
+			}
+			if code != 1 || !strings.HasPrefix(errOut, "error: invalid: ") || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1, invalid, naming %q", code, out, errOut, tc.want)
+			}
+		})
+	}
+	s := decodeJSON[struct {
+		Max    int    `json:"max_active_keys_per_user"`
+		Expiry string `json:"max_expiry"`
+	}](t, mustCLI(t, m, admin, "settings", "show", "--json"))
+	if s.Max != 100 || s.Expiry != "P180D" {
+		t.Fatalf("refused values changed the policy: %+v", s)
+	}
+	for _, ok := range [][]string{
+		{"settings", "set", "--max-expiry", "P365D", "--default-expiry", "P1Y"},
+		{"settings", "set", "--inactivity-expiry", "P1D"},
+		{"settings", "set", "--inactivity-expiry", "none", "--max-active-keys", "1000"},
+		{"settings", "set", "--max-expiry", "never", "--default-expiry", "never"},
+		{"settings", "set", "--enabled=true"},
+		{"settings", "set", "--enabled=false"},
+	} {
+		mustCLI(t, m, admin, ok...)
+	}
+}
+
+// TestHostileNamesRefused: names that would disguise themselves in a table
+// are refused wherever a person writes text.
+func TestHostileNamesRefused(t *testing.T) {
+	dir := t.TempDir()
+	m := MustRunMain(t, dir)
+	admin := filepath.Join(dir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	k := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--name", "Zoë's ключ 🚀", "--json"))
+	for _, bad := range []string{"admin\u202Egnp.exe", "ci\u200Bkey", "\uFEFFci", "a\u2066b\u2069", "x\u200Fy", "new\u2028line", "tab\there"} {
+		mustFail(t, m, admin, "invalid", "key", "issue", "--name", bad)
+		mustFail(t, m, admin, "invalid", "key", "issue", "--name", "ok", "--description", bad)
+		mustFail(t, m, admin, "invalid", "key", "update", k.KeyID, "--name", bad)
+		mustFail(t, m, admin, "invalid", "key", "revoke", k.KeyID, "--reason", bad)
+		mustFail(t, m, admin, "invalid", "user", "add", bad)
+	}
+	if out := mustCLI(t, m, admin, "key", "list"); !strings.Contains(out, "Zoë's ключ 🚀") {
+		t.Fatalf("a plain non-ASCII name is missing:\n%s", out)
+	}
+}

@@ -1,0 +1,118 @@
+package commands_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/events"
+)
+
+// TestPolicyBounds: expiries are P1D..P365D or never, inactivity P1D..P3650D
+// or none; a refusal is invalid (never internal) and names the bound.
+func TestPolicyBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cmd   commands.SetSettings
+		bound string // "" when accepted
+	}{
+		{"max_expiry_one_year", commands.SetSettings{MaxExpiry: ptr("P365D")}, ""},
+		{"max_expiry_P1Y_is_a_year", commands.SetSettings{MaxExpiry: ptr("P1Y")}, ""},
+		{"max_expiry_never", commands.SetSettings{MaxExpiry: ptr("never")}, ""},
+		{"max_expiry_one_day", commands.SetSettings{MaxExpiry: ptr("P1D"), DefaultExpiry: ptr("P1D")}, ""},
+		{"max_expiry_ten_years", commands.SetSettings{MaxExpiry: ptr("P10Y")}, "P365D"},
+		{"max_expiry_366_days", commands.SetSettings{MaxExpiry: ptr("P366D")}, "P365D"},
+		{"max_expiry_12_hours", commands.SetSettings{MaxExpiry: ptr("PT12H"), DefaultExpiry: ptr("PT12H")}, "P1D"},
+		{"max_expiry_9999_years", commands.SetSettings{MaxExpiry: ptr("P9999Y")}, "P365D"},
+		{"max_expiry_none_is_not_never", commands.SetSettings{MaxExpiry: ptr("none")}, "never"},
+		{"default_expiry_9999_years", commands.SetSettings{MaxExpiry: ptr("never"), DefaultExpiry: ptr("P9999Y")}, "P365D"},
+		{"default_expiry_12_hours", commands.SetSettings{DefaultExpiry: ptr("PT12H")}, "P1D"},
+		{"default_expiry_above_max", commands.SetSettings{MaxExpiry: ptr("P30D"), DefaultExpiry: ptr("P31D")}, "max_expiry"},
+		{"inactivity_a_second", commands.SetSettings{InactivityExpiry: ptr("PT1S")}, "P1D"},
+		{"inactivity_two_minutes", commands.SetSettings{InactivityExpiry: ptr("PT2M")}, "P1D"},
+		{"inactivity_a_day", commands.SetSettings{InactivityExpiry: ptr("P1D")}, ""},
+		{"inactivity_none", commands.SetSettings{InactivityExpiry: ptr("none")}, ""},
+		{"inactivity_never_is_not_none", commands.SetSettings{InactivityExpiry: ptr("never")}, "none"},
+		{"inactivity_9999_years", commands.SetSettings{InactivityExpiry: ptr("P9999Y")}, "P3650D"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cur := keyledger.DefaultSettings()
+			cur.InactivityExpiry = "P7D"
+			_, err := commands.DecideSettings(cur, admin, tc.cmd, now)
+			if tc.bound == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantCode(t, err, keyledger.EInvalid)
+			if !strings.Contains(err.Error(), tc.bound) {
+				t.Fatalf("%v does not name %s", err, tc.bound)
+			}
+		})
+	}
+}
+
+// TestOldOutOfBoundsPolicyDoesNotBlockOtherChanges: a max_expiry stored
+// before the bounds existed still lets an admin disable keys.
+func TestOldOutOfBoundsPolicyDoesNotBlockOtherChanges(t *testing.T) {
+	cur := keyledger.DefaultSettings()
+	cur.Enabled, cur.MaxExpiry = true, "P10Y"
+	evs, err := commands.DecideSettings(cur, admin, commands.SetSettings{Enabled: ptr(false)}, now)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("%v %v", evs, err)
+	}
+}
+
+// TestInvisibleCharactersRefused: bidi overrides, isolates, zero-width and
+// other formatting characters would disguise names in tables.
+func TestInvisibleCharactersRefused(t *testing.T) {
+	for _, r := range []rune{0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069,
+		0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0xFEFF, 0x2060, 0x00AD, 0x2028, 0x2029, 0x061C} {
+		bad := "admin" + string(r) + "key"
+		t.Run(fmt.Sprintf("U+%04X", r), func(t *testing.T) {
+			_, err := commands.DecideIssue(enabled(), owner(), dev, commands.IssueKey{Name: bad}, now)
+			wantCode(t, err, keyledger.EInvalid)
+			_, err = commands.DecideIssue(enabled(), owner(), dev, commands.IssueKey{Name: "ok", Description: bad}, now)
+			wantCode(t, err, keyledger.EInvalid)
+			_, err = commands.DecideUpdate(owner("ci"), dev, commands.UpdateKey{KeyID: "K0", Name: &bad}, now)
+			wantCode(t, err, keyledger.EInvalid)
+			_, err = commands.DecideRevoke(owner("ci"), dev, "K0", bad, now)
+			wantCode(t, err, keyledger.EInvalid)
+			_, err = commands.DecideRegister(commands.NewOwner("NEW"), admin, commands.RegisterUser{UserID: "NEW", Name: bad}, now)
+			wantCode(t, err, keyledger.EInvalid)
+		})
+	}
+	for _, good := range []string{"Zoë's key", "日本のキー", "ключ", "deploy 🚀", "a-b_c.d"} {
+		if _, err := commands.DecideIssue(enabled(), owner(), dev, commands.IssueKey{Name: good}, now); err != nil {
+			t.Errorf("%q refused: %v", good, err)
+		}
+	}
+}
+
+func TestCIDRs(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string // want "" for refused
+	}{
+		{"fe80::1%eth0", ""},
+		{"fe80::1%25eth0", ""},
+		{"fe80::1%eth0/64", ""},
+		{"10.1.2.3/8", "10.0.0.0/8"},
+		{"fe80::1", "fe80::1/128"},
+		{"10.0.0.0/33", ""},
+		{"*", ""},
+	} {
+		evs, err := commands.DecideIssue(enabled(), owner(), dev, commands.IssueKey{Name: "ci", AllowedCIDRs: []string{tc.in}}, now)
+		if tc.want == "" {
+			if keyledger.ErrorCode(err) != keyledger.EInvalid {
+				t.Errorf("%q: %v %v, want invalid", tc.in, evs, err)
+			}
+			continue
+		}
+		if err != nil || evs[0].(*events.KeyIssued).AllowedCIDRs[0] != tc.want {
+			t.Errorf("%q: %v %v, want %s", tc.in, evs, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package web_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/ledgertest"
+	"github.com/keyledger/keyledger/web"
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+)
+
+// api is an HTTP client for a real server that checks every request and
+// response against the server's own /v1/openapi.json with a real OpenAPI
+// validator, and remembers which operations it reached.
+type api struct {
+	t       *testing.T
+	base    string
+	check   validator.Validator
+	mu      sync.Mutex
+	reached map[string]bool // "POST /v1/cmd/key/issue" → seen
+}
+
+func newAPI(t *testing.T) (*api, *ledgertest.Ledger) {
+	t.Helper()
+	l := ledgertest.New(t)
+	srv := web.NewServer("127.0.0.1:0", l.Service, func() error { return nil })
+	srv.Version = "test"
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	res, err := http.Get(srv.URL() + "/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	doc, err := libopenapi.NewDocument(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		t.Fatalf("openapi.json: %v", errs)
+	}
+	if ok, verrs := v.ValidateDocument(); !ok {
+		for _, e := range verrs {
+			t.Errorf("openapi.json is not valid OpenAPI: %s: %s", e.Message, e.Reason)
+		}
+		t.FailNow()
+	}
+	return &api{t: t, base: srv.URL(), check: v, reached: map[string]bool{}}, l
+}
+
+// call posts body to the catalogue entry name with token, checks the exchange
+// against the document, and returns the status and decoded reply.
+func (a *api) call(name, token, body string) (int, map[string]any) {
+	a.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, a.base+web.HTTPPath(name), strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	// The validator reads both bodies again.
+	req.Body = io.NopCloser(strings.NewReader(body))
+	res.Body = io.NopCloser(bytes.NewReader(raw))
+	if ok, errs := a.check.ValidateHttpResponse(req, res); !ok {
+		for _, e := range errs {
+			a.t.Errorf("%s → %d %s: reply does not match openapi.json: %s (%s)", name, res.StatusCode, raw, e.Message, e.Reason)
+		}
+	}
+	a.mu.Lock()
+	a.reached[name] = true
+	a.mu.Unlock()
+	var out map[string]any
+	if len(raw) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			a.t.Fatalf("%s: reply is not JSON: %s", name, raw)
+		}
+	}
+	return res.StatusCode, out
+}
+
+func code(reply map[string]any) string {
+	if e, ok := reply["error"].(map[string]any); ok {
+		return fmt.Sprint(e["code"])
+	}
+	return ""
+}
+
+// Every catalogue entry works over HTTP, and every reply, success or error,
+// is what the OpenAPI document says.
+func TestEveryEndpointOverHTTPMatchesTheDocument(t *testing.T) {
+	a, l := newAPI(t)
+	admin := l.Token
+	_, dev := l.Developer(t, "dev")
+	st, user := a.call("cmd.user.register", admin, `{"name":"svc","kind":"service","roles":["developer"]}`)
+	if st != 200 {
+		t.Fatalf("register: %d %v", st, user)
+	}
+	uid := user["user_id"].(string)
+	steps := []struct {
+		name, token, body string
+	}{
+		{"query.settings", dev, `{}`},
+		{"query.whoami", dev, `{}`},
+		{"cmd.settings.set", admin, `{"max_active_keys_per_user":50,"default_expiry":"P30D"}`},
+		{"query.users", admin, `{"q":"svc"}`},
+		{"cmd.user.roles", admin, fmt.Sprintf(`{"user_id":%q,"roles":["developer","auditor"]}`, uid)},
+		{"cmd.key.issue", admin, fmt.Sprintf(`{"owner":%q,"name":"deploy","scopes":["read"],"allowed_cidrs":["10.0.0.0/8"],"rate_limit":{"limit":10,"per":"PT1M"}}`, uid)},
+	}
+	for _, s := range steps {
+		if st, reply := a.call(s.name, s.token, s.body); st != 200 {
+			t.Fatalf("%s: %d %v", s.name, st, reply)
+		}
+	}
+	st, page := a.call("query.keys", admin, fmt.Sprintf(`{"owner":%q}`, uid))
+	keys, _ := page["keys"].([]any)
+	if st != 200 || len(keys) != 1 {
+		t.Fatalf("query.keys: %d %v", st, page)
+	}
+	keyID := keys[0].(map[string]any)["key_id"].(string)
+	for _, s := range []struct{ name, body string }{
+		{"query.key", fmt.Sprintf(`{"key_id":%q}`, keyID)},
+		{"cmd.key.update", fmt.Sprintf(`{"key_id":%q,"name":"deploy-2"}`, keyID)},
+		{"cmd.key.revoke", fmt.Sprintf(`{"key_ids":[%q],"reason":"rotated"}`, keyID)},
+		{"cmd.key.regenerate", fmt.Sprintf(`{"key_id":%q}`, keyID)},
+		{"cmd.key.delete", fmt.Sprintf(`{"key_ids":[%q]}`, keyID)},
+		{"cmd.user.deactivate", fmt.Sprintf(`{"user_id":%q}`, uid)},
+	} {
+		if st, reply := a.call(s.name, admin, s.body); st != 200 {
+			t.Fatalf("%s: %d %v", s.name, st, reply)
+		}
+	}
+	for _, ep := range commands.Endpoints() {
+		if !a.reached[ep.Name] {
+			t.Errorf("%s was not exercised over HTTP", ep.Name)
+		}
+	}
+}
+
+// Each error code reaches an HTTP client with its status, its code and a
+// message, as the document describes.
+func TestErrorCodesMapToHTTPStatuses(t *testing.T) {
+	a, l := newAPI(t)
+	admin := l.Token
+	_, dev := l.Developer(t, "dev")
+	_, none := l.User(t, "nobody")
+	a.call("cmd.settings.set", admin, `{"max_active_keys_per_user":2}`)
+	a.call("cmd.key.issue", dev, `{"name":"taken"}`) // dev now holds 2 keys
+	for _, tc := range []struct {
+		name, endpoint, token, body string
+		status                      int
+		code                        string
+	}{
+		{"malformed_json", "cmd.key.issue", dev, `{"name":`, 400, keyledger.EInvalid},
+		{"unknown_field", "cmd.key.issue", dev, `{"nmae":"x"}`, 400, keyledger.EInvalid},
+		{"hostile_id", "query.key", admin, `{"key_id":"*"}`, 400, keyledger.EInvalid},
+		{"no_token", "query.keys", "", `{}`, 401, keyledger.EUnauthenticated},
+		{"garbage_token", "query.keys", "kl_garbage", `{}`, 401, keyledger.EUnauthenticated},
+		{"no_role", "query.keys", none, `{}`, 403, keyledger.EForbidden},
+		{"developer_sets_policy", "cmd.settings.set", dev, `{"enabled":false}`, 403, keyledger.EForbidden},
+		{"unknown_key", "query.key", admin, `{"key_id":"01J00000000000000000000000"}`, 404, keyledger.ENotFound},
+		{"name_taken", "cmd.key.issue", admin, `{"name":"taken","owner":"dev"}`, 409, keyledger.EConflict},
+		{"limit", "cmd.key.issue", dev, `{"name":"third"}`, 422, keyledger.ELimitReached},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, reply := a.call(tc.endpoint, tc.token, tc.body)
+			if st != tc.status || code(reply) != tc.code {
+				t.Fatalf("got %d %v; want %d %s", st, reply, tc.status, tc.code)
+			}
+			if msg := reply["error"].(map[string]any)["message"]; msg == "" {
+				t.Fatal("no message")
+			}
+		})
+	}
+	a.call("cmd.settings.set", admin, `{"enabled":false}`)
+	if st, reply := a.call("cmd.key.issue", admin, `{"name":"x"}`); st != 403 || code(reply) != keyledger.EDisabled {
+		t.Fatalf("issue while disabled: %d %v", st, reply)
+	}
+}
