@@ -116,6 +116,26 @@ func TestConsole(t *testing.T) {
 			t.Fatal("the token is still in the page after its dialog closed")
 		}
 		row := `tr[data-key-name="` + keyName + `"]`
+		dev.do(chromedp.WaitVisible(css(row)))
+
+		// The same name again: the dialog stays open and says why, in words.
+		dev.do(chromedp.Click(css(`[data-action=generate]`)),
+			chromedp.WaitVisible(css(`dialog[data-dialog=issue] input[name=name]`)),
+			chromedp.SendKeys(css(`dialog[data-dialog=issue] input[name=name]`), keyName))
+		// Tab never leaves the dialog.
+		for range 12 {
+			dev.do(chromedp.KeyEvent(kb.Tab))
+			if !eval[bool](dev, `!!document.activeElement.closest('dialog[data-dialog=issue]')`) {
+				t.Fatal("Tab moved focus out of the open dialog")
+			}
+		}
+		dev.do(chromedp.Click(css(`dialog[data-dialog=issue] button[type=submit]`)))
+		dev.waitText(`dialog[data-dialog=issue] .alert`, "This clashes with the current state. name:")
+		dev.do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(css(`dialog`)))
+		if got := eval[string](dev, `document.activeElement.dataset.action || ''`); got != "generate" {
+			t.Fatalf("after Escape, focus is on %q, want the Generate button", got)
+		}
+
 		if s := dev.text(row + ` [data-col=status]`); s != "active" {
 			t.Fatalf("new key's status: %q", s)
 		}
@@ -152,6 +172,19 @@ func TestConsole(t *testing.T) {
 			t.Fatal("the developer's page reloaded")
 		}
 		dev.waitText(`#live`, "Live")
+
+		// Regenerating the revoked key shows a new token, once, that works.
+		admin.do(chromedp.Click(css(row+` button[aria-label^=Regenerate]`)),
+			chromedp.WaitVisible(css(`dialog[data-dialog=token] textarea`)))
+		fresh := admin.value(`dialog[data-dialog=token] textarea`)
+		if fresh == token || !strings.HasPrefix(fresh, "kl_") {
+			t.Fatalf("regenerated token %q", fresh)
+		}
+		admin.do(chromedp.KeyEvent(kb.Escape), chromedp.WaitVisible(css(row+`[data-status=active]`)))
+		if _, res := verifyHTTP(t, m, `{"key":"`+fresh+`"}`, ""); !res.Valid {
+			t.Fatalf("verify the regenerated token: %+v", res)
+		}
+		dev.do(chromedp.WaitVisible(css(row + `[data-status=active]`)))
 	})
 
 	t.Run("deactivating_names_the_keys_and_signs_the_person_out", func(t *testing.T) {
