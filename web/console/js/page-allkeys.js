@@ -48,13 +48,17 @@ export async function render(section, { me }) {
     if (never.checked) f.never_expires = true;
     return f;
   };
+  let latest = 0; // a slow answer to an older search must not replace a newer one
   const load = async (append = false) => {
+    const mine = ++latest;
     try {
       const page = await call('query.keys', { ...filter(), cursor: append ? cursor : undefined });
+      if (mine !== latest) return;
       keys = append ? keys.concat(page.keys) : page.keys;
       cursor = page.next_cursor || '';
       errors.replaceChildren();
     } catch (err) {
+      if (mine !== latest) return;
       errors.replaceChildren(alertBox(err));
       keys = [];
       cursor = '';

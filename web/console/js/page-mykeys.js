@@ -21,12 +21,16 @@ export async function render(section, { me }) {
 
   let settings = null;
   let keys = [];
+  let latest = 0; // a slow answer to an older load must not replace a newer one
   const load = async () => {
+    const mine = ++latest;
     try {
-      [settings, keys] = await Promise.all([call('query.settings'), allMine(me)]);
+      const [s, k] = await Promise.all([call('query.settings'), allMine(me)]);
+      if (mine !== latest) return;
+      [settings, keys] = [s, k];
       errors.replaceChildren();
     } catch (err) {
-      errors.replaceChildren(alertBox(err));
+      if (mine === latest) errors.replaceChildren(alertBox(err));
       return;
     }
     policy.textContent = policyLine(settings);

@@ -25,13 +25,16 @@ export async function render(section, { me }) {
   if (write) section.append(registerForm(() => load()));
   section.append(errors, list);
 
+  let latest = 0; // a slow answer to an older load must not replace a newer one
   const load = async () => {
+    const mine = ++latest;
     let users;
     try {
       users = await call('query.users');
+      if (mine !== latest) return;
       errors.replaceChildren();
     } catch (err) {
-      errors.replaceChildren(alertBox(err));
+      if (mine === latest) errors.replaceChildren(alertBox(err));
       return;
     }
     const rows = users.map((u) => h('tr', { dataset: { userId: u.user_id, userName: u.name } },
