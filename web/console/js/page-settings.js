@@ -7,6 +7,10 @@ import { when, period } from './format.js';
 /** render draws the page into section. */
 export async function render(section) {
   const s = await call('query.settings');
+  const names = { system: 'keyledger itself' };
+  try {
+    for (const u of await call('query.users')) names[u.user_id] = u.name;
+  } catch { /* IDs are shown instead of names */ }
   const enabled = h('input', { type: 'checkbox', name: 'enabled', id: 'f-enabled', checked: s.enabled });
   const max = field({ name: 'max_expiry', label: 'Maximum expiry', value: s.max_expiry, hint: 'ISO 8601 period (P180D = 180 days, P1Y = a year), or “never” to allow keys without expiry.' });
   const def = field({ name: 'default_expiry', label: 'Default expiry', value: s.default_expiry, hint: 'Used when a key is created without an expiry; at most the maximum.' });
@@ -14,7 +18,7 @@ export async function render(section) {
   const perUser = field({ name: 'max_active_keys_per_user', label: 'Max active keys per user', value: String(s.max_active_keys_per_user), hint: '1 to 1000.' });
   perUser.input.inputMode = 'numeric';
   const stamp = h('p', { class: 'muted' });
-  const showStamp = (v) => { stamp.textContent = v.updated_at ? `Last changed ${when(v.updated_at)} by ${v.updated_by}.` : 'Never changed: these are the defaults.'; };
+  const showStamp = (v) => { stamp.textContent = v.updated_at ? `Last changed ${when(v.updated_at)} by ${names[v.updated_by] || v.updated_by}.` : 'Never changed: these are the defaults.'; };
   showStamp(s);
   const errors = h('div', { class: 'form-errors' });
   const save = h('button', { type: 'submit', class: 'primary', text: 'Save settings' });
