@@ -86,8 +86,19 @@ func (b *tab) do(steps ...chromedp.Action[chromedp.Void]) {
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
-		b.t.Fatal(err)
+		b.t.Fatalf("%v; the page shows:\n%s", err, b.shows())
 	}
+}
+
+// shows is the text of the page and of any open dialog, for failure messages.
+func (b *tab) shows() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('main, dialog, #toast')].map((e) => e.innerText).join('\n---\n').slice(0, 3000)`))
+	if err != nil {
+		return err.Error()
+	}
+	return s
 }
 
 // eval evaluates a JavaScript expression (awaiting a promise) into a T.
@@ -168,7 +179,27 @@ func (b *tab) signIn(url, token string) {
 func (b *tab) page(route string) {
 	b.t.Helper()
 	b.do(chromedp.Click(css(`#nav a[data-route=`+route+`]`)),
-		chromedp.WaitVisible(css(`section[data-page=`+route+`] h1`)))
+		chromedp.WaitVisible(css(`section[data-page=`+route+`][data-ready] h1`)))
+}
+
+// click clicks the first element matching sel. A live refresh may replace
+// a table between finding a row's button and clicking it, so a click on a
+// node that vanished is tried again, as a person would.
+func (b *tab) click(sel string) {
+	b.t.Helper()
+	var err error
+	for range 5 {
+		ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+		err = chromedp.Do(ctx, chromedp.Click(css(sel)))
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "node") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		b.t.Fatalf("click %s: %v", sel, err)
+	}
 }
 
 // screenshot saves the tab as docs/screenshots/<name>.png when

@@ -142,6 +142,7 @@ async function route() {
   } catch (err) {
     section.append(alertBox(err));
   }
+  section.dataset.ready = '';
   const heading = section.querySelector('h1');
   if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
 }

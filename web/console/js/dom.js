@@ -36,6 +36,25 @@ export function clear(el, ...children) {
   return el;
 }
 
+/**
+ * keepFocus replaces el's content with build()'s and, if focus was on a
+ * control inside, puts it back on the same control of the same row, so a
+ * live refresh does not throw a keyboard user back to the top.
+ */
+export function keepFocus(el, build) {
+  const active = document.activeElement;
+  let again = null;
+  if (active && el.contains(active)) {
+    const row = active.closest('tr');
+    const id = row && (row.dataset.keyId || row.dataset.userId);
+    const label = active.getAttribute('aria-label');
+    if (id && label) again = (root) => [...root.querySelectorAll('[aria-label]')].find((c) => c.getAttribute('aria-label') === label && (c.closest('tr')?.dataset.keyId === id || c.closest('tr')?.dataset.userId === id));
+  }
+  clear(el, build());
+  const target = again && again(el);
+  if (target) target.focus({ preventScroll: true });
+}
+
 /** alertBox shows an error with its plain-language title. */
 export function alertBox(err) {
   const d = describe(err);

@@ -1,7 +1,7 @@
 // All keys: search and filter every key; admins revoke many at once and
 // regenerate revoked keys, auditors only read.
 import { call } from './api.js';
-import { h, clear, alertBox, toast, field } from './dom.js';
+import { h, clear, alertBox, toast, field, keepFocus } from './dom.js';
 import { formDialog } from './dialog.js';
 import { regenerateKey } from './keyform.js';
 import { keyTable } from './keytable.js';
@@ -32,10 +32,10 @@ export async function render(section, { me }) {
     write ? null : h('p', { class: 'muted', text: 'Read-only: your roles let you see every key but change none.' })),
     form, errors, toolbar, list, more);
 
-  let names = {};
-  try {
-    for (const u of await call('query.users')) names[u.user_id] = u.name;
-  } catch { names = {}; }
+  const names = {};
+  const namesLoaded = call('query.users')
+    .then((users) => { for (const u of users) names[u.user_id] = u.name; })
+    .catch(() => { /* IDs are shown instead of names */ });
   let keys = [];
   let cursor = '';
   const filter = () => {
@@ -52,7 +52,7 @@ export async function render(section, { me }) {
   const load = async (append = false) => {
     const mine = ++latest;
     try {
-      const page = await call('query.keys', { ...filter(), cursor: append ? cursor : undefined });
+      const [page] = await Promise.all([call('query.keys', { ...filter(), cursor: append ? cursor : undefined }), namesLoaded]);
       if (mine !== latest) return;
       keys = append ? keys.concat(page.keys) : page.keys;
       cursor = page.next_cursor || '';
@@ -78,7 +78,7 @@ export async function render(section, { me }) {
     toolbar.querySelector('.count').textContent = `${keys.length} key${keys.length === 1 ? '' : 's'} shown${cursor ? ', more below' : ''}`;
     more.hidden = !cursor;
     if (keys.length === 0) { clear(list, h('p', { class: 'empty', text: 'No keys match.' })); return; }
-    clear(list, keyTable(keys, {
+    keepFocus(list, () => keyTable(keys, {
       cols: ['name', 'id', 'owner', 'status', 'created', 'created_by', 'expires', 'last_used'], names, caption: 'Keys found',
       select: write ? selected : null, onSelect,
       actions: write ? (k) => k.status === 'revoked'

@@ -1,6 +1,6 @@
 // My keys: generate, rename, revoke, regenerate and delete one's own keys.
 import { call } from './api.js';
-import { h, clear, alertBox, toast, field, showFieldErrors } from './dom.js';
+import { h, clear, alertBox, toast, field, showFieldErrors, keepFocus } from './dom.js';
 import { formDialog, confirmDialog } from './dialog.js';
 import { issueKey, regenerateKey, policyLine } from './keyform.js';
 import { keyTable } from './keytable.js';
@@ -44,7 +44,7 @@ export async function render(section, { me }) {
       clear(list, h('p', { class: 'empty', text: 'You have no keys yet. Generate one to call the APIs that verify keyledger keys.' }));
       return;
     }
-    clear(list, keyTable(shown, { cols: ['name', 'id', 'status', 'created', 'expires', 'last_used'], caption: 'Your keys', actions: rowActions }));
+    keepFocus(list, () => keyTable(shown, { cols: ['name', 'id', 'status', 'created', 'expires', 'last_used'], caption: 'Your keys', actions: rowActions }));
   };
   const act = async (work) => {
     errors.replaceChildren();

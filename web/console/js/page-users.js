@@ -1,7 +1,7 @@
 // Users: admins register people and service accounts, change roles, issue
 // keys for them and deactivate them; auditors only read.
 import { call } from './api.js';
-import { h, clear, alertBox, toast, field, showFieldErrors, busy } from './dom.js';
+import { h, alertBox, toast, field, showFieldErrors, busy, keepFocus } from './dom.js';
 import { formDialog, confirmDialog } from './dialog.js';
 import { issueKey } from './keyform.js';
 import { when } from './format.js';
@@ -45,7 +45,7 @@ export async function render(section, { me }) {
       h('td', { 'data-label': 'Status' }, h('span', { class: 'badge ' + (u.active ? 'active' : 'deleted'), text: u.active ? 'active' : 'deactivated' })),
       h('td', { 'data-label': 'Created' }, h('time', { datetime: u.created_at, text: when(u.created_at) })),
       write ? h('td', { class: 'row-actions', 'data-label': 'Actions' }, h('div', { class: 'actions' }, u.active ? actions(u) : [])) : null));
-    clear(list, h('div', { class: 'table-wrap' }, h('table', { class: 'users' },
+    keepFocus(list, () => h('div', { class: 'table-wrap' }, h('table', { class: 'users' },
       h('caption', { class: 'visually-hidden', text: 'People and service accounts' }),
       h('thead', {}, h('tr', {}, ['Name', 'User ID', 'Kind', 'Roles', 'Status', 'Created', write ? 'Actions' : null]
         .filter(Boolean).map((t) => h('th', { scope: 'col', text: t })))),
