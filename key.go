@@ -51,6 +51,10 @@ type KeyFilter struct {
 	Q             string     `json:"q,omitempty"`
 	CreatedBy     string     `json:"created_by,omitempty"`
 	ExpiresBefore *time.Time `json:"expires_before,omitempty"`
+	// CreatedAfter and CreatedBefore bound when keys were issued:
+	// created_after <= created_at < created_before.
+	CreatedAfter  *time.Time `json:"created_after,omitempty"`
+	CreatedBefore *time.Time `json:"created_before,omitempty"`
 	NeverExpires  bool       `json:"never_expires,omitempty"`
 	Limit         int        `json:"limit,omitempty"`
 	Cursor        string     `json:"cursor,omitempty"`
@@ -97,5 +101,12 @@ type Credential struct {
 	AllowedCIDRs []string
 	RateLimit    *RateLimit
 	CreatedAt    time.Time
-	LastUsedAt   *time.Time
+	// RegeneratedAt is the latest regenerate (nil: never regenerated).
+	RegeneratedAt *time.Time
+	LastUsedAt    *time.Time
+}
+
+// Clock is what decides when the key stops working (see KeyClock).
+func (c *Credential) Clock() KeyClock {
+	return NewKeyClock(c.Status, c.ExpiresAt, c.CreatedAt, c.RegeneratedAt, c.LastUsedAt)
 }

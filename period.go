@@ -30,11 +30,16 @@ const periodUnits = "YMWDTHMS"
 // ParsePeriod parses an ISO 8601 duration (PnYnMnWnDTnHnMnS, whole numbers,
 // each unit at most once and in that order). A zero-length period (P0D) is
 // invalid: it could never be a sensible expiry; so is one longer than
-// MaxPeriodYears.
+// MaxPeriodYears. Only ASCII is read: strings.ToUpper would take "ſ" for "S".
 func ParsePeriod(s string) (Period, error) {
 	var p Period
 	bad := func() (Period, error) {
 		return Period{}, Errorf(EInvalid, "%s is not an ISO 8601 period such as P90D or PT12H", Quote(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return bad()
+		}
 	}
 	rest, ok := strings.CutPrefix(strings.ToUpper(s), "P")
 	if !ok || rest == "" {
@@ -122,3 +127,14 @@ func (p Period) SubFrom(t time.Time) time.Time {
 	return t.AddDate(-p.Years, -p.Months, -p.Days).Add(
 		-(time.Duration(p.Hours)*time.Hour + time.Duration(p.Minutes)*time.Minute + time.Duration(p.Second)*time.Second))
 }
+
+// Duration is the period as a fixed span, for limits that are a span
+// rather than a date (inactivity, rate-limit windows, retention): measured
+// from the same fixed instant as Compare, so P1D is 24 hours, P1M 31 days
+// and P1Y 365 days, whatever today is. Expiries chosen at issue use AddTo
+// instead, with calendar units. Periods are bounded by MaxPeriodYears, so
+// this never overflows.
+func (p Period) Duration() time.Duration { return p.AddTo(periodRef).Sub(periodRef) }
+
+// Seconds is Duration in whole seconds.
+func (p Period) Seconds() int64 { return int64(p.Duration() / time.Second) }

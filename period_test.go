@@ -84,3 +84,14 @@ func TestPeriodCompareIgnoresTheCalendar(t *testing.T) {
 		}
 	}
 }
+
+func TestPeriodDurationIsAFixedSpan(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"PT90S": 90 * time.Second, "P1D": 24 * time.Hour, "P1M": 31 * 24 * time.Hour, "P1Y": 365 * 24 * time.Hour,
+		"P1MT1H": 31*24*time.Hour + time.Hour, "P100Y": 36524 * 24 * time.Hour,
+	} {
+		if got := keyledger.MustParsePeriod(in).Duration(); got != want {
+			t.Errorf("%s is %v, want %v", in, got, want)
+		}
+	}
+}

@@ -20,8 +20,10 @@ const (
 	None  = "none"  // InactivityExpiry: unused keys do not expire
 )
 
-// Settings is the key policy an admin sets. Changes apply to keys issued
-// afterwards; existing keys keep the expiry they were issued with.
+// Settings is the key policy an admin sets. MaxExpiry and DefaultExpiry
+// apply to keys issued afterwards (existing keys keep the expiry they were
+// issued with); InactivityExpiry and Enabled apply to existing keys at once.
+// status.go holds the rule.
 type Settings struct {
 	Enabled              bool       `json:"enabled"`
 	MaxExpiry            string     `json:"max_expiry"`

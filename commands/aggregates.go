@@ -45,11 +45,12 @@ type aggregates struct {
 	settings *entry
 }
 
-// entry is one aggregate in memory. turn serializes the commands of this
+// entry is one aggregate in memory. turn (a one-slot semaphore, so a wait
+// for it ends with the caller's context) serializes the commands of this
 // instance on it (decide, append, apply), so they queue instead of racing to
 // a conflict; mu guards the state against the follower.
 type entry struct {
-	turn sync.Mutex
+	turn chan struct{}
 
 	mu       sync.Mutex
 	id       string // owner ID, or "settings"
@@ -69,7 +70,7 @@ const settingsAggregate = "settings"
 
 func newAggregates(src StateSource, maxKeys int) *aggregates {
 	return &aggregates{source: src, maxKeys: maxKeys, owners: map[string]*entry{}, lru: list.New(),
-		settings: &entry{id: settingsAggregate, pending: map[string]string{}}}
+		settings: &entry{id: settingsAggregate, pending: map[string]string{}, turn: make(chan struct{}, 1)}}
 }
 
 // owner returns the entry of owner id, filled from SQLite if it was not in
@@ -87,7 +88,7 @@ func (g *aggregates) owner(ctx context.Context, id string) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{id: id, owner: o, seq: seq, pending: map[string]string{}, loaded: true}
+	e := &entry{id: id, owner: o, seq: seq, pending: map[string]string{}, loaded: true, turn: make(chan struct{}, 1)}
 	e.elem = g.lru.PushFront(e)
 	g.owners[id] = e
 	g.resize(e)

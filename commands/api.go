@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/keyledger/keyledger"
@@ -21,6 +22,10 @@ type Endpoint struct {
 	Request  reflect.Type
 	Response reflect.Type
 	handle   func(ctx context.Context, s *Service, a Actor, cmdID string, body []byte) (any, error)
+	// roles, if set, are those of which the caller must hold one: a check
+	// that needs only the actor, made before the body is read or anything
+	// is looked up. The decide functions check again, in full.
+	roles []string
 }
 
 // MaxBody is the largest request body accepted.
@@ -45,6 +50,12 @@ func endpoint[C any, R any](name string, f func(s *Service, ctx context.Context,
 	}}
 }
 
+// allow restricts the endpoint to callers holding one of roles.
+func (e Endpoint) allow(roles ...string) Endpoint {
+	e.roles = roles
+	return e
+}
+
 type keyIDQuery struct {
 	KeyID string `json:"key_id"`
 	AsOf  string `json:"as_of"`
@@ -58,31 +69,36 @@ type empty struct{}
 
 // Endpoints returns the API's catalogue, as DESIGN.md lists it.
 func Endpoints() []Endpoint {
+	admin, dev, auditor := keyledger.RoleAdmin, keyledger.RoleDeveloper, keyledger.RoleAuditor
 	return []Endpoint{
-		endpoint("cmd.settings.set", (*Service).SetSettings),
+		endpoint("cmd.settings.set", (*Service).SetSettings).allow(admin),
 		endpoint("query.settings", func(s *Service, ctx context.Context, a Actor, _ string, _ empty) (keyledger.Settings, error) {
 			return s.Settings(ctx, a)
-		}),
-		endpoint("cmd.user.register", (*Service).RegisterUser),
-		endpoint("cmd.user.roles", (*Service).ChangeRoles),
-		endpoint("cmd.user.deactivate", (*Service).DeactivateUser),
+		}).allow(admin, dev, auditor),
+		endpoint("cmd.user.register", (*Service).RegisterUser).allow(admin),
+		endpoint("cmd.user.roles", (*Service).ChangeRoles).allow(admin),
+		endpoint("cmd.user.deactivate", (*Service).DeactivateUser).allow(admin),
 		endpoint("query.users", func(s *Service, ctx context.Context, a Actor, _ string, q usersQuery) ([]*keyledger.User, error) {
 			return s.Users(ctx, a, q.Q)
-		}),
-		endpoint("cmd.key.issue", (*Service).IssueKey),
-		endpoint("cmd.key.update", (*Service).UpdateKey),
-		endpoint("cmd.key.revoke", (*Service).RevokeKeys),
-		endpoint("cmd.key.regenerate", (*Service).RegenerateKey),
-		endpoint("cmd.key.delete", (*Service).DeleteKeys),
+		}).allow(admin, dev, auditor),
+		endpoint("cmd.key.issue", (*Service).IssueKey).allow(admin, dev),
+		endpoint("cmd.key.update", (*Service).UpdateKey).allow(admin, dev),
+		endpoint("cmd.key.revoke", (*Service).RevokeKeys).allow(admin, dev),
+		endpoint("cmd.key.revoke_matching", (*Service).RevokeMatching).allow(admin),
+		endpoint("cmd.key.regenerate", (*Service).RegenerateKey).allow(admin, dev),
+		endpoint("cmd.key.delete", (*Service).DeleteKeys).allow(admin, dev),
 		endpoint("query.keys", func(s *Service, ctx context.Context, a Actor, _ string, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {
 			if err := checkKeyFilter(f); err != nil {
 				return nil, err
 			}
 			return s.Keys(ctx, a, f)
-		}),
+		}).allow(admin, dev, auditor),
+		endpoint("query.audit.suspicious", (*Service).Suspicious).allow(admin, auditor),
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
 			return s.KeyAsOf(ctx, a, q.KeyID, q.AsOf)
-		}),
+		}).allow(admin, dev, auditor),
+		endpoint("cmd.ops.skip", (*Service).SkipEvent).allow(admin),
+		// Any valid key may ask who it is, even one whose owner has no role.
 		endpoint("query.whoami", func(s *Service, ctx context.Context, a Actor, _ string, _ empty) (*Identity, error) {
 			return s.Whoami(ctx, a)
 		}),
@@ -104,14 +120,50 @@ func (s *Service) call(ctx context.Context, ep Endpoint, bearer, cmdID string, b
 	if len(cmdID) > MaxIdempotencyKey || strings.ContainsAny(cmdID, " \t\r\n#@") {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "Idempotency-Key: at most %d characters, no spaces, # or @", MaxIdempotencyKey)
 	}
+	if strings.HasPrefix(cmdID, "kl_") { // it would be stored in the events
+		return nil, keyledger.Errorf(keyledger.EInvalid, "Idempotency-Key: this is an API key token; a token belongs only in the Authorization header")
+	}
 	if len(body) > MaxBody {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "body: larger than %d bytes", MaxBody)
+	}
+	if err := s.gate(ep); err != nil {
+		return nil, err
 	}
 	a, err := s.Authenticate(ctx, bearer)
 	if err != nil {
 		return nil, err
 	}
+	if len(ep.roles) > 0 && !slices.ContainsFunc(ep.roles, a.Is) {
+		return nil, keyledger.Errorf(keyledger.EForbidden, "%s needs one of the roles %s", ep.Name, strings.Join(ep.roles, ", "))
+	}
 	return ep.handle(ctx, s, a, cmdID, body)
+}
+
+// Halter is implemented by an Applied whose projections can halt on an
+// event they cannot apply; seq is 0 while they run.
+type Halter interface {
+	Halted() (seq uint64, reason string)
+}
+
+// halted reports where this instance's projections are halted, if they are.
+func (s *Service) halted() (uint64, string) {
+	if h, ok := s.Applied.(Halter); ok {
+		return h.Halted()
+	}
+	return 0, ""
+}
+
+// gate refuses commands at once while projections are halted: they could
+// be stored but never reflected, and would decide on stale state. Queries
+// still answer, and so do operations commands (the way past a halt).
+func (s *Service) gate(ep Endpoint) error {
+	if !strings.HasPrefix(ep.Name, "cmd.") || strings.HasPrefix(ep.Name, "cmd.ops.") {
+		return nil
+	}
+	if seq, reason := s.halted(); seq != 0 {
+		return keyledger.Errorf(keyledger.EUnavailable, "commands are refused until an admin acts: %s", reason)
+	}
+	return nil
 }
 
 // Decode reads a JSON request body strictly: an empty body is {}, and
@@ -131,12 +183,28 @@ func Decode(body []byte, v any) error {
 		case errors.As(err, &syntaxErr):
 			return keyledger.Errorf(keyledger.EInvalid, "malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
 		}
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return keyledger.Errorf(keyledger.EInvalid, "unknown field %s", fieldName(field))
+		}
 		return keyledger.Errorf(keyledger.EInvalid, "%s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if dec.More() {
 		return keyledger.Errorf(keyledger.EInvalid, "malformed JSON: data after the object")
 	}
 	return nil
+}
+
+// fieldName repeats a quoted field name from a request only if it looks
+// like one (short, lower-case letters, digits, _): anything else may be a
+// secret pasted in the wrong place.
+func fieldName(quoted string) string {
+	name := strings.Trim(quoted, `"`)
+	if len(name) > 40 || strings.HasPrefix(name, "kl_") || strings.TrimFunc(name, func(r rune) bool {
+		return r == '_' || (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')
+	}) != "" {
+		return "(not shown)"
+	}
+	return quoted
 }
 
 // String names the endpoint, for logs.

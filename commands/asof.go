@@ -94,7 +94,7 @@ func (s *Service) KeyAsOf(ctx context.Context, a Actor, keyID, asOf string) (*ke
 	if err != nil {
 		return nil, err
 	}
-	if err := mayRead(a, k.Owner); err != nil {
+	if err := mayReadKey(a, k); err != nil {
 		return nil, err
 	}
 	return k, nil

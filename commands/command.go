@@ -66,6 +66,23 @@ type RevokeKeys struct {
 	Reason string   `json:"reason"`
 }
 
+// RevokeMatching revokes every active key that matches a filter: "issued by
+// X between T1 and T2", "owned by Y", "used from CIDR Z". At least one filter
+// is required; all given must match.
+// DryRun lists the keys and changes nothing.
+type RevokeMatching struct {
+	Owner         string     `json:"owner"`
+	CreatedBy     string     `json:"created_by"`
+	CreatedAfter  *time.Time `json:"created_after"`
+	CreatedBefore *time.Time `json:"created_before"`
+	// UsedFrom (a CIDR) matches keys used from an address inside it since
+	// UsedSince (default: 30 days ago).
+	UsedFrom  string     `json:"used_from"`
+	UsedSince *time.Time `json:"used_since"`
+	Reason    string     `json:"reason"`
+	DryRun    bool       `json:"dry_run"`
+}
+
 // RegenerateKey gives a revoked key a new secret under the same ID.
 type RegenerateKey struct {
 	KeyID      string `json:"key_id"`

@@ -145,7 +145,7 @@ func TestDecideKeyLifecycle(t *testing.T) {
 		{"revoke_only_active_keys", func() ([]events.Event, error) { return commands.DecideRevoke(revokedOwner(), dev, "K0", "", now) }, "conflict", ""},
 		{"revoke_expired_key_refused", func() ([]events.Event, error) { return commands.DecideRevoke(expired, dev, "K0", "", now) }, "conflict", ""},
 		{"revoke_unknown_key", func() ([]events.Event, error) { return commands.DecideRevoke(owner(), dev, "NOPE", "", now) }, "not_found", ""},
-		{"developer_revoking_anothers_key_forbidden", func() ([]events.Event, error) { return commands.DecideRevoke(owner("a"), other, "K0", "", now) }, "forbidden", ""},
+		{"developer_revoking_anothers_key_answers_as_missing", func() ([]events.Event, error) { return commands.DecideRevoke(owner("a"), other, "K0", "", now) }, "not_found", ""},
 		{"admin_revokes_anyones_key", func() ([]events.Event, error) { return commands.DecideRevoke(owner("a"), admin, "K0", "", now) }, "", "revoked"},
 		{"auditor_cannot_revoke", func() ([]events.Event, error) { return commands.DecideRevoke(owner("a"), auditor, "K0", "", now) }, "forbidden", ""},
 		{"regenerate_revoked_key", func() ([]events.Event, error) {

@@ -8,10 +8,10 @@ import (
 	"github.com/keyledger/keyledger/events"
 )
 
-// Expiry reasons.
+// Expiry reasons, as keyledger.KeyClock reports them.
 const (
-	ExpiredTTL        = "ttl"        // past expires_at
-	ExpiredInactivity = "inactivity" // unused longer than the policy allows
+	ExpiredTTL        = keyledger.ExpiredTTL        // past expires_at
+	ExpiredInactivity = keyledger.ExpiredInactivity // unused longer than the policy allows
 )
 
 // DecideExpire records that an active key expired. A "ttl" expiry must be
@@ -29,7 +29,7 @@ func DecideExpire(o *Owner, keyID, reason string, now time.Time) ([]events.Event
 	}
 	switch reason {
 	case ExpiredTTL:
-		if k.ExpiresAt == nil || now.Before(*k.ExpiresAt) {
+		if k.StatusAt(now) != keyledger.StatusExpired {
 			return nil, nil
 		}
 	case ExpiredInactivity:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -22,9 +23,18 @@ const RequestTimeout = 15 * time.Second
 
 // ServeNATS registers the service as the NATS micro service "keyledger",
 // one endpoint per catalogue entry on keyledger.<name>, in the queue group
-// "keyledger" so several instances share the load. Requests run
-// concurrently, at most maxInFlight at once.
-func ServeNATS(nc *nats.Conn, s *Service, version string, maxInFlight int) (micro.Service, error) {
+// "keyledger" so several instances share the load.
+//
+// Each request is answered before its handler returns, because that is when
+// micro counts it: a request answered later, from another goroutine, is
+// counted neither as an error (`nats micro stats` showed 0 errors while
+// every command failed) nor in the processing time, and races with micro's
+// bookkeeping. A handler runs one request at a time, so each catalogue entry
+// is served by workers endpoints of the same name on the same subject and
+// queue group: up to workers requests to one entry run at once on this
+// instance (commands on one owner still take turns), and `nats micro stats`
+// shows one row per worker.
+func ServeNATS(nc *nats.Conn, s *Service, version string, workers int) (micro.Service, error) {
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        "keyledger",
 		Version:     version,
@@ -34,22 +44,21 @@ func ServeNATS(nc *nats.Conn, s *Service, version string, maxInFlight int) (micr
 	if err != nil {
 		return nil, err
 	}
-	slots := make(chan struct{}, maxInFlight)
 	for _, ep := range Endpoints() {
-		handler := func(req micro.Request) {
-			slots <- struct{}{}
-			go func() {
-				defer func() { <-slots }()
-				s.serveNATS(ep, req)
-			}()
-		}
-		if err := svc.AddEndpoint(endpointName(ep.Name), micro.HandlerFunc(handler), micro.WithEndpointSubject("keyledger."+ep.Name)); err != nil {
-			svc.Stop()
-			return nil, err
+		handler := func(req micro.Request) { s.serveNATS(ep, req) }
+		for range max(workers, 1) {
+			if err := svc.AddEndpoint(endpointName(ep.Name), micro.HandlerFunc(handler), micro.WithEndpointSubject("keyledger."+ep.Name)); err != nil {
+				svc.Stop()
+				return nil, err
+			}
 		}
 	}
 	return svc, nil
 }
+
+// DefaultWorkers is how many requests to one catalogue entry an instance
+// answers at once.
+const DefaultWorkers = 16
 
 // endpointName makes a micro endpoint name (no dots) of a subject suffix.
 func endpointName(name string) string {
@@ -66,7 +75,7 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
 	defer cancel()
 	h := req.Headers()
-	res, err := s.Call(ctx, ep, h.Get(HeaderAuthorization), h.Get(HeaderIdempotencyKey), req.Data())
+	res, err := s.Call(ctx, ep, header(h, HeaderAuthorization), header(h, HeaderIdempotencyKey), req.Data())
 	if err == nil {
 		body, merr := json.Marshal(res)
 		if merr == nil {
@@ -81,6 +90,22 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	} else {
 		s.Logger.Debug("request refused", "endpoint", ep.String(), "code", code)
 	}
+	// Answered before the handler returns (see ServeNATS), so req.Error is
+	// safe and micro counts the error in its stats.
 	_ = req.Error(strconv.Itoa(keyledger.HTTPStatus(code)), keyledger.ErrorMessage(err), keyledger.ErrorJSON(err),
 		micro.WithHeaders(micro.Headers{"Keyledger-Error-Code": []string{code}}))
+}
+
+// header returns a request header by name in any case: NATS headers keep
+// the case a client wrote ("authorization"), HTTP's do not.
+func header(h micro.Headers, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
 }

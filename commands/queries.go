@@ -41,10 +41,20 @@ func (s *Service) Key(ctx context.Context, a Actor, keyID string) (*keyledger.Ke
 	if err != nil {
 		return nil, err
 	}
-	if err := mayRead(a, k.Owner); err != nil {
+	if err := mayReadKey(a, k); err != nil {
 		return nil, err
 	}
 	return k, nil
+}
+
+// mayReadKey is mayRead for one key, where a developer asking about another
+// owner's key is answered exactly as for a key that does not exist.
+func mayReadKey(a Actor, k *keyledger.Key) error {
+	err := mayRead(a, k.Owner)
+	if err != nil && a.Is(keyledger.RoleDeveloper) {
+		return keyledger.Errorf(keyledger.ENotFound, "key %s not found", k.ID)
+	}
+	return err
 }
 
 // Keys lists keys; a developer's list is always their own.

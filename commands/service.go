@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -34,6 +35,8 @@ type ReadModel interface {
 	Keys(ctx context.Context, f keyledger.KeyFilter) (*keyledger.KeyPage, error)
 	KeyOwner(ctx context.Context, id string) (string, error)
 	Credential(ctx context.Context, keyID string) (*keyledger.Credential, error)
+	// KeysUsedFrom lists the keys used from an address inside p since then.
+	KeysUsedFrom(ctx context.Context, p netip.Prefix, since time.Time) ([]string, error)
 	StateSource
 }
 
@@ -58,8 +61,13 @@ type Service struct {
 	Random io.Reader
 	// MaxAttempts bounds how often one command reloads after a conflict.
 	MaxAttempts int
+	// Usage, if set, counts authenticating with a key as a use of it
+	// (auth.go); nil counts nothing.
+	Usage UsageCounter
 	// History, if set, answers as_of queries by replay.
 	History History
+	// Audit, if set, answers the audit queries.
+	Audit AuditReader
 	// OnCall, if set, sees every answered catalogue call with its result
 	// code ("" for success), whichever transport carried it: metrics.
 	OnCall func(endpoint, code string)
@@ -121,7 +129,11 @@ func (s *Service) onOwner(ctx context.Context, ownerID, cmdID string, decide fun
 // append with the expected sequence, catch up and retry on conflict.
 func (s *Service) onEntry(ctx context.Context, e *entry, filter, cmdID string, decide func(*entry) ([]events.Event, error)) (outcome, error) {
 	var out outcome
-	e.turn.Lock()
+	select {
+	case e.turn <- struct{}{}:
+	case <-ctx.Done():
+		return out, keyledger.Errorf(keyledger.EUnavailable, "%s is busy with other commands; try again", e.id)
+	}
 	err := s.retrying(ctx, e.id, func() (bool, error) {
 		if replayed, keyRef, err := s.applied(ctx, e, cmdID); err != nil || replayed {
 			out = outcome{seq: e.seqNow(), replayed: replayed, keyRef: keyRef}
@@ -149,7 +161,7 @@ func (s *Service) onEntry(ctx context.Context, e *entry, filter, cmdID string, d
 		out.seq = seq
 		return false, nil
 	})
-	e.turn.Unlock()
+	<-e.turn
 	if err != nil {
 		return out, err
 	}

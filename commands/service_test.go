@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -291,8 +292,11 @@ func TestDeveloperSeesOnlyOwnKeys(t *testing.T) {
 	if _, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{Owner: other.UserID}); !errors.Is(err, keyledger.ErrForbidden) {
 		t.Fatalf("listing another's keys: %v", err)
 	}
-	if _, err := l.svc.Key(ctx, dev, other.KeyID); !errors.Is(err, keyledger.ErrForbidden) {
-		t.Fatalf("showing another's key: %v", err)
+	// Another owner's key answers exactly as a key that does not exist.
+	_, errOther := l.svc.Key(ctx, dev, other.KeyID)
+	_, errMissing := l.svc.Key(ctx, dev, "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+	if !errors.Is(errOther, keyledger.ErrNotFound) || keyledger.ErrorMessage(errOther) != strings.Replace(keyledger.ErrorMessage(errMissing), "01ARZ3NDEKTSV4RRFFQ69G5FAV", other.KeyID, 1) {
+		t.Fatalf("showing another's key: %v; a missing one: %v", errOther, errMissing)
 	}
 	if len(page.Keys) != 1 {
 		t.Fatalf("developer sees %d keys, want their 1", len(page.Keys))

@@ -21,13 +21,15 @@ type Key struct {
 	ExpiresAt   *time.Time
 }
 
-// StatusAt is the key's status at now: an active key past its expiry is
-// expired even before the sweeper records it.
+// StatusAt is the key's status at now by keyledger.KeyClock: an active key
+// past its expiry is expired even before the sweeper records it. The
+// aggregate holds neither usage nor settings, so it judges no inactivity
+// (and needs no activation time): an idle key is expired here once the
+// sweeper has recorded KeyExpired.
 func (k *Key) StatusAt(now time.Time) string {
-	if k.Status == keyledger.StatusActive && k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
-		return keyledger.StatusExpired
-	}
-	return k.Status
+	clock := keyledger.NewKeyClock(k.Status, k.ExpiresAt, time.Time{}, nil, nil)
+	status, _ := clock.StatusAtUnix(now.Unix(), keyledger.ExpiryPolicy{})
+	return status
 }
 
 // Owner is the decision state of one user and all their keys: everything

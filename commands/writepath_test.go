@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -410,4 +411,92 @@ func jsonOf(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Revoking by lineage: every active key one admin issued in a window goes,
+// in one call, with one reason; a dry run lists them and changes nothing.
+func TestRevokeMatchingIssuerAndWindow(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	base := time.Now().UTC().Truncate(time.Second)
+	now := base
+	l.svc.Now = func() time.Time { return now }
+	rogue, _ := l.User(t, "rogue-admin", "admin")
+	dev, _ := l.developer(t, "dev")
+	var bad []string
+	for i := range 30 {
+		now = base.Add(time.Duration(i) * time.Minute)
+		issuer := l.admin
+		if i >= 10 && i < 20 {
+			issuer = rogue
+		}
+		k, err := l.svc.IssueKey(ctx, issuer, "", commands.IssueKey{Owner: dev.UserID, Name: fmt.Sprint("k", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= 10 && i < 18 {
+			bad = append(bad, k.ID)
+		}
+	}
+	filter := commands.RevokeMatching{CreatedBy: "rogue-admin", CreatedBefore: ptr(base.Add(18 * time.Minute)), Reason: "rogue admin", DryRun: true}
+	seq := l.lastSeq(t)
+	dry, err := l.svc.RevokeMatching(ctx, l.admin, "", filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dry.Matched) != len(bad) || len(dry.Revoked) != 0 || l.lastSeq(t) != seq {
+		t.Fatalf("dry run matched %d (want %d), revoked %d, stored %d events", len(dry.Matched), len(bad), len(dry.Revoked), l.lastSeq(t)-seq)
+	}
+	filter.DryRun = false
+	res, err := l.svc.RevokeMatching(ctx, l.admin, "revoke-rogue", filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sorted(res.Revoked)) != fmt.Sprint(sorted(bad)) {
+		t.Fatalf("revoked %v, want %v", res.Revoked, bad)
+	}
+	page, err := l.svc.Keys(ctx, l.admin, keyledger.KeyFilter{Owner: dev.UserID, Status: keyledger.StatusActive, Limit: 100})
+	if err != nil || len(page.Keys) != 31-len(bad) {
+		t.Fatalf("%d keys still active (%v), want %d", len(page.Keys), err, 31-len(bad))
+	}
+	k, _ := l.svc.Key(ctx, l.admin, bad[0])
+	if k.RevokeReason != "rogue admin" {
+		t.Fatalf("revoke reason %q", k.RevokeReason)
+	}
+	_, err = l.svc.RevokeMatching(ctx, l.admin, "", commands.RevokeMatching{Reason: "everything"})
+	wantCode(t, err, keyledger.EInvalid)
+	_, err = l.svc.RevokeMatching(ctx, dev, "", commands.RevokeMatching{Owner: dev.UserID})
+	wantCode(t, err, keyledger.EForbidden)
+}
+
+func sorted(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
+
+// used_from matches keys by the addresses usage recorded for them.
+func TestRevokeMatchingUsedFrom(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	var ids []string
+	for i := range 3 {
+		k, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: fmt.Sprint("k", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, k.ID)
+	}
+	minute := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04:05.000Z")
+	for i, ip := range []string{"203.0.113.5", "198.51.100.9", "203.0.113.200"} {
+		if _, err := l.db.SQL().Exec(`INSERT INTO usage_sources (key_id, minute, ip, count) VALUES (?, ?, ?, 1)`, ids[i], minute, ip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := l.svc.RevokeMatching(ctx, l.admin, "", commands.RevokeMatching{UsedFrom: "203.0.113.0/24", Reason: "botnet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sorted(res.Revoked)) != fmt.Sprint(sorted([]string{ids[0], ids[2]})) {
+		t.Fatalf("revoked %v, want keys 0 and 2 of %v", res.Revoked, ids)
+	}
+	_, err = l.svc.RevokeMatching(ctx, l.admin, "", commands.RevokeMatching{UsedFrom: "fe80::1%eth0"})
+	wantCode(t, err, keyledger.EInvalid)
 }

@@ -26,8 +26,11 @@ func OwnerSubjects(userID string) string {
 
 // Subject is where e is stored.
 func Subject(e Event) string {
-	if _, ok := e.(*UsageRecorded); ok {
+	switch e.(type) {
+	case *UsageRecorded:
 		return "keyledger.usage." + e.KeyRef()
+	case *EventSkipped:
+		return SubjectPrefix + "ops." + e.Action()
 	}
 	if e.OwnerID() == "" {
 		return SubjectPrefix + "settings." + e.Action()
@@ -67,6 +70,8 @@ func newEvent(typ string) Event {
 		return new(KeyExpired)
 	case "UsageRecorded":
 		return new(UsageRecorded)
+	case "EventSkipped":
+		return new(EventSkipped)
 	}
 	return nil
 }

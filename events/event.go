@@ -178,6 +178,11 @@ type UsageRecorded struct {
 	Denied     map[string]uint64 `json:"denied,omitempty"`
 	LastUsedAt *time.Time        `json:"last_used_at,omitempty"`
 	Instance   string            `json:"instance"`
+	// Sources counts attempts by source address (the ip a verification
+	// named), for at most verifier.MaxSources addresses; OtherSources counts
+	// the attempts from further addresses.
+	Sources      map[string]uint64 `json:"sources,omitempty"`
+	OtherSources uint64            `json:"other_sources,omitempty"`
 }
 
 // Action implements Event.

@@ -97,15 +97,10 @@ func (s *Store) Config() jetstream.StreamConfig {
 	}
 }
 
-// Open creates the stream, or updates it to Config.
-func (s *Store) Open(ctx context.Context) error {
-	st, err := s.JS.CreateOrUpdateStream(ctx, s.Config())
-	if err != nil {
-		return fmt.Errorf("open stream %s: %w", s.Stream, err)
-	}
-	s.stream = st
-	return nil
-}
+// Open creates the stream if it does not exist, and otherwise checks that
+// its configuration is Config: a *ConfigError lists every difference, and
+// Restore puts it back (see streamcheck.go).
+func (s *Store) Open(ctx context.Context) error { return s.open(ctx) }
 
 // Bind attaches to the stream as it is, without creating or changing it:
 // for readers such as gateways that may not manage streams.
@@ -209,7 +204,9 @@ func (s *Store) After(ctx context.Context, filter string, seq uint64) ([]Recorde
 		}
 		ev, err := Decode(msg.Data)
 		if err != nil {
-			return nil, fmt.Errorf("seq %d: %w", msg.Sequence, err)
+			// As in follow: an aggregate passes over it (an admin skipped it,
+			// or projections halt on it and commands are refused).
+			ev = &Undecodable{Err: err}
 		}
 		out = append(out, Recorded{Seq: msg.Sequence, Subject: msg.Subject, Event: ev, Data: msg.Data})
 		seq = msg.Sequence
@@ -260,7 +257,8 @@ func (s *Store) follow(ctx context.Context, filters []string, from uint64, fn fu
 		}
 		ev, err := Decode(msg.Data())
 		if err != nil {
-			return fmt.Errorf("seq %d: %w", meta.Sequence.Stream, err)
+			// Readers decide what an unreadable event means (see Undecodable).
+			ev = &Undecodable{Err: err}
 		}
 		batch = append(batch, Recorded{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Event: ev, Data: msg.Data()})
 		if meta.NumPending > 0 && len(batch) < maxBatch {

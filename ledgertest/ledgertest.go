@@ -8,7 +8,9 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/natstest"
@@ -72,6 +74,7 @@ func Start(tb testing.TB, js jetstream.JetStream) *Ledger {
 	history := projections.NewHistory(store)
 	history.Dir = tb.TempDir()
 	l.Service.History = history
+	l.Service.Audit = &audit.Queries{DB: db.SQL(), Now: time.Now}
 	tb.Cleanup(history.Close)
 	pctx, cancel := context.WithCancel(ctx)
 	l.Pause = cancel

@@ -64,8 +64,9 @@ func apply(tx *sql.Tx, r events.Recorded) error {
 		err = exec1(tx, `UPDATE keys SET status = 'revoked', revoked_at = ?, revoke_reason = ?, revoked_by = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
 			at, e.Reason, e.Actor, at, r.Seq, e.KeyID)
 	case *events.KeyRegenerated:
-		err = exec1(tx, `UPDATE keys SET status = 'active', secret_sha256 = ?, revoked_at = NULL, revoke_reason = NULL, revoked_by = NULL, updated_at = ?, seq = ? WHERE key_id = ?`,
-			e.SecretHash, at, r.Seq, e.KeyID)
+		err = exec1(tx, `UPDATE keys SET status = 'active', secret_sha256 = ?, revoked_at = NULL, revoke_reason = NULL, revoked_by = NULL,
+				regenerated_at = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
+			e.SecretHash, at, at, r.Seq, e.KeyID)
 	case *events.KeyDeleted:
 		err = exec1(tx, `UPDATE keys SET status = 'deleted', deleted_at = ?, deleted_by = ?, delete_reason = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
 			at, e.Actor, e.Reason, at, r.Seq, e.KeyID)
@@ -73,6 +74,9 @@ func apply(tx *sql.Tx, r events.Recorded) error {
 		err = exec1(tx, `UPDATE keys SET status = 'expired', updated_at = ?, seq = ? WHERE key_id = ?`, at, r.Seq, e.KeyID)
 	case *events.UsageRecorded:
 		err = applyUsage(tx, e)
+	case *events.EventSkipped:
+		// Nothing to project: the projector acts on it while halted, and
+		// the stream keeps it for the audit log.
 	default:
 		return fmt.Errorf("seq %d: no projection for %T", r.Seq, r.Event)
 	}
@@ -126,6 +130,24 @@ func exec1(tx *sql.Tx, query string, args ...any) error {
 	return nil
 }
 
+// applySources adds where a key was used from in one instance's minute.
+func applySources(tx *sql.Tx, e *events.UsageRecorded) error {
+	add := func(ip string, n uint64) error {
+		_, err := tx.Exec(`INSERT INTO usage_sources (key_id, minute, ip, count) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key_id, minute, ip) DO UPDATE SET count = count + excluded.count`, e.KeyID, ts(e.Minute), ip, n)
+		return err
+	}
+	for ip, n := range e.Sources {
+		if err := add(ip, n); err != nil {
+			return err
+		}
+	}
+	if e.OtherSources > 0 {
+		return add("*", e.OtherSources)
+	}
+	return nil
+}
+
 // applyUsage adds one instance's minute of counts to the usage table, and
 // moves the key's last_used_at forward (never back).
 func applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
@@ -137,8 +159,14 @@ func applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
 			missing_scope = missing_scope + excluded.missing_scope, rate_limited = rate_limited + excluded.rate_limited,
 			disabled = disabled + excluded.disabled`,
 		e.KeyID, ts(e.Minute), e.Valid, d["not_found"], d["revoked"], d["expired"], d["forbidden_ip"], d["missing_scope"], d["rate_limited"], d["disabled"])
-	if err != nil || e.LastUsedAt == nil {
+	if err != nil {
 		return err
+	}
+	if err := applySources(tx, e); err != nil {
+		return err
+	}
+	if e.LastUsedAt == nil {
+		return nil
 	}
 	_, err = tx.Exec(`UPDATE keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
 		ts(*e.LastUsedAt), e.KeyID, ts(*e.LastUsedAt))

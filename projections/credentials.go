@@ -24,7 +24,7 @@ func (d *DB) Credentials(ctx context.Context, fn func(*keyledger.Credential) err
 		return 0, fmt.Errorf("credentials: %w", err)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT k.key_id, k.owner, k.secret_sha256, k.status, k.expires_at, k.scopes, k.allowed_cidrs,
-			k.rate_limit, k.created_at, k.last_used_at, u.active
+			k.rate_limit, k.created_at, k.regenerated_at, k.last_used_at, u.active
 		FROM keys k JOIN users u ON u.user_id = k.owner WHERE k.status != 'deleted'`)
 	if err != nil {
 		return 0, fmt.Errorf("credentials: %w", err)
@@ -43,12 +43,14 @@ func (d *DB) Credentials(ctx context.Context, fn func(*keyledger.Credential) err
 	}
 	for rows.Next() {
 		var c keyledger.Credential
-		var expires, rl, used sql.NullString
+		var expires, rl, regenerated, used sql.NullString
 		var scopes, cidrs, created string
-		if err := rows.Scan(&c.KeyID, &c.Owner, &c.SecretHash, &c.Status, &expires, &scopes, &cidrs, &rl, &created, &used, &c.OwnerActive); err != nil {
+		if err := rows.Scan(&c.KeyID, &c.Owner, &c.SecretHash, &c.Status, &expires, &scopes, &cidrs, &rl, &created, &regenerated, &used,
+			&c.OwnerActive); err != nil {
 			return 0, err
 		}
 		c.ExpiresAt, c.LastUsedAt, c.CreatedAt = parseTimePtr(expires), parseTimePtr(used), parseTime(created)
+		c.RegeneratedAt = parseTimePtr(regenerated)
 		c.Scopes, c.AllowedCIDRs = list(scopes), list(cidrs)
 		if rl.Valid {
 			c.RateLimit = new(keyledger.RateLimit)

@@ -84,6 +84,9 @@ func (d *DB) hasTables() bool {
 
 // openAt opens the file and returns its schema version (0 if new).
 func (d *DB) openAt() (int, error) {
+	if err := restrictFiles(d.Path); err != nil {
+		return 0, err
+	}
 	dsn := "file:" + d.Path + "?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate"
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
@@ -160,3 +163,21 @@ func (d *DB) Position(ctx context.Context, name string) (uint64, error) {
 
 // SQL returns the underlying handle, for tests and tools that compare tables.
 func (d *DB) SQL() *sql.DB { return d.db }
+
+// restrictFiles creates the database file readable by its owner only (0600),
+// before SQLite does with its default 0644; SQLite gives the -wal and -shm
+// files the database file's mode. Files an older build left readable by
+// others are tightened.
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	f.Close()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("restrict %s: %w", path+suffix, err)
+		}
+	}
+	return nil
+}

@@ -38,12 +38,22 @@ type Projector struct {
 	// for it is told: the in-memory verify index is fed here, so a command's
 	// reply comes only after verification reflects it too.
 	AfterCommit func(batch []events.Recorded)
+	// SkipUnreadable passes over an event the projection cannot decode or
+	// apply with a warning and a count (Skipped) instead of halting: for
+	// usage, which is telemetry and must not block readiness.
+	SkipUnreadable bool
+	// Accept, if set, says which events belong to this projection; any
+	// other is one it cannot apply.
+	Accept func(events.Event) bool
 
 	mu      sync.Mutex
 	applied uint64
 	at      time.Time // when the last applied event was recorded
 	changed chan struct{}
 	ready   chan struct{}
+	halt    *Halt  // the event the projection stopped at, until skipped
+	trouble error  // the last failure writing the database, until a commit
+	skipped uint64 // events passed over (SkipUnreadable)
 }
 
 // NewProjector returns a projector from src into db.
@@ -52,15 +62,19 @@ func NewProjector(db *DB, src Source) *Projector {
 		changed: make(chan struct{}), ready: make(chan struct{})}
 }
 
-// errApply marks a batch the projection could not apply: a bug or a broken
-// file, which retrying cannot fix.
+// errApply marks a failure of the database itself (not of one event):
+// retried, since the disk or the file may recover.
 var errApply = errors.New("projection")
 
 // errUntil ends a projection that has applied everything up to Until.
 var errUntil = errors.New("projection reached its last sequence")
 
-// Run applies events until ctx ends. Losing the stream is retried; an event
-// the projection cannot apply stops it with an error.
+// Run applies events until ctx ends, or with Until until it has applied that
+// sequence. Losing the stream or failing to write the database is retried.
+// An event the projection cannot decode or apply halts it (Halted, Health)
+// until an EventSkipped for its sequence is stored; Run does not return on
+// it, so the process keeps serving. A point-in-time replay (Until) that
+// finds no skip for it returns the *Halt instead.
 func (p *Projector) Run(ctx context.Context) error {
 	from, err := p.DB.Position(ctx, p.Name)
 	if err != nil {
@@ -78,21 +92,45 @@ func (p *Projector) Run(ctx context.Context) error {
 		target = min(target, p.Until)
 	}
 	go p.reportCatchUp(ctx, from, target)
-	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-		err := p.Source.Follow(ctx, p.Applied()+1, p.applyBatch)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, errUntil):
-			return nil
-		case errors.Is(err, errApply):
-			return err
+	// The follow-and-retry loop is the one gateways use too; a batch this
+	// projection could not write is retried (and shown on /readyz), an event
+	// it cannot apply halts it until a skip is stored.
+	next := func() uint64 { return p.Applied() + 1 }
+	apply := func(batch []events.Recorded) error {
+		err := p.applyBatch(batch)
+		if errors.Is(err, errApply) {
+			p.setTrouble(err)
+			p.Logger.Error("writing projections failed; retrying", "projection", p.Name, "err", err)
 		}
-		p.Logger.Warn("following the event stream failed; retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
+		return err
+	}
+	for {
+		err := events.FollowRetrying(ctx, p.Source, next, apply, func(err error) bool {
+			var h *Halt
+			return errors.Is(err, errUntil) || errors.As(err, &h)
+		}, p.Logger)
+		var h *Halt
+		switch {
+		case err == nil || ctx.Err() != nil || errors.Is(err, errUntil):
 			return nil
-		case <-time.After(backoff):
+		case errors.As(err, &h):
+			p.halted(h)
+			if err := p.awaitSkip(ctx, h); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				if errors.Is(err, errNoSkip) {
+					return h
+				}
+				p.Logger.Warn("looking for a skip of the halting event failed; retrying", "projection", p.Name, "err", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(time.Second):
+				}
+			}
+		default:
+			return err
 		}
 	}
 }
@@ -109,7 +147,7 @@ func (p *Projector) reportCatchUp(ctx context.Context, from, target uint64) {
 	tick := time.NewTicker(p.ProgressEvery)
 	defer tick.Stop()
 	for {
-		if err := p.waitFor(ctx, target, tick.C); err == nil {
+		if err := p.waitFor(ctx, target, tick.C, false); err == nil {
 			n := target - from
 			p.Logger.Info("projections caught up", "projection", p.Name, "events", n, "seconds", time.Since(start).Seconds(),
 				"events_per_s", int(float64(n)/max(time.Since(start).Seconds(), 1e-9)))
@@ -118,6 +156,9 @@ func (p *Projector) reportCatchUp(ctx context.Context, from, target uint64) {
 		} else if ctx.Err() != nil {
 			return
 		}
+		if p.Health() != nil {
+			continue // halted or failing: logged loudly where it happened
+		}
 		done := p.Applied() - from
 		p.Logger.Info("projections catching up", "projection", p.Name, "applied", p.Applied(), "of", target,
 			"percent", fmt.Sprintf("%.1f", 100*float64(done)/float64(target-from)),
@@ -125,6 +166,9 @@ func (p *Projector) reportCatchUp(ctx context.Context, from, target uint64) {
 	}
 }
 
+// applyBatch applies a batch in one transaction. When one event in it
+// cannot be applied, the events before it are committed on their own, and
+// the bad one halts the projection, or with SkipUnreadable is passed over.
 func (p *Projector) applyBatch(batch []events.Recorded) error {
 	applied := p.Applied()
 	// A batch is in order: anything already applied (a redelivery, which
@@ -140,40 +184,89 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 			batch = batch[:len(batch)-1]
 		}
 	}
+	for len(batch) > 0 {
+		n, bad, err := p.commit(batch)
+		if err != nil {
+			return err
+		}
+		if bad == nil {
+			break
+		}
+		if n > 0 {
+			if _, again, err := p.commit(batch[:n]); err != nil || again != nil {
+				return errors.Join(err, again)
+			}
+		}
+		r := batch[n]
+		if !p.SkipUnreadable {
+			return &Halt{Projection: p.Name, Seq: r.Seq, Subject: r.Subject, Reason: bad.Error()}
+		}
+		p.mu.Lock()
+		p.skipped++
+		p.mu.Unlock()
+		p.Logger.Warn("skipping a record the projection cannot read", "projection", p.Name, "seq", r.Seq,
+			"subject", r.Subject, "reason", bad.Error())
+		if err := p.commitPosition(r.Seq); err != nil {
+			return err
+		}
+		batch = batch[n+1:]
+	}
+	if p.Until > 0 && p.Applied() >= p.Until {
+		return errUntil
+	}
+	return nil
+}
+
+// commit applies batch in one transaction with the new position. If an
+// event cannot be applied, nothing is committed, and its index and why are
+// returned; err is a failure of the database itself.
+func (p *Projector) commit(batch []events.Recorded) (n int, bad, err error) {
 	if len(batch) == 0 {
-		return nil
+		return 0, nil, nil
 	}
 	tx, err := p.DB.db.Begin()
 	if err != nil {
-		return fmt.Errorf("%w: begin: %w", errApply, err)
+		return 0, nil, fmt.Errorf("%w: begin: %w", errApply, err)
 	}
 	defer tx.Rollback()
-	last := applied
-	for _, r := range batch {
-		if err := apply(tx, r); err != nil {
-			return fmt.Errorf("%w: %w", errApply, err)
+	for i, r := range batch {
+		if err := p.admit(r); err != nil {
+			return i, err, nil
 		}
-		last = r.Seq
+		if err := apply(tx, r); err != nil {
+			if dbFailure(err) {
+				return 0, nil, fmt.Errorf("%w: %w", errApply, err)
+			}
+			return i, err, nil
+		}
 	}
+	last := batch[len(batch)-1].Seq
 	if _, err := tx.Exec(`UPDATE projection_state SET last_seq = ? WHERE name = ?`, last, p.Name); err != nil {
-		return fmt.Errorf("%w: %w", errApply, err)
+		return 0, nil, fmt.Errorf("%w: %w", errApply, err)
 	}
 	if p.BeforeCommit != nil {
 		p.BeforeCommit(last)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%w: commit: %w", errApply, err)
+		return 0, nil, fmt.Errorf("%w: commit: %w", errApply, err)
 	}
 	if p.AfterCommit != nil {
 		p.AfterCommit(batch)
 	}
+	p.setTrouble(nil)
 	p.mu.Lock()
 	p.at = batch[len(batch)-1].Event.Base().At
 	p.mu.Unlock()
 	p.advance(last)
-	if p.Until > 0 && last >= p.Until {
-		return errUntil
+	return len(batch), nil, nil
+}
+
+// commitPosition moves the position past an event without applying it.
+func (p *Projector) commitPosition(seq uint64) error {
+	if _, err := p.DB.db.Exec(`UPDATE projection_state SET last_seq = ? WHERE name = ?`, seq, p.Name); err != nil {
+		return fmt.Errorf("%w: %w", errApply, err)
 	}
+	p.advance(seq)
 	return nil
 }
 
@@ -204,18 +297,23 @@ func (p *Projector) Position() (uint64, time.Time) {
 // the stream when Run started.
 func (p *Projector) Ready() <-chan struct{} { return p.ready }
 
-// WaitFor blocks until the event at seq has been applied, or ctx ends.
+// WaitFor blocks until the event at seq has been applied, or ctx ends. A
+// halted projection answers at once with its *Halt: it will not get there
+// until an admin acts.
 func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
-	return p.waitFor(ctx, seq, nil)
+	return p.waitFor(ctx, seq, nil, true)
 }
 
-func (p *Projector) waitFor(ctx context.Context, seq uint64, stop <-chan time.Time) error {
+func (p *Projector) waitFor(ctx context.Context, seq uint64, stop <-chan time.Time, failOnHalt bool) error {
 	for {
 		p.mu.Lock()
-		applied, changed := p.applied, p.changed
+		applied, changed, halt := p.applied, p.changed, p.halt
 		p.mu.Unlock()
 		if applied >= seq {
 			return nil
+		}
+		if halt != nil && failOnHalt {
+			return halt
 		}
 		select {
 		case <-ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -71,13 +72,13 @@ func (d *DB) Users(ctx context.Context, q string) ([]*keyledger.User, error) {
 
 const keyColumns = `k.key_id, k.owner, u.name, k.name, k.description, k.scopes, k.allowed_cidrs, k.rate_limit, k.status,
 	k.created_at, k.created_by, k.expires_at, k.last_used_at, k.revoked_at, k.updated_at,
-	k.revoke_reason, k.revoked_by, k.deleted_at, k.deleted_by, k.delete_reason`
+	k.revoke_reason, k.revoked_by, k.deleted_at, k.deleted_by, k.delete_reason, k.regenerated_at`
 
 // keyReader scans keys and works out their status and effective expiry at
-// one instant under one policy.
+// one instant under one policy, by keyledger.KeyClock.
 type keyReader struct {
-	now        time.Time
-	inactivity *keyledger.Period
+	now    time.Time
+	policy keyledger.ExpiryPolicy
 }
 
 func (d *DB) keyReader(ctx context.Context) (*keyReader, error) {
@@ -85,22 +86,16 @@ func (d *DB) keyReader(ctx context.Context) (*keyReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &keyReader{now: d.Now().UTC()}
-	if s.InactivityExpiry != keyledger.None {
-		if p, err := keyledger.ParsePeriod(s.InactivityExpiry); err == nil {
-			r.inactivity = &p
-		}
-	}
-	return r, nil
+	return &keyReader{now: d.Now().UTC(), policy: keyledger.PolicyOf(s)}, nil
 }
 
 func (r *keyReader) scan(row interface{ Scan(...any) error }) (*keyledger.Key, error) {
 	var k keyledger.Key
 	var scopes, cidrs, created, updated string
-	var rl, expires, used, revoked, reason, revokedBy, deleted, deletedBy, delReason sql.NullString
+	var rl, expires, used, revoked, reason, revokedBy, deleted, deletedBy, delReason, regenerated sql.NullString
 	if err := row.Scan(&k.ID, &k.Owner, &k.OwnerName, &k.Name, &k.Description, &scopes, &cidrs, &rl, &k.Status,
 		&created, &k.CreatedBy, &expires, &used, &revoked, &updated,
-		&reason, &revokedBy, &deleted, &deletedBy, &delReason); err != nil {
+		&reason, &revokedBy, &deleted, &deletedBy, &delReason, &regenerated); err != nil {
 		return nil, err
 	}
 	k.RevokeReason, k.RevokedBy, k.DeletedAt = reason.String, revokedBy.String, parseTimePtr(deleted)
@@ -113,20 +108,24 @@ func (r *keyReader) scan(row interface{ Scan(...any) error }) (*keyledger.Key, e
 	}
 	k.CreatedAt, k.UpdatedAt = parseTime(created), parseTime(updated)
 	k.ExpiresAt, k.LastUsedAt, k.RevokedAt = parseTimePtr(expires), parseTimePtr(used), parseTimePtr(revoked)
-	k.EffectiveExpiresAt = k.ExpiresAt
-	if r.inactivity != nil {
-		since := k.CreatedAt
-		if k.LastUsedAt != nil {
-			since = *k.LastUsedAt
-		}
-		if idle := r.inactivity.AddTo(since); k.ExpiresAt == nil || idle.Before(*k.ExpiresAt) {
-			k.EffectiveExpiresAt = &idle
-		}
-	}
-	if k.Status == keyledger.StatusActive && k.EffectiveExpiresAt != nil && !r.now.Before(*k.EffectiveExpiresAt) {
-		k.Status = keyledger.StatusExpired
-	}
+	clock := keyledger.NewKeyClock(k.Status, k.ExpiresAt, k.CreatedAt, parseTimePtr(regenerated), k.LastUsedAt)
+	k.Status, k.EffectiveExpiresAt = clock.StatusAt(r.now, r.policy)
 	return &k, nil
+}
+
+// expiredByTime is the SQL form of keyledger.KeyClock's rule for an active
+// key that time has ended, with its arguments: the cutoffs come from
+// ExpiryPolicy.ExpiredByTimeCutoffs, so SQL and Go judge alike (a test holds
+// them to the same answer).
+func (r *keyReader) expiredByTime() (string, []any) {
+	expiresBefore, idleBefore := r.policy.ExpiredByTimeCutoffs(r.now)
+	idle := ""
+	if idleBefore != nil {
+		idle = ts(*idleBefore)
+	}
+	return `(k.status = 'active' AND ((k.expires_at IS NOT NULL AND k.expires_at < ?) OR
+		(? != '' AND MAX(k.created_at, COALESCE(k.regenerated_at, ''), COALESCE(k.last_used_at, '')) < ?)))`,
+		[]any{ts(expiresBefore), idle, idle}
 }
 
 // Key returns one key.
@@ -177,24 +176,25 @@ func (d *DB) Keys(ctx context.Context, f keyledger.KeyFilter) (*keyledger.KeyPag
 	if f.ExpiresBefore != nil {
 		add(`k.expires_at < ?`, ts(*f.ExpiresBefore))
 	}
+	if f.CreatedAfter != nil {
+		add(`k.created_at >= ?`, ts(*f.CreatedAfter))
+	}
+	if f.CreatedBefore != nil {
+		add(`k.created_at < ?`, ts(*f.CreatedBefore))
+	}
 	if f.NeverExpires {
 		add(`k.expires_at IS NULL`)
 	}
 	if f.Cursor != "" {
 		add(`k.key_id < ?`, f.Cursor)
 	}
-	now := ts(r.now)
-	idle := "" // with an inactivity policy, keys idle since before this are expired
-	if r.inactivity != nil {
-		idle = ts(r.inactivity.SubFrom(r.now))
-	}
-	expiredByTime := `(k.status = 'active' AND ((k.expires_at IS NOT NULL AND k.expires_at <= ?) OR (? != '' AND COALESCE(k.last_used_at, k.created_at) <= ?)))`
+	expiredByTime, cutoffs := r.expiredByTime()
 	switch f.Status {
 	case "":
 	case keyledger.StatusActive:
-		add(`k.status = 'active' AND NOT `+expiredByTime, now, idle, idle)
+		add(`k.status = 'active' AND NOT `+expiredByTime, cutoffs...)
 	case keyledger.StatusExpired:
-		add(`(k.status = 'expired' OR `+expiredByTime+`)`, now, idle, idle)
+		add(`(k.status = 'expired' OR `+expiredByTime+`)`, cutoffs...)
 	case keyledger.StatusRevoked, keyledger.StatusDeleted:
 		add(`k.status = ?`, f.Status)
 	default:
@@ -226,15 +226,19 @@ func (d *DB) Credential(ctx context.Context, keyID string) (*keyledger.Credentia
 	var c keyledger.Credential
 	var roles string
 	var expires sql.NullString
-	err := d.db.QueryRowContext(ctx, `SELECT k.key_id, k.owner, k.secret_sha256, k.status, k.expires_at, u.roles, u.active
+	var created string
+	var regenerated, used sql.NullString
+	err := d.db.QueryRowContext(ctx, `SELECT k.key_id, k.owner, k.secret_sha256, k.status, k.expires_at, k.created_at, k.regenerated_at,
+			k.last_used_at, u.roles, u.active
 		FROM keys k JOIN users u ON u.user_id = k.owner WHERE k.key_id = ?`, keyID).
-		Scan(&c.KeyID, &c.Owner, &c.SecretHash, &c.Status, &expires, &roles, &c.OwnerActive)
+		Scan(&c.KeyID, &c.Owner, &c.SecretHash, &c.Status, &expires, &created, &regenerated, &used, &roles, &c.OwnerActive)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyledger.Errorf(keyledger.ENotFound, "key %s not found", keyID)
 	} else if err != nil {
 		return nil, fmt.Errorf("credential: %w", err)
 	}
-	c.ExpiresAt = parseTimePtr(expires)
+	c.ExpiresAt, c.CreatedAt = parseTimePtr(expires), parseTime(created)
+	c.RegeneratedAt, c.LastUsedAt = parseTimePtr(regenerated), parseTimePtr(used)
 	_ = json.Unmarshal([]byte(roles), &c.OwnerRoles)
 	return &c, nil
 }
@@ -277,4 +281,27 @@ func (d *DB) KeyCounts(ctx context.Context) (map[string]int, error) {
 		counts[s] = n
 	}
 	return counts, rows.Err()
+}
+
+// KeysUsedFrom lists the keys that were used from an address inside p since
+// then, by the addresses usage recorded.
+func (d *DB) KeysUsedFrom(ctx context.Context, p netip.Prefix, since time.Time) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT DISTINCT key_id, ip FROM usage_sources WHERE minute >= ? AND ip != '*'`, ts(since))
+	if err != nil {
+		return nil, fmt.Errorf("keys used from %s: %w", p, err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	var out []string
+	for rows.Next() {
+		var key, ip string
+		if err := rows.Scan(&key, &ip); err != nil {
+			return nil, fmt.Errorf("keys used from %s: %w", p, err)
+		}
+		if a, err := netip.ParseAddr(ip); err == nil && p.Contains(a) && !seen[key] {
+			seen[key] = true
+			out = append(out, key)
+		}
+	}
+	return out, rows.Err()
 }

@@ -1,8 +1,9 @@
 // Package verifier answers "is this API key valid?" from memory, in
 // microseconds and without allocating. The same Index serves keyledger's own
-// verify endpoints (loaded from ledger.db, fed by the projector) and
-// gateways (Gateway follows the event stream and applies revocations the
-// moment they are published). It holds secret hashes only.
+// verify endpoints (loaded from ledger.db, fed by the projector; served by
+// web and commands) and gateways (package gateway follows the event stream).
+// It holds secret hashes only, and imports no transport: when a key ends is
+// decided by keyledger.KeyClock.
 package verifier
 
 import (
@@ -28,7 +29,7 @@ type Index struct {
 	shards     [shardCount]shard
 	seq        atomic.Uint64
 	enabled    atomic.Bool
-	inactivity atomic.Int64 // seconds a key may sit unused; 0: no limit
+	inactivity atomic.Int64 // keyledger.ExpiryPolicy.Inactivity
 	strings    interner
 }
 
@@ -39,6 +40,20 @@ type shard struct {
 	// notification, before the key itself: the key's issue, arriving later
 	// from the stream, takes the ending status instead of coming back active.
 	early map[ulid.ULID]tombstone
+	// retired holds deleted keys whose usage has not been taken yet, so
+	// that uses counted in the minute a key is deleted are still recorded.
+	retired map[ulid.ULID]*entry
+}
+
+// remove takes a key out of the index, keeping its untaken usage.
+func (s *shard) remove(id ulid.ULID) {
+	if k, ok := s.m[id]; ok && k.usage.Load() != nil {
+		if s.retired == nil {
+			s.retired = map[ulid.ULID]*entry{}
+		}
+		s.retired[id] = k
+	}
+	delete(s.m, id)
 }
 
 type tombstone struct {
@@ -62,7 +77,7 @@ type entry struct {
 	limits   *limits // shared by every key with the same scopes and networks
 	limiter  *bucket // nil without a rate limit
 	expires  int64   // unix seconds; 0: never
-	since    int64   // unix seconds the inactivity clock starts from (issue or regenerate)
+	since    int64   // unix seconds the key last became active (issue or regenerate)
 	seq      uint64  // last event applied
 	lastUsed atomic.Int64
 	usage    atomic.Pointer[counters] // allocated on first use
@@ -75,11 +90,29 @@ type limits struct {
 	cidrs  []netip.Prefix
 }
 
-// counters are one key's verifications since usage was last taken.
-type counters struct{ n [numCounters]atomic.Uint32 }
+// MaxSources is how many distinct source addresses a key's usage records per
+// minute; attempts from further addresses are counted together.
+const MaxSources = 8
 
-// count adds one verification with the given outcome.
-func (k *entry) count(outcome int) {
+// counters are one key's verifications since usage was last taken, and the
+// addresses they came from.
+type counters struct {
+	n   [numCounters]atomic.Uint32
+	mu  sync.Mutex
+	src [MaxSources]source
+	// other counts attempts from addresses beyond the first MaxSources.
+	other uint32
+}
+
+// source is one address and how many attempts came from it.
+type source struct {
+	addr netip.Addr
+	n    uint32
+}
+
+// count adds one verification with the given outcome, from the address ip
+// if the caller named a valid one. It allocates only a key's first time.
+func (k *entry) count(outcome int, ip string) {
 	c := k.usage.Load()
 	if c == nil {
 		c = new(counters)
@@ -88,6 +121,47 @@ func (k *entry) count(outcome int) {
 		}
 	}
 	c.n[outcome].Add(1)
+	if ip == "" {
+		return
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return
+	}
+	addr = addr.Unmap().WithZone("")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.src {
+		switch {
+		case c.src[i].n == 0:
+			c.src[i] = source{addr: addr, n: 1}
+			return
+		case c.src[i].addr == addr:
+			c.src[i].n++
+			return
+		}
+	}
+	c.other++
+}
+
+// takeSources returns and resets the addresses counted since the last call.
+func (c *counters) takeSources() (map[string]uint64, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out map[string]uint64
+	for i := range c.src {
+		if c.src[i].n == 0 {
+			break
+		}
+		if out == nil {
+			out = map[string]uint64{}
+		}
+		out[c.src[i].addr.String()] = uint64(c.src[i].n)
+		c.src[i] = source{}
+	}
+	other := uint64(c.other)
+	c.other = 0
+	return out, other
 }
 
 // NewIndex returns an empty index that judges time by the real clock.
@@ -119,14 +193,21 @@ func (x *Index) SetSeq(seq uint64) {
 // SetPolicy sets what the settings say about verification.
 func (x *Index) SetPolicy(s keyledger.Settings) {
 	x.enabled.Store(s.Enabled)
-	var secs int64
-	if s.InactivityExpiry != keyledger.None {
-		if p, err := keyledger.ParsePeriod(s.InactivityExpiry); err == nil {
-			t := time.Unix(0, 0).UTC()
-			secs = p.AddTo(t).Unix()
-		}
-	}
-	x.inactivity.Store(secs)
+	x.inactivity.Store(keyledger.PolicyOf(s).Inactivity)
+}
+
+// policy is the expiry policy keys are judged by now.
+func (x *Index) policy() keyledger.ExpiryPolicy {
+	return keyledger.ExpiryPolicy{Inactivity: x.inactivity.Load()}
+}
+
+// statusNames are the keyledger statuses of an entry's status.
+var statusNames = [...]string{active: keyledger.StatusActive, revoked: keyledger.StatusRevoked, expired: keyledger.StatusExpired,
+	gone: keyledger.StatusDeleted}
+
+// clock is what keyledger.KeyClock needs to judge the key.
+func (k *entry) clock() keyledger.KeyClock {
+	return keyledger.KeyClock{Status: statusNames[k.status], ExpiresAt: k.expires, ActiveSince: k.since, LastUsedAt: k.lastUsed.Load()}
 }
 
 // Len is the number of keys held.
@@ -147,13 +228,11 @@ func (x *Index) Put(c *keyledger.Credential) {
 	if err != nil || c.Status == keyledger.StatusDeleted || !c.OwnerActive {
 		return
 	}
-	e := &entry{owner: x.strings.get(c.Owner), since: c.CreatedAt.Unix()}
+	clock := c.Clock()
+	e := &entry{owner: x.strings.get(c.Owner), since: clock.ActiveSince, expires: clock.ExpiresAt}
 	e.limits, e.limiter = x.strings.limits(c.Scopes, c.AllowedCIDRs), newBucket(c.RateLimit)
 	if _, err := hex.Decode(e.hash[:], []byte(c.SecretHash)); err != nil {
 		return
-	}
-	if c.ExpiresAt != nil {
-		e.expires = c.ExpiresAt.Unix()
 	}
 	switch c.Status {
 	case keyledger.StatusRevoked:
@@ -161,9 +240,7 @@ func (x *Index) Put(c *keyledger.Credential) {
 	case keyledger.StatusExpired:
 		e.status = expired
 	}
-	if c.LastUsedAt != nil {
-		e.lastUsed.Store(c.LastUsedAt.Unix())
-	}
+	e.lastUsed.Store(clock.LastUsedAt)
 	s := x.shard(id)
 	s.mu.Lock()
 	s.m[id] = e
@@ -235,7 +312,7 @@ func (s *shard) update(id ulid.ULID, seq uint64, create bool, f func(*entry)) {
 	if t, early := s.early[id]; early && t.seq > seq {
 		if t.status == gone {
 			// The tombstone stays until the stream delivers the deletion.
-			delete(s.m, id)
+			s.remove(id)
 			return
 		}
 		delete(s.early, id)
@@ -260,7 +337,7 @@ func (s *shard) end(id ulid.ULID, seq uint64, status uint8) {
 		}
 	case seq != 0 && k.seq >= seq:
 	case status == gone:
-		delete(s.m, id)
+		s.remove(id)
 	default:
 		k.status, k.seq = status, seq
 	}
@@ -282,7 +359,11 @@ func (x *Index) used(u *events.UsageRecorded) {
 	if k == nil {
 		return
 	}
-	t := u.LastUsedAt.Unix()
+	k.used(u.LastUsedAt.Unix())
+}
+
+// used moves the key's last use forward to t (Unix seconds), never back.
+func (k *entry) used(t int64) {
 	for cur := k.lastUsed.Load(); t > cur && !k.lastUsed.CompareAndSwap(cur, t); cur = k.lastUsed.Load() {
 	}
 }

@@ -25,8 +25,7 @@ func newBucket(rl *keyledger.RateLimit) *bucket {
 	if err != nil {
 		return nil
 	}
-	epoch := time.Unix(0, 0).UTC()
-	per := p.AddTo(epoch).Sub(epoch)
+	per := p.Duration()
 	return &bucket{capacity: float64(rl.Limit), perNanos: float64(rl.Limit) / float64(per), tokens: float64(rl.Limit)}
 }
 

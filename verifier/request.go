@@ -3,8 +3,6 @@ package verifier
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"sync"
 
 	"github.com/keyledger/keyledger"
 )
@@ -16,14 +14,14 @@ type Request struct {
 	IP    string `json:"ip"`
 }
 
-// maxRequest bounds a verification body; a token is 79 bytes.
-const maxRequest = 4 << 10
+// MaxRequest bounds a verification body; a token is 79 bytes.
+const MaxRequest = 4 << 10
 
-// decodeRequest reads a verification body strictly: unknown fields and
+// DecodeRequest reads a verification body strictly: unknown fields and
 // anything but one object are invalid. The common shape (string values,
 // no escapes) is parsed directly; anything else goes through encoding/json,
 // which also words the errors.
-func decodeRequest(body []byte) (Request, error) {
+func DecodeRequest(body []byte) (Request, error) {
 	if req, ok := parseFlat(body); ok {
 		return req, nil
 	}
@@ -101,33 +99,4 @@ func skipSpace(b []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-// buffers recycles request and response buffers on the verify path.
-var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
-// readBody reads at most maxRequest bytes of r into a pooled buffer; give it
-// back with buffers.Put when done.
-func readBody(r io.Reader) (*[]byte, error) {
-	p := buffers.Get().(*[]byte)
-	b := (*p)[:0]
-	for {
-		if len(b) == cap(b) {
-			if len(b) >= maxRequest {
-				*p = b
-				return p, keyledger.Errorf(keyledger.EInvalid, "body larger than %d bytes", maxRequest)
-			}
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			*p = b
-			return p, nil
-		}
-		if err != nil {
-			*p = b
-			return p, err
-		}
-	}
 }

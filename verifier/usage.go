@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/events"
+	"github.com/oklog/ulid/v2"
 )
 
 // TakeUsage returns, and resets, the counts of every key verified since the
@@ -17,8 +18,12 @@ func (x *Index) TakeUsage(minute time.Time, instance string) []*events.UsageReco
 	var out []*events.UsageRecorded
 	for i := range x.shards {
 		s := &x.shards[i]
+		s.mu.Lock()
+		retired := s.retired
+		s.retired = nil
+		s.mu.Unlock()
 		s.mu.RLock()
-		for id, k := range s.m {
+		for id, k := range all(s.m, retired) {
 			counts := k.usage.Load()
 			if counts == nil {
 				continue
@@ -49,12 +54,27 @@ func (x *Index) TakeUsage(minute time.Time, instance string) []*events.UsageReco
 				t := time.Unix(k.lastUsed.Load(), 0).UTC()
 				u.LastUsedAt = &t
 			}
+			u.Sources, u.OtherSources = counts.takeSources()
 			out = append(out, u)
 		}
 		s.mu.RUnlock()
 		runtime.Gosched() // a million keys take a while: let verifications in
 	}
 	return out
+}
+
+// all ranges over the keys in the index and those deleted since usage was
+// last taken.
+func all(live, retired map[ulid.ULID]*entry) func(func(ulid.ULID, *entry) bool) {
+	return func(yield func(ulid.ULID, *entry) bool) {
+		for _, m := range []map[ulid.ULID]*entry{live, retired} {
+			for id, k := range m {
+				if !yield(id, k) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // Publisher stores usage events, each under its message ID.
@@ -103,17 +123,13 @@ type Due struct {
 // inactivity policy allows ("inactivity"), oldest key first.
 func (x *Index) Due(now time.Time) []Due {
 	var out []Due
-	unix, limit := now.Unix(), x.inactivity.Load()
+	unix, policy := now.Unix(), x.policy()
 	for i := range x.shards {
 		s := &x.shards[i]
 		s.mu.RLock()
 		for id, k := range s.m {
-			switch {
-			case k.status != active:
-			case k.expires != 0 && unix >= k.expires:
-				out = append(out, Due{KeyID: id.String(), Owner: k.owner, Reason: "ttl"})
-			case k.idle(unix, limit):
-				out = append(out, Due{KeyID: id.String(), Owner: k.owner, Reason: "inactivity"})
+			if _, reason := k.clock().StatusAtUnix(unix, policy); reason != "" {
+				out = append(out, Due{KeyID: id.String(), Owner: k.owner, Reason: reason})
 			}
 		}
 		s.mu.RUnlock()
@@ -121,4 +137,37 @@ func (x *Index) Due(now time.Time) []Due {
 	}
 	slices.SortFunc(out, func(a, b Due) int { return strings.Compare(a.KeyID, b.KeyID) })
 	return out
+}
+
+// CountUse counts one valid use of a key that was not a verification (a
+// command authenticated with it): it moves the key's last use to now and is
+// recorded with the minute's usage like a valid verification.
+func (x *Index) CountUse(keyID string) {
+	id, err := ulid.ParseStrict(keyID)
+	if err != nil {
+		return
+	}
+	s := x.shard(id)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if k := s.m[id]; k != nil {
+		k.count(countValid, "")
+		k.used(x.Now().Unix())
+	}
+}
+
+// LastUsed is the key's latest use the index knows of, in Unix seconds (0:
+// none, or not in the index).
+func (x *Index) LastUsed(keyID string) int64 {
+	id, err := ulid.ParseStrict(keyID)
+	if err != nil {
+		return 0
+	}
+	s := x.shard(id)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if k := s.m[id]; k != nil {
+		return k.lastUsed.Load()
+	}
+	return 0
 }

@@ -77,28 +77,29 @@ func (x *Index) Verify(token, scope, ip string) Result {
 		return res
 	}
 	if subtle.ConstantTimeCompare(sum[:], k.hash[:]) != 1 {
-		return k.deny(&res, countNotFound)
+		return k.deny(&res, countNotFound, ip)
 	}
 	res.KeyID, res.Owner = keyID, k.owner
 	if k.expires != 0 {
 		res.ExpiresAt = time.Unix(k.expires, 0).UTC()
 	}
 	unix := now.Unix()
+	status, _ := k.clock().StatusAtUnix(unix, x.policy())
 	switch {
 	case !x.enabled.Load():
-		return k.deny(&res, countDisabled)
-	case k.status == revoked:
-		return k.deny(&res, countRevoked)
-	case k.status == expired || (k.expires != 0 && unix >= k.expires) || k.idle(unix, x.inactivity.Load()):
-		return k.deny(&res, countExpired)
+		return k.deny(&res, countDisabled, ip)
+	case status == keyledger.StatusRevoked:
+		return k.deny(&res, countRevoked, ip)
+	case status != keyledger.StatusActive:
+		return k.deny(&res, countExpired, ip)
 	case scope != "" && !slices.Contains(k.limits.scopes, scope):
-		return k.deny(&res, countMissingScope)
+		return k.deny(&res, countMissingScope, ip)
 	case len(k.limits.cidrs) > 0 && !allowed(k.limits.cidrs, ip):
-		return k.deny(&res, countForbiddenIP)
+		return k.deny(&res, countForbiddenIP, ip)
 	case k.limiter != nil && !k.limiter.take(now):
-		return k.deny(&res, countRateLimited)
+		return k.deny(&res, countRateLimited, ip)
 	}
-	k.count(countValid)
+	k.count(countValid, ip)
 	if k.lastUsed.Load() < unix {
 		k.lastUsed.Store(unix)
 	}
@@ -106,18 +107,10 @@ func (x *Index) Verify(token, scope, ip string) Result {
 	return res
 }
 
-func (k *entry) deny(res *Result, reason int) Result {
-	k.count(reason)
+func (k *entry) deny(res *Result, reason int, ip string) Result {
+	k.count(reason, ip)
 	res.Code = counterCodes[reason]
 	return *res
-}
-
-// idle reports whether the key has gone unused longer than limit seconds.
-func (k *entry) idle(now, limit int64) bool {
-	if limit == 0 {
-		return false
-	}
-	return now >= max(k.lastUsed.Load(), k.since)+limit
 }
 
 func allowed(cidrs []netip.Prefix, ip string) bool {

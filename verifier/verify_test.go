@@ -233,3 +233,68 @@ func TestVerifyAllocatesNothing(t *testing.T) {
 		t.Fatalf("Verify allocates %.1f times per call", n)
 	}
 }
+
+func TestUsageOfAKeyDeletedWithinTheMinuteIsRecorded(t *testing.T) {
+	f := newFixture()
+	id, tok := f.issue(nil)
+	for range 3 {
+		if res := f.x.Verify(tok, "", ""); !res.Valid {
+			t.Fatalf("verify: %+v", res)
+		}
+	}
+	f.x.Verify(tok, "admin", "") // a scope it lacks
+	f.apply(&events.KeyDeleted{KeyID: id, Owner: "OWNER"})
+	if res := f.x.Verify(tok, "", ""); res.Code != "not_found" {
+		t.Fatalf("after delete: %+v", res)
+	}
+	usage := f.x.TakeUsage(t0, "i")
+	if len(usage) != 1 || usage[0].KeyID != id || usage[0].Valid != 3 || usage[0].LastUsedAt == nil || usage[0].Denied["missing_scope"] != 1 {
+		t.Fatalf("usage after delete: %+v", usage)
+	}
+	if again := f.x.TakeUsage(t0.Add(time.Minute), "i"); len(again) != 0 {
+		t.Fatalf("usage of a deleted key taken twice: %+v", again)
+	}
+}
+
+// Usage records where a key was used from: each address the verifications
+// named, up to MaxSources, and a count of the rest.
+func TestUsageRecordsSourceAddresses(t *testing.T) {
+	f := newFixture()
+	id, tok := f.issue(nil)
+	f.x.Verify(tok, "", "203.0.113.7")
+	f.x.Verify(tok, "", "203.0.113.7")
+	f.x.Verify(tok, "", "::ffff:198.51.100.1") // the same as 198.51.100.1
+	f.x.Verify(tok, "", "198.51.100.1")
+	f.x.Verify(tok, "", "not an address")
+	f.x.Verify(typoToken(tok), "", "192.0.2.66") // wrong secret: an attempt from there all the same
+	for i := range verifier.MaxSources + 3 {
+		f.x.Verify(tok, "", fmt.Sprintf("10.9.0.%d", i))
+	}
+	usage := f.x.TakeUsage(t0, "i")
+	if len(usage) != 1 || usage[0].KeyID != id {
+		t.Fatalf("usage: %+v", usage)
+	}
+	u := usage[0]
+	want := map[string]uint64{"203.0.113.7": 2, "198.51.100.1": 2, "192.0.2.66": 1}
+	for ip, n := range want {
+		if u.Sources[ip] != n {
+			t.Errorf("%s: %d attempts recorded, want %d (%v)", ip, u.Sources[ip], n, u.Sources)
+		}
+	}
+	if len(u.Sources) != verifier.MaxSources || u.OtherSources != 3+uint64(len(want)) {
+		t.Errorf("%d addresses and %d others; want %d and %d", len(u.Sources), u.OtherSources, verifier.MaxSources, 3+len(want))
+	}
+	if again := f.x.TakeUsage(t0.Add(time.Minute), "i"); len(again) != 0 {
+		t.Fatalf("sources taken twice: %+v", again)
+	}
+}
+
+// typoToken changes one character of the secret, keeping the checksum valid
+// is not possible, so it builds a new token for the same key ID instead.
+func typoToken(tok string) string {
+	keyID, _, _ := keyledger.ParseToken(tok)
+	var secret [32]byte
+	secret[0] = 1
+	other, _ := keyledger.NewToken(keyID, secret)
+	return other
+}

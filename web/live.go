@@ -88,7 +88,11 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	}
 	defer stop()
 
+	// The server's read and write timeouts bound requests, not streams: a
+	// read deadline would cancel the request's context when it passes, so
+	// it is lifted, and each write below gets its own deadline.
 	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

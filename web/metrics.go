@@ -33,6 +33,10 @@ type MetricSources struct {
 type Position struct {
 	Seq uint64
 	At  time.Time
+	// HaltedAt is the sequence of the event it halted on (0: running);
+	// Skipped counts the unreadable records it passed over (usage).
+	HaltedAt uint64
+	Skipped  uint64
 }
 
 // Metrics is the instance's Prometheus registry and the instruments the
@@ -103,6 +107,8 @@ var (
 	descLagEvents   = prometheus.NewDesc("keyledger_projection_lag_events", "Events stored in the stream that a projection has not applied yet.", []string{"projection"}, nil)
 	descLagSeconds  = prometheus.NewDesc("keyledger_projection_lag_seconds", "How far behind the newest stored event a projection's last applied event is.", []string{"projection"}, nil)
 	descApplied     = prometheus.NewDesc("keyledger_projection_applied_seq", "Last stream sequence a projection applied.", []string{"projection"}, nil)
+	descHalted      = prometheus.NewDesc("keyledger_projection_halted_seq", "Sequence of the event a projection halted on (see /readyz and `keyledger admin skip-event`); 0 while it runs.", []string{"projection"}, nil)
+	descSkipped     = prometheus.NewDesc("keyledger_projection_skipped_total", "Unreadable records a projection passed over (usage).", []string{"projection"}, nil)
 	descKeys        = prometheus.NewDesc("keyledger_keys", "Keys by effective status.", []string{"status"}, nil)
 	descIndex       = prometheus.NewDesc("keyledger_verify_index_keys", "Keys held by the in-memory verify index.", nil, nil)
 	descNATS        = prometheus.NewDesc("keyledger_nats_connected", "1 while the instance's NATS connection is up.", nil, nil)
@@ -112,7 +118,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStreamSeq, descLagEvents, descLagSeconds, descApplied, descKeys, descIndex, descNATS, descCheckpoint, descScrapeError} {
+	for _, d := range []*prometheus.Desc{descStreamSeq, descLagEvents, descLagSeconds, descApplied, descHalted, descSkipped, descKeys, descIndex, descNATS, descCheckpoint, descScrapeError} {
 		ch <- d
 	}
 }
@@ -134,6 +140,8 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 			if s.Projections != nil {
 				for name, p := range s.Projections() {
 					gauge(descApplied, float64(p.Seq), name)
+					gauge(descHalted, float64(p.HaltedAt), name)
+					ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.CounterValue, float64(p.Skipped), name)
 					if name != "ledger" {
 						continue // other streams have their own sequences
 					}

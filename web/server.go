@@ -31,6 +31,16 @@ type Server struct {
 	Version string
 	// Metrics, if set, times every route and is served at /metrics.
 	Metrics *Metrics
+	// ReadHeaderTimeout bounds reading a request's headers, ReadTimeout the
+	// whole request with its body: a client trickling bytes cannot hold a
+	// connection longer. WriteTimeout bounds a response (past the longest a
+	// request may run), IdleTimeout a kept-alive connection, and
+	// MaxHeaderBytes the headers' size.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
 	// Live feeds GET /v1/live, the console's server-sent events; nil
 	// answers 404 there.
 	Live LiveFeed
@@ -42,7 +52,10 @@ type Server struct {
 
 // NewServer returns a server for svc on addr.
 func NewServer(addr string, svc *commands.Service, ready func() error) *Server {
-	return &Server{Addr: addr, Service: svc, Ready: ready, Logger: slog.Default()}
+	return &Server{Addr: addr, Service: svc, Ready: ready, Logger: slog.Default(),
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: commands.RequestTimeout + 5*time.Second, IdleTimeout: time.Minute,
+		MaxHeaderBytes: 16 << 10}
 }
 
 // Handler returns the routes.
@@ -124,7 +137,8 @@ func (s *Server) Open() error {
 		return err
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: s.ReadHeaderTimeout, ReadTimeout: s.ReadTimeout,
+		WriteTimeout: s.WriteTimeout, IdleTimeout: s.IdleTimeout, MaxHeaderBytes: s.MaxHeaderBytes}
 	s.srv.RegisterOnShutdown(s.streams.endAll)
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -119,6 +119,7 @@ func TestEveryEndpointOverHTTPMatchesTheDocument(t *testing.T) {
 	}{
 		{"query.settings", dev, `{}`},
 		{"query.whoami", dev, `{}`},
+		{"query.audit.suspicious", admin, `{"window":"PT1H"}`},
 		{"cmd.settings.set", admin, `{"max_active_keys_per_user":50,"default_expiry":"P30D"}`},
 		{"query.users", admin, `{"q":"svc"}`},
 		{"cmd.user.roles", admin, fmt.Sprintf(`{"user_id":%q,"roles":["developer","auditor"]}`, uid)},
@@ -138,6 +139,7 @@ func TestEveryEndpointOverHTTPMatchesTheDocument(t *testing.T) {
 	for _, s := range []struct{ name, body string }{
 		{"query.key", fmt.Sprintf(`{"key_id":%q}`, keyID)},
 		{"cmd.key.update", fmt.Sprintf(`{"key_id":%q,"name":"deploy-2"}`, keyID)},
+		{"cmd.key.revoke_matching", fmt.Sprintf(`{"owner":%q,"dry_run":true}`, uid)},
 		{"cmd.key.revoke", fmt.Sprintf(`{"key_ids":[%q],"reason":"rotated"}`, keyID)},
 		{"cmd.key.regenerate", fmt.Sprintf(`{"key_id":%q}`, keyID)},
 		{"cmd.key.delete", fmt.Sprintf(`{"key_ids":[%q]}`, keyID)},
@@ -146,6 +148,11 @@ func TestEveryEndpointOverHTTPMatchesTheDocument(t *testing.T) {
 		if st, reply := a.call(s.name, admin, s.body); st != 200 {
 			t.Fatalf("%s: %d %v", s.name, st, reply)
 		}
+	}
+	// Skipping an event needs halted projections; on a healthy ledger it is
+	// a conflict, documented like any error.
+	if st, reply := a.call("cmd.ops.skip", admin, `{"seq":1,"reason":"nothing is halted"}`); st != 409 || code(reply) != "conflict" {
+		t.Fatalf("cmd.ops.skip on a running ledger: %d %v", st, reply)
 	}
 	for _, ep := range commands.Endpoints() {
 		if !a.reached[ep.Name] {

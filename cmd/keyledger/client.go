@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
-	"github.com/keyledger/keyledger/commands"
+	kclient "github.com/keyledger/keyledger/client"
 	"github.com/nats-io/nats.go"
 	"github.com/oklog/ulid/v2"
 )
@@ -187,41 +187,18 @@ func (c *client) call(ctx context.Context, name string, body, out any) error {
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	msg := nats.NewMsg("keyledger." + name)
-	msg.Data = data
-	msg.Header.Set(commands.HeaderAuthorization, "Bearer "+c.token)
-	msg.Header.Set(commands.HeaderIdempotencyKey, ulid.Make().String())
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	var reply *nats.Msg
-	for attempt := 0; ; attempt++ {
-		reply, err = nc.RequestMsgWithContext(ctx, msg)
-		if err == nil || (!errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, nats.ErrTimeout)) || attempt == 4 {
-			break
-		}
-		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
-	}
-	if errors.Is(err, nats.ErrNoResponders) {
+	kc := kclient.New(nc)
+	kc.Timeout, kc.Attempts = c.timeout, 5
+	var raw json.RawMessage
+	err = kc.Call(ctx, name, c.token, ulid.Make().String(), body, &raw)
+	if errors.Is(err, kclient.ErrNoServer) {
 		return fmt.Errorf("no keyledger server answers on %s", c.server)
 	} else if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	if reply.Header.Get("Nats-Service-Error-Code") != "" {
-		var e struct {
-			Error keyledger.Error `json:"error"`
-		}
-		if json.Unmarshal(reply.Data, &e) != nil || e.Error.Code == "" {
-			return fmt.Errorf("%s: %s", name, reply.Header.Get("Nats-Service-Error"))
-		}
-		return &e.Error
-	}
-	if c.json {
-		_, err := c.stdout.Write(append(reply.Data, '\n'))
 		return err
 	}
-	return json.Unmarshal(reply.Data, out)
+	if c.json {
+		_, err := c.stdout.Write(append(raw, '\n'))
+		return err
+	}
+	return json.Unmarshal(raw, out)
 }

@@ -17,9 +17,12 @@ const (
 )
 
 const serverUsage = `Server:
-  keyledger serve [--data DIR] [--nats-listen ADDR | --nats URL --replicas 3] [--http ADDR]
+  keyledger serve [--data DIR] [--nats-listen ADDR [--nats-sync always|1m] | --nats URL --replicas 3] [--http ADDR]
       Run the ledger: embedded NATS JetStream and SQLite under --data (default ./keyledger-data).
       The first start writes the first admin's token to DIR/admin.token.
+  keyledger admin recover [--data DIR]
+      Break-glass, on the server's host: register a fresh admin and write their token to
+      DIR/admin.token, whether serve is running or stopped.
 `
 
 const clientFlagsUsage = `Every client subcommand also takes:
@@ -50,7 +53,6 @@ func printUsage(w io.Writer) {
 		}
 	}
 	fmt.Fprint(w, "\nOther:\n",
-		"  keyledger bench [--duration 10s] [--http-connections 8] [--nats-requests 50] [--keys 10000] [--million]\n",
 		"  keyledger version\n",
 		"  keyledger help [COMMAND]\n\n",
 		clientFlagsUsage,

@@ -176,9 +176,46 @@ func (o *optionalString) Set(s string) error { o.v = &s; return nil }
 
 func keyRevoke(fs *flag.FlagSet) runFunc {
 	reason := fs.String("reason", "", "why, for the audit trail (`TEXT`)")
+	var m commands.RevokeMatching
+	var after, before string
+	fs.StringVar(&m.Owner, "owner", "", "instead of KEY_IDs: every active key of this `USER` (ID or name)")
+	fs.StringVar(&m.CreatedBy, "created-by", "", "instead of KEY_IDs: every active key issued by this `USER` (ID or name)")
+	fs.StringVar(&after, "created-after", "", "with a filter: issued at or after this RFC 3339 `TIME`")
+	fs.StringVar(&before, "created-before", "", "with a filter: issued before this RFC 3339 `TIME`")
+	fs.StringVar(&m.UsedFrom, "used-from", "", "instead of KEY_IDs: every active key used from an address in this `CIDR` in the last 30 days")
+	fs.BoolVar(&m.DryRun, "dry-run", false, "with a filter: list the keys that match and revoke nothing")
 	return func(ctx context.Context, cl *client, args []string) error {
-		if len(args) == 0 {
-			return usageError("takes one or more KEY_IDs")
+		filtered := m.Owner != "" || m.CreatedBy != "" || after != "" || before != "" || m.UsedFrom != ""
+		switch {
+		case len(args) == 0 && !filtered:
+			return usageError("takes KEY_IDs, or a filter: --owner, --created-by, --created-after, --created-before, --used-from")
+		case len(args) > 0 && filtered:
+			return usageError("takes KEY_IDs or a filter, not both")
+		case m.DryRun && !filtered:
+			return usageError("--dry-run goes with a filter")
+		}
+		if filtered {
+			var err error
+			if m.CreatedAfter, err = optionalTime("--created-after", after); err != nil {
+				return err
+			}
+			if m.CreatedBefore, err = optionalTime("--created-before", before); err != nil {
+				return err
+			}
+			m.Reason = *reason
+			var res commands.MatchResult
+			if err := cl.call(ctx, "cmd.key.revoke_matching", m, &res); err != nil || cl.json {
+				return err
+			}
+			for _, k := range res.Matched {
+				fmt.Fprintf(cl.stdout, "matched %s  owner %s (%s)  %q  issued %s by %s\n", k.KeyID, k.OwnerName, k.Owner, k.Name,
+					k.CreatedAt.Format(time.RFC3339), k.CreatedBy)
+			}
+			if res.DryRun {
+				fmt.Fprintf(cl.stdout, "%d key(s) match; nothing was revoked (dry run)\n", len(res.Matched))
+				return nil
+			}
+			return printOutcome(cl, "revoked", res.Revoked, res.Failed)
 		}
 		if err := keyIDs(args); err != nil {
 			return err
@@ -189,6 +226,18 @@ func keyRevoke(fs *flag.FlagSet) runFunc {
 		}
 		return printOutcome(cl, "revoked", res.Revoked, res.Failed)
 	}
+}
+
+// optionalTime parses an RFC 3339 flag value; "" is nil.
+func optionalTime(flagName, v string) (*time.Time, error) {
+	if v == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return nil, invalidValue("%s: %s is not an RFC 3339 time such as 2027-01-31T00:00:00Z", flagName, keyledger.Quote(v))
+	}
+	return &t, nil
 }
 
 func keyDelete(fs *flag.FlagSet) runFunc {

@@ -10,13 +10,21 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keyledger/keyledger/projections"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
 // connect starts the embedded NATS server, or dials the external one.
 func (m *Main) connect() error {
+	syncAlways, syncEvery, err := parseSync(m.NATSSync)
+	if err != nil {
+		return err
+	}
 	if m.NATSURL != "" {
+		if !syncAlways {
+			return errors.New("--nats-sync applies to the embedded server only; an external one syncs as it is configured")
+		}
 		nc, err := nats.Connect(m.NATSURL, nats.Name("keyledger"), nats.MaxReconnects(-1))
 		if err != nil {
 			return fmt.Errorf("connect %s: %w", m.NATSURL, err)
@@ -38,8 +46,9 @@ func (m *Main) connect() error {
 	ns, err := server.NewServer(&server.Options{
 		ServerName: "keyledger", Host: host, Port: port,
 		JetStream: true, StoreDir: filepath.Join(m.DataDir, "nats"),
-		SyncAlways: true, // a key the caller was shown must survive a power cut
-		NoSigs:     true, NoLog: true,
+		// By default a key the caller was shown must survive a power cut.
+		SyncAlways: syncAlways, SyncInterval: syncEvery,
+		NoSigs: true, NoLog: true,
 	})
 	if err != nil {
 		return fmt.Errorf("embedded nats: %w", err)
@@ -52,6 +61,19 @@ func (m *Main) connect() error {
 	m.ns = ns
 	m.nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Name("keyledger"))
 	return err
+}
+
+// parseSync reads --nats-sync: "always" (or empty) syncs every write, a
+// duration syncs that often.
+func parseSync(v string) (always bool, every time.Duration, err error) {
+	if v == "" || v == "always" {
+		return true, 0, nil
+	}
+	every, err = time.ParseDuration(v)
+	if err != nil || every <= 0 {
+		return false, 0, fmt.Errorf("--nats-sync %q: want always or a positive interval such as 1m", v)
+	}
+	return false, every, nil
 }
 
 // bootstrap creates the first admin on an empty stream and writes their
@@ -78,10 +100,10 @@ func (m *Main) bootstrap(ctx context.Context) error {
 }
 
 func (m *Main) ready() error {
-	for _, p := range []interface {
-		Ready() <-chan struct{}
-		Applied() uint64
-	}{m.projector, m.usage} {
+	for _, p := range []*projections.Projector{m.projector, m.usage} {
+		if err := p.Health(); err != nil {
+			return err
+		}
 		select {
 		case <-p.Ready():
 		default:
@@ -141,6 +163,11 @@ func (m *Main) Close() error {
 		m.ns.Shutdown()
 		m.ns.WaitForShutdown()
 		m.ns = nil
+	}
+	if m.lock != nil {
+		os.Remove(filepath.Join(m.DataDir, natsURLFile))
+		m.lock.Close()
+		m.lock = nil
 	}
 	return err
 }

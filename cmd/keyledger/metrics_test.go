@@ -103,3 +103,29 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 		t.Errorf("/healthz timed %v times, want 2", n)
 	}
 }
+
+// key revoke with a filter lists, then revokes, every active key it matches.
+func TestCLIRevokesByFilter(t *testing.T) {
+	m := MustRunMain(t, "")
+	admin := filepath.Join(m.DataDir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	mustCLI(t, m, admin, "user", "add", "carol", "--role", "developer")
+	for i := range 3 {
+		mustCLI(t, m, admin, "key", "issue", "--owner", "carol", "--name", fmt.Sprint("c", i))
+	}
+	out := mustCLI(t, m, admin, "key", "revoke", "--owner", "carol", "--dry-run")
+	if strings.Count(out, "matched ") != 3 || !strings.Contains(out, "nothing was revoked") {
+		t.Fatalf("dry run printed:\n%s", out)
+	}
+	out = mustCLI(t, m, admin, "key", "revoke", "--owner", "carol", "--reason", "offboarding")
+	if strings.Count(out, "revoked ") != 3 {
+		t.Fatalf("revoke printed:\n%s", out)
+	}
+	if out := mustCLI(t, m, admin, "key", "list", "--owner", "carol", "--status", "active"); strings.Contains(out, "c0") {
+		t.Fatalf("carol still has active keys:\n%s", out)
+	}
+	_, errOut, code := cli(t, m, admin, "key", "revoke", "--dry-run")
+	if code != 2 || !strings.Contains(errOut, "--help") {
+		t.Fatalf("--dry-run without a filter: exit %d, %q", code, errOut)
+	}
+}

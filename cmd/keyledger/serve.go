@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/projections"
@@ -32,12 +33,16 @@ type Main struct {
 	DataDir             string
 	NATSListen          string // embedded server's client address
 	NATSURL             string // external NATS; embeds nothing when set
+	NATSSync            string // embedded JetStream: "always" (fsync every write) or an interval
 	Replicas            int
 	HTTPAddr            string
 	VerifyTokenRequired bool
 	UsageRetention      string        // ISO 8601 period
 	SweepEvery          time.Duration // how often expired keys are recorded
 	Instance            string        // names this instance in usage records
+	// RestoreStreamConfig puts back a stream configuration someone changed,
+	// instead of refusing to start (the restoration is logged).
+	RestoreStreamConfig bool
 	Stdout              io.Writer
 	Logger              *slog.Logger
 	// Now is the clock of every decision and verification (tests move it).
@@ -56,6 +61,7 @@ type Main struct {
 	service   *commands.Service
 	svc       micro.Service
 	http      *web.Server
+	lock      *os.File // the data directory's lock (datadir.go)
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	done      chan error
@@ -64,7 +70,7 @@ type Main struct {
 // NewMain returns a Main with the defaults of DESIGN.md.
 func NewMain() *Main {
 	return &Main{
-		DataDir: "keyledger-data", NATSListen: "127.0.0.1:4222", Replicas: 1, HTTPAddr: "127.0.0.1:8080",
+		DataDir: "keyledger-data", NATSListen: "127.0.0.1:4222", NATSSync: "always", Replicas: 1, HTTPAddr: "127.0.0.1:8080",
 		UsageRetention: "P400D", SweepEvery: 10 * time.Second,
 		Stdout: os.Stdout, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		Now: func() time.Time { return time.Now().UTC() },
@@ -94,12 +100,14 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.DataDir, "data", m.DataDir, "data directory: embedded JetStream, ledger.db, admin.token")
 	fs.StringVar(&m.NATSListen, "nats-listen", m.NATSListen, "address the embedded NATS server listens on")
 	fs.StringVar(&m.NATSURL, "nats", m.NATSURL, "URL of an external NATS server or cluster (embeds nothing)")
+	fs.StringVar(&m.NATSSync, "nats-sync", m.NATSSync, "embedded JetStream: always (sync every write to disk) or an interval such as 1m (faster; a power cut may lose that much)")
 	fs.IntVar(&m.Replicas, "replicas", m.Replicas, "replicas of the streams (3 on a cluster)")
 	fs.StringVar(&m.HTTPAddr, "http", m.HTTPAddr, "HTTP listen address")
 	fs.BoolVar(&m.VerifyTokenRequired, "verify-token-required", false, "verification callers must present a key of their own")
 	fs.StringVar(&m.UsageRetention, "usage-retention", m.UsageRetention, "how long usage records are kept (ISO 8601 period)")
 	fs.DurationVar(&m.SweepEvery, "sweep-every", m.SweepEvery, "how often expired keys are recorded as expired")
 	fs.StringVar(&m.Instance, "instance", "", "name of this instance in usage records (default: a new ID)")
+	fs.BoolVar(&m.RestoreStreamConfig, "restore-stream-config", false, "restore the streams' configuration if someone changed it, instead of refusing to start")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(m.Stdout, serveHelp)
 		fs.SetOutput(m.Stdout)
@@ -129,7 +137,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return err
 	}
+	if m.lock, err = lockDataDir(m.DataDir); err != nil {
+		return err
+	}
 	if err := m.connect(); err != nil {
+		return err
+	}
+	// `keyledger admin recover` finds this server here.
+	if err := os.WriteFile(filepath.Join(m.DataDir, natsURLFile), []byte(m.ClientURL()+"\n"), 0o600); err != nil {
 		return err
 	}
 	usageStore, err := m.openStores(ctx)
@@ -162,14 +177,40 @@ func (m *Main) openStores(ctx context.Context) (*events.Store, error) {
 	m.store = events.NewStore(js)
 	usage := events.NewUsageStore(js)
 	m.store.Replicas, usage.Replicas = m.Replicas, m.Replicas
-	epoch := time.Unix(0, 0).UTC()
-	usage.MaxAge = retention.AddTo(epoch).Sub(epoch)
+	usage.MaxAge = retention.Duration()
 	for _, s := range []*events.Store{m.store, usage} {
-		if err := retry(ctx, 30*time.Second, func() error { return s.Open(ctx) }); err != nil {
+		if err := m.openStore(ctx, s); err != nil {
 			return nil, err
 		}
 	}
 	return usage, nil
+}
+
+// openStore opens one stream, refusing one whose configuration someone
+// changed unless --restore-stream-config is given.
+func (m *Main) openStore(ctx context.Context, s *events.Store) error {
+	var changed *events.ConfigError
+	err := retry(ctx, 30*time.Second, func() error {
+		err := s.Open(ctx)
+		if errors.As(err, &changed) {
+			return nil // not a cluster still electing: decided below
+		}
+		return err
+	})
+	if err != nil || changed == nil {
+		return err
+	}
+	if !m.RestoreStreamConfig {
+		return changed
+	}
+	diffs, err := s.Restore(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range diffs {
+		m.Logger.Warn("restored stream configuration", "stream", s.Stream, "field", d.Field, "want", d.Want, "had", d.Have)
+	}
+	return nil
 }
 
 // openProjections opens ledger.db, loads the verify index from it, and
@@ -182,6 +223,9 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	}
 	if m.db.Rebuilt {
 		m.Logger.Info("building projections from the event stream", "db", m.db.Path)
+	}
+	if err := m.checkHistory(ctx, usageStore); err != nil {
+		return err
 	}
 	m.index = verifier.NewIndex()
 	m.index.Now = m.Now
@@ -202,15 +246,21 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	m.projector = projections.NewProjector(m.db, m.store)
 	m.usage = projections.NewProjector(m.db, usageStore)
 	m.usage.Name = "usage"
+	// Usage is telemetry: junk there is counted and passed over. Each
+	// stream holds only its own kind of event.
+	m.usage.SkipUnreadable = true
+	m.usage.Accept = func(e events.Event) bool { _, ok := e.(*events.UsageRecorded); return ok }
+	m.projector.Accept = func(e events.Event) bool { _, ok := e.(*events.UsageRecorded); return !ok }
 	feed := func(batch []events.Recorded) {
 		for _, r := range batch {
 			m.index.Apply(r)
 		}
 	}
 	m.service = commands.NewService(m.store, m.db, m.projector)
-	m.service.Logger, m.service.Now = m.Logger, m.Now
+	m.service.Logger, m.service.Now, m.service.Usage = m.Logger, m.Now, m.index
 	m.history = projections.NewHistory(m.store)
 	m.service.History = m.history
+	m.service.Audit = &audit.Queries{DB: m.db.SQL(), Now: m.Now}
 	m.projector.AfterCommit = func(batch []events.Recorded) {
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)
@@ -281,14 +331,14 @@ func (m *Main) serve() error {
 		}
 	}
 	var err error
-	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, 256); err != nil {
+	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, commands.DefaultWorkers); err != nil {
 		return err
 	}
-	if err := m.svc.AddEndpoint("verify", m.index.NATSHandler(authorize), micro.WithEndpointSubject("keyledger.verify")); err != nil {
+	if err := m.svc.AddEndpoint("verify", commands.VerifyHandler(m.index, authorize), micro.WithEndpointSubject("keyledger.verify")); err != nil {
 		return err
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
-	m.http.Verify, m.http.Logger, m.http.Version = m.index.HTTPHandler(authorize), m.Logger, version
+	m.http.Verify, m.http.Logger, m.http.Version = web.VerifyHandler(m.index, authorize), m.Logger, version
 	m.http.Metrics = m.metrics()
 	m.http.Live = liveFeed(m.nc)
 	return m.http.Open()
@@ -302,7 +352,8 @@ func (m *Main) metrics() *web.Metrics {
 			out := map[string]web.Position{}
 			for _, p := range []*projections.Projector{m.projector, m.usage} {
 				seq, at := p.Position()
-				out[p.Name] = web.Position{Seq: seq, At: at}
+				halted, _ := p.Halted()
+				out[p.Name] = web.Position{Seq: seq, At: at, HaltedAt: halted, Skipped: p.Skipped()}
 			}
 			return out
 		},
@@ -337,7 +388,12 @@ func (m *Main) background(usageStore *events.Store) {
 
 // sweep records every key that is due as expired. Several instances may
 // sweep the same key at once; the owner's expected sequence lets one win.
+// Until the projections have caught up, the index may not know of recent
+// uses yet, and an idle-looking key may not be idle: nothing is swept then.
 func (m *Main) sweep(ctx context.Context) {
+	if m.ready() != nil {
+		return // catching up, or halted: commands are refused until an admin acts
+	}
 	for _, due := range m.index.Due(m.Now()) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := m.service.ExpireKey(sctx, due.Owner, due.KeyID, due.Reason)
@@ -346,4 +402,22 @@ func (m *Main) sweep(ctx context.Context) {
 			m.Logger.Warn("recording an expiry failed; will retry", "key_id", due.KeyID, "err", err)
 		}
 	}
+}
+
+// checkHistory refuses to serve projections that are ahead of their
+// stream: history was erased, and answers would be stale.
+func (m *Main) checkHistory(ctx context.Context, usageStore *events.Store) error {
+	for _, c := range []struct {
+		name  string
+		store *events.Store
+	}{{"ledger", m.store}, {"usage", usageStore}} {
+		applied, err := m.db.Position(ctx, c.name)
+		if err != nil {
+			return err
+		}
+		if err := c.store.CheckHistory(ctx, applied); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -64,9 +64,14 @@ var subcommands = []subcommand{
 		examples: []string{"key update 01J9Z3Q5W8X2M4N6P7R8S9T0VA --name ci-deploy-old"},
 	},
 	{
-		name: "key revoke", flags: keyRevoke, args: "KEY_ID... [--reason TEXT]",
-		summary:  "Stop active keys from working at once; a revoked key can be regenerated.",
-		examples: []string{"key revoke 01J9Z3Q5W8X2M4N6P7R8S9T0VA --reason \"leaked in a CI log\""},
+		name: "key revoke", flags: keyRevoke, args: "KEY_ID... | [--owner USER] [--created-by USER] [--created-after TIME] [--created-before TIME] [--used-from CIDR] [--dry-run]  [--reason TEXT]",
+		summary: "Stop active keys from working at once: the listed ones, or every active key a filter matches (in atomic batches). A revoked key can be regenerated.",
+		examples: []string{
+			"key revoke 01J9Z3Q5W8X2M4N6P7R8S9T0VA --reason \"leaked in a CI log\"",
+			"key revoke --created-by mallory --created-after 2026-11-22T00:00:00Z --dry-run",
+			"key revoke --used-from 203.0.113.0/24 --reason \"credential stuffing from this network\"",
+			"key revoke --created-by mallory --created-after 2026-11-22T00:00:00Z --reason \"mallory's admin key leaked\"",
+		},
 	},
 	{
 		name: "key regenerate", flags: keyRegenerate, args: "KEY_ID",
@@ -102,6 +107,11 @@ var subcommands = []subcommand{
 		examples: []string{"user deactivate 01J9Z3Q5W8X2M4N6P7R8S9T0VB"},
 	},
 	{
+		name: "audit suspicious", flags: auditSuspicious, args: "[--window 1h] [--limit N]",
+		summary:  "Rank keys by how unusual their recent use is: far above their own baseline, bursts of failed attempts, use of a deactivated owner's key. Each line has the evidence and the revoke command.",
+		examples: []string{"audit suspicious", "audit suspicious --window 30m --json"},
+	},
+	{
 		name: "settings show", flags: settingsShow, args: "",
 		summary:  "Show the key policy.",
 		examples: []string{"settings show"},
@@ -114,6 +124,12 @@ var subcommands = []subcommand{
 			"settings set --enabled --max-expiry P180D --default-expiry P90D",
 			"settings set --inactivity-expiry P30D --max-active-keys 20",
 		},
+	},
+	{
+		name: "admin skip-event", flags: adminSkipEvent, args: "SEQ --reason TEXT",
+		summary: "Let the projections pass over the event they halted on (/readyz names it). " +
+			"The skip is itself stored as an event; the skipped event stays in the stream.",
+		examples: []string{"admin skip-event 4711 --reason \"junk published by a misconfigured tool\""},
 	},
 	{
 		name: "watch", flags: watch, args: "[--events revoked,deleted,expired] [--since SEQ]",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyledger/keyledger"
+	kclient "github.com/keyledger/keyledger/client"
+	"github.com/keyledger/keyledger/gateway"
 	"github.com/keyledger/keyledger/natstest"
 	"github.com/keyledger/keyledger/verifier"
 	"github.com/nats-io/nats.go"
@@ -58,17 +62,14 @@ func issued(t *testing.T, m *Main, admin string, args ...string) (string, string
 
 func verifyNATS(t *testing.T, nc *nats.Conn, body string, hdr nats.Header) verifier.Result {
 	t.Helper()
-	msg := &nats.Msg{Subject: "keyledger.verify", Data: []byte(body), Header: hdr}
-	reply, err := nc.RequestMsg(msg, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var res verifier.Result
-	if reply.Header.Get("Nats-Service-Error-Code") != "" {
-		return verifier.Result{Code: "error:" + reply.Header.Get("Nats-Service-Error-Code")}
-	}
-	if err := json.Unmarshal(reply.Data, &res); err != nil {
-		t.Fatalf("%v: %s", err, reply.Data)
+	token := strings.TrimPrefix(hdr.Get("Authorization"), "Bearer ")
+	err := kclient.New(nc).Call(context.Background(), "verify", token, "", json.RawMessage(body), &res)
+	var e *keyledger.Error
+	if errors.As(err, &e) {
+		return verifier.Result{Code: "error:" + e.Code}
+	} else if err != nil {
+		t.Fatal(err)
 	}
 	return res
 }
@@ -149,7 +150,7 @@ func TestRevocationReachesSubscribersGatewaysAndWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := verifier.NewGateway(context.Background(), nc)
+	gw, err := gateway.New(context.Background(), gateway.Config{Conn: nc})
 	if err != nil {
 		t.Fatal(err)
 	}

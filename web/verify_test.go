@@ -1,19 +1,36 @@
-package verifier_test
+package web_test
 
 import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/verifier"
+	"github.com/keyledger/keyledger/web"
+	"github.com/oklog/ulid/v2"
 )
+
+// indexWithKey is an enabled index holding one key; it returns the token.
+func indexWithKey(tb testing.TB, scopes ...string) (*verifier.Index, string) {
+	x := verifier.NewIndex()
+	s := keyledger.DefaultSettings()
+	s.Enabled = true
+	x.Apply(events.Recorded{Seq: 1, Event: &events.SettingsChanged{Settings: s}})
+	id := ulid.Make().String()
+	var secret [32]byte
+	token, hash := keyledger.NewToken(id, secret)
+	x.Apply(events.Recorded{Seq: 2, Event: &events.KeyIssued{Meta: events.Meta{At: time.Now()}, KeyID: id, Owner: "O", SecretHash: hash, Scopes: scopes}})
+	return x, token
+}
 
 // BenchmarkHTTPHandler measures what POST /v1/verify adds to net/http:
 // reading, decoding, verifying and encoding one request.
 func BenchmarkHTTPHandler(b *testing.B) {
-	f := newFixture()
-	_, tok := f.issue(func(e *events.KeyIssued) { e.Scopes = []string{"read"} })
-	h := f.x.HTTPHandler(nil)
+	x, tok := indexWithKey(b, "read")
+	h := web.VerifyHandler(x, nil)
 	body := `{"key":"` + tok + `","scope":"read"}`
 	b.ReportAllocs()
 	for b.Loop() {
@@ -26,9 +43,8 @@ func BenchmarkHTTPHandler(b *testing.B) {
 }
 
 func TestVerifyBodyIsReadStrictly(t *testing.T) {
-	f := newFixture()
-	_, tok := f.issue(nil)
-	h := f.x.HTTPHandler(nil)
+	x, tok := indexWithKey(t)
+	h := web.VerifyHandler(x, nil)
 	for _, tc := range []struct {
 		body   string
 		status int
@@ -43,6 +59,7 @@ func TestVerifyBodyIsReadStrictly(t *testing.T) {
 		{`{"key":"a",}`, 400, ""},
 		{`{"key":"a"} {"key":"b"}`, 400, ""},
 		{`[]`, 400, ""},
+		{`{"key":"` + tok + `","scope":"` + strings.Repeat("é", verifier.MaxRequest) + `"}`, 400, ""}, // over the size limit
 		{``, 400, ""},
 	} {
 		w := httptest.NewRecorder()

@@ -1,0 +1,188 @@
+// Package gateway embeds keyledger verification in a gateway process: its
+// own verify index, built from the KEYLEDGER event stream (secret hashes
+// only, never secrets) and kept current by following the stream, with
+// revocations, deletions and expiries applied the moment they are stored.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/verifier"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Gateway verifies keys from its own copy of the index. Create it with New;
+// Close stops it.
+type Gateway struct {
+	index  *verifier.Index
+	store  *events.Store
+	log    *slog.Logger
+	subs   []*nats.Subscription
+	cancel context.CancelFunc
+
+	stopped chan struct{} // closed when following the stream has ended
+	err     error         // why it ended; set before stopped is closed
+}
+
+// endActions are the notifications that end a key's access.
+var endActions = []string{"revoked", "deleted", "expired"}
+
+// Config is how a gateway connects; the zero value of each optional field
+// has a default.
+type Config struct {
+	// Conn is the NATS connection, with at least read access to the
+	// KEYLEDGER stream (consumers and direct get) and the notifications.
+	Conn *nats.Conn
+	// Logger reports losing the stream and retrying (default slog.Default).
+	Logger *slog.Logger
+	// Now is the clock verifications are judged by (default time.Now).
+	Now func() time.Time
+}
+
+// New starts a gateway and returns once its index holds everything the
+// stream held when it started. It fails, rather than wait forever, when the
+// stream holds an event this build cannot decode; losing the stream while
+// catching up is retried until ctx ends. After that, the gateway keeps
+// following, retrying as the projector does; Done reports if it ever stops.
+func New(ctx context.Context, cfg Config) (*Gateway, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	js, err := jetstream.New(cfg.Conn)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{index: verifier.NewIndex(), store: events.NewStore(js), log: cfg.Logger, stopped: make(chan struct{})}
+	if cfg.Now != nil {
+		g.index.Now = cfg.Now
+	}
+	if err := g.store.Bind(ctx); err != nil {
+		return nil, err
+	}
+	target, err := g.store.LastSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, action := range endActions {
+		sub, err := cfg.Conn.Subscribe(events.NotifyPrefix+action+".*", g.notified)
+		if err != nil {
+			g.unsubscribe()
+			return nil, err
+		}
+		g.subs = append(g.subs, sub)
+	}
+	caughtUp := make(chan struct{})
+	var once sync.Once
+	if target == 0 {
+		once.Do(func() { close(caughtUp) })
+	}
+	fctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	go func() {
+		defer close(g.stopped)
+		g.err = events.FollowRetrying(fctx, g.store, func() uint64 { return g.index.Seq() + 1 }, func(batch []events.Recorded) error {
+			for _, r := range batch {
+				if u, ok := r.Event.(*events.Undecodable); ok {
+					return fmt.Errorf("seq %d: %w: %w", r.Seq, events.ErrUndecodable, u.Err)
+				}
+				g.index.Apply(r)
+			}
+			g.index.SetSeq(batch[len(batch)-1].Seq)
+			if g.index.Seq() >= target {
+				once.Do(func() { close(caughtUp) })
+			}
+			return nil
+		}, func(err error) bool { return errors.Is(err, events.ErrUndecodable) }, g.log)
+	}()
+	select {
+	case <-caughtUp:
+		return g, nil
+	case <-g.stopped:
+		g.Close()
+		return nil, fmt.Errorf("gateway: following the stream: %w", g.err)
+	case <-ctx.Done():
+		g.Close()
+		return nil, ctx.Err()
+	}
+}
+
+// notified treats a notification as a hint only: anyone allowed to publish
+// on keyledger.notify.> could forge its body and its Nats-Sequence header.
+// The event is read from the stream at that sequence and applied only if it
+// is the event the subject names.
+func (g *Gateway) notified(m *nats.Msg) {
+	seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+	if err != nil || seq <= g.index.Seq() {
+		return // malformed, or already applied in order
+	}
+	action, keyID, ok := strings.Cut(strings.TrimPrefix(m.Subject, events.NotifyPrefix), ".")
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := g.store.Get(ctx, seq)
+	if err != nil {
+		g.log.Debug("notification names no stored event; ignored", "subject", m.Subject, "seq", seq)
+		return
+	}
+	if r.Event.Action() != action || r.Event.KeyRef() != keyID {
+		g.log.Warn("notification does not match the stored event; ignored", "subject", m.Subject, "seq", seq)
+		return
+	}
+	g.index.Apply(r)
+}
+
+// Verify answers from the gateway's own index, as the server would.
+func (g *Gateway) Verify(token, scope, ip string) verifier.Result {
+	return g.index.Verify(token, scope, ip)
+}
+
+// Index is the gateway's verify index, for serving it (web.VerifyHandler,
+// commands.VerifyHandler) or taking its usage.
+func (g *Gateway) Index() *verifier.Index { return g.index }
+
+// Seq is the last stream sequence the gateway has applied in order.
+func (g *Gateway) Seq() uint64 { return g.index.Seq() }
+
+// Done is closed if the gateway stops following the stream on its own (an
+// event it cannot decode); Err then says why. Its answers go stale from
+// then on: a gateway should stop serving, or restart with a newer build.
+func (g *Gateway) Done() <-chan struct{} { return g.stopped }
+
+// Err is why following stopped, once Done is closed; nil before, and after
+// Close.
+func (g *Gateway) Err() error {
+	select {
+	case <-g.stopped:
+		return g.err
+	default:
+		return nil
+	}
+}
+
+func (g *Gateway) unsubscribe() {
+	for _, s := range g.subs {
+		s.Unsubscribe()
+	}
+	g.subs = nil
+}
+
+// Close stops following and unsubscribes.
+func (g *Gateway) Close() error {
+	g.unsubscribe()
+	if g.cancel != nil {
+		g.cancel()
+		<-g.stopped
+	}
+	return nil
+}
