@@ -109,14 +109,19 @@ func Endpoints() []Endpoint {
 // cmdID is the caller's Idempotency-Key; without one, a retry is a new
 // command.
 func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
-	res, err := s.call(ctx, ep, bearer, cmdID, body)
+	var a Actor
+	res, err := s.call(ctx, ep, bearer, cmdID, body, &a)
+	code := keyledger.ErrorCode(err)
 	if s.OnCall != nil {
-		s.OnCall(ep.Name, keyledger.ErrorCode(err))
+		s.OnCall(ep.Name, code)
+	}
+	if code == keyledger.EForbidden || code == keyledger.EUnauthenticated {
+		s.recordDenied(ep, bearer, a, code, "")
 	}
 	return res, err
 }
 
-func (s *Service) call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
+func (s *Service) call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte, actor *Actor) (any, error) {
 	if len(cmdID) > MaxIdempotencyKey || strings.ContainsAny(cmdID, " \t\r\n#@") {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "Idempotency-Key: at most %d characters, no spaces, # or @", MaxIdempotencyKey)
 	}
@@ -133,6 +138,7 @@ func (s *Service) call(ctx context.Context, ep Endpoint, bearer, cmdID string, b
 	if err != nil {
 		return nil, err
 	}
+	*actor = a
 	if len(ep.roles) > 0 && !slices.ContainsFunc(ep.roles, a.Is) {
 		return nil, keyledger.Errorf(keyledger.EForbidden, "%s needs one of the roles %s", ep.Name, strings.Join(ep.roles, ", "))
 	}

@@ -21,6 +21,7 @@ import (
 // after a conflict), and the stream's last sequence.
 type EventStore interface {
 	Append(ctx context.Context, filter string, expected uint64, msgID string, evs []events.Event) (uint64, error)
+	Record(ctx context.Context, e events.Event) (uint64, error)
 	After(ctx context.Context, filter string, seq uint64) ([]events.Recorded, error)
 	Latest(ctx context.Context, subject string) (*events.Recorded, error)
 	LastSeq(ctx context.Context) (uint64, error)
@@ -72,7 +73,8 @@ type Service struct {
 	// code ("" for success), whichever transport carried it: metrics.
 	OnCall func(endpoint, code string)
 
-	state *aggregates
+	state   *aggregates
+	denials deniedLimit
 }
 
 // NewService returns a service with the real clock, ULIDs and crypto/rand.

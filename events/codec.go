@@ -72,6 +72,8 @@ func newEvent(typ string) Event {
 		return new(UsageRecorded)
 	case "EventSkipped":
 		return new(EventSkipped)
+	case "AccessDenied":
+		return new(AccessDenied)
 	}
 	return nil
 }

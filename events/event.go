@@ -22,6 +22,11 @@ type Meta struct {
 	At        time.Time `json:"at"`
 	Actor     string    `json:"actor"`
 	CommandID string    `json:"command_id,omitempty"`
+	// ActorKey is the key ID the actor authenticated with ("" for keyledger
+	// itself); Source is where the request came from ("http 10.0.0.7:51234",
+	// "nats 10.0.0.8:4222 name"). Both are additive within schema version 1.
+	ActorKey string `json:"actor_key,omitempty"`
+	Source   string `json:"source,omitempty"`
 }
 
 // Base returns the event's metadata so callers can stamp and read it.

@@ -358,6 +358,20 @@ func appendError(err error) error {
 	return fmt.Errorf("append: %w", err)
 }
 
+// Record stores one event that decides nothing (a denied attempt) with no
+// expected sequence, and returns its sequence.
+func (s *Store) Record(ctx context.Context, e Event) (uint64, error) {
+	data, err := Encode(e)
+	if err != nil {
+		return 0, fmt.Errorf("record: %w", err)
+	}
+	ack, err := s.JS.PublishMsg(ctx, &nats.Msg{Subject: Subject(e), Data: data})
+	if err != nil {
+		return 0, fmt.Errorf("record: %w", err)
+	}
+	return ack.Sequence, nil
+}
+
 // Publish stores independent events (usage) without expectations, each with
 // its message ID so a retried flush is not counted twice, and waits until
 // all are acknowledged.

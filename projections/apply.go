@@ -77,6 +77,9 @@ func apply(tx *sql.Tx, r events.Recorded) error {
 	case *events.EventSkipped:
 		// Nothing to project: the projector acts on it while halted, and
 		// the stream keeps it for the audit log.
+	case *events.AccessDenied:
+		// Nothing to project but the owner's sequence (below): the audit
+		// log keeps it.
 	default:
 		return fmt.Errorf("seq %d: no projection for %T", r.Seq, r.Event)
 	}

@@ -1,0 +1,85 @@
+package commands
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/events"
+)
+
+// DeniedPerMinute is how many refused attempts one source may have recorded
+// as AccessDenied events per minute; more are refused all the same, and
+// counted only in the metrics, so nobody can flood the stream with them.
+const DeniedPerMinute = 10
+
+// maxDeniedSources bounds the sources tracked in one minute.
+const maxDeniedSources = 10_000
+
+// deniedLimit is a fixed one-minute window of recorded denials per source.
+type deniedLimit struct {
+	mu     sync.Mutex
+	minute int64
+	counts map[string]int
+}
+
+// allow reports whether one more denial from source may be recorded now.
+func (l *deniedLimit) allow(source string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if m := now.Unix() / 60; m != l.minute || l.counts == nil {
+		l.minute, l.counts = m, map[string]int{}
+	}
+	n, ok := l.counts[source]
+	if n >= DeniedPerMinute || (!ok && len(l.counts) >= maxDeniedSources) {
+		return false
+	}
+	l.counts[source] = n + 1
+	return true
+}
+
+// recordDenied stores an AccessDenied for a refused call that names a real
+// key: a forbidden call (the actor's key), or a failed authentication with
+// a well-formed token for an existing key (the wrong secret, or a key that
+// has ended). Garbage tokens are not recorded: they name no key. It does
+// not hold up the reply.
+func (s *Service) recordDenied(ep Endpoint, bearer string, a Actor, code, source string) {
+	keyID, owner := a.KeyID, a.UserID
+	if code == keyledger.EUnauthenticated {
+		token, ok := bearerToken(bearer)
+		if !ok {
+			return
+		}
+		if keyID, _, ok = keyledger.ParseToken(token); !ok {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c, err := s.Read.Credential(ctx, keyID)
+		cancel()
+		if err != nil {
+			return
+		}
+		owner = c.Owner
+	}
+	if keyID == "" || owner == "" || !keyledger.IsID(owner) {
+		return
+	}
+	limitKey := source
+	if limitKey == "" {
+		limitKey = "key:" + keyID
+	}
+	now := s.Now()
+	if !s.denials.allow(limitKey, now) {
+		return
+	}
+	ev := &events.AccessDenied{Meta: events.Meta{At: now.UTC(), Actor: owner, ActorKey: keyID, Source: source},
+		KeyID: keyID, Owner: owner, Endpoint: ep.Name, Code: code}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := s.Store.Record(ctx, ev); err != nil {
+			s.Logger.Warn("recording a denied attempt failed", "key_id", keyID, "code", code, "err", err)
+		}
+	}()
+}

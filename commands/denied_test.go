@@ -1,0 +1,62 @@
+package commands_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/events"
+)
+
+// Refused attempts that name a real key are stored as AccessDenied events,
+// at most DeniedPerMinute per source, and the projections go on.
+func TestDeniedAttemptsAreEventsRateLimited(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, devToken := l.developer(t, "dev")
+	settings := endpointNamed(t, "cmd.settings.set")
+	keys := endpointNamed(t, "query.keys")
+	for range 15 {
+		_, err := l.svc.Call(ctx, settings, "Bearer "+devToken, "", []byte(`{"enabled":false}`))
+		wantCode(t, err, keyledger.EForbidden)
+	}
+	// The same key with another secret: a real key ID, a wrong secret.
+	var secret [32]byte
+	wrong, _ := keyledger.NewToken(dev.KeyID, secret)
+	_, err := l.svc.Call(ctx, keys, "Bearer "+wrong, "", nil)
+	wantCode(t, err, keyledger.EUnauthenticated)
+	_, err = l.svc.Call(ctx, keys, "Bearer kl_garbage", "", nil)
+	wantCode(t, err, keyledger.EUnauthenticated)
+
+	var denied []*events.AccessDenied
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		recs, _, err := l.store.Load(ctx, fmt.Sprintf("keyledger.events.user.%s.%s.denied", dev.UserID, dev.KeyID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		denied = denied[:0]
+		for _, r := range recs {
+			denied = append(denied, r.Event.(*events.AccessDenied))
+		}
+		if len(denied) >= commands.DeniedPerMinute {
+			break
+		}
+	}
+	if len(denied) != commands.DeniedPerMinute {
+		t.Fatalf("%d AccessDenied stored, want %d (the rest rate-limited)", len(denied), commands.DeniedPerMinute)
+	}
+	if d := denied[0]; d.Code != keyledger.EForbidden || d.Endpoint != "cmd.settings.set" || d.ActorKey != dev.KeyID {
+		t.Fatalf("first denial: %+v", d)
+	}
+	// The rest of this minute is over the limit for this key; the projections
+	// applied every denial and the owner can still act.
+	if err := l.Projector.WaitFor(ctx, l.lastSeq(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "after-denials"}); err != nil {
+		t.Fatalf("issue after denials: %v", err)
+	}
+}
