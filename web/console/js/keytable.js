@@ -3,6 +3,12 @@
 import { h } from './dom.js';
 import { timeCell } from './format.js';
 
+/**
+ * keyActions are the notices that change a key row; others (refused
+ * attempts, for one) leave the tables as they are.
+ */
+export const keyActions = new Set(['issued', 'renamed', 'revoked', 'regenerated', 'deleted', 'expired']);
+
 /** statusBadge shows a key's status in words, with colour as a second cue. */
 export function statusBadge(status) {
   return h('span', { class: 'badge ' + status, dataset: { status }, text: status });

@@ -4,7 +4,7 @@ import { call } from './api.js';
 import { h, clear, alertBox, toast, field, keepFocus } from './dom.js';
 import { formDialog } from './dialog.js';
 import { regenerateKey } from './keyform.js';
-import { keyTable } from './keytable.js';
+import { keyTable, keyActions } from './keytable.js';
 
 /** render draws the page into section and returns its live hooks. */
 export async function render(section, { me }) {
@@ -113,5 +113,5 @@ export async function render(section, { me }) {
 
   let timer = 0;
   const refresh = () => { clearTimeout(timer); timer = setTimeout(() => load(), 150); };
-  return { refresh, notice: (n) => { if (n.key_id) refresh(); } };
+  return { refresh, notice: (n) => { if (n.key_id && keyActions.has(n.action)) refresh(); } };
 }

@@ -3,7 +3,7 @@ import { call } from './api.js';
 import { h, clear, alertBox, toast, field, showFieldErrors, keepFocus } from './dom.js';
 import { formDialog, confirmDialog } from './dialog.js';
 import { issueKey, regenerateKey, policyLine } from './keyform.js';
-import { keyTable } from './keytable.js';
+import { keyTable, keyActions } from './keytable.js';
 
 /** render draws the page into section and returns its live hooks. */
 export async function render(section, { me }) {
@@ -88,7 +88,7 @@ export async function render(section, { me }) {
   const refresh = () => { clearTimeout(timer); timer = setTimeout(load, 100); };
   return {
     refresh,
-    notice: (n) => { if (n.owner === me.user_id) refresh(); },
+    notice: (n) => { if (n.owner === me.user_id && (keyActions.has(n.action) || n.action === 'deactivated')) refresh(); },
   };
 }
 

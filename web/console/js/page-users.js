@@ -65,7 +65,7 @@ export async function render(section, { me }) {
       onclick: () => act(() => deactivate(u)) }),
   ];
   await load();
-  return { refresh: load, notice: (n) => { if (!n.key_id) load(); } };
+  return { refresh: load, notice: (n) => { if (['registered', 'roles_changed', 'deactivated'].includes(n.action)) load(); } };
 }
 
 function registerForm(done) {
