@@ -7,7 +7,8 @@ COPY . .
 RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/keyledger ./cmd/keyledger
 
 FROM debian:bookworm-slim
-RUN useradd --system --home /data keyledger && mkdir /data && chown keyledger /data
+# /keys: where `keyledger nats-keys` writes the cluster's shared keys (compose).
+RUN useradd --system --home /data keyledger && mkdir /data /keys && chown keyledger /data /keys
 COPY --from=build /out/keyledger /usr/local/bin/keyledger
 USER keyledger
 WORKDIR /data

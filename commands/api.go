@@ -110,7 +110,23 @@ func Endpoints() []Endpoint {
 // command.
 func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
 	var a Actor
-	res, err := s.call(ctx, ep, bearer, cmdID, body, &a)
+	res, err := s.call(ctx, ep, func() (Actor, error) { return s.Authenticate(ctx, bearer) }, cmdID, body, &a)
+	s.observe(ep, bearer, a, err)
+	return res, err
+}
+
+// CallAsKey runs the named endpoint for a key that NATS has authenticated
+// (see AuthenticateKey): a request with no Authorization header, made on a
+// connection that presented the key.
+func (s *Service) CallAsKey(ctx context.Context, ep Endpoint, keyID, cmdID string, body []byte) (any, error) {
+	var a Actor
+	res, err := s.call(ctx, ep, func() (Actor, error) { return s.AuthenticateKey(ctx, keyID) }, cmdID, body, &a)
+	s.observe(ep, "", a, err)
+	return res, err
+}
+
+// observe reports a call's outcome to OnCall and records a refusal.
+func (s *Service) observe(ep Endpoint, bearer string, a Actor, err error) {
 	code := keyledger.ErrorCode(err)
 	if s.OnCall != nil {
 		s.OnCall(ep.Name, code)
@@ -118,10 +134,9 @@ func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, b
 	if code == keyledger.EForbidden || code == keyledger.EUnauthenticated {
 		s.recordDenied(ep, bearer, a, code, "")
 	}
-	return res, err
 }
 
-func (s *Service) call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte, actor *Actor) (any, error) {
+func (s *Service) call(ctx context.Context, ep Endpoint, authenticate func() (Actor, error), cmdID string, body []byte, actor *Actor) (any, error) {
 	if len(cmdID) > MaxIdempotencyKey || strings.ContainsAny(cmdID, " \t\r\n#@") {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "Idempotency-Key: at most %d characters, no spaces, # or @", MaxIdempotencyKey)
 	}
@@ -134,7 +149,7 @@ func (s *Service) call(ctx context.Context, ep Endpoint, bearer, cmdID string, b
 	if err := s.gate(ep); err != nil {
 		return nil, err
 	}
-	a, err := s.Authenticate(ctx, bearer)
+	a, err := authenticate()
 	if err != nil {
 		return nil, err
 	}

@@ -12,15 +12,29 @@ import (
 // owner with the owner's roles. Every failure is the same unauthenticated
 // error, so a caller learns nothing about which keys exist.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (Actor, error) {
-	deny := keyledger.Errorf(keyledger.EUnauthenticated, "a valid API key is required (Authorization: Bearer kl_...)")
 	token, ok := bearerToken(bearer)
 	if !ok {
-		return Actor{}, deny
+		return Actor{}, errDeny
 	}
 	keyID, secret, ok := keyledger.ParseToken(token)
 	if !ok {
-		return Actor{}, deny
+		return Actor{}, errDeny
 	}
+	return s.authenticate(ctx, keyID, &secret)
+}
+
+// AuthenticateKey turns a key that NATS has already authenticated into the
+// actor it acts as: the auth callout checked the key's secret when the
+// connection was made, and the server vouches for the connection's key in
+// the request (Nats-Request-Info). The key must still be active.
+func (s *Service) AuthenticateKey(ctx context.Context, keyID string) (Actor, error) {
+	return s.authenticate(ctx, keyID, nil)
+}
+
+var errDeny = keyledger.Errorf(keyledger.EUnauthenticated, "a valid API key is required (Authorization: Bearer kl_...)")
+
+// authenticate checks the key keyID and, unless secret is nil, its secret.
+func (s *Service) authenticate(ctx context.Context, keyID string, secret *string) (Actor, error) {
 	c, err := s.Read.Credential(ctx, keyID)
 	if errors.Is(err, keyledger.ErrNotFound) {
 		// The key may have been issued on another instance a moment ago.
@@ -30,12 +44,12 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Actor, error
 	}
 	if err != nil {
 		if errors.Is(err, keyledger.ErrNotFound) {
-			return Actor{}, deny
+			return Actor{}, errDeny
 		}
 		return Actor{}, err
 	}
-	if !keyledger.SecretMatches(secret, c.SecretHash) || !c.OwnerActive {
-		return Actor{}, deny
+	if (secret != nil && !keyledger.SecretMatches(*secret, c.SecretHash)) || !c.OwnerActive {
+		return Actor{}, errDeny
 	}
 	settings, err := s.Read.Settings(ctx)
 	if err != nil {
@@ -47,7 +61,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Actor, error
 		clock.LastUsedAt = max(clock.LastUsedAt, s.Usage.LastUsed(c.KeyID))
 	}
 	if status, _ := clock.StatusAtUnix(s.Now().Unix(), keyledger.PolicyOf(settings)); status != keyledger.StatusActive {
-		return Actor{}, deny
+		return Actor{}, errDeny
 	}
 	if s.Usage != nil {
 		s.Usage.CountUse(c.KeyID)

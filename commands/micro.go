@@ -18,6 +18,30 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 )
 
+// HeaderRequestInfo is set by the NATS server on a request that crossed
+// from the clients' account (a service import with share: true): the
+// requesting connection's identity. A client cannot forge it; the server
+// replaces whatever the client sent.
+const HeaderRequestInfo = "Nats-Request-Info"
+
+// ConnectionKey returns the key ID that the requesting connection
+// authenticated with, or "": the auth callout (natsauth) names each key's
+// NATS user after the key, in the account CLIENTS.
+func ConnectionKey(h micro.Headers) string {
+	info := h.Get(HeaderRequestInfo)
+	if info == "" {
+		return ""
+	}
+	var ci struct {
+		Account string `json:"acc"`
+		User    string `json:"user"`
+	}
+	if json.Unmarshal([]byte(info), &ci) != nil || ci.Account != "CLIENTS" || !keyledger.IsID(ci.User) {
+		return ""
+	}
+	return ci.User
+}
+
 // RequestTimeout bounds how long one request may run on the server.
 const RequestTimeout = 15 * time.Second
 
@@ -75,7 +99,13 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
 	defer cancel()
 	h := req.Headers()
-	res, err := s.Call(ctx, ep, header(h, HeaderAuthorization), header(h, HeaderIdempotencyKey), req.Data())
+	var res any
+	var err error
+	if bearer := header(h, HeaderAuthorization); bearer == "" && ConnectionKey(h) != "" {
+		res, err = s.CallAsKey(ctx, ep, ConnectionKey(h), header(h, HeaderIdempotencyKey), req.Data())
+	} else {
+		res, err = s.Call(ctx, ep, bearer, header(h, HeaderIdempotencyKey), req.Data())
+	}
 	if err == nil {
 		body, merr := json.Marshal(res)
 		if merr == nil {

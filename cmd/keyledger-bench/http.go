@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keyledger/keyledger/natsauth"
 )
 
 // fixedVerifyJSON is what the bare baseline answers: a valid result's shape.
@@ -46,7 +48,11 @@ func (b *Bench) http(ctx context.Context, t *target, body string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ours, err := start(b.bin, []string{"GOMAXPROCS=1"}, "serve", "--data", filepath.Join(dir, "data"), "--nats", t.url, "--http")
+	args := []string{"serve", "--data", filepath.Join(dir, "data"), "--nats", t.url}
+	if seed := filepath.Join(t.dataDir, natsauth.ServiceSeedFile); fileExists(seed) {
+		args = append(args, "--nats-nkey", seed) // an embedded target's NATS has accounts
+	}
+	ours, err := start(b.bin, []string{"GOMAXPROCS=1"}, append(args, "--http")...)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyledger/keyledger"
 	kclient "github.com/keyledger/keyledger/client"
+	"github.com/keyledger/keyledger/natsauth"
 	"github.com/nats-io/nats.go"
 	"github.com/oklog/ulid/v2"
 )
@@ -28,6 +29,7 @@ type client struct {
 	stdout    io.Writer
 	nc        *nats.Conn
 	token     string
+	denied    chan string // subjects NATS refused (see watchDenied)
 }
 
 // runFunc does a client subcommand's work with its positional arguments.
@@ -150,7 +152,8 @@ func (c *client) loadToken() error {
 		}
 		c.token, source = strings.TrimSpace(string(b)), "./"+defaultTokenFile
 	}
-	if _, _, ok := keyledger.ParseToken(c.token); !ok {
+	if _, _, ok := keyledger.ParseToken(c.token); !ok && !natsauth.IsGatewayCredential(c.token) {
+		c.token = ""
 		return keyledger.Errorf(keyledger.EUnauthenticated, "%s does not hold a keyledger token (kl_ and %d characters in all, as `key issue` prints it)", source, keyledger.TokenLen)
 	}
 	return nil
@@ -162,12 +165,22 @@ func (c *client) conn() (*nats.Conn, error) {
 	if c.nc != nil {
 		return c.nc, nil
 	}
-	nc, err := nats.Connect(c.server, nats.Name("keyledger-cli"))
-	if err != nil {
+	nc, err := nats.Connect(c.server, connectOptions(c.token)...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return nil, keyledger.Errorf(keyledger.EUnauthenticated, "the server at %s refused the key: not a valid API key", c.server)
+	} else if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", c.server, err)
 	}
 	c.nc = nc
+	c.watchDenied()
 	return nc, nil
+}
+
+// connectOptions are how the CLI connects: its key is its NATS token, and
+// replies come to the key's private inbox (see natsauth). Without a key
+// (watch), the connection may only receive notifications.
+func connectOptions(token string) []nats.Option {
+	return append(natsauth.ConnectOptions(token), nats.Name("keyledger-cli"))
 }
 
 func (c *client) close() {
@@ -190,7 +203,12 @@ func (c *client) call(ctx context.Context, name string, body, out any) error {
 	kc := kclient.New(nc)
 	kc.Timeout, kc.Attempts = c.timeout, 5
 	var raw json.RawMessage
+	ctx, stop := c.deniedContext(ctx, "keyledger."+name)
+	defer stop()
 	err = kc.Call(ctx, name, c.token, ulid.Make().String(), body, &raw)
+	if derr := deniedError(ctx, name); derr != nil {
+		return derr
+	}
 	if errors.Is(err, kclient.ErrNoServer) {
 		return fmt.Errorf("no keyledger server answers on %s", c.server)
 	} else if err != nil {

@@ -70,6 +70,7 @@ func startChild(t *testing.T, dir, addr string) *child {
 		t.Fatal(err)
 	}
 	c := &child{cmd: cmd, url: "nats://" + addr}
+	rememberDataDir(c.url, dir)
 	t.Cleanup(func() { c.kill() })
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -107,10 +108,11 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// jetStreamAt connects to the server at url for the rest of the test.
+// jetStreamAt connects to the server at url for the rest of the test, as
+// keyledger itself when the test started that server.
 func jetStreamAt(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, serviceOptionAt(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}

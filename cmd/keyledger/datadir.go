@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyledger/keyledger/natsauth"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -53,7 +54,13 @@ func recoveryConn(dir string) (nc *nats.Conn, stop func(), err error) {
 		if rerr != nil {
 			return nil, nil, fmt.Errorf("serve is running on %s but did not say where: %w", dir, rerr)
 		}
-		nc, err := nats.Connect(strings.TrimSpace(string(url)), nats.Name("keyledger-recover"))
+		opts := []nats.Option{nats.Name("keyledger-recover")}
+		// As keyledger itself: the embedded server's key is in dir. (A
+		// serve on --nats URL keeps its key elsewhere; then none is sent.)
+		if kp, err := natsauth.ReadSeed(filepath.Join(dir, natsauth.ServiceSeedFile)); err == nil {
+			opts = append(opts, nkeyOption(&natsauth.Keys{Service: kp}))
+		}
+		nc, err := nats.Connect(strings.TrimSpace(string(url)), opts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("connect to the running serve: %w", err)
 		}
@@ -66,11 +73,24 @@ func recoveryConn(dir string) (nc *nats.Conn, stop func(), err error) {
 		lock.Close()
 		return nil, nil, fmt.Errorf("no embedded NATS store in %s (serve with --nats URL keeps none; run recover while serve runs): %w", dir, err)
 	}
-	ns, err := server.NewServer(&server.Options{
-		ServerName: "keyledger-recover", DontListen: true,
-		JetStream: true, StoreDir: store, SyncAlways: true,
-		NoSigs: true, NoLog: true,
-	})
+	// The same accounts as serve's embedded server: the streams live in
+	// the ledger account.
+	keys, err := natsauth.LoadOrCreateKeys(dir)
+	var opts *server.Options
+	if err == nil {
+		opts, err = natsauth.ServerOptions(keys)
+	}
+	if err == nil {
+		err = moveGlobalStreams(store)
+	}
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	opts.ServerName, opts.DontListen = "keyledger-recover", true
+	opts.JetStream, opts.StoreDir, opts.SyncAlways = true, store, true
+	opts.NoSigs, opts.NoLog = true, true
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		lock.Close()
 		return nil, nil, fmt.Errorf("embedded nats: %w", err)
@@ -81,7 +101,7 @@ func recoveryConn(dir string) (nc *nats.Conn, stop func(), err error) {
 		lock.Close()
 		return nil, nil, errors.New("embedded nats: not ready after 30s")
 	}
-	nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Name("keyledger-recover"))
+	nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Name("keyledger-recover"), nkeyOption(keys))
 	if err != nil {
 		ns.Shutdown()
 		lock.Close()

@@ -20,6 +20,12 @@ const serverUsage = `Server:
   keyledger serve [--data DIR] [--nats-listen ADDR [--nats-sync always|1m] | --nats URL --replicas 3] [--http ADDR]
       Run the ledger: embedded NATS JetStream and SQLite under --data (default ./keyledger-data).
       The first start writes the first admin's token to DIR/admin.token.
+  keyledger serve --nats URL --nats-nkey FILE --nats-callout-nkey FILE
+      On a NATS cluster running deploy/nats/accounts.conf: keyledger's NATS user and callout key.
+  keyledger gateway-credentials --name NAME [--data DIR] [--out FILE]
+      Write a gateway's read-only NATS credential (the event stream and notifications).
+  keyledger nats-keys --out DIR
+      Write the keys a NATS cluster and keyledger share (deploy/nats, docker compose).
   keyledger admin recover [--data DIR]
       Break-glass, on the server's host: register a fresh admin and write their token to
       DIR/admin.token, whether serve is running or stopped.

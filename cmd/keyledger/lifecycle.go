@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/keyledger/keyledger/projections"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 )
 
 // connect starts the embedded NATS server, or dials the external one.
@@ -25,42 +21,9 @@ func (m *Main) connect() error {
 		if !syncAlways {
 			return errors.New("--nats-sync applies to the embedded server only; an external one syncs as it is configured")
 		}
-		nc, err := nats.Connect(m.NATSURL, nats.Name("keyledger"), nats.MaxReconnects(-1))
-		if err != nil {
-			return fmt.Errorf("connect %s: %w", m.NATSURL, err)
-		}
-		m.nc = nc
-		return nil
+		return m.connectExternal()
 	}
-	host, portStr, err := net.SplitHostPort(m.NATSListen)
-	if err != nil {
-		return fmt.Errorf("--nats-listen: %w", err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return fmt.Errorf("--nats-listen: %w", err)
-	}
-	if port == 0 {
-		port = server.RANDOM_PORT
-	}
-	ns, err := server.NewServer(&server.Options{
-		ServerName: "keyledger", Host: host, Port: port,
-		JetStream: true, StoreDir: filepath.Join(m.DataDir, "nats"),
-		// By default a key the caller was shown must survive a power cut.
-		SyncAlways: syncAlways, SyncInterval: syncEvery,
-		NoSigs: true, NoLog: true,
-	})
-	if err != nil {
-		return fmt.Errorf("embedded nats: %w", err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		ns.Shutdown()
-		return errors.New("embedded nats: not ready after 30s")
-	}
-	m.ns = ns
-	m.nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Name("keyledger"))
-	return err
+	return m.startEmbedded(syncAlways, syncEvery)
 }
 
 // parseSync reads --nats-sync: "always" (or empty) syncs every write, a
@@ -136,6 +99,9 @@ func (m *Main) Close() error {
 	if m.http != nil {
 		m.http.Close()
 		m.http = nil
+	}
+	if m.callout != nil {
+		m.callout.Close()
 	}
 	if m.svc != nil {
 		m.svc.Stop()

@@ -46,6 +46,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case args[0] == "serve":
 		return serve(ctx, args[1:], stdout, stderr)
+	case args[0] == "nats-keys":
+		return natsKeys(ctx, args[1:], stdout, stderr)
+	case args[0] == "gateway-credentials":
+		return gatewayCredentials(ctx, args[1:], stdout, stderr)
 	case len(args) > 1 && args[0] == "admin" && args[1] == "recover": // not a NATS client: see recover.go
 		return adminRecover(ctx, args[2:], stdout, stderr)
 	}

@@ -28,6 +28,7 @@ func MustRunMain(tb testing.TB, dir string) *Main {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { m.Close() })
+	rememberDataDir(m.ClientURL(), m.DataDir)
 	return m
 }
 

@@ -114,7 +114,9 @@ func TestNoSecretLeaks(t *testing.T) {
 	post("/v1/verify", "", "", `{"key":"`+second+`"}`)
 	post("/v1/verify", "", "", `{"key":"`+second[:len(second)-2]+`"}`)
 	post("/v1/verify", "", "", `{"key":"`+second+`","ip":"not an ip","scope":"`+second+`"}`)
-	nc, err := nats.Connect(m.ClientURL())
+	// As keyledger's own user, so that the hostile headers reach the service
+	// (a client's connection is refused these subjects by NATS first).
+	nc, err := nats.Connect(m.ClientURL(), serviceOptionAt(t, m.ClientURL()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/natsauth"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/verifier"
 	"github.com/keyledger/keyledger/web"
@@ -50,8 +51,17 @@ type Main struct {
 	// BeforeCommit is passed to the projector (crash tests).
 	BeforeCommit func(lastSeq uint64)
 
+	// NATSNkeyFile is keyledger's own user (an nkey seed) on an external
+	// NATS server (--nats); the embedded server's is in the data directory.
+	NATSNkeyFile string
+	// CalloutNkeyFile is the account nkey seed that signs auth callout
+	// answers on an external NATS server; without it, this instance does
+	// not answer the callout.
+	CalloutNkeyFile string
+
 	ns        *server.Server
 	nc        *nats.Conn
+	callout   *natsauth.Callout
 	store     *events.Store
 	db        *projections.DB
 	projector *projections.Projector
@@ -100,6 +110,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.DataDir, "data", m.DataDir, "data directory: embedded JetStream, ledger.db, admin.token")
 	fs.StringVar(&m.NATSListen, "nats-listen", m.NATSListen, "address the embedded NATS server listens on")
 	fs.StringVar(&m.NATSURL, "nats", m.NATSURL, "URL of an external NATS server or cluster (embeds nothing)")
+	fs.StringVar(&m.NATSNkeyFile, "nats-nkey", m.NATSNkeyFile, "with --nats: nkey seed file of keyledger's own NATS user (account LEDGER)")
+	fs.StringVar(&m.CalloutNkeyFile, "nats-callout-nkey", m.CalloutNkeyFile, "with --nats: account nkey seed file that signs auth callout answers")
 	fs.StringVar(&m.NATSSync, "nats-sync", m.NATSSync, "embedded JetStream: always (sync every write to disk) or an interval such as 1m (faster; a power cut may lose that much)")
 	fs.IntVar(&m.Replicas, "replicas", m.Replicas, "replicas of the streams (3 on a cluster)")
 	fs.StringVar(&m.HTTPAddr, "http", m.HTTPAddr, "HTTP listen address")
@@ -265,6 +277,7 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)
 		m.service.Observe(batch)
+		m.endConnections(batch)
 	}
 	m.usage.AfterCommit = feed
 	for _, p := range []*projections.Projector{m.projector, m.usage} {
@@ -329,6 +342,9 @@ func (m *Main) serve() error {
 			_, err := m.service.Authenticate(ctx, bearer)
 			return err
 		}
+	}
+	if err := m.openCallout(); err != nil {
+		return err
 	}
 	var err error
 	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, commands.DefaultWorkers); err != nil {

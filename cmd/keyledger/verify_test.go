@@ -20,6 +20,7 @@ import (
 	"github.com/keyledger/keyledger"
 	kclient "github.com/keyledger/keyledger/client"
 	"github.com/keyledger/keyledger/gateway"
+	"github.com/keyledger/keyledger/natsauth"
 	"github.com/keyledger/keyledger/natstest"
 	"github.com/keyledger/keyledger/verifier"
 	"github.com/nats-io/nats.go"
@@ -49,6 +50,7 @@ func run(t *testing.T, m *Main) *Main {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
+	rememberDataDir(m.ClientURL(), m.DataDir)
 	return m
 }
 
@@ -95,11 +97,7 @@ func TestVerifyOverNATSAndHTTP(t *testing.T) {
 	m := run(t, newMain(dir, nil))
 	admin := filepath.Join(dir, "admin.token")
 	id, tok := issued(t, m, admin, "--name", "gw", "--scope", "read", "--cidr", "10.0.0.0/8")
-	nc, err := nats.Connect(m.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := connectAs(t, m, "")
 	for _, tc := range []struct{ name, body, code string }{
 		{"valid", `{"key":"` + tok + `","scope":"read","ip":"10.1.1.1"}`, ""},
 		{"missing_scope", `{"key":"` + tok + `","scope":"admin","ip":"10.1.1.1"}`, "missing_scope"},
@@ -141,16 +139,13 @@ func TestRevocationReachesSubscribersGatewaysAndWatch(t *testing.T) {
 	m := run(t, newMain(dir, nil))
 	admin := filepath.Join(dir, "admin.token")
 	id, tok := issued(t, m, admin, "--name", "gw")
-	nc, err := nats.Connect(m.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := connectAs(t, m, "")
 	sub, err := nc.SubscribeSync("keyledger.notify.revoked.*")
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(context.Background(), gateway.Config{Conn: nc})
+	gwToken := gatewayToken(t, m, "edge")
+	gw, err := gateway.New(context.Background(), gateway.Config{Conn: connectAs(t, m, gwToken)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +180,7 @@ func TestRevocationReachesSubscribersGatewaysAndWatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	Run(ctx, []string{"watch", "--since", "1", "--json", "--server", m.ClientURL()}, &out, io.Discard)
+	Run(ctx, []string{"watch", "--since", "1", "--json", "--server", m.ClientURL(), "--token-file", writeToken(t, gwToken)}, &out, io.Discard)
 	if !strings.Contains(out.String(), `"action":"revoked","key_id":"`+id+`"`) || !strings.Contains(out.String(), `"reason":"leaked"`) {
 		t.Fatalf("watch --since 1 printed %q", out.String())
 	}
@@ -251,7 +246,7 @@ func TestUsageCountedUnderConcurrentLoad(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			nc, err := nats.Connect(m.ClientURL())
+			nc, err := nats.Connect(m.ClientURL(), natsauth.ConnectOptions("")...)
 			if err != nil {
 				t.Error(err)
 				return
@@ -297,13 +292,16 @@ func TestUsageCountedUnderConcurrentLoad(t *testing.T) {
 	}
 	// Usage is recorded per key and minute, never per request: 2,000
 	// verifications make one event (two if a minute boundary fell between).
-	_, js := natstest.Connect(t, m.ns)
-	st, err := js.Stream(context.Background(), "KEYLEDGER_USAGE")
+	st, err := ledgerJetStream(t, m).Stream(context.Background(), "KEYLEDGER_USAGE")
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, _ := st.Info(context.Background())
-	if info.State.Msgs < 1 || info.State.Msgs > 2 {
-		t.Fatalf("%d usage events for %d verifications of one key", info.State.Msgs, workers*each)
+	// Only this key's: the admin's key is used too (management calls count).
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter("keyledger.usage."+id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.State.Subjects["keyledger.usage."+id]; n < 1 || n > 2 {
+		t.Fatalf("%d usage events for %d verifications of one key", n, workers*each)
 	}
 }

@@ -42,6 +42,11 @@ func watch(fs *flag.FlagSet) runFunc {
 				return invalidValue("--events: %s is not revoked, deleted or expired", keyledger.Quote(a))
 			}
 		}
+		// Live notifications need no key; replaying the stream needs a
+		// gateway credential.
+		if err := cl.loadToken(); err != nil && *since > 0 {
+			return err
+		}
 		nc, err := cl.conn()
 		if err != nil {
 			return err
@@ -87,8 +92,11 @@ func replay(ctx context.Context, nc *nats.Conn, actions []string, from uint64, p
 		return err
 	}
 	store := events.NewStore(js)
-	if err := store.Bind(ctx); err != nil {
-		return err
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := store.Bind(bctx); err != nil {
+		// Only keyledger and gateways may read the stream.
+		return fmt.Errorf("--since reads the event stream, which needs a gateway credential (keyledger gateway-credentials; --token-file FILE): %w", err)
 	}
 	var filters []string
 	for _, a := range actions {

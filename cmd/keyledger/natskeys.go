@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/keyledger/keyledger/natsauth"
+	"github.com/nats-io/nkeys"
+)
+
+// natsKeys is `keyledger nats-keys --out DIR`: the keys a NATS cluster and
+// keyledger share (deploy/nats). It writes keyledger's user seed
+// (keyledger.nk) and the callout issuer's seed (callout.nk), mode 0600, and
+// nats.env, the two public keys as the environment variables that
+// accounts.conf reads.
+// Keys that exist are kept, so it can run at every start.
+func natsKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("nats-keys", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "nats-keys", "directory for keyledger.nk, callout.nk and nats.env")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := writeNATSKeys(*out); err != nil {
+		fmt.Fprintln(stderr, "keyledger:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "NATS keys in %s: keyledger.nk and callout.nk (secret, for keyledger), nats.env (for the NATS servers)\n", *out)
+	return 0
+}
+
+func writeNATSKeys(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	svc, err := seedFile(filepath.Join(dir, "keyledger.nk"), nkeys.CreateUser)
+	if err != nil {
+		return err
+	}
+	issuer, err := seedFile(filepath.Join(dir, "callout.nk"), nkeys.CreateAccount)
+	if err != nil {
+		return err
+	}
+	svcPub, _ := svc.PublicKey()
+	issuerPub, _ := issuer.PublicKey()
+	env := fmt.Sprintf("# Written by keyledger nats-keys: public keys only.\nKEYLEDGER_SERVICE_NKEY=%s\nKEYLEDGER_CALLOUT_ISSUER=%s\n", svcPub, issuerPub)
+	return os.WriteFile(filepath.Join(dir, "nats.env"), []byte(env), 0o644)
+}
+
+// seedFile reads the seed at path, or creates one there.
+func seedFile(path string, create func() (nkeys.KeyPair, error)) (nkeys.KeyPair, error) {
+	kp, err := natsauth.ReadSeed(path)
+	if !errors.Is(err, os.ErrNotExist) {
+		return kp, err
+	}
+	if kp, err = create(); err != nil {
+		return nil, err
+	}
+	seed, _ := kp.Seed()
+	return kp, natsauth.WriteSecret(path, seed)
+}
+
+// gatewayCredentials is `keyledger gateway-credentials --name NAME`: a
+// read-only credential for a gateway (the KEYLEDGER stream and the
+// notifications, nothing else). It runs beside the server, on its data
+// directory, and writes the credential to a file (mode 0600), never to
+// the terminal.
+func gatewayCredentials(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gateway-credentials", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "keyledger-data", "the server's data directory")
+	name := fs.String("name", "", "the gateway's name: 1-32 of a-z, 0-9 and -")
+	out := fs.String("out", "", "file to write the credential to (default: DATA/gateway-NAME.token)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *out == "" {
+		*out = filepath.Join(*data, "gateway-"+*name+".token")
+	}
+	if _, err := os.Stat(*data); err != nil {
+		fmt.Fprintln(stderr, "keyledger: --data:", err)
+		return 1
+	}
+	if _, err := os.Stat(*out); err == nil {
+		fmt.Fprintf(stderr, "keyledger: %s exists; remove it first\n", *out)
+		return 1
+	}
+	token, err := natsauth.NewGatewayCredential(*data, *name)
+	if err == nil {
+		err = natsauth.WriteSecret(*out, []byte(token))
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "keyledger:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "gateway credential %q written to %s\n", *name, *out)
+	return 0
+}

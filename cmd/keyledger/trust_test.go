@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// TestEndingAKeyClosesItsConnections: a NATS connection made with a key is
+// closed within a second of the key being revoked, deleted, expired or its
+// owner deactivated, and the key cannot connect again.
+func TestEndingAKeyClosesItsConnections(t *testing.T) {
+	var clk clock
+	b := newBoundary(t, func(m *Main) { m.Now, m.SweepEvery = clk.Now, time.Hour })
+	for _, tc := range []struct {
+		name string
+		end  func(t *testing.T, keyID string, nc *nats.Conn)
+	}{
+		{"revoked", func(t *testing.T, keyID string, _ *nats.Conn) { mustCLI(t, b.m, b.admin, "key", "revoke", keyID) }},
+		{"revoked_by_itself", func(t *testing.T, keyID string, nc *nats.Conn) {
+			// The reply still reaches the connection that is about to close.
+			reply, err := nc.Request("keyledger.cmd.key.revoke", []byte(`{"key_ids":["`+keyID+`"]}`), 5*time.Second)
+			if err != nil || !strings.Contains(string(reply.Data), `"revoked":["`+keyID+`"]`) {
+				t.Fatalf("revoking itself: %v %s", err, reply.Data)
+			}
+		}},
+		{"deleted", func(t *testing.T, keyID string, _ *nats.Conn) { mustCLI(t, b.m, b.admin, "key", "delete", keyID) }},
+		{"expired", func(t *testing.T, keyID string, _ *nats.Conn) {
+			clk.Add(3 * time.Minute)
+			b.m.sweep(context.Background())
+		}},
+		{"owner_deactivated", func(t *testing.T, keyID string, _ *nats.Conn) {
+			mustCLI(t, b.m, b.admin, "user", "deactivate", b.aliceID)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := decodeJSON[keyJSON](t, mustCLI(t, b.m, b.admin, "key", "issue", "--owner", b.aliceID, "--name", tc.name, "--expires-in", "PT2M", "--json"))
+			closed := make(chan struct{})
+			nc := connectAs(t, b.m, k.Token, nats.NoReconnect(), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+			bystander := connectAs(t, b.m, b.stranger, nats.NoReconnect())
+			if _, err := nc.Request("keyledger.query.settings", nil, 5*time.Second); err != nil {
+				t.Fatalf("the key works before: %v", err)
+			}
+			tc.end(t, k.KeyID, nc)
+			select {
+			case <-closed:
+			case <-time.After(time.Second):
+				t.Fatal("the connection is still open a second after its key ended")
+			}
+			if _, err := nats.Connect(b.m.ClientURL(), connectOptions(k.Token)...); err == nil {
+				t.Fatal("the ended key connects again")
+			}
+			if bystander.IsClosed() {
+				t.Fatal("another key's connection was closed too")
+			}
+		})
+	}
+}
+
+// TestWhatEachConnectionMayDo: a developer's key issues its own key over
+// NATS, with or without the Authorization header (the server vouches for
+// the connection's key); it cannot reach admin commands. Without a key,
+// only verification and notifications work; nats micro discovery needs a
+// key. Wrong credentials do not connect at all.
+func TestWhatEachConnectionMayDo(t *testing.T) {
+	b := newBoundary(t, nil)
+	alice := connectAs(t, b.m, b.alice, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	for _, withHeader := range []bool{false, true} {
+		msg := nats.NewMsg("keyledger.cmd.key.issue")
+		msg.Data = []byte(`{"name":"own-` + map[bool]string{false: "identity", true: "header"}[withHeader] + `"}`)
+		if withHeader {
+			msg.Header.Set("Authorization", "Bearer "+b.alice)
+		}
+		reply, err := alice.RequestMsg(msg, 5*time.Second)
+		if err != nil || reply.Header.Get("Nats-Service-Error-Code") != "" {
+			t.Fatalf("header %v: %v %s", withHeader, err, reply.Data)
+		}
+		k := decodeJSON[struct{ Owner, Token string }](t, string(reply.Data))
+		if k.Owner != b.aliceID || !strings.HasPrefix(k.Token, "kl_") {
+			t.Fatalf("header %v: issued %+v; want a key of alice's", withHeader, k)
+		}
+	}
+	// The Authorization header still decides when present: someone else's
+	// valid key acts as that key, a bad one is refused.
+	msg := nats.NewMsg("keyledger.cmd.key.issue")
+	msg.Data = []byte(`{"name":"bad-header"}`)
+	msg.Header.Set("Authorization", "Bearer kl_not-a-key")
+	if reply, err := alice.RequestMsg(msg, 5*time.Second); err != nil || reply.Header.Get("Nats-Service-Error-Code") != "401" {
+		t.Fatalf("a bad header on a good connection: %v %v", err, reply.Header)
+	}
+	if _, err := alice.Request("keyledger.cmd.user.register", []byte(`{"name":"eve","roles":["admin"]}`), 500*time.Millisecond); err == nil {
+		t.Fatal("a developer's key reached keyledger.cmd.user.register")
+	}
+	mustFail(t, b.m, writeToken(t, b.alice), "forbidden", "user", "add", "eve", "--role", "admin")
+	if _, err := alice.Request("$SRV.INFO.keyledger", nil, 5*time.Second); err != nil {
+		t.Fatalf("nats micro discovery with a key: %v", err)
+	}
+
+	keyless := connectAs(t, b.m, "", nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if res := verifyNATS(t, keyless, `{"key":"`+b.alice+`"}`, nil); !res.Valid {
+		t.Fatalf("keyless verify: %+v", res)
+	}
+	for _, subj := range []string{"keyledger.cmd.key.issue", "keyledger.query.settings", "keyledger.query.keys", "$SRV.INFO.keyledger"} {
+		msg := nats.NewMsg(subj)
+		msg.Data = []byte(`{"name":"keyless"}`)
+		msg.Header.Set("Authorization", "Bearer "+b.alice) // a stolen header does not open the door
+		if _, err := keyless.RequestMsg(msg, 500*time.Millisecond); err == nil {
+			t.Fatalf("a keyless connection reached %s", subj)
+		}
+	}
+	// A keyless connection that calls itself after alice's key is still
+	// nobody: the callout names every user, the client does not.
+	impostor := connectAs(t, b.m, "", nats.UserInfo(b.aliceKeyID, ""), nats.CustomInboxPrefix("_INBOX_anon_"+b.aliceKeyID))
+	if _, err := impostor.Request("keyledger.query.settings", nil, 500*time.Millisecond); err == nil {
+		t.Fatal("a keyless connection named after a key acted as that key")
+	}
+	if res := verifyNATS(t, impostor, `{"key":"kl_x"}`, nil); res.Code != "malformed" {
+		t.Fatalf("verify on the impostor's own inbox: %+v", res)
+	}
+	// The nats tool sends --user without a password as a token.
+	byToken := connectAs(t, b.m, "", nats.Token("Abcdefghijklmnop0123"), nats.UserInfo("", ""), nats.CustomInboxPrefix("_INBOX_anon_Abcdefghijklmnop0123"))
+	if res := verifyNATS(t, byToken, `{"key":"kl_x"}`, nil); res.Code != "malformed" {
+		t.Fatalf("verify as `nats --user NAME`: %+v", res)
+	}
+	for name, opt := range map[string]nats.Option{
+		"a malformed key":           nats.Token("kl_guess"),
+		"a key with a wrong secret": nats.Token(b.alice[:10] + strings.Repeat("x", len(b.alice)-10)),
+		"a wrong gateway secret":    nats.Token(b.gateway[:len(b.gateway)-4] + "0000"),
+		"a user and password":       nats.UserInfo("admin", "admin"),
+	} {
+		if nc, err := nats.Connect(b.m.ClientURL(), opt); err == nil {
+			nc.Close()
+			t.Fatalf("%s connected", name)
+		}
+	}
+}
+
+// TestRoleChangeReconnectsWithNewPermissions: when an owner's roles change,
+// their keys' connections are closed; they reconnect with the permissions
+// of the new roles.
+func TestRoleChangeReconnectsWithNewPermissions(t *testing.T) {
+	b := newBoundary(t, nil)
+	reconnected := make(chan struct{}, 1)
+	nc := connectAs(t, b.m, b.alice, nats.ReconnectWait(50*time.Millisecond),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
+		nats.ReconnectHandler(func(*nats.Conn) { reconnected <- struct{}{} }))
+	issue := func(name string) error {
+		_, err := nc.Request("keyledger.cmd.key.issue", []byte(`{"name":"`+name+`"}`), 500*time.Millisecond)
+		return err
+	}
+	if err := issue("as-developer"); err != nil {
+		t.Fatalf("a developer issues: %v", err)
+	}
+	mustCLI(t, b.m, b.admin, "user", "roles", b.aliceID, "--role", "auditor")
+	select {
+	case <-reconnected:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the connection was not renewed after the roles changed")
+	}
+	if err := issue("as-auditor"); err == nil {
+		t.Fatal("an auditor's connection still reaches keyledger.cmd.key.issue")
+	}
+	if _, err := nc.Request("keyledger.query.settings", nil, 5*time.Second); err != nil {
+		t.Fatalf("an auditor's query: %v", err)
+	}
+}

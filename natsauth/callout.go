@@ -1,0 +1,166 @@
+package natsauth
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Identity is what the callout needs to know about a valid API key.
+type Identity struct {
+	KeyID     string
+	Owner     string
+	Roles     []string
+	ExpiresAt *time.Time
+}
+
+// Callout is the NATS auth callout with keyledger as the authorizer. A
+// connection whose token is a valid API key becomes a user in the clients'
+// account with its owner's roles and a private inbox; a gateway credential
+// becomes a read-only user in the ledger account; no token at all becomes
+// a user who may verify and receive notifications. When a key ends, the
+// connections that used it are closed, on whichever server they are.
+// Fill the fields, then Open on a connection of the ledger account.
+type Callout struct {
+	// Keys.Issuer signs the answers; the servers trust its public key.
+	Keys Keys
+	// CheckKey authenticates an API key token as the service would
+	// (secret, status, expiry, owner active).
+	CheckKey func(ctx context.Context, token string) (*Identity, error)
+	// DataDir holds the gateway credentials (gateways/<name>).
+	DataDir string
+	// Timeout bounds one authorization.
+	Timeout time.Duration
+	Logger  *slog.Logger
+
+	nc    *nats.Conn
+	sub   *nats.Subscription
+	slots chan struct{} // bounds the authorizations in flight
+	mu    sync.Mutex
+	conns map[string]*keyConns // by key ID
+}
+
+// keyConns are the connections that authenticated with one key.
+type keyConns struct {
+	owner string
+	conns []conn
+}
+
+// maxInFlight is how many connections are authorized at once; one slow
+// key lookup does not hold up the others.
+const maxInFlight = 32
+
+// maxConnsPerKey bounds what is remembered per key; past it the oldest
+// (most likely closed) connections are forgotten.
+const maxConnsPerKey = 1024
+
+// NewCallout returns a callout signing with keys.Issuer.
+func NewCallout(keys Keys) *Callout {
+	return &Callout{Keys: keys, Timeout: time.Second, Logger: slog.Default(), conns: map[string]*keyConns{},
+		slots: make(chan struct{}, maxInFlight)}
+}
+
+// Open answers the server's authorization requests on nc, which must be a
+// connection of the ledger account. Several instances share the requests.
+func (c *Callout) Open(nc *nats.Conn) error {
+	sub, err := nc.QueueSubscribe(server.AuthCalloutSubject, "keyledger", c.handle)
+	if err != nil {
+		return err
+	}
+	c.nc, c.sub = nc, sub
+	return nil
+}
+
+// Close stops answering.
+func (c *Callout) Close() {
+	if c.sub != nil {
+		c.sub.Unsubscribe()
+		c.sub = nil
+	}
+}
+
+func (c *Callout) handle(m *nats.Msg) {
+	c.slots <- struct{}{}
+	go func() {
+		defer func() { <-c.slots }()
+		c.answer(m)
+	}()
+}
+
+// answer authorizes one connection and answers the server.
+func (c *Callout) answer(m *nats.Msg) {
+	req, err := jwt.DecodeAuthorizationRequestClaims(string(m.Data))
+	if err != nil {
+		c.Logger.Warn("auth callout: undecodable request", "err", err)
+		return
+	}
+	userJWT, reason := c.authorize(req)
+	if reason != "" {
+		c.Logger.Info("refused a NATS connection", "host", req.ClientInformation.Host, "reason", reason)
+	}
+	res := jwt.NewAuthorizationResponseClaims(req.UserNkey)
+	res.Audience = req.Server.ID
+	res.Jwt, res.Error = userJWT, reason
+	body, err := res.Encode(c.Keys.Issuer)
+	if err != nil {
+		c.Logger.Error("auth callout: signing the answer failed", "err", err)
+		return
+	}
+	_ = m.Respond([]byte(body))
+}
+
+// authorize returns the signed user for the request, or why not. The
+// reason never repeats the token.
+func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string) {
+	opts := req.ConnectOptions
+	token := strings.TrimSpace(opts.Token)
+	uc := jwt.NewUserClaims(req.UserNkey)
+	anonymous := opts.Password == "" && opts.JWT == "" && opts.Nkey == ""
+	switch {
+	case anonymous && token == "":
+		uc.Audience, uc.Name = ClientsAccount, "anonymous"
+		uc.Permissions = anonPermissions(opts.Username)
+	case anonymous && opts.Username == "" && anonName.MatchString(token):
+		// The nats tool sends --user without a password as a token.
+		uc.Audience, uc.Name = ClientsAccount, "anonymous"
+		uc.Permissions = anonPermissions(token)
+	case strings.HasPrefix(token, gatewayPrefix):
+		name, ok := checkGateway(c.DataDir, token)
+		if !ok {
+			return "", "not a valid gateway credential"
+		}
+		uc.Audience, uc.Name = LedgerAccount, "gateway:"+name
+		uc.Permissions = gatewayPermissions(name)
+	case token != "":
+		if c.CheckKey == nil {
+			return "", "API keys are not accepted here"
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+		defer cancel()
+		id, err := c.CheckKey(ctx, token)
+		if err != nil {
+			return "", "not a valid API key"
+		}
+		c.track(conn{req.Server.ID, req.ClientInformation.ID}, id.KeyID, id.Owner)
+		// The name is the key ID: the server hands it to keyledger with
+		// every request (commands.ConnectionKey).
+		uc.Audience, uc.Name = ClientsAccount, id.KeyID
+		uc.Permissions = keyPermissions(id.KeyID, id.Roles)
+		if id.ExpiresAt != nil {
+			uc.Expires = id.ExpiresAt.Unix()
+		}
+	default:
+		return "", "connect with an API key as the token, or with no credentials"
+	}
+	userJWT, err := uc.Encode(c.Keys.Issuer)
+	if err != nil {
+		return "", "internal error"
+	}
+	return userJWT, ""
+}

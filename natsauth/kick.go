@@ -1,0 +1,96 @@
+package natsauth
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// An end is applied after grace, so that a reply already on its way to the
+// connection (the revoke a key made of itself) reaches it, and again after
+// recheck, for a connection that was being authorized while the end was
+// recorded.
+const (
+	grace   = 100 * time.Millisecond
+	recheck = 600 * time.Millisecond
+)
+
+// conn names a client connection: its server and its ID there.
+type conn struct {
+	server string
+	cid    uint64
+}
+
+// track remembers that a connection authenticated with keyID.
+func (c *Callout) track(cn conn, keyID, owner string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := c.conns[keyID]
+	if k == nil {
+		k = &keyConns{owner: owner}
+		c.conns[keyID] = k
+	}
+	if len(k.conns) >= maxConnsPerKey {
+		k.conns = append(k.conns[:0], k.conns[len(k.conns)/2:]...)
+	}
+	k.conns = append(k.conns, cn)
+}
+
+// KeyEnded closes every connection that authenticated with keyID: it was
+// revoked, deleted or has expired.
+func (c *Callout) KeyEnded(keyID string) {
+	c.disconnect(func(id string, _ *keyConns) bool { return id == keyID })
+}
+
+// OwnerChanged closes every connection of owner's keys: their roles
+// changed, or they were deactivated. Their keys, if still valid, connect
+// again with the new permissions.
+func (c *Callout) OwnerChanged(owner string) {
+	c.disconnect(func(_ string, k *keyConns) bool { return k.owner == owner })
+}
+
+// disconnect closes the matching connections after grace and once more
+// after recheck, off the caller's goroutine (the projector's).
+func (c *Callout) disconnect(match func(string, *keyConns) bool) {
+	time.AfterFunc(grace, func() { c.disconnectNow(match) })
+	time.AfterFunc(recheck, func() { c.disconnectNow(match) })
+}
+
+func (c *Callout) disconnectNow(match func(string, *keyConns) bool) {
+	var conns []conn
+	c.mu.Lock()
+	for id, k := range c.conns {
+		if match(id, k) {
+			conns = append(conns, k.conns...)
+			delete(c.conns, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, cn := range conns {
+		if err := c.kick(cn); err == nil {
+			c.Logger.Info("closed a NATS connection whose key no longer holds", "server", cn.server, "cid", cn.cid)
+		}
+	}
+}
+
+// kick asks the connection's server to close it, through the one system
+// request the ledger account imports ($SYS.REQ.SERVER.<id>.KICK).
+func (c *Callout) kick(cn conn) error {
+	nc := c.nc
+	if nc == nil {
+		return fmt.Errorf("callout not open")
+	}
+	res, err := nc.Request(fmt.Sprintf("$SYS.REQ.SERVER.%s.KICK", cn.server), fmt.Appendf(nil, `{"cid":%d}`, cn.cid), 2*time.Second)
+	if err != nil {
+		return err
+	}
+	var answer struct {
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(res.Data, &answer) == nil && answer.Error != nil {
+		return fmt.Errorf("kick: %s", answer.Error.Description) // usually: already gone
+	}
+	return nil
+}

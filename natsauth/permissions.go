@@ -1,0 +1,85 @@
+package natsauth
+
+import (
+	"regexp"
+	"slices"
+
+	"github.com/keyledger/keyledger"
+	"github.com/nats-io/jwt/v2"
+)
+
+// Inbox prefixes: every connection the callout lets in may subscribe only
+// below its own prefix (and to notifications), so no connection sees
+// another's replies. A key's connections share _INBOX_<keyID>; a gateway's
+// _INBOX_gw_<name>; a keyless connection that names itself with a random
+// user name gets _INBOX_anon_<name>.
+const (
+	inboxPrefix        = "_INBOX_"
+	gatewayInboxPrefix = "_INBOX_gw_"
+	anonInboxPrefix    = "_INBOX_anon_"
+	notifySubjects     = "keyledger.notify.>"
+)
+
+// anonName is what a keyless connection may call itself to get an inbox:
+// random enough that nobody else can guess it (nuid is 22 characters).
+var anonName = regexp.MustCompile(`^[A-Za-z0-9]{16,64}$`)
+
+// KeyInbox is the inbox prefix of connections that use the key keyID.
+func KeyInbox(keyID string) string { return inboxPrefix + keyID }
+
+// roleSubjects are what each role may publish beyond verification and the
+// micro-service discovery subjects; the service still checks every request.
+var roleSubjects = map[string][]string{
+	keyledger.RoleAdmin:     {"keyledger.cmd.>", "keyledger.query.>"},
+	keyledger.RoleDeveloper: {"keyledger.cmd.key.>", "keyledger.query.>"},
+	keyledger.RoleAuditor:   {"keyledger.query.>"},
+}
+
+// keyPermissions are a key's: the subjects its owner's roles reach, verify,
+// $SRV (nats micro ls); replies only in its own inbox.
+func keyPermissions(keyID string, roles []string) jwt.Permissions {
+	var p jwt.Permissions
+	p.Pub.Allow.Add("keyledger.verify", "$SRV.>")
+	for _, r := range roles {
+		for _, s := range roleSubjects[r] {
+			if !slices.Contains(p.Pub.Allow, s) {
+				p.Pub.Allow.Add(s)
+			}
+		}
+	}
+	p.Sub.Allow.Add(KeyInbox(keyID)+".>", notifySubjects)
+	return p
+}
+
+// anonPermissions are a keyless connection's: verify and notifications,
+// with an inbox only if it named itself (anonName).
+func anonPermissions(name string) jwt.Permissions {
+	var p jwt.Permissions
+	p.Pub.Allow.Add("keyledger.verify")
+	p.Sub.Allow.Add(notifySubjects)
+	if anonName.MatchString(name) {
+		p.Sub.Allow.Add(anonInboxPrefix + name + ".>")
+	}
+	return p
+}
+
+// gatewayPermissions are a gateway's, in the ledger account: read the
+// KEYLEDGER stream (stream info, direct get, ordered consumers) and the
+// notifications; publish nothing else, edit nothing.
+func gatewayPermissions(name string) jwt.Permissions {
+	var p jwt.Permissions
+	p.Pub.Allow.Add(
+		"$JS.API.INFO",
+		"$JS.API.STREAM.INFO.KEYLEDGER",
+		"$JS.API.STREAM.MSG.GET.KEYLEDGER",
+		"$JS.API.DIRECT.GET.KEYLEDGER",
+		"$JS.API.DIRECT.GET.KEYLEDGER.>",
+		"$JS.API.CONSUMER.CREATE.KEYLEDGER.>",
+		"$JS.API.CONSUMER.INFO.KEYLEDGER.>",
+		"$JS.API.CONSUMER.DELETE.KEYLEDGER.>",
+		"$JS.API.CONSUMER.MSG.NEXT.KEYLEDGER.>",
+		"$JS.FC.KEYLEDGER.>",
+	)
+	p.Sub.Allow.Add(gatewayInboxPrefix+name+".>", notifySubjects)
+	return p
+}
