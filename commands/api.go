@@ -98,6 +98,10 @@ func Endpoints() []Endpoint {
 			return s.KeyAsOf(ctx, a, q.KeyID, q.AsOf)
 		}).allow(admin, dev, auditor),
 		endpoint("cmd.ops.skip", (*Service).SkipEvent).allow(admin),
+		// Any valid key may ask who it is, even one whose owner has no role.
+		endpoint("query.whoami", func(s *Service, ctx context.Context, a Actor, _ string, _ empty) (*Identity, error) {
+			return s.Whoami(ctx, a)
+		}),
 	}
 }
 
