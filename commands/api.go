@@ -107,6 +107,10 @@ func Endpoints() []Endpoint {
 		endpoint("query.audit.trace", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) ([]*keyledger.AuditEntry, error) {
 			return s.AuditTrace(ctx, a, q.KeyID)
 		}).allow(admin, auditor),
+		// Any valid key may ask who it is, even one whose owner has no role.
+		endpoint("query.whoami", func(s *Service, ctx context.Context, a Actor, _ string, _ empty) (*Identity, error) {
+			return s.Whoami(ctx, a)
+		}),
 	}
 }
 

@@ -18,4 +18,5 @@ var Summaries = map[string]string{
 	"query.keys":              "List keys with filters and cursor paging; developers see their own.",
 	"query.audit.suspicious":  "Rank keys by how unusual their recent use is: volume far above their own baseline, failed-attempt bursts, use of a deactivated owner's key; each with evidence and the revoke command (admin, auditor).",
 	"query.key":               "Read one key.",
+	"query.whoami":            "Who the caller's key acts as: the user, their roles, and the key's ID.",
 }

@@ -25,6 +25,9 @@ const shardCount = 64
 type Index struct {
 	// Now is the clock verifications and expiry are judged by.
 	Now func() time.Time
+	// Observe, if set, sees the code of every verification ("" for valid):
+	// the server counts them in its metrics. Set it before verifying.
+	Observe func(code string)
 
 	shards     [shardCount]shard
 	seq        atomic.Uint64

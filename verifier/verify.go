@@ -54,6 +54,14 @@ type Result struct {
 // be used from ip. It allocates nothing. A wrong secret for a real key is
 // not_found, and counted against that key as a failed attempt.
 func (x *Index) Verify(token, scope, ip string) Result {
+	res := x.verify(token, scope, ip)
+	if x.Observe != nil {
+		x.Observe(res.Code)
+	}
+	return res
+}
+
+func (x *Index) verify(token, scope, ip string) Result {
 	res := Result{Seq: x.seq.Load()}
 	keyID, secret, ok := keyledger.ParseToken(token)
 	if !ok {

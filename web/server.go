@@ -41,9 +41,13 @@ type Server struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
+	// Live feeds GET /v1/live, the console's server-sent events; nil
+	// answers 404 there.
+	Live LiveFeed
 
-	ln  net.Listener
-	srv *http.Server
+	ln      net.Listener
+	srv     *http.Server
+	streams liveStreams
 }
 
 // NewServer returns a server for svc on addr.
@@ -87,6 +91,9 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		handle("GET /metrics", s.Metrics.Handler())
 	}
+	mux.HandleFunc("GET /v1/live", s.live) // a stream: no duration metric
+	handle("GET /{$}", consoleHandler())
+	handle("GET /console/", consoleHandler())
 	return mux
 }
 
@@ -133,6 +140,7 @@ func (s *Server) Open() error {
 	s.ln = ln
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: s.ReadHeaderTimeout, ReadTimeout: s.ReadTimeout,
 		WriteTimeout: s.WriteTimeout, IdleTimeout: s.IdleTimeout, MaxHeaderBytes: s.MaxHeaderBytes}
+	s.srv.RegisterOnShutdown(s.streams.endAll)
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http server stopped", "err", err)

@@ -118,6 +118,7 @@ func TestEveryEndpointOverHTTPMatchesTheDocument(t *testing.T) {
 		name, token, body string
 	}{
 		{"query.settings", dev, `{}`},
+		{"query.whoami", dev, `{}`},
 		{"query.audit.suspicious", admin, `{"window":"PT1H"}`},
 		{"cmd.settings.set", admin, `{"max_active_keys_per_user":50,"default_expiry":"P30D"}`},
 		{"query.users", admin, `{"q":"svc"}`},

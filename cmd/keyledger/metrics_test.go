@@ -72,16 +72,25 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 401 {
 		t.Fatalf("a bad token over HTTP: %v %v", res, err)
 	}
+	for _, body := range []string{`{"key":"` + decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--name", "v", "--json")).Token + `"}`, `{"key":"kl_nonsense"}`} {
+		res, err := http.Post(m.http.URL()+"/v1/verify", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
 	got := scrape(t, m)
 	for name, want := range map[string]float64{
-		`keyledger_requests_total{code="ok",endpoint="cmd.key.issue"}`:                                3,
+		`keyledger_verifications_total{code="valid"}`:                                                 1,
+		`keyledger_verifications_total{code="malformed"}`:                                             1,
+		`keyledger_requests_total{code="ok",endpoint="cmd.key.issue"}`:                                4,
 		`keyledger_requests_total{code="ok",endpoint="cmd.key.revoke"}`:                               1,
 		`keyledger_requests_total{code="ok",endpoint="cmd.settings.set"}`:                             1,
 		`keyledger_requests_total{code="not_found",endpoint="query.key"}`:                             1,
 		`keyledger_requests_total{code="unauthenticated",endpoint="query.keys"}`:                      1,
-		`keyledger_keys{status="active"}`:                                                             3, // 2 issued + the bootstrap key
+		`keyledger_keys{status="active"}`:                                                             4, // 3 issued + the bootstrap key
 		`keyledger_keys{status="revoked"}`:                                                            1,
-		`keyledger_verify_index_keys`:                                                                 4,
+		`keyledger_verify_index_keys`:                                                                 5,
 		`keyledger_nats_connected`:                                                                    1,
 		`keyledger_projection_lag_events{projection="ledger"}`:                                        0,
 		`keyledger_http_request_duration_seconds{code="200",method="get",route="GET /healthz"}_count`: 0,

@@ -360,20 +360,24 @@ func (m *Main) serve() error {
 			return err
 		}
 	}
+	mx := m.metrics() // before anything is served: it sets the counting hooks
 	if err := m.openCallout(); err != nil {
 		return err
 	}
 	var err error
-	metrics := m.metrics() // sets the service's OnCall before any request can arrive
 	if m.svc, err = commands.ServeNATS(m.nc, m.service, version, commands.DefaultWorkers); err != nil {
 		return err
 	}
-	if err := m.svc.AddEndpoint("verify", commands.VerifyHandler(m.index, authorize), micro.WithEndpointSubject("keyledger.verify")); err != nil {
-		return err
+	verify := commands.VerifyHandler(m.index, authorize)
+	for range commands.DefaultWorkers { // a handler answers one request at a time
+		if err := m.svc.AddEndpoint("verify", verify, micro.WithEndpointSubject("keyledger.verify")); err != nil {
+			return err
+		}
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
 	m.http.Verify, m.http.Logger, m.http.Version = web.VerifyHandler(m.index, authorize), m.Logger, version
-	m.http.Metrics = metrics
+	m.http.Metrics = mx
+	m.http.Live = liveFeed(m.nc)
 	return m.http.Open()
 }
 
@@ -395,6 +399,7 @@ func (m *Main) metrics() *web.Metrics {
 		NATSConnected: m.nc.IsConnected,
 	})
 	m.service.OnCall = mx.Request
+	m.index.Observe = mx.Verification
 	return mx
 }
 
