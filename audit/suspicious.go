@@ -92,7 +92,9 @@ func Suspicious(ctx context.Context, db *sql.DB, now time.Time, window time.Dura
 			return nil, fmt.Errorf("suspicious: %w", err)
 		}
 		baseline := float64(before) / float64(tune.Baseline)
-		if ratio := float64(recent) / max(baseline, 1); recent >= int64(tune.MinVolume) && ratio >= 4 {
+		// A key with no use before the window has no baseline to be far
+		// above: its volume says nothing yet.
+		if ratio := float64(recent) / max(baseline, 1); before > 0 && recent >= int64(tune.MinVolume) && ratio >= 4 {
 			f.Score += math.Log2(ratio)
 			f.Evidence = append(f.Evidence, fmt.Sprintf("%d uses in the last %s, %.0f× its trailing mean of %.1f", recent, window, ratio, baseline))
 		}

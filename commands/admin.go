@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"strings"
 	"crypto/sha256"
 	"errors"
 
@@ -39,12 +40,40 @@ func (s *Service) RegisterUser(ctx context.Context, a Actor, cmdID string, c Reg
 	if cmdID != "" {
 		c.UserID = idFor("user", cmdID)
 	}
+	if err := s.uniqueName(ctx, c.UserID, c.Name); err != nil {
+		return nil, err
+	}
 	if _, err := s.onOwner(ctx, c.UserID, cmdID, func(o *Owner) ([]events.Event, error) {
 		return DecideRegister(o, a, c, s.Now())
 	}); err != nil {
 		return nil, err
 	}
 	return s.Read.User(ctx, c.UserID)
+}
+
+// uniqueName checks that a new user's name can stand for their ID: no ID
+// shape, no surrounding spaces, and no other user of that name (checked
+// against this instance's projections: two registrations of one name racing
+// on two instances can both succeed, and then the name must be given as IDs).
+func (s *Service) uniqueName(ctx context.Context, id, name string) error {
+	switch {
+	case keyledger.IsID(name):
+		return keyledger.Errorf(keyledger.EInvalid, "name: %s looks like a user ID; names stand for IDs, so they may not look like one", keyledger.Quote(name))
+	case strings.TrimSpace(name) != name:
+		return keyledger.Errorf(keyledger.EInvalid, "name: no spaces at the start or end")
+	case name == "":
+		return nil // the decision names the field
+	}
+	users, err := s.Read.Users(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if strings.EqualFold(u.Name, name) && u.ID != id {
+			return keyledger.Errorf(keyledger.EConflict, "name: user %s is already named %q; names are unique so they can stand for IDs", u.ID, u.Name)
+		}
+	}
+	return nil
 }
 
 // ChangeRoles replaces a user's roles.

@@ -65,3 +65,12 @@ func (s *Service) userID(ctx context.Context, field, ref string) (string, error)
 	}
 	return "", keyledger.Errorf(keyledger.EInvalid, "%s: %d users are named %s; pass one of their IDs: %s", field, len(ids), keyledger.Quote(ref), strings.Join(ids, ", "))
 }
+
+// ownOnly refuses, before any lookup, a developer naming an owner other than
+// themself: resolving the name first would tell them which names exist.
+func ownOnly(a Actor, owner string) error {
+	if a.Is(keyledger.RoleAdmin) || owner == a.UserID {
+		return nil
+	}
+	return keyledger.Errorf(keyledger.EForbidden, "developers manage only their own keys")
+}

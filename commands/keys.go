@@ -18,6 +18,8 @@ func (s *Service) IssueKey(ctx context.Context, a Actor, cmdID string, c IssueKe
 	var err error
 	if c.Owner == "" {
 		c.Owner = a.UserID
+	} else if err := ownOnly(a, c.Owner); err != nil {
+		return nil, err
 	} else if c.Owner, err = s.userID(ctx, "owner", c.Owner); err != nil {
 		return nil, err
 	}
@@ -225,6 +227,9 @@ func (s *Service) DeleteKeys(ctx context.Context, a Actor, cmdID string, c Delet
 		}
 		if c.Owner == "" || len(c.KeyIDs) > 0 {
 			return nil, keyledger.Errorf(keyledger.EInvalid, "all: give owner and no key_ids")
+		}
+		if err := ownOnly(a, c.Owner); err != nil {
+			return nil, err
 		}
 		owner, err := s.userID(ctx, "owner", c.Owner)
 		if err != nil {

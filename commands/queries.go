@@ -66,6 +66,9 @@ func (s *Service) Keys(ctx context.Context, a Actor, f keyledger.KeyFilter) (*ke
 	if f.Owner == "" && !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleAuditor) {
 		f.Owner = a.UserID
 	} else if f.Owner != "" {
+		if !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleAuditor) && f.Owner != a.UserID {
+			return nil, keyledger.Errorf(keyledger.EForbidden, "developers see only their own keys")
+		}
 		if f.Owner, err = s.userID(ctx, "owner", f.Owner); err != nil {
 			return nil, err
 		}

@@ -25,6 +25,11 @@ func VerifyHandler(x *verifier.Index, authorize verifier.Authorize) micro.Handle
 				return
 			}
 		}
+		if len(r.Data()) > verifier.MaxRequest { // as over HTTP
+			err := keyledger.Errorf(keyledger.EInvalid, "body larger than %d bytes", verifier.MaxRequest)
+			_ = r.Error("400", keyledger.ErrorMessage(err), keyledger.ErrorJSON(err))
+			return
+		}
 		req, err := verifier.DecodeRequest(r.Data())
 		if err != nil {
 			_ = r.Error("400", keyledger.ErrorMessage(err), keyledger.ErrorJSON(err))

@@ -12,6 +12,8 @@ import (
 
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/events"
+	"github.com/oklog/ulid/v2"
 )
 
 // consumers counts the consumers of the event stream.
@@ -312,7 +314,17 @@ func TestUserNamesResolveToIDs(t *testing.T) {
 	}
 	_, err = l.svc.Keys(ctx, l.admin, keyledger.KeyFilter{Owner: "nobody"})
 	wantCode(t, err, keyledger.EInvalid)
-	l.developer(t, "alice") // a second alice
+	// A second alice, as two instances racing to register one name can
+	// store (each checks only its own projections).
+	second := ulid.Make().String()
+	seq, err := l.store.Append(ctx, events.OwnerSubjects(second), 0, "", []events.Event{&events.UserRegistered{
+		Meta: events.Meta{At: time.Now().UTC(), Actor: l.admin.UserID}, UserID: second, Name: "alice", Kind: "person"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Projector.WaitFor(ctx, seq); err != nil {
+		t.Fatal(err)
+	}
 	_, err = l.svc.IssueKey(ctx, l.admin, "", commands.IssueKey{Owner: "alice", Name: "ambiguous"})
 	wantCode(t, err, keyledger.EInvalid)
 	if !strings.Contains(keyledger.ErrorMessage(err), dev.UserID) {
@@ -499,4 +511,31 @@ func TestRevokeMatchingUsedFrom(t *testing.T) {
 	}
 	_, err = l.svc.RevokeMatching(ctx, l.admin, "", commands.RevokeMatching{UsedFrom: "fe80::1%eth0"})
 	wantCode(t, err, keyledger.EInvalid)
+}
+
+// Names stand for IDs, so they are unique, never ID-shaped, and a developer
+// cannot use the owner field to learn which names exist.
+func TestUserNamesAreUniqueAndNotProbed(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	bob, _ := l.developer(t, "bob")
+	l.developer(t, "alice")
+	for _, tc := range []struct{ name, code string }{
+		{"alice", keyledger.EConflict},
+		{"ALICE", keyledger.EConflict},
+		{"carol ", keyledger.EInvalid},
+		{bob.UserID, keyledger.EInvalid},
+	} {
+		_, err := l.svc.RegisterUser(ctx, l.admin, "", commands.RegisterUser{Name: tc.name, Roles: []string{"developer"}})
+		wantCode(t, err, tc.code)
+	}
+	for _, owner := range []string{"alice", "nobody-here"} {
+		_, err := l.svc.IssueKey(ctx, bob, "", commands.IssueKey{Owner: owner, Name: "x"})
+		wantCode(t, err, keyledger.EForbidden)
+		_, err = l.svc.Keys(ctx, bob, keyledger.KeyFilter{Owner: owner})
+		wantCode(t, err, keyledger.EForbidden)
+	}
+	if _, err := l.svc.IssueKey(ctx, bob, "", commands.IssueKey{Owner: bob.UserID, Name: "mine"}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -11,14 +11,16 @@ import (
 )
 
 func auditSuspicious(fs *flag.FlagSet) runFunc {
-	window := fs.String("window", "1h", "how far back to look: `DURATION` such as 1h or 30m, or an ISO 8601 period such as PT1H")
+	window := fs.String("window", "1h", "how far back to look: `DURATION` such as 30m, 1h or 2d, or an ISO 8601 period such as PT1H")
 	limit := fs.Int("limit", 20, "at most `N` keys, 1 to 1000")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) > 0 {
 			return usageError("takes no arguments")
 		}
 		w := *window
-		if d, err := time.ParseDuration(w); err == nil {
+		if days, ok := strings.CutSuffix(w, "d"); ok && days != "" && strings.Trim(days, "0123456789") == "" {
+			w = "P" + days + "D" // 2d, as people write it
+		} else if d, err := time.ParseDuration(w); err == nil {
 			w = fmt.Sprintf("PT%dS", int(d.Seconds()))
 		}
 		var r commands.SuspiciousReport
