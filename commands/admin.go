@@ -2,9 +2,9 @@ package commands
 
 import (
 	"context"
-	"strings"
 	"crypto/sha256"
 	"errors"
+	"strings"
 
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/events"
