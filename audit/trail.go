@@ -216,3 +216,20 @@ func (t *Trail) LatestCheckpoint(ctx context.Context) (size, seq uint64, err err
 }
 
 func parseTime(s string) (time.Time, error) { return time.Parse(timeFormat, s) }
+
+// LatestCheckpointAt returns when the newest checkpoint projected was
+// stored; ok is false before there is one.
+func (t *Trail) LatestCheckpointAt(ctx context.Context) (at time.Time, ok bool, err error) {
+	var s sql.NullString
+	if err := t.DB.QueryRowContext(ctx, `SELECT MAX(at) FROM audit_events WHERE action = 'audit.checkpoint'`).Scan(&s); err != nil {
+		return time.Time{}, false, fmt.Errorf("latest checkpoint: %w", err)
+	}
+	if !s.Valid {
+		return time.Time{}, false, nil
+	}
+	at, err = parseTime(s.String)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("latest checkpoint: %w", err)
+	}
+	return at, true, nil
+}

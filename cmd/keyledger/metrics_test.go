@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -99,6 +100,9 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got[name], want)
 		}
 	}
+	if _, ok := got["keyledger_audit_checkpoint_age_seconds"]; ok {
+		t.Error("a checkpoint age before any checkpoint was signed")
+	}
 	if seq := got["keyledger_stream_last_seq"]; seq < 7 {
 		t.Errorf("keyledger_stream_last_seq = %v; the workload stored at least 7 events", seq)
 	}
@@ -137,4 +141,18 @@ func TestCLIRevokesByFilter(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "--help") {
 		t.Fatalf("--dry-run without a filter: exit %d, %q", code, errOut)
 	}
+}
+
+// /metrics tells how old the newest signed audit checkpoint is.
+func TestCheckpointAgeInMetrics(t *testing.T) {
+	m := run(t, newMain(t.TempDir(), func(m *Main) { m.CheckpointEvery = 1 }))
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if age, ok := scrape(t, m)["keyledger_audit_checkpoint_age_seconds"]; ok {
+			if age < 0 || age > 60 {
+				t.Fatalf("checkpoint age %v s right after the first checkpoint", age)
+			}
+			return
+		}
+	}
+	t.Fatal("no keyledger_audit_checkpoint_age_seconds 10 s after start with a checkpoint every event")
 }

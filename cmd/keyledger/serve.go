@@ -397,6 +397,15 @@ func (m *Main) metrics() *web.Metrics {
 		KeysByStatus:  m.db.KeyCounts,
 		IndexSize:     m.index.Len,
 		NATSConnected: m.nc.IsConnected,
+		CheckpointAge: func() (time.Duration, bool) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			at, ok, err := (&audit.Trail{DB: m.db.SQL()}).LatestCheckpointAt(ctx)
+			if err != nil || !ok {
+				return 0, false
+			}
+			return m.Now().Sub(at), true
+		},
 	})
 	m.service.OnCall = mx.Request
 	m.index.Observe = mx.Verification
