@@ -185,6 +185,15 @@ func TestConsole(t *testing.T) {
 		dev.do(chromedp.WaitVisible(css(row + `[data-status=active]`)))
 	})
 
+	t.Run("admin_reads_the_audit_page", func(t *testing.T) {
+		admin.t = t
+		admin.page("audit")
+		admin.waitText(`main h1`, "Suspicious use")
+		// The trail holds the revocation made above, with its reason.
+		admin.do(chromedp.WaitVisible(css(`table.audit tbody tr`)))
+		admin.waitText(`table.audit`, "leaked in a log")
+	})
+
 	t.Run("deactivating_names_the_keys_and_signs_the_person_out", func(t *testing.T) {
 		admin.t, dev.t = t, t
 		admin.page("users")

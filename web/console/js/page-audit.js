@@ -1,11 +1,78 @@
-// Audit: the trail of every change, read through query.audit. The nav
-// entry is hidden when the server has no such endpoint.
+// Audit: what looks wrong now (query.audit.suspicious), each suspect key's
+// story (query.audit.trace) with a revoke button, and the trail of every
+// change (query.audit). From "something looks wrong" to "revoked" is three
+// clicks: Audit, Revoke, confirm. The nav entry is hidden when the server
+// has no trail.
 import { call } from './api.js';
-import { h, clear, alertBox, field } from './dom.js';
+import { h, clear, alertBox, field, toast } from './dom.js';
 import { when } from './format.js';
+import { formDialog, openDialog } from './dialog.js';
+
+/** revokeKey asks for a reason and revokes one key. */
+async function revokeKey(keyID, evidence) {
+  const reason = field({ name: 'reason', label: 'Reason', hint: 'Kept in the audit trail.' });
+  reason.input.value = evidence ? ('suspicious use: ' + evidence).slice(0, 200) : '';
+  const r = await formDialog({
+    title: 'Revoke this key?', submitLabel: 'Revoke', danger: true, label: 'revoke',
+    intro: h('p', { text: `Anything using ${keyID} stops working at once. Its owner can regenerate it later.` }),
+    fields: [reason.wrap],
+    submit: () => call('cmd.key.revoke', { key_ids: [keyID], reason: reason.input.value.trim() }),
+  });
+  if (!r) return false;
+  if (r.failed.length) toast(`Not revoked: ${r.failed.map((f) => f.message).join('; ')}`, 'error');
+  else toast('Revoked 1 key.');
+  return r.revoked.length > 0;
+}
+
+/** showTrace opens a key's whole story in a dialog, with a revoke button. */
+async function showTrace(keyID, write) {
+  let entries = [];
+  try {
+    const t = await call('query.audit.trace', { key_id: keyID });
+    entries = t.entries || [];
+  } catch (err) {
+    toast(err.message || String(err), 'error');
+    return;
+  }
+  const rows = entries.map((e) => h('li', {}, h('strong', { text: e.action }), ' ', when(e.at), ' by ', e.actor || 'keyledger',
+    e.source ? ` from ${e.source}` : '', e.detail ? ` — ${typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail)}` : ''));
+  const actions = [];
+  if (write) {
+    const revoke = h('button', { type: 'button', class: 'danger', text: 'Revoke' });
+    revoke.addEventListener('click', async () => { d.close(); await revokeKey(keyID, ''); });
+    actions.push(revoke);
+  }
+  const d = openDialog({ title: `Trace of ${keyID}`, label: 'trace', body: [h('ol', { class: 'trace' }, rows)], actions });
+}
+
+/** suspicious draws the ranking of keys whose recent use looks unusual. */
+async function suspicious(box, write) {
+  let report;
+  try {
+    report = await call('query.audit.suspicious', { window: 'PT1H', limit: 20 });
+  } catch (err) {
+    clear(box, alertBox(err));
+    return;
+  }
+  const findings = report.findings || [];
+  if (!findings.length) { clear(box, h('p', { class: 'empty', text: 'Nothing unusual in the last hour.' })); return; }
+  clear(box, h('ol', { class: 'findings' }, findings.map((f) => {
+    const trace = h('button', { type: 'button', class: 'secondary', text: 'Trace' });
+    trace.addEventListener('click', () => showTrace(f.key_id, write));
+    const revoke = write ? h('button', { type: 'button', class: 'danger', text: 'Revoke' }) : null;
+    if (revoke) revoke.addEventListener('click', async () => { if (await revokeKey(f.key_id, f.evidence[0])) suspicious(box, write); });
+    return h('li', {}, h('strong', { text: f.key_id }), ` — ${f.owner_name || f.owner} (${f.status})`,
+      h('ul', {}, (f.evidence || []).map((e) => h('li', { text: e }))),
+      h('div', { class: 'actions' }, trace, revoke));
+  })));
+}
 
 /** render draws the page into section. */
-export async function render(section) {
+export async function render(section, { me } = {}) {
+  const write = !!(me && me.isAdmin);
+  const findings = h('div', { class: 'list', 'aria-live': 'polite' });
+  section.append(h('div', { class: 'page-head' }, h('h1', { text: 'Suspicious use' })), findings);
+  await suspicious(findings, write);
   const keyID = field({ name: 'key_id', label: 'Key ID' });
   const actor = field({ name: 'actor', label: 'Actor', hint: 'User ID of who acted.' });
   const action = field({ name: 'action', label: 'Action', hint: 'e.g. revoked, issued.' });
@@ -17,7 +84,7 @@ export async function render(section) {
   const errors = h('div', { class: 'form-errors' });
   const list = h('div', { class: 'list' });
   const more = h('button', { type: 'button', class: 'secondary', text: 'Load more', hidden: true });
-  section.append(h('div', { class: 'page-head' }, h('h1', { text: 'Audit trail' })), form, errors, list, more);
+  section.append(h('div', { class: 'page-head' }, h('h2', { text: 'Audit trail' })), form, errors, list, more);
   let entries = [];
   let cursor = '';
   const load = async (append = false) => {
@@ -46,5 +113,5 @@ export async function render(section) {
   form.addEventListener('submit', (e) => { e.preventDefault(); load(); });
   more.addEventListener('click', () => load(true));
   await load();
-  return { refresh: () => load() };
+  return { refresh: () => { load(); suspicious(findings, write); } };
 }
