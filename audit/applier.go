@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -100,6 +101,11 @@ func (a *Applier) flush() error {
 	defer func() { clear(a.args); a.args = a.args[:0] }()
 	var err error
 	if len(a.args) == rowsPerInsert*rowArgs {
+		if a.insert == nil {
+			if a.insert, err = a.tx.Prepare(insertRow + strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rowsPerInsert-1)); err != nil {
+				return fmt.Errorf("audit rows: %w", err)
+			}
+		}
 		_, err = a.insert.Exec(a.args...)
 	} else {
 		_, err = a.tx.Exec(insertRow+strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, len(a.args)/rowArgs-1), a.args...)
@@ -110,23 +116,21 @@ func (a *Applier) flush() error {
 	return nil
 }
 
+// prepare starts a transaction's statements. They are prepared when first
+// needed: a live batch is often one event, and compiling the 100-row insert
+// and the look-ups for it cost more than the event itself.
 func (a *Applier) prepare(tx *sql.Tx) error {
-	var err error
-	if a.insert, err = tx.Prepare(insertRow + strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rowsPerInsert-1)); err != nil {
-		return err
-	}
-	// The state before a change, each through the index that holds it.
-	for i, q := range []string{
-		`SELECT detail FROM audit_events WHERE key_id = ? AND +action IN ('key.issued', 'key.renamed') ORDER BY seq DESC LIMIT 1`,
-		`SELECT detail FROM audit_events WHERE owner = ? AND +key_id = '' AND +action IN ('user.registered', 'user.roles_changed') ORDER BY seq DESC LIMIT 1`,
-		`SELECT detail FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1`,
-	} {
-		if a.prev[i], err = tx.Prepare(q); err != nil {
-			return err
-		}
-	}
-	a.tx = tx
+	a.tx, a.insert = tx, nil
+	clear(a.prev[:])
 	return nil
+}
+
+// prevQueries find the state before a change, each through the index that
+// holds it.
+var prevQueries = [...]string{
+	`SELECT detail FROM audit_events WHERE key_id = ? AND +action IN ('key.issued', 'key.renamed') ORDER BY seq DESC LIMIT 1`,
+	`SELECT detail FROM audit_events WHERE owner = ? AND +key_id = '' AND +action IN ('user.registered', 'user.roles_changed') ORDER BY seq DESC LIMIT 1`,
+	`SELECT detail FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1`,
 }
 
 // ApplySkipped implements projections.Skipper: an event the projection
@@ -300,8 +304,15 @@ func (a *Applier) previous(v any, lookup int, arg string) (bool, error) {
 		return false, err
 	}
 	var detail string
+	if a.prev[lookup] == nil {
+		st, err := a.tx.Prepare(prevQueries[lookup])
+		if err != nil {
+			return false, err
+		}
+		a.prev[lookup] = st
+	}
 	err := a.prev[lookup].QueryRow(arg).Scan(&detail)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {

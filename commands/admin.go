@@ -52,7 +52,8 @@ func (s *Service) RegisterUser(ctx context.Context, a Actor, cmdID string, c Reg
 }
 
 // uniqueName checks that a new user's name can stand for their ID: no ID
-// shape, no surrounding spaces, and no other user of that name (checked
+// shape, no surrounding spaces, and no other active user of that name (a
+// deactivated user's name may be given to someone new; checked
 // against this instance's projections: two registrations of one name racing
 // on two instances can both succeed, and then the name must be given as IDs).
 func (s *Service) uniqueName(ctx context.Context, id, name string) error {
@@ -69,7 +70,7 @@ func (s *Service) uniqueName(ctx context.Context, id, name string) error {
 		return err
 	}
 	for _, u := range users {
-		if strings.EqualFold(u.Name, name) && u.ID != id {
+		if u.Active && strings.EqualFold(u.Name, name) && u.ID != id {
 			return keyledger.Errorf(keyledger.EConflict, "name: user %s is already named %q; names are unique so they can stand for IDs", u.ID, u.Name)
 		}
 	}

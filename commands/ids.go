@@ -51,11 +51,18 @@ func (s *Service) userID(ctx context.Context, field, ref string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	var ids []string
+	// Active users first: a deactivated user's name may have been reused.
+	var ids, inactive []string
 	for _, u := range users {
-		if u.Name == ref {
+		switch {
+		case u.Name == ref && u.Active:
 			ids = append(ids, u.ID)
+		case u.Name == ref:
+			inactive = append(inactive, u.ID)
 		}
+	}
+	if len(ids) == 0 {
+		ids = inactive
 	}
 	switch len(ids) {
 	case 0:

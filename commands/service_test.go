@@ -141,7 +141,7 @@ func TestRetriedRegistrationRegistersOnce(t *testing.T) {
 	if l.lastSeq(t) != seq {
 		t.Fatal("the retry stored events")
 	}
-	other, err := l.svc.RegisterUser(ctx, l.admin, "reg-2", commands.RegisterUser{Name: "svc"})
+	other, err := l.svc.RegisterUser(ctx, l.admin, "reg-2", commands.RegisterUser{Name: "svc-2"})
 	if err != nil || other.ID == first.ID {
 		t.Fatalf("a new command registered %+v, %v", other, err)
 	}
