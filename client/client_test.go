@@ -44,6 +44,11 @@ func serveEcho(t *testing.T, nc *nats.Conn) {
 		}
 		r.Error("422", "limit reached", body)
 	})
+	// The endpoints' subscriptions reach the server before anyone asks:
+	// a request from another connection could otherwise find no responder.
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCallSendsTokenAndIdempotencyKey(t *testing.T) {
