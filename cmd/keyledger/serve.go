@@ -381,37 +381,6 @@ func (m *Main) serve() error {
 	return m.http.Open()
 }
 
-// metrics builds the Prometheus registry over this instance's parts.
-func (m *Main) metrics() *web.Metrics {
-	mx := web.NewMetrics(web.MetricSources{
-		Stream: m.store.Last,
-		Projections: func() map[string]web.Position {
-			out := map[string]web.Position{}
-			for _, p := range []*projections.Projector{m.projector, m.usage} {
-				seq, at := p.Position()
-				halted, _ := p.Halted()
-				out[p.Name] = web.Position{Seq: seq, At: at, HaltedAt: halted, Skipped: p.Skipped()}
-			}
-			return out
-		},
-		KeysByStatus:  m.db.KeyCounts,
-		IndexSize:     m.index.Len,
-		NATSConnected: m.nc.IsConnected,
-		CheckpointAge: func() (time.Duration, bool) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			at, ok, err := (&audit.Trail{DB: m.db.SQL()}).LatestCheckpointAt(ctx)
-			if err != nil || !ok {
-				return 0, false
-			}
-			return m.Now().Sub(at), true
-		},
-	})
-	m.service.OnCall = mx.Request
-	m.index.Observe = mx.Verification
-	return mx
-}
-
 // background starts the usage recorder, the expiry sweeper and the GC pacer.
 func (m *Main) background(usageStore *events.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
