@@ -69,6 +69,25 @@ func (l *ledger) lastSeq(t *testing.T) uint64 {
 	return l.LastSeq(t)
 }
 
+// raceIssues issues n keys for actor at once, spread over the instances in
+// turn, and counts the outcomes by error code ("" for issued).
+func raceIssues(actor commands.Actor, n int, instances ...*ledger) map[string]int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[string]int{}
+	for i := range n {
+		l := instances[i%len(instances)]
+		wg.Go(func() {
+			_, err := l.svc.IssueKey(context.Background(), actor, "", commands.IssueKey{Name: fmt.Sprintf("k%d", i)})
+			mu.Lock()
+			codes[keyledger.ErrorCode(err)]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return codes
+}
+
 func TestIssueLimitHoldsWhenTwentyRace(t *testing.T) {
 	l := newLedger(t)
 	ctx := context.Background()
@@ -76,18 +95,7 @@ func TestIssueLimitHoldsWhenTwentyRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev, _ := l.developer(t, "dev") // holds one active key already: 4 slots remain
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	codes := map[string]int{}
-	for i := range 20 {
-		wg.Go(func() {
-			_, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: fmt.Sprintf("k%d", i)})
-			mu.Lock()
-			codes[keyledger.ErrorCode(err)]++
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	codes := raceIssues(dev, 20, l)
 	if codes[""] != 4 || codes[keyledger.ELimitReached] != 16 {
 		t.Fatalf("outcomes %v; want 4 issued and 16 limit_reached", codes)
 	}

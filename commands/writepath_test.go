@@ -108,19 +108,7 @@ func TestIssueLimitHoldsAcrossTwoInstances(t *testing.T) {
 	if err := a.svc.Applied.WaitFor(ctx, b.lastSeq(t)); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	codes := map[string]int{}
-	for i := range 30 {
-		l := []*ledger{a, b}[i%2]
-		wg.Go(func() {
-			_, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: fmt.Sprintf("k%d", i)})
-			mu.Lock()
-			codes[keyledger.ErrorCode(err)]++
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	codes := raceIssues(dev, 30, a, b)
 	if codes[""] != 5 || codes[keyledger.ELimitReached] != 25 {
 		t.Fatalf("outcomes %v; want 5 issued and 25 limit_reached", codes)
 	}

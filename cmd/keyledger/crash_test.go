@@ -151,25 +151,37 @@ func dump(t *testing.T, path string) string {
 		`SELECT * FROM projection_state`, `SELECT * FROM settings`,
 		`SELECT * FROM users ORDER BY user_id`, `SELECT * FROM keys ORDER BY key_id`,
 	} {
-		rows, err := db.Query(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintf(&b, "%v\n", vals)
-		}
-		rows.Close()
+		dumpRows(t, db, q, "", &b)
 	}
 	return b.String()
+}
+
+// dumpRows writes every row q returns to b, one line each, after prefix;
+// byte values are written as text.
+func dumpRows(t *testing.T, db *sql.DB, q, prefix string, b *strings.Builder) {
+	t.Helper()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range vals {
+			if raw, ok := v.([]byte); ok {
+				vals[i] = string(raw) // text as text: the secrets test searches it
+			}
+		}
+		fmt.Fprintf(b, "%s%v\n", prefix, vals)
+	}
 }
 
 // rebuild projects the whole stream at url into a fresh file and returns its path.

@@ -23,8 +23,10 @@ func natsKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("nats-keys", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "nats-keys", "directory for keyledger.nk, callout.nk and nats.env")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	} else if err != nil {
+		return exitUsage
 	}
 	if err := writeNATSKeys(*out); err != nil {
 		fmt.Fprintln(stderr, "keyledger:", err)
@@ -76,8 +78,10 @@ func gatewayCredentials(ctx context.Context, args []string, stdout, stderr io.Wr
 	data := fs.String("data", "keyledger-data", "the server's data directory")
 	name := fs.String("name", "", "the gateway's name: 1-32 of a-z, 0-9 and -")
 	out := fs.String("out", "", "file to write the credential to (default: DATA/gateway-NAME.token)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	} else if err != nil {
+		return exitUsage
 	}
 	if *out == "" {
 		*out = filepath.Join(*data, "gateway-"+*name+".token")

@@ -209,21 +209,7 @@ func tableDump(t *testing.T, path string) string {
 	rows.Close()
 	var b strings.Builder
 	for _, table := range tables {
-		rows, err := db.Query(`SELECT * FROM "` + table + `"`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			rows.Scan(ptrs...)
-			fmt.Fprintf(&b, "%s %s\n", table, fmt.Sprintf("%s", vals))
-		}
-		rows.Close()
+		dumpRows(t, db, `SELECT * FROM "`+table+`"`, table+" ", &b)
 	}
 	return b.String()
 }
