@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/keyledger/keyledger"
@@ -34,7 +35,38 @@ func (s *Service) AuthenticateKey(ctx context.Context, keyID string) (Actor, err
 var errDeny = keyledger.Errorf(keyledger.EUnauthenticated, "a valid API key is required (Authorization: Bearer kl_...)")
 
 // authenticate checks the key keyID and, unless secret is nil, its secret.
+// With a key index (the server's verify index) it is judged in memory, and
+// only the owner's roles come from the decision state; without one, from
+// SQLite.
 func (s *Service) authenticate(ctx context.Context, keyID string, secret *string) (Actor, error) {
+	if s.KeyIndex == nil {
+		return s.authenticateSQL(ctx, keyID, secret)
+	}
+	owner, found, ok := s.KeyIndex.Authenticate(keyID, secret)
+	if !found {
+		// The key may have been issued on another instance a moment ago.
+		if last, err := s.Store.LastSeq(ctx); err == nil && s.wait(ctx, last) == nil {
+			owner, _, ok = s.KeyIndex.Authenticate(keyID, secret)
+		}
+	}
+	if !ok {
+		return Actor{}, errDeny
+	}
+	e, err := s.state.owner(ctx, owner)
+	if err != nil {
+		return Actor{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.owner.Active {
+		return Actor{}, errDeny
+	}
+	return Actor{UserID: owner, KeyID: keyID, Roles: slices.Clone(e.owner.Roles)}, nil
+}
+
+// authenticateSQL is authenticate from the projections, for a service
+// without a key index.
+func (s *Service) authenticateSQL(ctx context.Context, keyID string, secret *string) (Actor, error) {
 	c, err := s.Read.Credential(ctx, keyID)
 	if errors.Is(err, keyledger.ErrNotFound) {
 		// The key may have been issued on another instance a moment ago.
@@ -55,30 +87,19 @@ func (s *Service) authenticate(ctx context.Context, keyID string, secret *string
 	if err != nil {
 		return Actor{}, err
 	}
-	clock := c.Clock()
-	if s.Usage != nil {
-		// This instance may know of a use the projections have not seen yet.
-		clock.LastUsedAt = max(clock.LastUsedAt, s.Usage.LastUsed(c.KeyID))
-	}
-	if status, _ := clock.StatusAtUnix(s.Now().Unix(), keyledger.PolicyOf(settings)); status != keyledger.StatusActive {
+	if status, _ := c.Clock().StatusAtUnix(s.Now().Unix(), keyledger.PolicyOf(settings)); status != keyledger.StatusActive {
 		return Actor{}, errDeny
-	}
-	if s.Usage != nil {
-		s.Usage.CountUse(c.KeyID)
 	}
 	return Actor{UserID: c.Owner, KeyID: c.KeyID, Roles: c.OwnerRoles}, nil
 }
 
-// UsageCounter counts uses of keys, as the verify index does for
-// verifications: its counts become UsageRecorded events once a minute, which
-// move the key's last_used_at. Authenticating with a key counts as one valid
-// use, so keys used only for management calls do not expire for inactivity.
-type UsageCounter interface {
-	// CountUse counts one valid use of the key now.
-	CountUse(keyID string)
-	// LastUsed is the key's latest use this counter knows of, in Unix
-	// seconds (0: none).
-	LastUsed(keyID string) int64
+// KeyIndex judges keys in memory: the server's verify index
+// (verifier.Index.Authenticate). A key that passes counts as one valid use,
+// so keys used only for management calls do not expire for inactivity.
+type KeyIndex interface {
+	// Authenticate checks the key's secret (unless nil) and that it is
+	// active now; found is false if the index holds no such key.
+	Authenticate(keyID string, secret *string) (owner string, found, ok bool)
 }
 
 // bearerToken returns the token of an Authorization header value. The scheme

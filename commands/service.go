@@ -62,9 +62,9 @@ type Service struct {
 	Random io.Reader
 	// MaxAttempts bounds how often one command reloads after a conflict.
 	MaxAttempts int
-	// Usage, if set, counts authenticating with a key as a use of it
-	// (auth.go); nil counts nothing.
-	Usage UsageCounter
+	// KeyIndex, if set, authenticates keys in memory and counts each as a use
+	// (auth.go); nil reads them from SQLite and counts nothing.
+	KeyIndex KeyIndex
 	// History, if set, answers as_of queries by replay.
 	History History
 	// Audit, if set, answers the audit queries.

@@ -112,7 +112,7 @@ func TestIssueLimitHoldsAcrossTwoInstances(t *testing.T) {
 	if codes[""] != 5 || codes[keyledger.ELimitReached] != 25 {
 		t.Fatalf("outcomes %v; want 5 issued and 25 limit_reached", codes)
 	}
-	recs, _, err := a.store.Load(ctx, "keyledger.events.user."+dev.UserID+".*.issued")
+	recs, _, err := a.store.Load(ctx, "keyledger.events.user."+dev.UserID+".issued")
 	if err != nil || len(recs) != 6 {
 		t.Fatalf("the stream holds %d KeyIssued for the owner (%v), want 6", len(recs), err)
 	}
@@ -142,7 +142,7 @@ func TestLaggingInstanceCannotExceedTheLimit(t *testing.T) {
 	defer cancel()
 	_, err := b.svc.IssueKey(tctx, dev, "", commands.IssueKey{Name: "from-b"})
 	wantCode(t, err, keyledger.ELimitReached)
-	recs, _, err := a.store.Load(ctx, "keyledger.events.user."+dev.UserID+".*.issued")
+	recs, _, err := a.store.Load(ctx, "keyledger.events.user."+dev.UserID+".issued")
 	if err != nil || len(recs) != 3 {
 		t.Fatalf("the stream holds %d KeyIssued for the owner (%v), want 3", len(recs), err)
 	}

@@ -7,8 +7,15 @@ import (
 )
 
 // Subject prefixes. Events about a user and their keys live under
-// keyledger.events.user.<userID>.<keyID or _>.<name>; policy events under
-// keyledger.events.settings.<name>.
+// keyledger.events.user.<userID>.<name>, the key ID in the body; policy
+// events under keyledger.events.settings.<name>.
+//
+// An owner's subjects are few (one per event name) however many keys the
+// owner has held: JetStream finds the last sequence of a wildcard filter
+// by visiting every subject under it, and every command appends with the
+// owner's filter as its expected subject. Streams written before this
+// layout hold keyledger.events.user.<userID>.<keyID or _>.<name>, which
+// readers still accept (see LegacySubject).
 const (
 	SubjectPrefix   = "keyledger.events."
 	SubjectAll      = "keyledger.events.>"
@@ -18,6 +25,39 @@ const (
 	SubjectUsage           = "keyledger.usage.>"
 	noKey                  = "_"
 )
+
+// LegacySubject is where e was stored before owner subjects stopped naming
+// the key (keyledger.events.user.<userID>.<keyID or _>.<name>), or "" for
+// an event that was not stored under an owner.
+func LegacySubject(e Event) string {
+	if !ownerEvent(e) {
+		return ""
+	}
+	return SubjectPrefix + "user." + e.OwnerID() + "." + keyToken(e) + "." + e.Action()
+}
+
+// ActionSubjects are the subject filters that hold every owner event named
+// action ("revoked"), in this layout and in the legacy one.
+func ActionSubjects(action string) []string {
+	return []string{SubjectPrefix + "user.*." + action, SubjectPrefix + "user.*.*." + action}
+}
+
+// ownerEvent reports whether e is stored under its owner's subjects.
+func ownerEvent(e Event) bool {
+	switch e.(type) {
+	case *UsageRecorded, *CheckpointSigned, *EventSkipped:
+		return false
+	}
+	return e.OwnerID() != ""
+}
+
+// keyToken is e's key ID, or "_" for an event about the owner alone.
+func keyToken(e Event) string {
+	if k := e.KeyRef(); k != "" {
+		return k
+	}
+	return noKey
+}
 
 // OwnerSubjects is the subject filter that holds one owner's aggregate.
 func OwnerSubjects(userID string) string {
@@ -37,11 +77,7 @@ func Subject(e Event) string {
 	if e.OwnerID() == "" {
 		return SubjectPrefix + "settings." + e.Action()
 	}
-	key := e.KeyRef()
-	if key == "" {
-		key = noKey
-	}
-	return SubjectPrefix + "user." + e.OwnerID() + "." + key + "." + e.Action()
+	return SubjectPrefix + "user." + e.OwnerID() + "." + e.Action()
 }
 
 // typeName is the JSON "type" of an event: its Go type name (KeyRevoked).

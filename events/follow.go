@@ -11,11 +11,6 @@ import (
 // type, a newer schema, a broken body): following again cannot get past it.
 var ErrUndecodable = errors.New("events: a stored event cannot be decoded")
 
-// NotifyPrefix starts the subjects the event stream republishes stored user
-// events on: keyledger.notify.<action>.<keyID>, with the stream sequence in
-// the Nats-Sequence header.
-const NotifyPrefix = "keyledger.notify."
-
 // Follower delivers stored events in order from a sequence on, until ctx
 // ends or fn fails.
 type Follower interface {

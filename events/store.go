@@ -60,9 +60,9 @@ func NewUsageStore(js jetstream.JetStream) *Store {
 }
 
 // Config is the stream configuration the store keeps. The event stream has
-// file storage, nothing ever deleted or purged, atomic batches, and every
-// stored user event republished on keyledger.notify.<action>.<keyID>. The
-// usage stream drops what is older than MaxAge.
+// file storage, nothing ever deleted or purged, and atomic batches; the
+// store announces what it appends itself (notify.go). The usage stream drops
+// what is older than MaxAge.
 func (s *Store) Config() jetstream.StreamConfig {
 	if s.Subjects == SubjectUsage {
 		return jetstream.StreamConfig{
@@ -90,10 +90,6 @@ func (s *Store) Config() jetstream.StreamConfig {
 		DenyPurge:          true,
 		AllowAtomicPublish: true,
 		AllowDirect:        true,
-		RePublish: &jetstream.RePublish{
-			Source:      SubjectPrefix + "user.*.*.*",
-			Destination: "keyledger.notify.{{wildcard(3)}}.{{wildcard(2)}}",
-		},
 	}
 }
 
@@ -303,9 +299,14 @@ func (s *Store) Append(ctx context.Context, filter string, expected uint64, msgI
 		if ack.Duplicate {
 			return ack.Sequence, ErrDuplicate
 		}
+		s.notify(msgs, evs, ack.Sequence)
 		return ack.Sequence, nil
 	}
-	return s.appendBatch(ctx, msgs)
+	last, err := s.appendBatch(ctx, msgs)
+	if err == nil {
+		s.notify(msgs, evs, last)
+	}
+	return last, err
 }
 
 // appendBatch publishes msgs as one atomic batch: all are stored, or none.
@@ -365,10 +366,12 @@ func (s *Store) Record(ctx context.Context, e Event) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("record: %w", err)
 	}
-	ack, err := s.JS.PublishMsg(ctx, &nats.Msg{Subject: Subject(e), Data: data})
+	m := &nats.Msg{Subject: Subject(e), Data: data}
+	ack, err := s.JS.PublishMsg(ctx, m)
 	if err != nil {
 		return 0, fmt.Errorf("record: %w", err)
 	}
+	s.notify([]*nats.Msg{m}, []Event{e}, ack.Sequence)
 	return ack.Sequence, nil
 }
 

@@ -237,5 +237,50 @@ func testStore(t *testing.T, js jetstream.JetStream, replicas int) {
 		if msg.Subject != "keyledger.notify.revoked.K9" || msg.Header.Get("Nats-Sequence") != fmt.Sprint(seq) {
 			t.Fatalf("notification on %s seq %s, want keyledger.notify.revoked.K9 seq %d", msg.Subject, msg.Header.Get("Nats-Sequence"), seq)
 		}
+		// An atomic batch announces each event with its own sequence.
+		last, err := s.Append(ctx, events.OwnerSubjects("alice"), seq, "", []events.Event{
+			revoked("alice", "K10"), revoked("alice", "K11"), revoked("alice", "K12")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, k := range []string{"K10", "K11", "K12"} {
+			msg, err := sub.NextMsg(5 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := last - 2 + uint64(i); msg.Subject != "keyledger.notify.revoked."+k || msg.Header.Get("Nats-Sequence") != fmt.Sprint(want) {
+				t.Fatalf("notification on %s seq %s, want %s seq %d", msg.Subject, msg.Header.Get("Nats-Sequence"), k, want)
+			}
+			if r, err := s.Get(ctx, last-2+uint64(i)); err != nil || r.Event.KeyRef() != k || string(r.Data) != string(msg.Data) {
+				t.Fatalf("notification body is not the stored event %d: %v", last-2+uint64(i), err)
+			}
+		}
+	})
+
+	t.Run("an_owner_has_a_subject_per_event_name_not_per_key", func(t *testing.T) {
+		// JetStream checks an append's expected sequence by visiting every
+		// subject under the owner's filter: that must not grow with keys.
+		s := store(t)
+		var last uint64
+		for i := range 200 {
+			// A message ID, so that a publish the client retries (a leader
+			// election on R3) is recognised instead of refused.
+			seq, err := s.Append(ctx, events.OwnerSubjects("carol"), last, fmt.Sprint("c", i), []events.Event{revoked("carol", fmt.Sprintf("K%d", i))})
+			if err != nil && !errors.Is(err, events.ErrDuplicate) {
+				t.Fatal(err)
+			}
+			last = seq
+		}
+		st, err := js.Stream(ctx, s.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(events.OwnerSubjects("carol")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.State.Subjects) != 1 || info.State.Subjects["keyledger.events.user.carol.revoked"] != 200 {
+			t.Fatalf("carol's subjects: %v; want one subject holding 200 events", info.State.Subjects)
+		}
 	})
 }

@@ -54,10 +54,30 @@ func (s *Store) open(ctx context.Context) error {
 		return fmt.Errorf("open stream %s: %w", s.Stream, err)
 	}
 	s.stream = st
-	if diffs := DiffConfig(s.Config(), st.CachedInfo().Config); len(diffs) > 0 {
+	have := st.CachedInfo().Config
+	if legacyRepublish(have.RePublish) {
+		// Created by an earlier keyledger, which had JetStream announce what
+		// the store now announces itself: an upgrade, not a change.
+		have.RePublish = nil
+		if DiffConfig(s.Config(), have) == nil {
+			if st, err = s.JS.UpdateStream(ctx, s.Config()); err != nil {
+				return fmt.Errorf("upgrade stream %s: %w", s.Stream, err)
+			}
+			s.stream = st
+			have = st.CachedInfo().Config
+		}
+	}
+	if diffs := DiffConfig(s.Config(), have); len(diffs) > 0 {
 		return &ConfigError{Stream: s.Stream, Diffs: diffs}
 	}
 	return nil
+}
+
+// legacyRepublish reports whether r is the republish earlier keyledgers
+// configured, when the key ID was a token of the stored subject.
+func legacyRepublish(r *jetstream.RePublish) bool {
+	return r != nil && !r.HeadersOnly && r.Source == SubjectPrefix+"user.*.*.*" &&
+		r.Destination == "keyledger.notify.{{wildcard(3)}}.{{wildcard(2)}}"
 }
 
 // Restore updates the stream back to the configuration keyledger requires

@@ -19,7 +19,9 @@ func TestOpenRefusesAChangedStreamNamingEachField(t *testing.T) {
 
 	// Someone loosens the stream behind keyledger's back.
 	cfg := s.Config()
-	cfg.MaxMsgs, cfg.MaxAge, cfg.RePublish, cfg.AllowAtomicPublish, cfg.Duplicates = 10, time.Hour, nil, false, time.Second
+	cfg.MaxMsgs, cfg.AllowAtomicPublish, cfg.Duplicates = 10, false, time.Second
+	cfg.MaxAge = time.Hour
+	cfg.RePublish = &jetstream.RePublish{Source: "keyledger.events.>", Destination: "spy.copy.>"} // a copy of every event, elsewhere
 	cfg.Subjects = []string{"keyledger.events.>", "evil.>"}
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
@@ -48,7 +50,7 @@ func TestOpenRefusesAChangedStreamNamingEachField(t *testing.T) {
 			t.Errorf("message does not name %s: %v", field, err)
 		}
 	}
-	if d, ok := got["republish"]; !ok || d.Have != "none" {
+	if d, ok := got["republish"]; !ok || d.Want != "none" || !strings.Contains(d.Have, "spy.copy.>") {
 		t.Errorf("republish: %+v", d)
 	}
 	if len(ce.Diffs) != 6 {
@@ -64,8 +66,36 @@ func TestOpenRefusesAChangedStreamNamingEachField(t *testing.T) {
 		t.Fatalf("open after restore: %v", err)
 	}
 	info, _ := js.Stream(ctx, "KEYLEDGER")
-	if c := info.CachedInfo().Config; c.MaxAge != 0 || c.MaxMsgs != -1 || c.RePublish == nil || len(c.Subjects) != 1 {
+	if c := info.CachedInfo().Config; c.MaxAge != 0 || c.MaxMsgs != -1 || c.RePublish != nil || len(c.Subjects) != 1 {
 		t.Fatalf("restored config %+v", c)
+	}
+}
+
+func TestOpenUpgradesAStreamThatRepublishedByKeyToken(t *testing.T) {
+	_, js := natstest.Connect(t, natstest.RunServer(t))
+	ctx := context.Background()
+	// The stream as an earlier keyledger created it: JetStream republished
+	// keyledger.events.user.<user>.<key>.<action> on keyledger.notify.
+	cfg := events.NewStore(js).Config()
+	cfg.RePublish = &jetstream.RePublish{Source: "keyledger.events.user.*.*.*", Destination: "keyledger.notify.{{wildcard(3)}}.{{wildcard(2)}}"}
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := events.NewStore(js).Open(ctx); err != nil {
+		t.Fatalf("open of an earlier keyledger's stream: %v", err)
+	}
+	st, _ := js.Stream(ctx, "KEYLEDGER")
+	if r := st.CachedInfo().Config.RePublish; r != nil {
+		t.Fatalf("republish left in place: %+v (every notification would be sent twice)", r)
+	}
+	// Any other republish is someone's change, and is refused.
+	cfg.RePublish = &jetstream.RePublish{Source: "keyledger.events.user.*.*.*", Destination: "keyledger.notify.{{wildcard(2)}}.{{wildcard(3)}}"}
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	var ce *events.ConfigError
+	if err := events.NewStore(js).Open(ctx); !errors.As(err, &ce) || len(ce.Diffs) != 1 || ce.Diffs[0].Field != "republish" {
+		t.Fatalf("open with another republish: %v", err)
 	}
 }
 

@@ -43,7 +43,7 @@ func (p *Projector) admit(r events.Recorded) error {
 	if p.Accept != nil && !p.Accept(r.Event) {
 		return fmt.Errorf("a %s does not belong in this stream", r.Event.Base().Type)
 	}
-	if want := events.Subject(r.Event); r.Subject != "" && r.Subject != want {
+	if want := events.Subject(r.Event); r.Subject != "" && r.Subject != want && r.Subject != events.LegacySubject(r.Event) {
 		return fmt.Errorf("a %s stored on %s belongs on %s", r.Event.Base().Type, r.Subject, want)
 	}
 	return nil

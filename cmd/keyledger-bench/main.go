@@ -46,6 +46,7 @@ type Bench struct {
 	Revokes     int           // revocations timed from reply to notification
 	Million     bool          // the 1,000,000-key memory figures
 	MillionDir  string        // keep (or reuse) the million-key data here
+	ServeArgs   []string      // extra flags for every `keyledger serve`, e.g. --pprof
 	Out, Errout io.Writer
 
 	bin string // the binary in use
@@ -84,6 +85,10 @@ func (b *Bench) ParseFlags(args []string) error {
 	fs.IntVar(&b.Revokes, "revokes", b.Revokes, "revocations timed from reply to notification")
 	fs.BoolVar(&b.Million, "million", b.Million, "also seed 1,000,000 keys over 100,000 owners and measure start-up and memory (minutes)")
 	fs.StringVar(&b.MillionDir, "million-dir", b.MillionDir, "with --million: seed into this directory and keep it; reuse it if already seeded")
+	fs.Func("serve-arg", "an extra flag for `keyledger serve`, repeatable (e.g. --serve-arg=--pprof=127.0.0.1:6060)", func(v string) error {
+		b.ServeArgs = append(b.ServeArgs, v)
+		return nil
+	})
 	bare := fs.String("serve-bare", "", "internal: only serve the bare fixed-JSON HTTP handler on this address")
 	if err := fs.Parse(args); err != nil {
 		return err

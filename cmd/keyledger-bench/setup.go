@@ -95,6 +95,7 @@ func (b *Bench) startTarget(ctx context.Context, setup string) (t *target, err e
 // openTarget starts serve with args, waits for it to be ready, and
 // connects as the admin and as the service.
 func (b *Bench) openTarget(ctx context.Context, t *target, args []string) error {
+	args = append(args, b.ServeArgs...)
 	p, err := start(b.bin, nil, append(args, "--http")...)
 	if err != nil {
 		return err

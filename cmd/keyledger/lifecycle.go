@@ -96,6 +96,10 @@ func (m *Main) HTTPURL() string { return m.http.URL() }
 // Close stops serving, in the reverse order of Run: no new requests, then
 // background work (the last usage is flushed), then storage and NATS.
 func (m *Main) Close() error {
+	if m.pprof != nil {
+		m.pprof.Close()
+		m.pprof = nil
+	}
 	if m.http != nil {
 		m.http.Close()
 		m.http = nil

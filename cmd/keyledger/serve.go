@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -62,6 +63,8 @@ type Main struct {
 	// answers on an external NATS server; without it, this instance does
 	// not answer the callout.
 	CalloutNkeyFile string
+	// PprofAddr serves net/http/pprof there when set (--pprof).
+	PprofAddr string
 
 	ns        *server.Server
 	nc        *nats.Conn
@@ -82,6 +85,7 @@ type Main struct {
 
 	// checkpointer signs the audit log's checkpoints.
 	checkpointer *audit.Checkpointer
+	pprof        *http.Server
 }
 
 // NewMain returns a Main with the defaults of DESIGN.md.
@@ -128,6 +132,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Instance, "instance", "", "name of this instance in usage records (default: a new ID)")
 	fs.Uint64Var(&m.CheckpointEvery, "checkpoint-every", m.CheckpointEvery, "sign an audit checkpoint after this many events")
 	fs.DurationVar(&m.CheckpointInterval, "checkpoint-interval", m.CheckpointInterval, "sign an audit checkpoint this often when the log grew")
+	fs.StringVar(&m.PprofAddr, "pprof", "", "serve Go's runtime profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off by default)")
 	fs.BoolVar(&m.RestoreStreamConfig, "restore-stream-config", false, "restore the streams' configuration if someone changed it, instead of refusing to start")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(m.Stdout, serveHelp)
@@ -154,6 +159,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	if m.Instance == "" {
 		m.Instance = ulid.Make().String()
+	}
+	if m.PprofAddr != "" {
+		if err := m.servePprof(m.PprofAddr); err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
 	}
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return err
@@ -285,7 +295,7 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 		}
 	}
 	m.service = commands.NewService(m.store, m.db, m.projector)
-	m.service.Logger, m.service.Now, m.service.Usage = m.Logger, m.Now, m.index
+	m.service.Logger, m.service.Now, m.service.KeyIndex = m.Logger, m.Now, m.index
 	m.history = projections.NewHistory(m.store)
 	m.service.History = m.history
 	m.service.Audit = &audit.Queries{DB: m.db.SQL(), Now: m.Now}

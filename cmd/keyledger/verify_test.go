@@ -216,7 +216,7 @@ func TestExactlyOneKeyExpiredWithTwoInstances(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // background sweeps on both instances too
 	_, js := natstest.Connect(t, ns)
 	st, _ := js.Stream(context.Background(), "KEYLEDGER")
-	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter("keyledger.events.user.*.*.expired"))
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter("keyledger.events.user.*.expired"))
 	if err != nil {
 		t.Fatal(err)
 	}

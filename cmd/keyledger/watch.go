@@ -100,7 +100,7 @@ func replay(ctx context.Context, nc *nats.Conn, actions []string, from uint64, p
 	}
 	var filters []string
 	for _, a := range actions {
-		filters = append(filters, events.SubjectPrefix+"user.*.*."+a)
+		filters = append(filters, events.ActionSubjects(a)...)
 	}
 	err = store.FollowSubjects(ctx, filters, from, func(batch []events.Recorded) error {
 		for _, r := range batch {

@@ -1,0 +1,47 @@
+package events
+
+import (
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// NotifyPrefix starts the subjects a stored owner event is announced on:
+// keyledger.notify.<action>.<keyID or _>, the stored event as the body and
+// the stream sequence in the Nats-Sequence header, as JetStream's republish
+// would set it. Notifications are hints (core NATS, at most once); readers
+// that must not miss one follow the stream.
+const NotifyPrefix = "keyledger.notify."
+
+// NotifySubject is where a stored e is announced, or "" if it is not (only
+// events about an owner or their keys are).
+func NotifySubject(e Event) string {
+	if !ownerEvent(e) {
+		return ""
+	}
+	return NotifyPrefix + e.Action() + "." + keyToken(e)
+}
+
+// notify announces msgs, just stored by this store with the last one at
+// sequence last. The store does this itself rather than have the stream
+// republish, because the key ID is no longer a token of the stored subject.
+// An instance that stops between the acknowledgement and this publish
+// announces nothing; the event is stored all the same.
+func (s *Store) notify(msgs []*nats.Msg, evs []Event, last uint64) {
+	nc := s.JS.Conn()
+	first := last + 1 - uint64(len(msgs))
+	for i, e := range evs {
+		subj := NotifySubject(e)
+		if subj == "" {
+			continue
+		}
+		n := &nats.Msg{Subject: subj, Data: msgs[i].Data, Header: nats.Header{}}
+		n.Header.Set(jetstream.StreamHeader, s.Stream)
+		n.Header.Set(jetstream.SubjectHeader, msgs[i].Subject)
+		n.Header.Set(jetstream.SequenceHeader, strconv.FormatUint(first+uint64(i), 10))
+		// A notification lost here is what core NATS promises anyway; the
+		// event is stored, and followers of the stream see it.
+		_ = nc.PublishMsg(n)
+	}
+}

@@ -1,0 +1,44 @@
+package verifier
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+
+	"github.com/keyledger/keyledger"
+	"github.com/oklog/ulid/v2"
+)
+
+// Authenticate judges a key presented for a management call rather than a
+// verification: its secret (unless secret is nil: NATS authenticated the
+// connection already), and that the key is active now under the expiry
+// policy, by the same rule as Verify; it does not ask whether keys are
+// enabled for verification, so that admins can always enable them. A key
+// that passes counts as one valid use. found is false when the index holds
+// no key keyID (it may have been issued a moment ago on another instance).
+func (x *Index) Authenticate(keyID string, secret *string) (owner string, found, ok bool) {
+	id, err := ulid.ParseStrict(keyID)
+	if err != nil {
+		return "", false, false
+	}
+	var sum [32]byte
+	if secret != nil {
+		sum = sha256.Sum256([]byte(*secret))
+	}
+	unix := x.Now().Unix()
+	s := x.shard(id)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k := s.m[id]
+	if k == nil {
+		return "", false, false
+	}
+	if secret != nil && subtle.ConstantTimeCompare(sum[:], k.hash[:]) != 1 {
+		return "", true, false
+	}
+	if status, _ := k.clock().StatusAtUnix(unix, x.policy()); status != keyledger.StatusActive {
+		return "", true, false
+	}
+	k.count(countValid, "")
+	k.used(unix)
+	return k.owner, true, true
+}
