@@ -218,7 +218,7 @@ func TestServeRefusesAChangedStreamUnlessToldToRestoreIt(t *testing.T) {
 		t.Fatalf("restoration not logged:\n%s", logs.String())
 	}
 	st, _ = jetStreamAt(t, m.ClientURL()).Stream(context.Background(), "KEYLEDGER")
-	if c := st.CachedInfo().Config; c.MaxMsgs != -1 || c.RePublish == nil {
+	if c := st.CachedInfo().Config; c.MaxMsgs != -1 || c.RePublish != nil {
 		t.Fatalf("stream after restore: max_msgs %d, republish %v", c.MaxMsgs, c.RePublish)
 	}
 }
