@@ -49,7 +49,7 @@ func keyFor(o *Owner, a Actor, keyID string) (*Key, error) {
 
 // nameTaken reports whether another active key of o already has name.
 func nameTaken(o *Owner, name, except string, now time.Time) bool {
-	for _, k := range o.Keys {
+	for _, k := range o.liveKeys() {
 		if k.ID != except && k.Name == name && k.StatusAt(now) == keyledger.StatusActive {
 			return true
 		}

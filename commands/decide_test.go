@@ -3,6 +3,7 @@ package commands_test
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -327,5 +328,43 @@ func TestDecideExpire(t *testing.T) {
 				t.Fatalf("reason %s", evs[0].(*events.KeyExpired).Reason)
 			}
 		})
+	}
+}
+
+// The per-owner limits count only keys recorded active; whatever happens to
+// keys, that count must equal a count over every key the owner ever held.
+func TestActiveKeysFollowsEveryStatusChange(t *testing.T) {
+	o := commands.NewOwner("U")
+	o.Apply(&events.UserRegistered{UserID: "U", Name: "u"})
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ids []string
+	for i := range 3000 {
+		if len(ids) == 0 || rng.IntN(3) == 0 {
+			id := fmt.Sprint("K", i)
+			exp := now.Add(time.Duration(rng.IntN(120)-60) * time.Minute) // some already past
+			o.Apply(&events.KeyIssued{KeyID: id, Owner: "U", Name: fmt.Sprint("n", rng.IntN(50)), ExpiresAt: &exp})
+			ids = append(ids, id)
+			continue
+		}
+		id := ids[rng.IntN(len(ids))]
+		switch rng.IntN(4) {
+		case 0:
+			o.Apply(&events.KeyRevoked{KeyID: id, Owner: "U"})
+		case 1:
+			o.Apply(&events.KeyRegenerated{KeyID: id, Owner: "U"})
+		case 2:
+			o.Apply(&events.KeyExpired{KeyID: id, Owner: "U"})
+		case 3:
+			o.Apply(&events.KeyDeleted{KeyID: id, Owner: "U"})
+		}
+		want := 0
+		for _, k := range o.Keys {
+			if k.StatusAt(now) == keyledger.StatusActive {
+				want++
+			}
+		}
+		if got := o.ActiveKeys(now); got != want {
+			t.Fatalf("after %d events: %d active keys counted, %d held", i, got, want)
+		}
 	}
 }

@@ -46,6 +46,38 @@ type Owner struct {
 	Roles    []string
 	Keys     map[string]*Key
 	KeyOrder []string
+
+	// live holds the keys whose recorded status is active, built when first
+	// needed: only they can be active now, so the per-owner limits look at
+	// them and not at every key the owner ever held.
+	live map[string]*Key
+}
+
+// liveKeys returns the keys whose recorded status is active.
+func (o *Owner) liveKeys() map[string]*Key {
+	if o.live == nil {
+		o.live = map[string]*Key{}
+		for id, k := range o.Keys {
+			if k.Status == keyledger.StatusActive {
+				o.live[id] = k
+			}
+		}
+	}
+	return o.live
+}
+
+// setStatus records a key's status, keeping live current.
+func (o *Owner) setStatus(id, status string) {
+	k := o.key(id)
+	k.Status = status
+	if o.live == nil {
+		return
+	}
+	if status == keyledger.StatusActive && o.Keys[id] == k {
+		o.live[id] = k
+	} else {
+		delete(o.live, id)
+	}
 }
 
 // NewOwner returns the empty aggregate for user id.
@@ -63,19 +95,20 @@ func (o *Owner) Apply(e events.Event) {
 	case *events.UserDeactivated:
 		o.Active = false
 	case *events.KeyIssued:
-		o.Keys[e.KeyID] = &Key{ID: e.KeyID, Name: e.Name, Description: e.Description, Status: keyledger.StatusActive, ExpiresAt: e.ExpiresAt}
+		o.Keys[e.KeyID] = &Key{ID: e.KeyID, Name: e.Name, Description: e.Description, ExpiresAt: e.ExpiresAt}
 		o.KeyOrder = append(o.KeyOrder, e.KeyID)
+		o.setStatus(e.KeyID, keyledger.StatusActive)
 	case *events.KeyRenamed:
 		k := o.key(e.KeyID)
 		k.Name, k.Description = e.Name, e.Description
 	case *events.KeyRevoked:
-		o.key(e.KeyID).Status = keyledger.StatusRevoked
+		o.setStatus(e.KeyID, keyledger.StatusRevoked)
 	case *events.KeyRegenerated:
-		o.key(e.KeyID).Status = keyledger.StatusActive
+		o.setStatus(e.KeyID, keyledger.StatusActive)
 	case *events.KeyDeleted:
-		o.key(e.KeyID).Status = keyledger.StatusDeleted
+		o.setStatus(e.KeyID, keyledger.StatusDeleted)
 	case *events.KeyExpired:
-		o.key(e.KeyID).Status = keyledger.StatusExpired
+		o.setStatus(e.KeyID, keyledger.StatusExpired)
 	}
 }
 
@@ -91,7 +124,7 @@ func (o *Owner) key(id string) *Key {
 // ActiveKeys counts keys that are active at now.
 func (o *Owner) ActiveKeys(now time.Time) int {
 	n := 0
-	for _, k := range o.Keys {
+	for _, k := range o.liveKeys() {
 		if k.StatusAt(now) == keyledger.StatusActive {
 			n++
 		}

@@ -36,6 +36,7 @@ type DB struct {
 	Now func() time.Time
 
 	db       *sql.DB
+	stmts    *readStmts // shared by copies of this DB (as_of views)
 	appliers []registered
 	// Rebuilt is true when Open started from an empty file: it was missing,
 	// or its schema was older than this build's and was dropped.
@@ -178,6 +179,7 @@ func (d *DB) openAt() (map[string]int, error) {
 		return nil, fmt.Errorf("open %s: %w", d.Path, err)
 	}
 	d.db = db
+	d.stmts = &readStmts{m: map[string]*sql.Stmt{}}
 	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS projection_migrations (applier TEXT NOT NULL, version INTEGER NOT NULL,
 		name TEXT NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (applier, version))`); err != nil {
 		db.Close()
