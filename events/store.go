@@ -171,7 +171,7 @@ func (s *Store) Load(ctx context.Context, filter string) ([]Recorded, uint64, er
 // Latest returns the newest event stored on one literal subject, or nil if
 // there is none: one direct get, answered from the stream's subject index.
 func (s *Store) Latest(ctx context.Context, subject string) (*Recorded, error) {
-	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	msg, err := directGet(ctx, func() (*jetstream.RawStreamMsg, error) { return s.stream.GetLastMsgForSubject(ctx, subject) })
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, nil
 	} else if err != nil {
@@ -184,6 +184,23 @@ func (s *Store) Latest(ctx context.Context, subject string) (*Recorded, error) {
 	return &Recorded{Seq: msg.Sequence, Subject: msg.Subject, Event: ev, Data: msg.Data}, nil
 }
 
+// directGet runs get, asking again for a moment while no server answers:
+// a replicated stream just created or moved answers direct gets only once
+// its replicas have subscribed, a little after it exists.
+func directGet(ctx context.Context, get func() (*jetstream.RawStreamMsg, error)) (*jetstream.RawStreamMsg, error) {
+	for wait := 10 * time.Millisecond; ; wait *= 2 {
+		msg, err := get()
+		if !errors.Is(err, nats.ErrNoResponders) || wait > time.Second {
+			return msg, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
 // After returns the events on filter stored after sequence seq, in order. It
 // asks the stream for the next message on the subject filter, one get at a
 // time (direct get where the stream allows it), so it creates no consumer and
@@ -192,7 +209,9 @@ func (s *Store) Latest(ctx context.Context, subject string) (*Recorded, error) {
 func (s *Store) After(ctx context.Context, filter string, seq uint64) ([]Recorded, error) {
 	var out []Recorded
 	for {
-		msg, err := s.stream.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(filter))
+		msg, err := directGet(ctx, func() (*jetstream.RawStreamMsg, error) {
+			return s.stream.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(filter))
+		})
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return out, nil
 		} else if err != nil {
