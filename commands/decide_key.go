@@ -47,16 +47,6 @@ func keyFor(o *Owner, a Actor, keyID string) (*Key, error) {
 	return k, nil
 }
 
-// nameTaken reports whether another active key of o already has name.
-func nameTaken(o *Owner, name, except string, now time.Time) bool {
-	for _, k := range o.liveKeys() {
-		if k.ID != except && k.Name == name && k.StatusAt(now) == keyledger.StatusActive {
-			return true
-		}
-	}
-	return false
-}
-
 // DecideIssue issues a key to o under policy s.
 func DecideIssue(s keyledger.Settings, o *Owner, a Actor, c IssueKey, now time.Time) ([]events.Event, error) {
 	if !s.Enabled {
@@ -74,7 +64,7 @@ func DecideIssue(s keyledger.Settings, o *Owner, a Actor, c IssueKey, now time.T
 	if err := checkText("description", c.Description, 0, MaxDescriptionLen); err != nil {
 		return nil, err
 	}
-	if nameTaken(o, c.Name, "", now) {
+	if o.NameTaken(c.Name, "", now) {
 		return nil, keyledger.Errorf(keyledger.EConflict, "name: %s already has an active key named %q", o.ID, c.Name)
 	}
 	if err := checkScopes(c.Scopes); err != nil {
@@ -175,7 +165,7 @@ func DecideUpdate(o *Owner, a Actor, c UpdateKey, now time.Time) ([]events.Event
 	if name == k.Name && desc == k.Description {
 		return nil, nil
 	}
-	if name != k.Name && k.StatusAt(now) == keyledger.StatusActive && nameTaken(o, name, k.ID, now) {
+	if name != k.Name && k.StatusAt(now) == keyledger.StatusActive && o.NameTaken(name, k.ID, now) {
 		return nil, keyledger.Errorf(keyledger.EConflict, "name: %s already has an active key named %q", o.ID, name)
 	}
 	return []events.Event{&events.KeyRenamed{Meta: meta(a, now), KeyID: k.ID, Owner: o.ID, Name: name, Description: desc}}, nil
@@ -215,7 +205,7 @@ func DecideRegenerate(s keyledger.Settings, o *Owner, a Actor, c RegenerateKey, 
 	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
 		return nil, keyledger.Errorf(keyledger.EConflict, "key %s expired at %s and expiry never extends; issue a new key", c.KeyID, k.ExpiresAt.Format(time.RFC3339))
 	}
-	if nameTaken(o, k.Name, k.ID, now) {
+	if o.NameTaken(k.Name, k.ID, now) {
 		return nil, keyledger.Errorf(keyledger.EConflict, "name: %s already has another active key named %q; rename one first", o.ID, k.Name)
 	}
 	if n := o.ActiveKeys(now); n >= s.MaxActiveKeysPerUser {

@@ -338,16 +338,21 @@ func TestActiveKeysFollowsEveryStatusChange(t *testing.T) {
 	o.Apply(&events.UserRegistered{UserID: "U", Name: "u"})
 	rng := rand.New(rand.NewPCG(1, 2))
 	var ids []string
-	for i := range 3000 {
+	at := now
+	for i := range 5000 {
 		if len(ids) == 0 || rng.IntN(3) == 0 {
 			id := fmt.Sprint("K", i)
-			exp := now.Add(time.Duration(rng.IntN(120)-60) * time.Minute) // some already past
-			o.Apply(&events.KeyIssued{KeyID: id, Owner: "U", Name: fmt.Sprint("n", rng.IntN(50)), ExpiresAt: &exp})
+			exp := at.Add(time.Duration(rng.IntN(120)-60) * time.Minute) // some already past
+			ev := &events.KeyIssued{KeyID: id, Owner: "U", Name: fmt.Sprint("n", rng.IntN(50)), ExpiresAt: &exp}
+			if rng.IntN(4) == 0 {
+				ev.ExpiresAt = nil
+			}
+			o.Apply(ev)
 			ids = append(ids, id)
 			continue
 		}
 		id := ids[rng.IntN(len(ids))]
-		switch rng.IntN(4) {
+		switch rng.IntN(6) {
 		case 0:
 			o.Apply(&events.KeyRevoked{KeyID: id, Owner: "U"})
 		case 1:
@@ -356,15 +361,29 @@ func TestActiveKeysFollowsEveryStatusChange(t *testing.T) {
 			o.Apply(&events.KeyExpired{KeyID: id, Owner: "U"})
 		case 3:
 			o.Apply(&events.KeyDeleted{KeyID: id, Owner: "U"})
+		case 4:
+			o.Apply(&events.KeyRenamed{KeyID: id, Owner: "U", Name: fmt.Sprint("n", rng.IntN(50))})
+		case 5:
+			at = at.Add(time.Duration(rng.IntN(90)) * time.Second) // time moves past some expiries
 		}
 		want := 0
 		for _, k := range o.Keys {
-			if k.StatusAt(now) == keyledger.StatusActive {
+			if k.StatusAt(at) == keyledger.StatusActive {
 				want++
 			}
 		}
-		if got := o.ActiveKeys(now); got != want {
+		if got := o.ActiveKeys(at); got != want {
 			t.Fatalf("after %d events: %d active keys counted, %d held", i, got, want)
+		}
+		name, except := fmt.Sprint("n", rng.IntN(50)), ids[rng.IntN(len(ids))]
+		taken := false
+		for _, k := range o.Keys {
+			if k.ID != except && k.Name == name && k.StatusAt(at) == keyledger.StatusActive {
+				taken = true
+			}
+		}
+		if got := o.NameTaken(name, except, at); got != taken {
+			t.Fatalf("after %d events: name %q taken (except %s) = %v, want %v", i, name, except, got, taken)
 		}
 	}
 }

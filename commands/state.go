@@ -50,16 +50,79 @@ type Owner struct {
 	// live holds the keys whose recorded status is active, built when first
 	// needed: only they can be active now, so the per-owner limits look at
 	// them and not at every key the owner ever held.
-	live map[string]*Key
+	live *liveSet
+}
+
+// liveSet is the keys whose recorded status is active, indexed so that the
+// per-owner limits cost the same for an owner of 1,000 keys as of one: a
+// count per name, and the earliest expiry among them. Until that expiry every
+// one is active, so neither limit needs to look at the keys themselves; only
+// between a key's expiry and the sweeper recording it do they scan.
+type liveSet struct {
+	keys  map[string]*Key
+	names map[string]int // live keys per name
+	// minExpiry is the earliest expiry (Unix seconds) among keys, 0 when
+	// none expires; recomputed when stale (its key left the set).
+	minExpiry int64
+	stale     bool
+}
+
+func newLiveSet() *liveSet {
+	return &liveSet{keys: map[string]*Key{}, names: map[string]int{}}
+}
+
+func (l *liveSet) add(k *Key) {
+	if old, ok := l.keys[k.ID]; ok {
+		if old == k {
+			return
+		}
+		l.remove(old)
+	}
+	l.keys[k.ID] = k
+	l.names[k.Name]++
+	if k.ExpiresAt != nil && !l.stale {
+		if e := k.ExpiresAt.Unix(); l.minExpiry == 0 || e < l.minExpiry {
+			l.minExpiry = e
+		}
+	}
+}
+
+func (l *liveSet) remove(key *Key) {
+	k, ok := l.keys[key.ID]
+	if !ok {
+		return
+	}
+	delete(l.keys, k.ID)
+	if l.names[k.Name]--; l.names[k.Name] <= 0 {
+		delete(l.names, k.Name)
+	}
+	if k.ExpiresAt != nil && k.ExpiresAt.Unix() <= l.minExpiry {
+		l.stale = true
+	}
+}
+
+// allActive reports whether every live key is still active at now.
+func (l *liveSet) allActive(now time.Time) bool {
+	if l.stale {
+		l.minExpiry, l.stale = 0, false
+		for _, k := range l.keys {
+			if k.ExpiresAt != nil {
+				if e := k.ExpiresAt.Unix(); l.minExpiry == 0 || e < l.minExpiry {
+					l.minExpiry = e
+				}
+			}
+		}
+	}
+	return l.minExpiry == 0 || now.Unix() < l.minExpiry
 }
 
 // liveKeys returns the keys whose recorded status is active.
-func (o *Owner) liveKeys() map[string]*Key {
+func (o *Owner) liveKeys() *liveSet {
 	if o.live == nil {
-		o.live = map[string]*Key{}
-		for id, k := range o.Keys {
+		o.live = newLiveSet()
+		for _, k := range o.Keys {
 			if k.Status == keyledger.StatusActive {
-				o.live[id] = k
+				o.live.add(k)
 			}
 		}
 	}
@@ -69,15 +132,25 @@ func (o *Owner) liveKeys() map[string]*Key {
 // setStatus records a key's status, keeping live current.
 func (o *Owner) setStatus(id, status string) {
 	k := o.key(id)
+	if o.live != nil && o.Keys[id] == k {
+		if status == keyledger.StatusActive {
+			o.live.add(k)
+		} else {
+			o.live.remove(k)
+		}
+	}
 	k.Status = status
-	if o.live == nil {
+}
+
+// rename changes a key's name, keeping live's name counts current.
+func (o *Owner) rename(k *Key, name string) {
+	if o.live == nil || o.live.keys[k.ID] != k {
+		k.Name = name
 		return
 	}
-	if status == keyledger.StatusActive && o.Keys[id] == k {
-		o.live[id] = k
-	} else {
-		delete(o.live, id)
-	}
+	o.live.remove(k)
+	k.Name = name
+	o.live.add(k)
 }
 
 // NewOwner returns the empty aggregate for user id.
@@ -100,7 +173,8 @@ func (o *Owner) Apply(e events.Event) {
 		o.setStatus(e.KeyID, keyledger.StatusActive)
 	case *events.KeyRenamed:
 		k := o.key(e.KeyID)
-		k.Name, k.Description = e.Name, e.Description
+		o.rename(k, e.Name)
+		k.Description = e.Description
 	case *events.KeyRevoked:
 		o.setStatus(e.KeyID, keyledger.StatusRevoked)
 	case *events.KeyRegenerated:
@@ -123,13 +197,39 @@ func (o *Owner) key(id string) *Key {
 
 // ActiveKeys counts keys that are active at now.
 func (o *Owner) ActiveKeys(now time.Time) int {
+	live := o.liveKeys()
+	if live.allActive(now) {
+		return len(live.keys)
+	}
 	n := 0
-	for _, k := range o.liveKeys() {
+	for _, k := range live.keys {
 		if k.StatusAt(now) == keyledger.StatusActive {
 			n++
 		}
 	}
 	return n
+}
+
+// NameTaken reports whether a key other than except is active at now under
+// name: names are unique among an owner's active keys.
+func (o *Owner) NameTaken(name, except string, now time.Time) bool {
+	live := o.liveKeys()
+	n := live.names[name]
+	if k, ok := live.keys[except]; ok && k.Name == name {
+		n--
+	}
+	if n <= 0 {
+		return false
+	}
+	if live.allActive(now) {
+		return true
+	}
+	for _, k := range live.keys {
+		if k.ID != except && k.Name == name && k.StatusAt(now) == keyledger.StatusActive {
+			return true
+		}
+	}
+	return false
 }
 
 // HasRole reports whether the owner holds role.
