@@ -3,7 +3,9 @@ package commands
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/events"
@@ -36,8 +38,14 @@ func (s *Service) IssueKey(ctx context.Context, a Actor, cmdID string, c IssueKe
 		return nil, err
 	}
 	c.SecretHash = hash
+	var issued *events.KeyIssued
+	var ownerName string
 	out, err := s.onOwner(ctx, c.Owner, cmdID, func(o *Owner) ([]events.Event, error) {
-		return DecideIssue(settings, o, a, c, s.Now())
+		evs, err := DecideIssue(settings, o, a, c, s.Now())
+		if err == nil {
+			issued, ownerName = evs[0].(*events.KeyIssued), o.Name
+		}
+		return evs, err
 	})
 	if err != nil {
 		return nil, err
@@ -45,12 +53,39 @@ func (s *Service) IssueKey(ctx context.Context, a Actor, cmdID string, c IssueKe
 	if out.replayed {
 		return s.replayedKey(ctx, out.keyRef)
 	}
-	k, err := s.Read.Key(ctx, c.KeyID)
-	if err != nil {
-		return nil, err
-	}
+	k := IssuedKey(issued, ownerName, settings, s.Now())
 	k.Token = token
 	return k, nil
+}
+
+// IssuedKey is the key as the read model holds it right after e (times to
+// the millisecond, as stored): the reply to an issue, built from the event
+// instead of read back from SQLite, which would cost every issue a query.
+func IssuedKey(e *events.KeyIssued, ownerName string, s keyledger.Settings, now time.Time) *keyledger.Key {
+	at := e.At.UTC().Truncate(time.Millisecond)
+	k := &keyledger.Key{
+		ID: e.KeyID, Owner: e.Owner, OwnerName: ownerName, Name: e.Name, Description: e.Description,
+		Scopes: orEmpty(e.Scopes), AllowedCIDRs: orEmpty(e.AllowedCIDRs),
+		CreatedAt: at, CreatedBy: e.Actor, UpdatedAt: at,
+	}
+	if e.RateLimit != nil {
+		rl := *e.RateLimit
+		k.RateLimit = &rl
+	}
+	if e.ExpiresAt != nil {
+		exp := e.ExpiresAt.UTC().Truncate(time.Millisecond)
+		k.ExpiresAt = &exp
+	}
+	clock := keyledger.NewKeyClock(keyledger.StatusActive, k.ExpiresAt, k.CreatedAt, nil, nil)
+	k.Status, k.EffectiveExpiresAt = clock.StatusAt(now, keyledger.PolicyOf(s))
+	return k
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return slices.Clone(s)
 }
 
 func (s *Service) replayedKey(ctx context.Context, keyID string) (*keyledger.Key, error) {

@@ -527,3 +527,44 @@ func TestUserNamesAreUniqueAndNotProbed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The reply to an issue is built from the decided event, not read back; it
+// must be the key exactly as every later query shows it.
+func TestIssueReplyIsTheKeyAsStored(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	if _, err := l.svc.SetSettings(ctx, l.admin, "", commands.SetSettings{InactivityExpiry: ptr("P30D"), MaxExpiry: ptr("P365D")}); err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := l.developer(t, "dev")
+	exp := time.Now().Add(90*24*time.Hour + 123456789*time.Nanosecond) // sub-millisecond digits the store drops
+	for _, c := range []commands.IssueKey{
+		{Name: "bare"},
+		{Name: "full", Description: "d", ExpiresAt: &exp, Scopes: []string{"read", "write"},
+			AllowedCIDRs: []string{"10.0.0.0/8", "192.168.1.7"}, RateLimit: &keyledger.RateLimit{Limit: 5, Per: "PT1M"}},
+		{Name: "in", ExpiresIn: "P7D"},
+		{Name: "other", Owner: dev.UserID},
+	} {
+		actor := dev
+		if c.Owner != "" {
+			actor = l.admin
+		}
+		k, err := l.svc.IssueKey(ctx, actor, "", c)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		if k.Token == "" {
+			t.Fatalf("%s: the reply holds no token", c.Name)
+		}
+		k.Token = ""
+		stored, err := l.svc.Key(ctx, l.admin, k.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := json.Marshal(k)
+		want, _ := json.Marshal(stored)
+		if string(got) != string(want) {
+			t.Errorf("%s: the reply differs from the stored key\nreply:  %s\nstored: %s", c.Name, got, want)
+		}
+	}
+}
