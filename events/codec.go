@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -128,6 +129,14 @@ func Encode(e Event) ([]byte, error) {
 // Decode reads one stored event. Unknown types and newer schema versions are
 // errors: a reader must never silently skip or misread history.
 func Decode(data []byte) (Event, error) {
+	// Encode writes the type and version first, so they are usually read
+	// off the front without a pass over the whole body; the full decode
+	// must agree with them (a body that names its type twice does not).
+	if typ, v, ok := peekHead(data); ok {
+		if e, err := decodeAs(data, typ, v); err == nil && e.Base().Type == typ && e.Base().V == v {
+			return e, nil
+		}
+	}
 	var head struct {
 		Type string `json:"type"`
 		V    int    `json:"v"`
@@ -135,15 +144,47 @@ func Decode(data []byte) (Event, error) {
 	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, fmt.Errorf("decode event: %w", err)
 	}
-	e := newEvent(head.Type)
+	return decodeAs(data, head.Type, head.V)
+}
+
+func decodeAs(data []byte, typ string, v int) (Event, error) {
+	e := newEvent(typ)
 	if e == nil {
-		return nil, fmt.Errorf("decode event: unknown type %q", head.Type)
+		return nil, fmt.Errorf("decode event: unknown type %q", typ)
 	}
-	if head.V < 1 || head.V > SchemaVersion {
-		return nil, fmt.Errorf("decode event %s: schema version %d not supported (this build reads up to %d)", head.Type, head.V, SchemaVersion)
+	if v < 1 || v > SchemaVersion {
+		return nil, fmt.Errorf("decode event %s: schema version %d not supported (this build reads up to %d)", typ, v, SchemaVersion)
 	}
 	if err := json.Unmarshal(data, e); err != nil {
-		return nil, fmt.Errorf("decode event %s: %w", head.Type, err)
+		return nil, fmt.Errorf("decode event %s: %w", typ, err)
 	}
 	return e, nil
+}
+
+// peekHead reads the type and version from the front of a body as Encode
+// writes it: {"type":"KeyIssued","v":1,...
+func peekHead(data []byte) (typ string, v int, ok bool) {
+	const open, mid = `{"type":"`, `","v":`
+	if !bytes.HasPrefix(data, []byte(open)) {
+		return "", 0, false
+	}
+	rest := data[len(open):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 1 || end > 32 {
+		return "", 0, false
+	}
+	typ, rest = string(rest[:end]), rest[end:]
+	if !bytes.HasPrefix(rest, []byte(mid)) {
+		return "", 0, false
+	}
+	rest = rest[len(mid):]
+	n := 0
+	for n < len(rest) && n < 4 && rest[n] >= '0' && rest[n] <= '9' {
+		v = v*10 + int(rest[n]-'0')
+		n++
+	}
+	if n == 0 || n == len(rest) || (rest[n] != ',' && rest[n] != '}') {
+		return "", 0, false
+	}
+	return typ, v, true
 }

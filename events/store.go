@@ -239,6 +239,9 @@ func (s *Store) FollowSubjects(ctx context.Context, filters []string, from uint6
 	return s.follow(ctx, filters, from, fn)
 }
 
+// follow reads and decodes on one goroutine and calls fn on the caller's:
+// while fn applies a batch, the next one is read, decoded and gathered, so a
+// reader that falls behind gets fewer, larger batches instead of queueing.
 func (s *Store) follow(ctx context.Context, filters []string, from uint64, fn func([]Recorded) error) error {
 	if from == 0 {
 		from = 1
@@ -256,7 +259,32 @@ func (s *Store) follow(ctx context.Context, filters []string, from uint64, fn fu
 		return fmt.Errorf("consume: %w", err)
 	}
 	defer it.Stop()
-	const maxBatch = 1000
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	batches := make(chan []Recorded)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		readErr <- readBatches(rctx, it, batches)
+	}()
+	for batch := range batches {
+		if err := fn(batch); err != nil {
+			stop()
+			for range batches { // let the reader see the end
+			}
+			return err
+		}
+	}
+	return <-readErr
+}
+
+// maxFollowBatch bounds one batch handed to a follower's fn.
+const maxFollowBatch = 1000
+
+// readBatches decodes the messages of it into batches of what is already
+// available (at most maxFollowBatch) and sends each on out, until ctx ends
+// or the stream fails.
+func readBatches(ctx context.Context, it jetstream.MessagesContext, out chan<- []Recorded) error {
 	batch := make([]Recorded, 0, 64)
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
@@ -276,11 +304,13 @@ func (s *Store) follow(ctx context.Context, filters []string, from uint64, fn fu
 			ev = &Undecodable{Err: err}
 		}
 		batch = append(batch, Recorded{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Event: ev, Data: msg.Data()})
-		if meta.NumPending > 0 && len(batch) < maxBatch {
+		if meta.NumPending > 0 && len(batch) < maxFollowBatch {
 			continue
 		}
-		if err := fn(batch); err != nil {
-			return err
+		select {
+		case out <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		batch = make([]Recorded, 0, 64)
 	}
