@@ -25,7 +25,7 @@ func (s *Service) SetSettings(ctx context.Context, a Actor, cmdID string, c SetS
 	}); err != nil {
 		return keyledger.Settings{}, err
 	}
-	return s.Read.Settings(ctx)
+	return s.read().Settings(ctx)
 }
 
 // RegisterUser adds a person or service account under a new ID. With a
@@ -48,7 +48,7 @@ func (s *Service) RegisterUser(ctx context.Context, a Actor, cmdID string, c Reg
 	}); err != nil {
 		return nil, err
 	}
-	return s.Read.User(ctx, c.UserID)
+	return s.read().User(ctx, c.UserID)
 }
 
 // uniqueName checks that a new user's name can stand for their ID: no ID
@@ -65,7 +65,7 @@ func (s *Service) uniqueName(ctx context.Context, id, name string) error {
 	case name == "":
 		return nil // the decision names the field
 	}
-	users, err := s.Read.Users(ctx, name)
+	users, err := s.read().Users(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func (s *Service) ChangeRoles(ctx context.Context, a Actor, cmdID string, c Chan
 	}); err != nil {
 		return nil, err
 	}
-	return s.Read.User(ctx, c.UserID)
+	return s.read().User(ctx, c.UserID)
 }
 
 // idFor derives a stable ID (a valid ULID, though not time-ordered) from a
@@ -118,7 +118,7 @@ func (s *Service) DeactivateUser(ctx context.Context, a Actor, cmdID string, c D
 	}); err != nil {
 		return nil, err
 	}
-	return s.Read.User(ctx, c.UserID)
+	return s.read().User(ctx, c.UserID)
 }
 
 // Bootstrap registers the first admin and issues their key, if and only if

@@ -61,6 +61,9 @@ func (s *Service) AuditList(ctx context.Context, a Actor, f keyledger.AuditFilte
 	if f.Since != nil && f.Until != nil && !f.Since.Before(*f.Until) {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "since must be before until")
 	}
+	if err := s.fresh(ctx); err != nil {
+		return nil, err
+	}
 	return s.Trail.List(ctx, f)
 }
 
@@ -72,12 +75,18 @@ func (s *Service) AuditTrace(ctx context.Context, a Actor, keyID string) ([]*key
 	if err := checkID("key_id", keyID); err != nil {
 		return nil, err
 	}
+	if err := s.fresh(ctx); err != nil {
+		return nil, err
+	}
 	return s.Trail.Trace(ctx, keyID)
 }
 
 // AuditProve returns a receipt for one event, or for a key's revocation.
 func (s *Service) AuditProve(ctx context.Context, a Actor, q ProveQuery) (*keyledger.AuditReceipt, error) {
 	if err := s.mayReadTrail(a); err != nil {
+		return nil, err
+	}
+	if err := s.fresh(ctx); err != nil {
 		return nil, err
 	}
 	switch {

@@ -59,6 +59,9 @@ func (s *Service) Suspicious(ctx context.Context, a Actor, _ string, q Suspiciou
 	if s.Audit == nil {
 		return nil, keyledger.Errorf(keyledger.EUnavailable, "the audit queries are not enabled on this instance")
 	}
+	if err := s.fresh(ctx); err != nil {
+		return nil, err
+	}
 	findings, err := s.Audit.Suspicious(ctx, window, q.Limit)
 	if err != nil {
 		return nil, unavailable(err)

@@ -100,6 +100,8 @@ type KeyIndex interface {
 	// Authenticate checks the key's secret (unless nil) and that it is
 	// active now; found is false if the index holds no such key.
 	Authenticate(keyID string, secret *string) (owner string, found, ok bool)
+	// Owner returns the owner of a key the index holds.
+	Owner(keyID string) (string, bool)
 }
 
 // bearerToken returns the token of an Authorization header value. The scheme

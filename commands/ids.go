@@ -47,7 +47,7 @@ func (s *Service) userID(ctx context.Context, field, ref string) (string, error)
 	if ref == "" || keyledger.IsID(ref) || strings.Contains(strings.ToLower(ref), "kl_") {
 		return ref, checkID(field, ref)
 	}
-	users, err := s.Read.Users(ctx, ref)
+	users, err := s.read().Users(ctx, ref)
 	if err != nil {
 		return "", err
 	}

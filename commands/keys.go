@@ -89,7 +89,7 @@ func orEmpty(s []string) []string {
 }
 
 func (s *Service) replayedKey(ctx context.Context, keyID string) (*keyledger.Key, error) {
-	k, err := s.Read.Key(ctx, keyID)
+	k, err := s.read().Key(ctx, keyID)
 	if err != nil {
 		return nil, err
 	}
@@ -97,11 +97,17 @@ func (s *Service) replayedKey(ctx context.Context, keyID string) (*keyledger.Key
 	return k, nil
 }
 
-// ownerOf finds the owner of a key, waiting once for this instance's
-// projections to catch up with the stream when the key is not known yet.
+// ownerOf finds the owner of a key: in the key index, or in SQLite, waiting
+// once for this instance's projections to catch up with the stream when the
+// key is not known yet.
 func (s *Service) ownerOf(ctx context.Context, keyID string) (string, error) {
 	if err := checkID("key_id", keyID); err != nil {
 		return "", err
+	}
+	if s.KeyIndex != nil {
+		if owner, ok := s.KeyIndex.Owner(keyID); ok {
+			return owner, nil
+		}
 	}
 	owner, err := s.Read.KeyOwner(ctx, keyID)
 	if !errors.Is(err, keyledger.ErrNotFound) {
@@ -131,7 +137,7 @@ func (s *Service) UpdateKey(ctx context.Context, a Actor, cmdID string, c Update
 	}); err != nil {
 		return nil, err
 	}
-	return s.Read.Key(ctx, c.KeyID)
+	return s.read().Key(ctx, c.KeyID)
 }
 
 // RegenerateKey gives a revoked key a new secret and returns its token.
@@ -161,7 +167,7 @@ func (s *Service) RegenerateKey(ctx context.Context, a Actor, cmdID string, c Re
 	if out.replayed {
 		return s.replayedKey(ctx, c.KeyID)
 	}
-	k, err := s.Read.Key(ctx, c.KeyID)
+	k, err := s.read().Key(ctx, c.KeyID)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func (s *Service) usedFrom(ctx context.Context, c RevokeMatching) (map[string]bo
 	if c.UsedSince != nil {
 		since = *c.UsedSince
 	}
-	ids, err := s.Read.KeysUsedFrom(ctx, p.Masked(), since)
+	ids, err := s.read().KeysUsedFrom(ctx, p.Masked(), since)
 	if err != nil {
 		return nil, err
 	}

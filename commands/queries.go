@@ -26,7 +26,7 @@ func (s *Service) Settings(ctx context.Context, a Actor) (keyledger.Settings, er
 	if len(a.Roles) == 0 {
 		return keyledger.Settings{}, keyledger.Errorf(keyledger.EForbidden, "your roles allow no queries")
 	}
-	return s.Read.Settings(ctx)
+	return s.read().Settings(ctx)
 }
 
 // Key returns one key.
@@ -37,7 +37,7 @@ func (s *Service) Key(ctx context.Context, a Actor, keyID string) (*keyledger.Ke
 	if err := checkID("key_id", keyID); err != nil {
 		return nil, err
 	}
-	k, err := s.Read.Key(ctx, keyID)
+	k, err := s.read().Key(ctx, keyID)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func (s *Service) Keys(ctx context.Context, a Actor, f keyledger.KeyFilter) (*ke
 		}
 		return r.Keys(ctx, f)
 	}
-	return s.Read.Keys(ctx, f)
+	return s.read().Keys(ctx, f)
 }
 
 // Users lists users (all, or those whose name holds q or whose ID is q); developers
@@ -98,7 +98,7 @@ func (s *Service) Users(ctx context.Context, a Actor, q string) ([]*keyledger.Us
 		if len(a.Roles) == 0 {
 			return nil, keyledger.Errorf(keyledger.EForbidden, "your roles allow no queries")
 		}
-		u, err := s.Read.User(ctx, a.UserID)
+		u, err := s.read().User(ctx, a.UserID)
 		if err != nil {
 			return nil, err
 		}
@@ -107,5 +107,5 @@ func (s *Service) Users(ctx context.Context, a Actor, q string) ([]*keyledger.Us
 		}
 		return []*keyledger.User{u}, nil
 	}
-	return s.Read.Users(ctx, q)
+	return s.read().Users(ctx, q)
 }

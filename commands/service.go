@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -74,9 +75,18 @@ type Service struct {
 	OnCall func(endpoint, code string)
 	// Trail, if set, answers the audit trail queries (list, trace, prove).
 	Trail AuditTrail
+	// Appended, if set, sees the events of every owner command this
+	// instance appends, right after the store acknowledged them and before
+	// the command replies. Wire it to the verify index: then such a command
+	// replies without waiting for the SQLite projections, and queries wait
+	// for them instead (see fresh), so a reader still sees its own writes.
+	Appended func([]events.Recorded)
 
 	state   *aggregates
 	denials deniedLimit
+	// written is the last sequence this instance appended: queries wait
+	// until the projections hold it.
+	written atomic.Uint64
 }
 
 // NewService returns a service with the real clock, ULIDs and crypto/rand.
@@ -117,8 +127,10 @@ type outcome struct {
 // returns with the state's sequence expected. When another writer got there
 // first it reads what they appended (direct gets, no consumer) and decides
 // again. Commands of this instance on one owner take turns. A command ID
-// applied before is answered without deciding again. The reply waits until
-// this instance's projections hold the events (read-your-writes).
+// applied before is answered without deciding again. With Appended set, the
+// events go to it and the command returns; without, it returns once this
+// instance's projections hold them. Either way, a later read on this
+// instance sees them (fresh).
 func (s *Service) onOwner(ctx context.Context, ownerID, cmdID string, decide func(*Owner) ([]events.Event, error)) (outcome, error) {
 	e, err := s.state.owner(ctx, ownerID)
 	if err != nil {
@@ -161,7 +173,16 @@ func (s *Service) onEntry(ctx context.Context, e *entry, filter, cmdID string, d
 			}
 			return retry, err
 		}
-		e.applyAll(evs, seq-uint64(len(evs))+1)
+		first := seq - uint64(len(evs)) + 1
+		e.applyAll(evs, first)
+		s.noteWritten(seq)
+		if s.Appended != nil && e.owner != nil {
+			recs := make([]events.Recorded, len(evs))
+			for i, ev := range evs {
+				recs[i] = events.Recorded{Seq: first + uint64(i), Subject: events.Subject(ev), Event: ev}
+			}
+			s.Appended(recs)
+		}
 		out.seq = seq
 		return false, nil
 	})
@@ -169,7 +190,31 @@ func (s *Service) onEntry(ctx context.Context, e *entry, filter, cmdID string, d
 	if err != nil {
 		return out, err
 	}
+	if s.Appended != nil && e.owner != nil {
+		return out, nil
+	}
 	return out, s.wait(ctx, out.seq)
+}
+
+// noteWritten records that this instance appended up to seq.
+func (s *Service) noteWritten(seq uint64) {
+	for {
+		cur := s.written.Load()
+		if seq <= cur || s.written.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// fresh returns once this instance's projections hold everything it has
+// appended: every read of them goes through it, so that a caller sees
+// their own writes even though owner commands reply before the projections
+// catch up (see Appended).
+func (s *Service) fresh(ctx context.Context) error {
+	if w := s.written.Load(); w > 0 {
+		return s.wait(ctx, w)
+	}
+	return nil
 }
 
 // applied reports whether the command was applied to the aggregate already:

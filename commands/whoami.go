@@ -15,7 +15,7 @@ type Identity struct {
 
 // Whoami returns the caller's own identity; it needs no role.
 func (s *Service) Whoami(ctx context.Context, a Actor) (*Identity, error) {
-	u, err := s.Read.User(ctx, a.UserID)
+	u, err := s.read().User(ctx, a.UserID)
 	if err != nil {
 		return nil, err
 	}

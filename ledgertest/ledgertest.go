@@ -73,6 +73,10 @@ func Start(tb testing.TB, js jetstream.JetStream) *Ledger {
 	l := &Ledger{Service: commands.NewService(store, db, p), Store: store, DB: db, Projector: p}
 	l.Service.Trail = &audit.Trail{DB: db.SQL(), Events: store}
 	p.AfterCommit = l.Service.Observe
+	// As in keyledger serve (where the verify index takes them), owner
+	// commands hand their events on and reply before the projections hold
+	// them; reads wait instead.
+	l.Service.Appended = func([]events.Recorded) {}
 	history := projections.NewHistory(store)
 	history.Dir = tb.TempDir()
 	l.Service.History = history

@@ -42,3 +42,20 @@ func (x *Index) Authenticate(keyID string, secret *string) (owner string, found,
 	k.used(unix)
 	return k.owner, true, true
 }
+
+// Owner returns the owner of a key the index holds, whatever its status:
+// a command on a key just issued on this instance finds its owner here
+// before the projections hold the key.
+func (x *Index) Owner(keyID string) (string, bool) {
+	id, err := ulid.ParseStrict(keyID)
+	if err != nil {
+		return "", false
+	}
+	s := x.shard(id)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if k := s.m[id]; k != nil {
+		return k.owner, true
+	}
+	return "", false
+}

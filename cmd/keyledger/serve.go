@@ -306,6 +306,13 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 		m.service.Observe(batch)
 		m.endConnections(batch)
 	}
+	// An owner command's events reach the verify index (and end the
+	// connections of keys it revoked) as soon as they are stored, so the
+	// command replies without waiting for SQLite; reads wait instead.
+	m.service.Appended = func(batch []events.Recorded) {
+		feed(batch)
+		m.endConnections(batch)
+	}
 	m.usage.AfterCommit = feed
 	for _, p := range []*projections.Projector{m.projector, m.usage} {
 		p.Logger = m.Logger

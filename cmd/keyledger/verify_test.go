@@ -309,3 +309,54 @@ func TestUsageCountedUnderConcurrentLoad(t *testing.T) {
 		t.Fatalf("%d usage events for %d verifications of one key", n, workers*each)
 	}
 }
+
+// An owner command replies once its events are stored and in the verify
+// index, not once SQLite holds them: with the projections held, a new key
+// verifies, its revocation holds the moment the revoke replies, and a read
+// on the instance waits for the projections, so the caller still sees their
+// own writes.
+func TestCommandsReplyBeforeTheProjectionsAndReadsWaitForThem(t *testing.T) {
+	dir := t.TempDir()
+	var hold atomic.Bool
+	release := make(chan struct{})
+	m := run(t, newMain(dir, func(m *Main) {
+		m.BeforeCommit = func(uint64) {
+			if hold.Load() {
+				<-release
+			}
+		}
+	}))
+	t.Cleanup(func() { // runs before Close, which would wait on the held projector
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	admin := filepath.Join(dir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	hold.Store(true)
+	k := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--json", "--name", "held"))
+	body := `{"key":"` + k.Token + `"}`
+	if _, res := verifyHTTP(t, m, body, ""); !res.Valid {
+		t.Fatalf("a key issued while the projections are held does not verify: %+v", res)
+	}
+	mustCLI(t, m, admin, "key", "revoke", k.KeyID)
+	if _, res := verifyHTTP(t, m, body, ""); res.Valid || res.Code != "revoked" {
+		t.Fatalf("after the revoke replied, with the projections held: %+v; want revoked", res)
+	}
+	shown := make(chan string, 1)
+	go func() {
+		out, errOut, _ := cli(t, m, admin, "key", "show", "--json", k.KeyID)
+		shown <- out + errOut
+	}()
+	select {
+	case out := <-shown:
+		t.Fatalf("key show answered before the projections held the revoke: %s", out)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if got := decodeJSON[keyJSON](t, <-shown); got.Status != keyledger.StatusRevoked {
+		t.Fatalf("key show after the projections caught up: %+v; want revoked", got)
+	}
+}
