@@ -239,9 +239,12 @@ func (s *Store) FollowSubjects(ctx context.Context, filters []string, from uint6
 	return s.follow(ctx, filters, from, fn)
 }
 
-// follow reads and decodes on one goroutine and calls fn on the caller's:
-// while fn applies a batch, the next one is read, decoded and gathered, so a
-// reader that falls behind gets fewer, larger batches instead of queueing.
+// follow reads and decodes on one goroutine and calls fn on the caller's
+// with everything decoded so far: while fn applies a batch, the next
+// events are read and decoded, so a follower that falls behind gets fewer,
+// larger batches instead of queueing. (A message's pending count cannot
+// tell: it is the stream's backlog when the server sent it, and a consumer
+// that keeps up is sent each message alone.)
 func (s *Store) follow(ctx context.Context, filters []string, from uint64, fn func([]Recorded) error) error {
 	if from == 0 {
 		from = 1
@@ -261,31 +264,45 @@ func (s *Store) follow(ctx context.Context, filters []string, from uint64, fn fu
 	defer it.Stop()
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
-	batches := make(chan []Recorded)
+	decoded := make(chan Recorded, maxFollowBatch)
 	readErr := make(chan error, 1)
 	go func() {
-		defer close(batches)
-		readErr <- readBatches(rctx, it, batches)
+		defer close(decoded)
+		readErr <- readDecoded(rctx, it, decoded)
 	}()
-	for batch := range batches {
+	for {
+		r, ok := <-decoded
+		if !ok {
+			return <-readErr
+		}
+		batch := append(make([]Recorded, 0, min(len(decoded)+1, maxFollowBatch)), r)
+	gather:
+		for len(batch) < maxFollowBatch {
+			select {
+			case r, ok := <-decoded:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
 		if err := fn(batch); err != nil {
 			stop()
-			for range batches { // let the reader see the end
+			for range decoded { // let the reader see the end
 			}
 			return err
 		}
 	}
-	return <-readErr
 }
 
 // maxFollowBatch bounds one batch handed to a follower's fn.
 const maxFollowBatch = 1000
 
-// readBatches decodes the messages of it into batches of what is already
-// available (at most maxFollowBatch) and sends each on out, until ctx ends
-// or the stream fails.
-func readBatches(ctx context.Context, it jetstream.MessagesContext, out chan<- []Recorded) error {
-	batch := make([]Recorded, 0, 64)
+// readDecoded decodes the messages of it and sends each on out, until ctx
+// ends or the stream fails.
+func readDecoded(ctx context.Context, it jetstream.MessagesContext, out chan<- Recorded) error {
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -303,16 +320,11 @@ func readBatches(ctx context.Context, it jetstream.MessagesContext, out chan<- [
 			// Readers decide what an unreadable event means (see Undecodable).
 			ev = &Undecodable{Err: err}
 		}
-		batch = append(batch, Recorded{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Event: ev, Data: msg.Data()})
-		if meta.NumPending > 0 && len(batch) < maxFollowBatch {
-			continue
-		}
 		select {
-		case out <- batch:
+		case out <- Recorded{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Event: ev, Data: msg.Data()}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		batch = make([]Recorded, 0, 64)
 	}
 }
 

@@ -199,6 +199,48 @@ func testStore(t *testing.T, js jetstream.JetStream, replicas int) {
 		}
 	})
 
+	// A live follower is sent each event alone; while fn is busy with one
+	// batch, the next must gather everything that arrived meanwhile, or a
+	// projector commits one transaction per event however far behind it is.
+	t.Run("a_busy_follower_gets_what_arrived_meanwhile_in_one_batch", func(t *testing.T) {
+		s := store(t)
+		fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		const later = 300
+		started, appended := make(chan struct{}), make(chan struct{})
+		var sizes []int
+		seen := 0
+		go func() {
+			<-started
+			for i := range later {
+				if _, err := s.Append(ctx, events.OwnerSubjects(fmt.Sprintf("w%d", i)), 0, "", []events.Event{revoked(fmt.Sprintf("w%d", i), "K")}); err != nil {
+					t.Error(err)
+				}
+			}
+			close(appended)
+		}()
+		if _, err := s.Append(ctx, events.OwnerSubjects("first"), 0, "", []events.Event{revoked("first", "K")}); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Follow(fctx, 1, func(b []events.Recorded) error {
+			if sizes = append(sizes, len(b)); len(sizes) == 1 {
+				close(started)
+				<-appended // busy until all the others are stored
+				time.Sleep(200 * time.Millisecond)
+			}
+			if seen += len(b); seen == 1+later {
+				cancel()
+			}
+			return nil
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("follow ended with %v after batches of %v", err, sizes)
+		}
+		if len(sizes) > 3 {
+			t.Fatalf("%d events stored while the follower was busy came in %d batches (%v); want them gathered", later, len(sizes)-1, sizes)
+		}
+	})
+
 	t.Run("stream_denies_delete_and_purge", func(t *testing.T) {
 		s := store(t)
 		if _, err := s.Append(ctx, events.OwnerSubjects("alice"), 0, "", []events.Event{revoked("alice", "K")}); err != nil {
