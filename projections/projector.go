@@ -49,6 +49,15 @@ type Projector struct {
 	// Appliers are the projections this projector feeds; nil means those
 	// registered on DB for Name (see DB.Use).
 	Appliers []Applier
+	// CommitEvery spaces out the transactions of a projector that is
+	// keeping up: after committing a small batch it waits this long, and
+	// what arrives meanwhile is committed together. Every transaction
+	// rewrites the pages it touches (each index of keys and of the audit
+	// trail), so under a steady stream of commands this turns one
+	// transaction per event into one per several, at the cost of this much
+	// delay before reads see a write. An event arriving alone is committed
+	// at once; a projector catching up never waits.
+	CommitEvery time.Duration
 
 	mu      sync.Mutex
 	applied uint64
@@ -64,8 +73,15 @@ type Projector struct {
 // NewProjector returns a projector from src into db.
 func NewProjector(db *DB, src Source) *Projector {
 	return &Projector{DB: db, Source: src, Name: "ledger", Logger: slog.Default(), ProgressEvery: time.Second,
-		changed: make(chan struct{}), ready: make(chan struct{})}
+		CommitEvery: DefaultCommitEvery, changed: make(chan struct{}), ready: make(chan struct{})}
 }
+
+// DefaultCommitEvery is NewProjector's CommitEvery.
+const DefaultCommitEvery = 2 * time.Millisecond
+
+// gatherBelow is the batch size under which a projector that committed
+// waits for CommitEvery: a larger batch means it is catching up.
+const gatherBelow = 256
 
 // errApply marks a failure of the database itself (not of one event):
 // retried, since the disk or the file may recover.
@@ -106,6 +122,12 @@ func (p *Projector) Run(ctx context.Context) error {
 		if errors.Is(err, errApply) {
 			p.setTrouble(err)
 			p.Logger.Error("writing projections failed; retrying", "projection", p.Name, "err", err)
+		}
+		if err == nil && len(batch) < gatherBelow && p.CommitEvery > 0 {
+			select { // what arrives meanwhile is read and becomes the next batch
+			case <-ctx.Done():
+			case <-time.After(p.CommitEvery):
+			}
 		}
 		return err
 	}
