@@ -67,6 +67,9 @@ func (s *Service) authenticate(ctx context.Context, keyID string, secret *string
 // authenticateSQL is authenticate from the projections, for a service
 // without a key index.
 func (s *Service) authenticateSQL(ctx context.Context, keyID string, secret *string) (Actor, error) {
+	if err := s.fresh(ctx); err != nil {
+		return Actor{}, err
+	}
 	c, err := s.Read.Credential(ctx, keyID)
 	if errors.Is(err, keyledger.ErrNotFound) {
 		// The key may have been issued on another instance a moment ago.

@@ -81,6 +81,11 @@ type Service struct {
 	// replies without waiting for the SQLite projections, and queries wait
 	// for them instead (see fresh), so a reader still sees its own writes.
 	Appended func([]events.Recorded)
+	// MaxLag bounds, with Appended set, how many events the projections may
+	// be behind a command when it replies (DefaultMaxLag): beyond it the
+	// command waits, so that writes cannot outrun the projections and leave
+	// reads waiting ever longer.
+	MaxLag uint64
 
 	state   *aggregates
 	denials deniedLimit
@@ -88,6 +93,10 @@ type Service struct {
 	// until the projections hold it.
 	written atomic.Uint64
 }
+
+// DefaultMaxLag is NewService's MaxLag: about a tenth of a second of writes
+// at the rates one instance sustains.
+const DefaultMaxLag = 256
 
 // NewService returns a service with the real clock, ULIDs and crypto/rand.
 func NewService(store EventStore, read ReadModel, applied Applied) *Service {
@@ -97,6 +106,7 @@ func NewService(store EventStore, read ReadModel, applied Applied) *Service {
 		NewID:       func() string { return ulid.Make().String() },
 		Random:      crand.Reader,
 		MaxAttempts: 100,
+		MaxLag:      DefaultMaxLag,
 		state:       newAggregates(read, DefaultMaxCachedKeys),
 	}
 }
@@ -191,7 +201,12 @@ func (s *Service) onEntry(ctx context.Context, e *entry, filter, cmdID string, d
 		return out, err
 	}
 	if s.Appended != nil && e.owner != nil {
-		return out, nil
+		// Backpressure: the projections may fall behind this instance's
+		// writes by MaxLag events, no more, or reads would wait ever longer.
+		if out.seq <= s.MaxLag {
+			return out, nil
+		}
+		return out, s.wait(ctx, out.seq-s.MaxLag)
 	}
 	return out, s.wait(ctx, out.seq)
 }

@@ -568,3 +568,36 @@ func TestIssueReplyIsTheKeyAsStored(t *testing.T) {
 		}
 	}
 }
+
+// Owner commands reply before the projections hold them, but only so far:
+// once the projections are MaxLag events behind, a command waits for them,
+// so writes cannot outrun reads without bound. What it appended is stored
+// either way.
+func TestCommandsWaitOnceTheProjectionsAreMaxLagBehind(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	if err := l.Projector.WaitFor(ctx, l.lastSeq(t)); err != nil {
+		t.Fatal(err)
+	}
+	applied := l.Projector.Applied()
+	l.pause()
+	const maxLag = 5
+	l.svc.MaxLag = maxLag
+	replied := 0
+	for i := range 2 * maxLag {
+		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, err := l.svc.IssueKey(cctx, dev, "", commands.IssueKey{Name: fmt.Sprint("k", i)})
+		cancel()
+		if err != nil {
+			if keyledger.ErrorCode(err) != keyledger.EUnavailable {
+				t.Fatalf("issue %d: %v; want unavailable while the projections lag", i, err)
+			}
+			break
+		}
+		replied++
+	}
+	if want := int(l.lastSeq(t)-applied) - 1; replied != maxLag || want != maxLag {
+		t.Fatalf("%d issues replied with the projections paused (%d stored beyond them); want %d", replied, want+1, maxLag)
+	}
+}
