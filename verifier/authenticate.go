@@ -3,6 +3,7 @@ package verifier
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"time"
 
 	"github.com/keyledger/keyledger"
 	"github.com/oklog/ulid/v2"
@@ -58,4 +59,25 @@ func (x *Index) Owner(keyID string) (string, bool) {
 		return k.owner, true
 	}
 	return "", false
+}
+
+// ExpiresAt returns the expiry of a key the index holds (nil: never): the
+// auth callout limits a connection made with the key to it.
+func (x *Index) ExpiresAt(keyID string) (exp *time.Time, found bool) {
+	id, err := ulid.ParseStrict(keyID)
+	if err != nil {
+		return nil, false
+	}
+	s := x.shard(id)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k := s.m[id]
+	if k == nil {
+		return nil, false
+	}
+	if k.expires != 0 {
+		t := time.Unix(k.expires, 0).UTC()
+		exp = &t
+	}
+	return exp, true
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/natsauth"
 	"github.com/nats-io/nats-server/v2/server"
@@ -130,11 +131,13 @@ func (m *Main) openCallout() error {
 		if err != nil {
 			return nil, err
 		}
-		c, err := m.db.Credential(ctx, a.KeyID)
-		if err != nil {
-			return nil, err
+		// The index, not SQLite: a key issued on this instance a moment
+		// ago may not be projected yet.
+		exp, ok := m.index.ExpiresAt(a.KeyID)
+		if !ok {
+			return nil, keyledger.Errorf(keyledger.EUnauthenticated, "key %s is not in the verify index", a.KeyID)
 		}
-		return &natsauth.Identity{KeyID: a.KeyID, Owner: a.UserID, Roles: a.Roles, ExpiresAt: c.ExpiresAt}, nil
+		return &natsauth.Identity{KeyID: a.KeyID, Owner: a.UserID, Roles: a.Roles, ExpiresAt: exp}, nil
 	}
 	return m.callout.Open(m.nc)
 }
