@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/events"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -39,6 +41,12 @@ type Checkpointer struct {
 	Poll   time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
+	// MinGap spaces out the checkpoints Cover signs on demand: 1 s unless
+	// set.
+	MinGap time.Duration
+
+	coverMu   sync.Mutex
+	lastCover time.Time // when Cover last signed
 }
 
 // Run checks the tree every Poll until ctx ends.
@@ -67,6 +75,9 @@ func (c *Checkpointer) defaults() {
 	}
 	if c.Poll <= 0 {
 		c.Poll = time.Second
+	}
+	if c.MinGap <= 0 {
+		c.MinGap = time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -102,24 +113,62 @@ func (c *Checkpointer) Once(ctx context.Context) (bool, error) {
 			return false, nil
 		}
 	}
+	seq, err := c.sign(ctx, lastSeq)
+	return seq > 0, err
+}
+
+// sign signs a checkpoint of the tree and appends it, expecting lastSeq on
+// the checkpoint subject. It returns the checkpoint's sequence, or 0 when
+// another instance's checkpoint is newer than what this one projected.
+func (c *Checkpointer) sign(ctx context.Context, lastSeq uint64) (uint64, error) {
 	cp, err := NewHashStore(c.DB).Checkpoint(ctx, Origin)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	signed, err := SignCheckpoint(cp, c.Signer)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	ev := &events.CheckpointSigned{Meta: events.Meta{At: c.Now().UTC(), Actor: "system", Source: "checkpointer"},
 		Size: uint64(cp.Size), Note: string(signed)}
-	_, err = c.Store.Append(ctx, events.SubjectCheckpoint, lastSeq, "checkpoint-"+strconv.FormatInt(cp.Size, 10), []events.Event{ev})
+	seq, err := c.Store.Append(ctx, events.SubjectCheckpoint, lastSeq, "checkpoint-"+strconv.FormatInt(cp.Size, 10), []events.Event{ev})
 	if errors.Is(err, events.ErrConflict) || errors.Is(err, events.ErrDuplicate) {
-		return false, nil // another instance's checkpoint is newer than what we projected
+		return 0, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("append checkpoint: %w", err)
+		return 0, fmt.Errorf("append checkpoint: %w", err)
 	}
-	return true, nil
+	return seq, nil
+}
+
+// Cover makes sure a checkpoint covers the event at seq, for a receipt of
+// an event newer than the last checkpoint: if the newest projected one does
+// not, it signs one of the tree now and returns its sequence (0 when none
+// was needed, or another instance's was stored first). On-demand
+// checkpoints are at least MinGap apart, so no caller can fill the stream
+// with them; a request within the gap waits for it.
+func (c *Checkpointer) Cover(ctx context.Context, seq uint64) (uint64, error) {
+	c.defaults()
+	c.coverMu.Lock()
+	defer c.coverMu.Unlock()
+	size, lastSeq, err := (&Trail{DB: c.DB}).LatestCheckpoint(ctx)
+	if err != nil || size >= seq {
+		return 0, err
+	}
+	if tree, err := treeSize(ctx, c.DB); err != nil {
+		return 0, err
+	} else if uint64(tree) < seq {
+		return 0, keyledger.Errorf(keyledger.ENotFound, "seq %d is not in the log this instance holds (1..%d)", seq, tree)
+	}
+	if wait := c.MinGap - time.Since(c.lastCover); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	defer func() { c.lastCover = time.Now() }()
+	return c.sign(ctx, lastSeq)
 }
 
 // lastAt is when the checkpoint at seq was signed (the first event's time

@@ -13,6 +13,8 @@ type AuditTrail interface {
 	Trace(ctx context.Context, keyID string) ([]*keyledger.AuditEntry, error)
 	Prove(ctx context.Context, seq uint64) (*keyledger.AuditReceipt, error)
 	Revocation(ctx context.Context, keyID string) (uint64, error)
+	// LatestCheckpoint returns the tree size the newest checkpoint covers.
+	LatestCheckpoint(ctx context.Context) (size, seq uint64, err error)
 }
 
 // ProveQuery asks for a receipt: of the event at Seq, or of the latest
@@ -102,5 +104,33 @@ func (s *Service) AuditProve(ctx context.Context, a Actor, q ProveQuery) (*keyle
 		}
 		q.Seq = seq
 	}
+	if err := s.cover(ctx, q.Seq); err != nil {
+		return nil, err
+	}
 	return s.Trail.Prove(ctx, q.Seq)
+}
+
+// cover makes sure a checkpoint this instance has projected covers seq,
+// asking Checkpoint for one when the newest does not.
+func (s *Service) cover(ctx context.Context, seq uint64) error {
+	if s.Checkpoint == nil {
+		return nil
+	}
+	size, _, err := s.Trail.LatestCheckpoint(ctx)
+	if err != nil || size >= seq {
+		return err
+	}
+	if _, err := s.Checkpoint(ctx, seq); err != nil {
+		if keyledger.ErrorCode(err) != keyledger.EInternal {
+			return err
+		}
+		return unavailable(err)
+	}
+	// Ours, or another instance's that got there first: either is in the
+	// stream now, and the projections must hold it.
+	last, err := s.Store.LastSeq(ctx)
+	if err != nil {
+		return unavailable(err)
+	}
+	return s.wait(ctx, last)
 }

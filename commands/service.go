@@ -75,6 +75,10 @@ type Service struct {
 	OnCall func(endpoint, code string)
 	// Trail, if set, answers the audit trail queries (list, trace, prove).
 	Trail AuditTrail
+	// Checkpoint, if set, signs and appends a checkpoint covering the
+	// event at seq if none does yet (audit.Checkpointer.Cover): a receipt
+	// for an event newer than the last checkpoint is then given at once.
+	Checkpoint func(ctx context.Context, seq uint64) (uint64, error)
 	// Appended, if set, sees the events of every owner command this
 	// instance appends, right after the store acknowledged them and before
 	// the command replies. Wire it to the verify index: then such a command

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -23,7 +24,9 @@ func TestAuditCommands(t *testing.T) {
 	m := NewMain()
 	m.DataDir, m.NATSListen, m.HTTPAddr = dir, "127.0.0.1:0", "127.0.0.1:0"
 	m.Stdout, m.Logger = io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil))
-	m.CheckpointEvery, m.CheckpointInterval = 3, time.Hour
+	// No periodic checkpoint comes during the test: a receipt must be
+	// signed on demand.
+	m.CheckpointEvery, m.CheckpointInterval = 1_000_000, time.Hour
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -62,19 +65,21 @@ func TestAuditCommands(t *testing.T) {
 	}
 	pub := filepath.Join(t.TempDir(), "keyledger.pub")
 	writeFile(t, pub, mustCLI(t, m, admin, "audit", "pubkey", "--data", dir))
-	var receipt string
-	deadline := time.Now().Add(20 * time.Second)
-	for { // the checkpointer signs within a second of the third event
-		out, errOut, code := cli(t, m, admin, "audit", "receipt", key.KeyID)
-		if code == 0 {
-			receipt = out
-			break
-		}
-		if time.Now().After(deadline) || !strings.Contains(errOut, "unavailable") {
-			t.Fatalf("audit receipt: exit %d: %s", code, errOut)
-		}
-		time.Sleep(200 * time.Millisecond)
+	receipt := mustCLI(t, m, admin, "audit", "receipt", key.KeyID)
+	// A receipt for an event after that checkpoint: another is signed,
+	// no sooner than a second after the first.
+	mustCLI(t, m, admin, "key", "issue", "--name", "later")
+	if out := mustCLI(t, m, admin, "audit", "prove", fmt.Sprint(page.Entries[0].Seq+2)); !strings.Contains(out, "checkpoint") {
+		t.Fatalf("audit prove of the newest event: %s", out)
 	}
+	cps := decodeJSON[keyledger.AuditPage](t, mustCLI(t, m, admin, "audit", "list", "--action", "audit.checkpoint", "--json"))
+	if len(cps.Entries) != 2 {
+		t.Fatalf("%d checkpoints after two receipts signed on demand; want 2", len(cps.Entries))
+	}
+	if d := cps.Entries[0].At.Sub(cps.Entries[1].At); d < time.Second {
+		t.Fatalf("two checkpoints signed on demand %s apart; want at least 1 s", d)
+	}
+	mustFail(t, m, admin, "not_found", "audit", "prove", "999999")
 	file := filepath.Join(t.TempDir(), "receipt.json")
 	writeFile(t, file, receipt)
 	if out, errOut, code := cliAt("nats://127.0.0.1:1", "/nonexistent", "audit", "check-receipt", file, "--public-key", pub); code != 0 || !strings.Contains(out, "receipt holds") {

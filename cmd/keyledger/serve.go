@@ -191,6 +191,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.checkpointer = &audit.Checkpointer{DB: m.db.SQL(), Store: m.store, Signer: signer, Every: m.CheckpointEvery,
 		Interval: m.CheckpointInterval, Now: m.Now, Logger: m.Logger}
+	m.service.Checkpoint = m.checkpointer.Cover
 	if err := m.bootstrap(ctx); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
