@@ -47,9 +47,14 @@ func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, l
 	if err := Migrate(ctx, want); err != nil {
 		return nil, err
 	}
+	// The expected rows are compared by seq only; the applier's look-ups of
+	// earlier state use the key, owner and action indexes.
+	if _, err := want.ExecContext(ctx, `DROP INDEX audit_events_actor; DROP INDEX audit_events_at`); err != nil {
+		return nil, err
+	}
 	// Pass 1: the expected rows, and the checkpoints.
 	var notes [][]byte
-	ap := NewApplier()
+	ap := newRowsApplier()
 	err = read(ctx, func(batch []events.Recorded) error {
 		for _, r := range batch {
 			cp, ok := r.Event.(*events.CheckpointSigned)
