@@ -3,6 +3,8 @@ package commands
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,8 +48,27 @@ func endpoint[C any, R any](name string, f func(s *Service, ctx context.Context,
 				return nil, err
 			}
 		}
+		if cmdID != "" {
+			cmdID = scopedCommandID(name, a, cmdID, c)
+		}
 		return f(s, ctx, a, cmdID, c)
 	}}
+}
+
+// scopedCommandID ties an Idempotency-Key to the command it came with: the
+// endpoint, the caller and the decoded body (so a retry that re-encodes the
+// same JSON differently is still a replay). The same key sent with anything
+// else is a different command ID, so it runs as a new command and is never
+// answered as a replay of the first: a runbook that uses a ticket number as
+// the key for a revoke and then a delete gets both. Client keys hold no '#'.
+func scopedCommandID(endpoint string, a Actor, key string, c any) string {
+	body, _ := json.Marshal(c)
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(endpoint), []byte(a.UserID), body} {
+		h.Write(part)
+		h.Write([]byte{0})
+	}
+	return key + "#" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:12])
 }
 
 // allow restricts the endpoint to callers holding one of roles.

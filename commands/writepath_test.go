@@ -601,3 +601,48 @@ func TestCommandsWaitOnceTheProjectionsAreMaxLagBehind(t *testing.T) {
 		t.Fatalf("%d issues replied with the projections paused (%d stored beyond them); want %d", replied, want+1, maxLag)
 	}
 }
+
+// An Idempotency-Key replays only the command it came with. Reused for
+// another command on the same owner (a runbook using a ticket number as
+// the key), it runs that command: before, the second revoke answered
+// "revoked" from the first and stored nothing, and the key kept working.
+func TestAnIdempotencyKeyReusedForAnotherCommandRunsIt(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	issue, revoke := endpointNamed(t, "cmd.key.issue"), endpointNamed(t, "cmd.key.revoke")
+	call := func(ep commands.Endpoint, key, body string) any {
+		t.Helper()
+		res, err := l.svc.Call(ctx, ep, "Bearer "+l.token, key, []byte(body))
+		if err != nil {
+			t.Fatalf("%s %s: %v", ep.Name, body, err)
+		}
+		return res
+	}
+	a := call(issue, "", `{"owner":"`+dev.UserID+`","name":"a"}`).(*keyledger.Key)
+	b := call(issue, "", `{"owner":"`+dev.UserID+`","name":"b"}`).(*keyledger.Key)
+	call(revoke, "INC-123", `{"key_ids":["`+a.ID+`"],"reason":"INC-123"}`)
+	call(revoke, "INC-123", `{"key_ids":["`+b.ID+`"],"reason":"INC-123"}`)
+	// The same command again, its body encoded differently, is a replay.
+	call(revoke, "INC-123", `{ "reason": "INC-123", "key_ids": ["`+b.ID+`"] }`)
+	for _, id := range []string{a.ID, b.ID} {
+		k, err := l.svc.Key(ctx, l.admin, id)
+		if err != nil || k.Status != keyledger.StatusRevoked {
+			t.Fatalf("key %s after a revoke under a reused Idempotency-Key: %+v %v; want revoked", id, k, err)
+		}
+	}
+	revokes := 0
+	for _, s := range l.changesSince(t, 0) {
+		if strings.HasSuffix(s, ".revoked") {
+			revokes++
+		}
+	}
+	if revokes != 2 {
+		t.Fatalf("%d revocations stored; want 2 (the replay stores nothing)", revokes)
+	}
+	c1 := call(issue, "ISSUE-1", `{"owner":"`+dev.UserID+`","name":"x1"}`).(*keyledger.Key)
+	c2 := call(issue, "ISSUE-1", `{"owner":"`+dev.UserID+`","name":"x2"}`).(*keyledger.Key)
+	if c1.ID == c2.ID || c2.Name != "x2" || c2.Replayed {
+		t.Fatalf("a second issue with the key of the first but another name: %+v", c2)
+	}
+}
