@@ -38,8 +38,11 @@ const (
 
 var counterCodes = [numCounters]string{"valid", CodeNotFound, CodeRevoked, CodeExpired, CodeForbiddenIP, CodeMissingScope, CodeRateLimited, CodeDisabled}
 
-// Result is the answer to a verification. Seq is the last stream sequence
-// the index had applied, so a caller can tell how fresh the answer is.
+// Result is the answer to a verification. Seq is the stream sequence it
+// holds at, so a caller can tell how fresh it is: the index had applied the
+// stream in order up to it, or, when this instance applied the key's own
+// last event sooner (a command it served), that event's sequence. Either
+// way the key's state as of seq (as_of "seq:N") is the one answered from.
 type Result struct {
 	Valid     bool      `json:"valid"`
 	Code      string    `json:"code,omitempty"`
@@ -87,7 +90,7 @@ func (x *Index) verify(token, scope, ip string) Result {
 	if subtle.ConstantTimeCompare(sum[:], k.hash[:]) != 1 {
 		return k.deny(&res, countNotFound, ip)
 	}
-	res.KeyID, res.Owner = keyID, k.owner
+	res.KeyID, res.Owner, res.Seq = keyID, k.owner, max(res.Seq, k.seq)
 	if k.expires != 0 {
 		res.ExpiresAt = time.Unix(k.expires, 0).UTC()
 	}

@@ -338,12 +338,18 @@ func TestCommandsReplyBeforeTheProjectionsAndReadsWaitForThem(t *testing.T) {
 	hold.Store(true)
 	k := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--json", "--name", "held"))
 	body := `{"key":"` + k.Token + `"}`
-	if _, res := verifyHTTP(t, m, body, ""); !res.Valid {
-		t.Fatalf("a key issued while the projections are held does not verify: %+v", res)
+	_, issuedRes := verifyHTTP(t, m, body, "")
+	if !issuedRes.Valid {
+		t.Fatalf("a key issued while the projections are held does not verify: %+v", issuedRes)
 	}
 	mustCLI(t, m, admin, "key", "revoke", k.KeyID)
-	if _, res := verifyHTTP(t, m, body, ""); res.Valid || res.Code != "revoked" {
+	_, res := verifyHTTP(t, m, body, "")
+	if res.Valid || res.Code != "revoked" {
 		t.Fatalf("after the revoke replied, with the projections held: %+v; want revoked", res)
+	}
+	// seq names a moment the answer holds at: after the revocation.
+	if res.Seq <= issuedRes.Seq {
+		t.Fatalf("the revoked answer holds at seq %d, the valid one before it at %d", res.Seq, issuedRes.Seq)
 	}
 	shown := make(chan string, 1)
 	go func() {
