@@ -160,6 +160,16 @@ func (c *Checkpointer) Cover(ctx context.Context, seq uint64) (uint64, error) {
 	} else if uint64(tree) < seq {
 		return 0, keyledger.Errorf(keyledger.ENotFound, "seq %d is not in the log this instance holds (1..%d)", seq, tree)
 	}
+	// A checkpoint is covered by the next one, not by one signed for it:
+	// else asking for the newest event (usually a checkpoint) would append
+	// a checkpoint every time, and readers could grow the log at will.
+	var action string
+	if err := c.DB.QueryRowContext(ctx, `SELECT action FROM audit_events WHERE seq = ?`, seq).Scan(&action); err != nil {
+		return 0, fmt.Errorf("event %d: %w", seq, err)
+	}
+	if action == "audit.checkpoint" {
+		return 0, nil
+	}
 	if wait := c.MinGap - time.Since(c.lastCover); wait > 0 {
 		select {
 		case <-ctx.Done():

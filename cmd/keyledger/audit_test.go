@@ -79,6 +79,12 @@ func TestAuditCommands(t *testing.T) {
 	if d := cps.Entries[0].At.Sub(cps.Entries[1].At); d < time.Second {
 		t.Fatalf("two checkpoints signed on demand %s apart; want at least 1 s", d)
 	}
+	// A checkpoint waits for the next one: asking for the newest event, a
+	// checkpoint, must not append another each time.
+	mustFail(t, m, admin, "unavailable", "audit", "prove", fmt.Sprint(cps.Entries[0].Seq))
+	if again := decodeJSON[keyledger.AuditPage](t, mustCLI(t, m, admin, "audit", "list", "--action", "audit.checkpoint", "--json")); len(again.Entries) != 2 {
+		t.Fatalf("%d checkpoints after proving the newest checkpoint; want still 2", len(again.Entries))
+	}
 	mustFail(t, m, admin, "not_found", "audit", "prove", "999999")
 	file := filepath.Join(t.TempDir(), "receipt.json")
 	writeFile(t, file, receipt)
