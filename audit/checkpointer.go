@@ -45,6 +45,7 @@ type Checkpointer struct {
 	// set.
 	MinGap time.Duration
 
+	init      sync.Once
 	coverMu   sync.Mutex
 	lastCover time.Time // when Cover last signed
 }
@@ -66,7 +67,11 @@ func (c *Checkpointer) Run(ctx context.Context) {
 	}
 }
 
-func (c *Checkpointer) defaults() {
+// defaults fills the unset fields, once: Run, Once and Cover may run on
+// different goroutines.
+func (c *Checkpointer) defaults() { c.init.Do(c.fill) }
+
+func (c *Checkpointer) fill() {
 	if c.Every == 0 {
 		c.Every = 1000
 	}
