@@ -47,37 +47,36 @@ func (x *Index) Authenticate(keyID string, secret *string) (owner string, found,
 // Owner returns the owner of a key the index holds, whatever its status:
 // a command on a key just issued on this instance finds its owner here
 // before the projections hold the key.
-func (x *Index) Owner(keyID string) (string, bool) {
-	id, err := ulid.ParseStrict(keyID)
-	if err != nil {
-		return "", false
-	}
-	s := x.shard(id)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if k := s.m[id]; k != nil {
-		return k.owner, true
-	}
-	return "", false
+func (x *Index) Owner(keyID string) (owner string, found bool) {
+	found = x.read(keyID, func(k *entry) { owner = k.owner })
+	return owner, found
 }
 
 // ExpiresAt returns the expiry of a key the index holds (nil: never): the
 // auth callout limits a connection made with the key to it.
 func (x *Index) ExpiresAt(keyID string) (exp *time.Time, found bool) {
+	found = x.read(keyID, func(k *entry) {
+		if k.expires != 0 {
+			t := time.Unix(k.expires, 0).UTC()
+			exp = &t
+		}
+	})
+	return exp, found
+}
+
+// read runs f on the key with its shard read-locked, and reports whether
+// the index holds the key.
+func (x *Index) read(keyID string, f func(*entry)) bool {
 	id, err := ulid.ParseStrict(keyID)
 	if err != nil {
-		return nil, false
+		return false
 	}
 	s := x.shard(id)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	k := s.m[id]
-	if k == nil {
-		return nil, false
+	if k != nil {
+		f(k)
 	}
-	if k.expires != 0 {
-		t := time.Unix(k.expires, 0).UTC()
-		exp = &t
-	}
-	return exp, true
+	return k != nil
 }
