@@ -189,7 +189,7 @@ func Action(e events.Event) string {
 	switch e.(type) {
 	case *events.SettingsChanged:
 		return "settings." + e.Action()
-	case *events.CheckpointSigned:
+	case *events.CheckpointSigned, *events.CheckpointCosigned:
 		return "audit." + e.Action()
 	case *events.EventSkipped, *events.Undecodable:
 		return "ops." + e.Action()
@@ -226,6 +226,12 @@ type reasonDetail struct {
 type checkpointDetail struct {
 	Size uint64 `json:"size"`
 	Note string `json:"note"`
+}
+
+type cosignDetail struct {
+	Size    uint64 `json:"size"`
+	Witness string `json:"witness"`
+	Note    string `json:"note"`
 }
 
 type userDetail struct {
@@ -296,6 +302,8 @@ func (a *Applier) row(r events.Recorded) (row, error) {
 		detail = c
 	case *events.CheckpointSigned:
 		detail = checkpointDetail{e.Size, e.Note}
+	case *events.CheckpointCosigned:
+		detail = cosignDetail{e.Size, e.Witness, e.Note}
 	case *events.EventSkipped:
 		detail = struct {
 			Seq    uint64 `json:"seq"`

@@ -177,3 +177,47 @@ func checkpointNoteText(msg []byte) ([]byte, bool) {
 	}
 	return msg[:i+1], true
 }
+
+// AddCosignature returns the signed checkpoint msg with the signature that
+// witness (a verifier key, "<name>+<hash>+<key>") made over the same
+// checkpoint in cosigned. The witness's signature must verify and its text
+// must be msg's; msg keeps every signature it has, and one already on it is
+// not added twice. msg's own signatures are not checked here: whoever reads
+// the result opens it with the keys they trust.
+func AddCosignature(msg, cosigned []byte, witness string) ([]byte, error) {
+	v, err := note.NewVerifier(witness)
+	if err != nil {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed witness key: %v", err)
+	}
+	text, ok := checkpointNoteText(msg)
+	if !ok {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed checkpoint note")
+	}
+	if other, ok := checkpointNoteText(cosigned); !ok || !bytes.Equal(text, other) {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: the co-signed note is not this checkpoint")
+	}
+	n, err := note.Open(cosigned, note.VerifierList(v))
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w: witness %s: %w", ErrCheckpointSignature, v.Name(), err)
+	}
+	out := bytes.Clone(msg)
+	for _, s := range n.Sigs { // only the witness's: the one key given
+		line := "\u2014 " + s.Name + " " + s.Base64 + "\n"
+		if !bytes.Contains(msg[len(text):], []byte(line)) {
+			out = append(out, line...)
+		}
+	}
+	return out, nil
+}
+
+// Witnesses returns the signers of sc that are not the log itself: the
+// witnesses whose signatures verified, as "name+hash".
+func (sc *SignedCheckpoint) Witnesses() []string {
+	var out []string
+	for _, s := range sc.Signers {
+		if !strings.HasPrefix(s, sc.Origin+"+") {
+			out = append(out, s)
+		}
+	}
+	return out
+}

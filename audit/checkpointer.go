@@ -109,6 +109,15 @@ func (c *Checkpointer) Once(ctx context.Context) (bool, error) {
 	if grown == 0 {
 		return false, nil
 	}
+	// Witnesses' co-signatures of the last checkpoint are not growth: else
+	// each checkpoint would call for the next one, forever.
+	var grew bool
+	if err := c.DB.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE seq > ? AND action <> 'audit.cosigned')`, lastSeq).Scan(&grew); err != nil {
+		return false, fmt.Errorf("audit checkpoint: %w", err)
+	}
+	if !grew {
+		return false, nil
+	}
 	if grown < c.Every {
 		last, err := c.lastAt(ctx, lastSeq)
 		if err != nil {
@@ -165,14 +174,15 @@ func (c *Checkpointer) Cover(ctx context.Context, seq uint64) (uint64, error) {
 	} else if uint64(tree) < seq {
 		return 0, keyledger.Errorf(keyledger.ENotFound, "seq %d is not in the log this instance holds (1..%d)", seq, tree)
 	}
-	// A checkpoint is covered by the next one, not by one signed for it:
-	// else asking for the newest event (usually a checkpoint) would append
-	// a checkpoint every time, and readers could grow the log at will.
+	// A checkpoint, or a witness's co-signature of one, is covered by the
+	// next checkpoint, not by one signed for it: else asking for the newest
+	// event (usually one of those) would append a checkpoint every time,
+	// and readers could grow the log at will.
 	var action string
 	if err := c.DB.QueryRowContext(ctx, `SELECT action FROM audit_events WHERE seq = ?`, seq).Scan(&action); err != nil {
 		return 0, fmt.Errorf("event %d: %w", seq, err)
 	}
-	if action == "audit.checkpoint" {
+	if action == "audit.checkpoint" || action == "audit.cosigned" {
 		return 0, nil
 	}
 	if wait := c.MinGap - time.Since(c.lastCover); wait > 0 {

@@ -42,6 +42,9 @@ const (
 	// CheckpointSize: a checkpoint event's size disagrees with its note, or
 	// covers events stored after it.
 	CheckpointSize Divergence = "checkpoint_size"
+	// CosignSignature: a witness's co-signature event does not hold the
+	// witness's valid signature, or names no usable witness key.
+	CosignSignature Divergence = "cosign_signature"
 )
 
 // ErrDiverged matches every *DivergenceError with errors.Is.

@@ -38,6 +38,9 @@
 //     inside the projector's transaction; tree heads and proofs at any size.
 //   - Checkpoint, SignCheckpoint, OpenCheckpoint, CosignCheckpoint: signed tree heads.
 //   - LoadOrCreateKey: the signing key, kept in a mode 0600 file.
+//   - Witness, LoadOrCreateWitnessKey, AddCosignature: each instance
+//     co-signs the newest checkpoint with a key of its own once it found
+//     the same root, and receipts carry the co-signatures.
 //   - CheckInclusion, CheckConsistency: proof checking.
 //   - Receipt, CheckReceipt: an offline-checkable proof that one event is in the log.
 //   - VerifyLog: recompute the whole tree from the stream and check every

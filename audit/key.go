@@ -25,11 +25,39 @@ const keyPrefix = "PRIVATE+KEY+"
 // group or others may read, or whose key is named other than name, is
 // refused. Errors never contain the key.
 func LoadOrCreateKey(path, name string) (signer note.Signer, verifierKey string, err error) {
+	return loadOrCreate(path, name, func(have string) error {
+		if have != name {
+			return fmt.Errorf("audit: signing key %s is for %q, not %q", path, have, name)
+		}
+		return nil
+	})
+}
+
+// LoadOrCreateWitnessKey returns this instance's witness key (see Witness)
+// from the file at path, creating one named name there when there is none,
+// with LoadOrCreateKey's care. A key file keeps its name for good: name is
+// used only to create one. A witness key named after the log (Origin) is
+// refused, since it would sign as the log itself.
+func LoadOrCreateWitnessKey(path, name string) (signer note.Signer, verifierKey string, err error) {
+	return loadOrCreate(path, name, func(have string) error {
+		if have == Origin {
+			return fmt.Errorf("audit: witness key %s is named %q, as the log's own key is: give each instance a key of its own", path, have)
+		}
+		return nil
+	})
+}
+
+// loadOrCreate reads the key at path, which check must accept by name, or
+// creates one named name.
+func loadOrCreate(path, name string, check func(name string) error) (note.Signer, string, error) {
 	if !validOrigin(name) {
 		return nil, "", keyledger.Errorf(keyledger.EInvalid, "audit: key name %q is not a valid note key name", name)
 	}
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if err := check(name); err != nil {
+			return nil, "", err
+		}
 		return createKey(path, name)
 	}
 	if err != nil {
@@ -43,13 +71,13 @@ func LoadOrCreateKey(path, name string) (signer note.Signer, verifierKey string,
 		return nil, "", fmt.Errorf("audit: read signing key: %w", err)
 	}
 	skey := strings.TrimSpace(string(b))
-	signer, err = note.NewSigner(skey)
+	signer, err := note.NewSigner(skey)
 	if err != nil {
 		// note's errors name no key material; say which file, not what is in it.
 		return nil, "", fmt.Errorf("audit: signing key %s is malformed", path)
 	}
-	if signer.Name() != name {
-		return nil, "", fmt.Errorf("audit: signing key %s is for %q, not %q", path, signer.Name(), name)
+	if err := check(signer.Name()); err != nil {
+		return nil, "", err
 	}
 	vkey, err := verifierKeyOf(skey)
 	if err != nil {

@@ -87,12 +87,32 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 // seq-1 of the checkpoint's tree. It returns the checkpoint the event is
 // proved against. Any altered byte of event, seq, leaf hash, proof or
 // checkpoint makes it fail.
-func CheckReceipt(r *Receipt, verifierKey string) (*SignedCheckpoint, error) {
+//
+// witnessKeys are verifier keys of witnesses the checker trusts: a
+// signature by one of them must verify too, and the checkpoint's
+// Witnesses() are those that signed it (the caller decides how many it
+// needs). Signatures by keys not given are ignored.
+func CheckReceipt(r *Receipt, verifierKey string, witnessKeys ...string) (*SignedCheckpoint, error) {
 	v, err := note.NewVerifier(verifierKey)
 	if err != nil {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed verifier key: %v", err)
 	}
-	sc, err := OpenCheckpoint([]byte(r.Checkpoint), note.VerifierList(v))
+	known := []note.Verifier{v}
+	seen := map[string]bool{}
+	for _, k := range witnessKeys {
+		w, err := note.NewVerifier(k)
+		if err != nil {
+			return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed witness key: %v", err)
+		}
+		if w.Name() == v.Name() {
+			return nil, keyledger.Errorf(keyledger.EInvalid, "audit: witness key %q is named as the log: a witness has a key of its own", w.Name())
+		}
+		if id := fmt.Sprintf("%s+%08x", w.Name(), w.KeyHash()); !seen[id] {
+			seen[id] = true
+			known = append(known, w)
+		}
+	}
+	sc, err := OpenCheckpoint([]byte(r.Checkpoint), note.VerifierList(known...))
 	if err != nil {
 		return nil, err
 	}

@@ -161,7 +161,8 @@ func (t *Trail) Prove(ctx context.Context, seq uint64) (*keyledger.AuditReceipt,
 		return nil, keyledger.Errorf(keyledger.EInvalid, "seq: 1 or more")
 	}
 	var detail string
-	err := t.DB.QueryRowContext(ctx, `SELECT detail FROM audit_events WHERE action = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1`).Scan(&detail)
+	var cpSeq uint64
+	err := t.DB.QueryRowContext(ctx, `SELECT seq, detail FROM audit_events WHERE action = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1`).Scan(&cpSeq, &detail)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyledger.Errorf(keyledger.EUnavailable, "no checkpoint signed yet: try again after the next one")
 	} else if err != nil {
@@ -178,7 +179,11 @@ func (t *Trail) Prove(ctx context.Context, seq uint64) (*keyledger.AuditReceipt,
 	if err != nil {
 		return nil, err
 	}
-	r, err := NewHashStore(t.DB).NewReceipt(ctx, seq, ev.Data, []byte(cp.Note))
+	signed, err := t.cosigned(ctx, cpSeq, cp)
+	if err != nil {
+		return nil, err
+	}
+	r, err := NewHashStore(t.DB).NewReceipt(ctx, seq, ev.Data, signed)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +193,38 @@ func (t *Trail) Prove(ctx context.Context, seq uint64) (*keyledger.AuditReceipt,
 		out.Proof[i] = h.String()
 	}
 	return out, nil
+}
+
+// cosigned returns the checkpoint stored at seq with every witness's
+// co-signature stored since. Witnesses co-sign the newest checkpoint, so
+// theirs follow it closely: the rows after it are read in seq order, never
+// the whole history of co-signatures.
+func (t *Trail) cosigned(ctx context.Context, seq uint64, cp checkpointDetail) ([]byte, error) {
+	rows, err := t.DB.QueryContext(ctx, `SELECT detail FROM audit_events WHERE seq > ? AND +action = 'audit.cosigned' ORDER BY seq`, seq)
+	if err != nil {
+		return nil, fmt.Errorf("co-signatures: %w", err)
+	}
+	defer rows.Close()
+	out := []byte(cp.Note)
+	for rows.Next() {
+		var detail string
+		if err := rows.Scan(&detail); err != nil {
+			return nil, err
+		}
+		var co cosignDetail
+		if err := json.Unmarshal([]byte(detail), &co); err != nil {
+			return nil, fmt.Errorf("co-signature: %w", err)
+		}
+		if co.Size != cp.Size {
+			continue
+		}
+		merged, err := AddCosignature(out, []byte(co.Note), co.Witness)
+		if err != nil {
+			continue // one witness's bad signature must not cost the receipt the others'
+		}
+		out = merged
+	}
+	return out, rows.Err()
 }
 
 // Revocation returns the sequence of the latest revocation of a key.

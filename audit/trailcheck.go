@@ -9,6 +9,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/keyledger/keyledger/events"
 	"golang.org/x/mod/sumdb/note"
@@ -23,6 +24,19 @@ type TrailReport struct {
 	*LogReport
 	// Rows is how many audit rows of ledger.db were compared (0 without one).
 	Rows uint64
+	// Witnesses are the instances that co-signed checkpoints, in the order
+	// first seen; every co-signature was checked like a checkpoint.
+	Witnesses []*WitnessReport
+}
+
+// WitnessReport is one witness's co-signatures in the stream.
+type WitnessReport struct {
+	// Key is the witness's verifier key, as its co-signatures name it.
+	Key string
+	// Cosigned is how many checkpoints it co-signed, LastSize the size of
+	// the latest.
+	Cosigned int
+	LastSize uint64
 }
 
 // VerifyTrail checks the whole audit trail against the stream: it recomputes
@@ -54,17 +68,31 @@ func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, l
 	}
 	// Pass 1: the expected rows, and the checkpoints.
 	var notes [][]byte
+	witnesses := map[string]*WitnessReport{}
+	var order []*WitnessReport
 	ap := newRowsApplier()
 	err = read(ctx, func(batch []events.Recorded) error {
 		for _, r := range batch {
-			cp, ok := r.Event.(*events.CheckpointSigned)
-			if !ok {
-				continue
+			switch e := r.Event.(type) {
+			case *events.CheckpointSigned:
+				if err := checkCheckpointEvent(r.Seq, e.Size, e.Note); err != nil {
+					return err
+				}
+				notes = append(notes, []byte(e.Note))
+			case *events.CheckpointCosigned:
+				if err := checkCosignEvent(r.Seq, e, known); err != nil {
+					return err
+				}
+				notes = append(notes, []byte(e.Note))
+				w := witnesses[e.Witness]
+				if w == nil {
+					w = &WitnessReport{Key: e.Witness}
+					witnesses[e.Witness] = w
+					order = append(order, w)
+				}
+				w.Cosigned++
+				w.LastSize = max(w.LastSize, e.Size)
 			}
-			if err := checkCheckpointEvent(r.Seq, cp); err != nil {
-				return err
-			}
-			notes = append(notes, []byte(cp.Note))
 		}
 		tx, err := want.BeginTx(ctx, nil)
 		if err != nil {
@@ -88,7 +116,7 @@ func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, l
 	if err != nil {
 		return nil, err
 	}
-	out := &TrailReport{LogReport: rep}
+	out := &TrailReport{LogReport: rep, Witnesses: order}
 	if ledger != nil {
 		if out.Rows, err = compareRows(ctx, ledger, want); err != nil {
 			return nil, err
@@ -97,10 +125,10 @@ func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, l
 	return out, nil
 }
 
-// checkCheckpointEvent checks that a checkpoint event's size is its note's
-// and that it covers only events stored before it.
-func checkCheckpointEvent(seq uint64, cp *events.CheckpointSigned) error {
-	text, ok := checkpointNoteText([]byte(cp.Note))
+// checkCheckpointEvent checks that a checkpoint (or co-signature) event's
+// size is its note's and that it covers only events stored before it.
+func checkCheckpointEvent(seq, size uint64, msg string) error {
+	text, ok := checkpointNoteText([]byte(msg))
 	if !ok {
 		return &DivergenceError{Seq: seq, What: CheckpointMalformed, Detail: "the checkpoint event holds no signed note"}
 	}
@@ -108,11 +136,53 @@ func checkCheckpointEvent(seq uint64, cp *events.CheckpointSigned) error {
 	if err != nil {
 		return &DivergenceError{Seq: seq, What: CheckpointMalformed, Detail: "the checkpoint event's note is malformed", Err: err}
 	}
-	if uint64(c.Size) != cp.Size || c.Size < 0 || uint64(c.Size) >= seq {
+	if uint64(c.Size) != size || c.Size < 0 || uint64(c.Size) >= seq {
 		return &DivergenceError{Seq: seq, What: CheckpointSize, Checkpoint: c.Size,
-			Detail: fmt.Sprintf("the checkpoint event at seq %d says size %d, its note %d", seq, cp.Size, c.Size)}
+			Detail: fmt.Sprintf("the checkpoint event at seq %d says size %d, its note %d", seq, size, c.Size)}
 	}
 	return nil
+}
+
+// checkCosignEvent checks a witness's co-signature event as a checkpoint
+// event, and that the witness it names signed it validly with a key of its
+// own. (The log's signature and the root are checked with the checkpoints.)
+func checkCosignEvent(seq uint64, e *events.CheckpointCosigned, log note.Verifiers) error {
+	if err := checkCheckpointEvent(seq, e.Size, e.Note); err != nil {
+		return err
+	}
+	bad := func(detail string, err error) error {
+		return &DivergenceError{Seq: seq, What: CosignSignature, Checkpoint: int64(e.Size), Detail: detail, Err: err}
+	}
+	w, err := note.NewVerifier(e.Witness)
+	if err != nil {
+		return bad("the co-signature names no valid witness key", err)
+	}
+	if w.Name() == Origin {
+		return bad("the co-signature's witness key is named as the log", nil)
+	}
+	sc, err := OpenCheckpoint([]byte(e.Note), withWitness{log, w})
+	if err != nil {
+		return bad("the co-signed note does not verify", err)
+	}
+	id := fmt.Sprintf("%s+%08x", w.Name(), w.KeyHash())
+	if !slices.Contains(sc.Signers, id) {
+		return bad(fmt.Sprintf("witness %s did not sign the note", id), nil)
+	}
+	return nil
+}
+
+// withWitness is the log's verifiers and one witness's.
+type withWitness struct {
+	note.Verifiers
+	w note.Verifier
+}
+
+// Verifier implements note.Verifiers.
+func (v withWitness) Verifier(name string, hash uint32) (note.Verifier, error) {
+	if name == v.w.Name() && hash == v.w.KeyHash() {
+		return v.w, nil
+	}
+	return v.Verifiers.Verifier(name, hash)
 }
 
 // errStop ends a stream read early.

@@ -46,7 +46,7 @@ func ActionSubjects(action string) []string {
 // ownerEvent reports whether e is stored under its owner's subjects.
 func ownerEvent(e Event) bool {
 	switch e.(type) {
-	case *UsageRecorded, *CheckpointSigned, *EventSkipped:
+	case *UsageRecorded, *CheckpointSigned, *CheckpointCosigned, *EventSkipped:
 		return false
 	}
 	return e.OwnerID() != ""
@@ -72,6 +72,8 @@ func Subject(e Event) string {
 		return "keyledger.usage." + e.KeyRef()
 	case *CheckpointSigned:
 		return SubjectCheckpoint
+	case *CheckpointCosigned:
+		return SubjectCosigned
 	case *EventSkipped:
 		return SubjectPrefix + "ops." + e.Action()
 	}
@@ -111,6 +113,8 @@ func newEvent(typ string) Event {
 		return new(UsageRecorded)
 	case "CheckpointSigned":
 		return new(CheckpointSigned)
+	case "CheckpointCosigned":
+		return new(CheckpointCosigned)
 	case "EventSkipped":
 		return new(EventSkipped)
 	case "AccessDenied":

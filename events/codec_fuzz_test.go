@@ -30,6 +30,7 @@ func FuzzDecode(f *testing.F) {
 		&events.KeyExpired{Meta: m, KeyID: "K", Owner: "U", Reason: "ttl"},
 		&events.UsageRecorded{Meta: m, KeyID: "K", Owner: "U", Minute: at, Denied: map[string]uint64{"revoked": 1}},
 		&events.EventSkipped{Meta: m, Seq: 7, Reason: "junk"},
+		&events.CheckpointCosigned{Meta: m, Size: 9, Witness: "w+01234567+AQ==", Note: "n"},
 	} {
 		data, err := events.Encode(e)
 		if err != nil {

@@ -221,3 +221,31 @@ func (*CheckpointSigned) OwnerID() string { return "" }
 
 // KeyRef implements Event.
 func (*CheckpointSigned) KeyRef() string { return "" }
+
+// CheckpointCosigned records that one instance, acting as a witness,
+// co-signed a checkpoint: it checked the log's signature, that the root is
+// the root of the tree it computed itself from the stream at that size, and
+// that this tree extends the last one it co-signed. It lives on
+// keyledger.events.audit.cosigned, one per witness and checkpoint.
+type CheckpointCosigned struct {
+	Meta
+	Size uint64 `json:"size"`
+	// Witness is the witness's note verifier key ("<name>+<hash>+<key>"),
+	// as `keyledger audit pubkey --witness` prints it.
+	Witness string `json:"witness"`
+	// Note is the checkpoint note with the log's signature and the
+	// witness's (audit.CosignCheckpoint).
+	Note string `json:"note"`
+}
+
+// SubjectCosigned is where CheckpointCosigned events are stored.
+const SubjectCosigned = SubjectPrefix + "audit.cosigned"
+
+// Action implements Event.
+func (*CheckpointCosigned) Action() string { return "cosigned" }
+
+// OwnerID implements Event.
+func (*CheckpointCosigned) OwnerID() string { return "" }
+
+// KeyRef implements Event.
+func (*CheckpointCosigned) KeyRef() string { return "" }

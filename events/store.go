@@ -330,7 +330,9 @@ func readDecoded(ctx context.Context, it jetstream.MessagesContext, out chan<- R
 
 // Append stores evs atomically if the last event on filter still has
 // sequence expected, and returns the sequence of the last one stored.
-// msgID (may be empty) makes a retried append a no-op: ErrDuplicate.
+// msgID (may be empty) makes a retried append a no-op: ErrDuplicate. An
+// empty filter appends with no expectation, for an event that decides
+// nothing (a witness's co-signature).
 func (s *Store) Append(ctx context.Context, filter string, expected uint64, msgID string, evs []Event) (uint64, error) {
 	if len(evs) == 0 {
 		return 0, errors.New("append: no events")
@@ -347,8 +349,10 @@ func (s *Store) Append(ctx context.Context, filter string, expected uint64, msgI
 		msgs[i] = &nats.Msg{Subject: Subject(e), Data: data, Header: nats.Header{}}
 	}
 	first := msgs[0].Header
-	first.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
-	first.Set(jetstream.ExpectedLastSubjSeqSubjHeader, filter)
+	if filter != "" {
+		first.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
+		first.Set(jetstream.ExpectedLastSubjSeqSubjHeader, filter)
+	}
 	if msgID != "" {
 		first.Set(jetstream.MsgIDHeader, msgID)
 	}

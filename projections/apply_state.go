@@ -137,7 +137,7 @@ func (st *stateApplier) Apply(tx *sql.Tx, r events.Recorded) error {
 			at, e.Actor, e.Reason, at, r.Seq, e.KeyID)
 	case *events.KeyExpired:
 		err = st.exec1(tx, `UPDATE keys SET status = 'expired', updated_at = ?, seq = ? WHERE key_id = ?`, at, r.Seq, e.KeyID)
-	case *events.CheckpointSigned:
+	case *events.CheckpointSigned, *events.CheckpointCosigned:
 		return nil // the audit applier's
 	case *events.EventSkipped:
 		// Nothing to project: the projector acts on it while halted, and

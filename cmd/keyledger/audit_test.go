@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/audit"
+	"github.com/keyledger/keyledger/natstest"
 )
 
 // TestAuditCommands runs the audit subcommands against a real server: list
@@ -25,8 +28,10 @@ func TestAuditCommands(t *testing.T) {
 	m.DataDir, m.NATSListen, m.HTTPAddr = dir, "127.0.0.1:0", "127.0.0.1:0"
 	m.Stdout, m.Logger = io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil))
 	// No periodic checkpoint comes during the test: a receipt must be
-	// signed on demand.
-	m.CheckpointEvery, m.CheckpointInterval = 1_000_000, time.Hour
+	// signed on demand. No witness either: the sequences below are the
+	// commands' and the checkpoints' (TestInstancesCoSignCheckpoints has
+	// witnesses).
+	m.CheckpointEvery, m.CheckpointInterval, m.Cosign = 1_000_000, time.Hour, false
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +124,101 @@ func TestAuditCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "DIVERGES at seq "+itoa(page.Entries[0].Seq)+" (row_content)") {
 		t.Fatalf("verify of an edited row: exit %d: %s", code, errOut)
 	}
+}
+
+// TestInstancesCoSignCheckpoints runs two instances on one NATS server,
+// sharing the log's key: each co-signs the checkpoint as a witness with a
+// key of its own, a receipt carries both signatures, check-receipt counts
+// the witnesses a checker names, and verify reports them.
+func TestInstancesCoSignCheckpoints(t *testing.T) {
+	ns := natstest.RunServer(t)
+	dirs := []string{t.TempDir(), t.TempDir()}
+	mod := func(m *Main) { m.NATSURL, m.CheckpointEvery, m.CheckpointInterval = ns.ClientURL(), 8, time.Hour }
+	a := run(t, newMain(dirs[0], mod))
+	logKey, err := os.ReadFile(filepath.Join(dirs[0], "audit.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dirs[1], "audit.key"), string(logKey)) // as the README says: copy it before first start
+	b := run(t, newMain(dirs[1], mod))
+	admin := filepath.Join(dirs[0], "admin.token")
+	mustCLI(t, a, admin, "settings", "set", "--enabled")
+	key := decodeJSON[keyJSON](t, mustCLI(t, a, admin, "key", "issue", "--name", "ci", "--json"))
+	mustCLI(t, b, admin, "key", "revoke", key.KeyID, "--reason", "leaked")
+	for i := range 8 {
+		mustCLI(t, a, admin, "key", "issue", "--name", fmt.Sprint("filler-", i))
+	}
+	// Wait until both witnesses co-signed the newest checkpoint.
+	size := func(e *keyledger.AuditEntry) (v struct{ Size uint64 }) {
+		if err := json.Unmarshal(e.Detail, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for n := 0; n < 2; {
+		cps := decodeJSON[keyledger.AuditPage](t, mustCLI(t, a, admin, "audit", "list", "--action", "audit.checkpoint", "--json"))
+		cos := decodeJSON[keyledger.AuditPage](t, mustCLI(t, a, admin, "audit", "list", "--action", "audit.cosigned", "--json"))
+		n = 0
+		for _, e := range cos.Entries {
+			if len(cps.Entries) > 0 && size(e) == size(cps.Entries[0]) {
+				n++
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d co-signatures of the newest checkpoint 15 s after it; want one per instance", n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	keys := t.TempDir()
+	pub, wa, wb, wc := filepath.Join(keys, "log.pub"), filepath.Join(keys, "a.witness"), filepath.Join(keys, "b.witness"), filepath.Join(keys, "c.witness")
+	writeFile(t, pub, mustCLI(t, a, admin, "audit", "pubkey", "--data", dirs[0]))
+	writeFile(t, wa, mustCLI(t, a, admin, "audit", "pubkey", "--witness", "--data", dirs[0]))
+	writeFile(t, wb, mustCLI(t, a, admin, "audit", "pubkey", "--witness", "--data", dirs[1]))
+	if wka, wkb := readTrim(t, wa), readTrim(t, wb); wka == wkb || !strings.HasPrefix(wka, "keyledger/KEYLEDGER/witness/") {
+		t.Fatalf("witness keys %q and %q: want one per instance, named after the log", wka, wkb)
+	}
+	_, third, err := audit.LoadOrCreateWitnessKey(filepath.Join(keys, "c.key"), audit.Origin+"/witness/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, wc, third)
+	receipt := filepath.Join(keys, "revoked.json")
+	writeFile(t, receipt, mustCLI(t, a, admin, "audit", "receipt", key.KeyID))
+	check := func(args ...string) (string, string, int) {
+		return cliAt("nats://127.0.0.1:1", "/nonexistent", append([]string{"audit", "check-receipt", receipt, "--public-key", pub}, args...)...)
+	}
+	if out, errOut, code := check("--witness-key", wa, "--witness-key", wb); code != 0 || !strings.Contains(out, "co-signed by 2 of 2 witnesses") {
+		t.Fatalf("check-receipt with both witnesses: exit %d %s %s", code, out, errOut)
+	}
+	if _, errOut, code := check("--witness-key", wa, "--witness-key", wc); code == 0 || !strings.Contains(errOut, "co-signed by 1 of the witnesses given") {
+		t.Fatalf("check-receipt naming a witness that did not sign: exit %d %s", code, errOut)
+	}
+	if out, errOut, code := check("--witness-key", wa, "--witness-key", wc, "--min-witnesses", "1"); code != 0 {
+		t.Fatalf("check-receipt needing 1 of 2: exit %d %s %s", code, out, errOut)
+	}
+	if _, errOut, code := check("--witness-key", pub); code == 0 || !strings.Contains(errOut, "named as the log") {
+		t.Fatalf("the log's own key as a witness: exit %d %s", code, errOut)
+	}
+	cred := filepath.Join(keys, "gw.cred")
+	if code := Run(context.Background(), []string{"gateway-credentials", "--name", "auditor", "--data", dirs[0], "--out", cred}, io.Discard, io.Discard); code != 0 {
+		t.Fatalf("gateway-credentials: %d", code)
+	}
+	out := mustCLI(t, a, cred, "audit", "verify", "--data", dirs[0])
+	for _, w := range []string{readTrim(t, wa), readTrim(t, wb)} {
+		if !strings.Contains(out, "witness "+w+" co-signed 1 checkpoints") {
+			t.Fatalf("verify does not report witness %s:\n%s", w, out)
+		}
+	}
+}
+
+func readTrim(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func writeFile(t *testing.T, path, s string) {

@@ -31,7 +31,7 @@ func auditList(fs *flag.FlagSet) runFunc {
 	fs.StringVar(&f.KeyID, "key", "", "only entries about this `KEY_ID`")
 	fs.StringVar(&f.Owner, "owner", "", "only entries about this owner's keys and account (`USER_ID` or name)")
 	fs.StringVar(&f.Actor, "actor", "", "only what this `USER_ID` (or name, or system) did")
-	fs.StringVar(&f.Action, "action", "", "only this `ACTION`: key.issued, key.renamed, key.revoked, key.regenerated, key.deleted, key.expired, user.registered, user.roles_changed, user.deactivated, settings.changed, audit.checkpoint")
+	fs.StringVar(&f.Action, "action", "", "only this `ACTION`: key.issued, key.renamed, key.revoked, key.regenerated, key.deleted, key.expired, user.registered, user.roles_changed, user.deactivated, key.denied, settings.changed, audit.checkpoint, audit.cosigned, ops.skipped")
 	fs.StringVar(&since, "since", "", "only entries at or after this RFC 3339 `TIME`")
 	fs.StringVar(&until, "until", "", "only entries before this RFC 3339 `TIME`")
 	fs.IntVar(&f.Limit, "limit", 100, "entries per page, `N` from 1 to 1000")
@@ -133,15 +133,19 @@ func printReceipt(ctx context.Context, cl *client, q commands.ProveQuery) error 
 	return err
 }
 
-// auditPubkey prints the verifier key of DIR/audit.key; it never prints the
-// private key.
+// auditPubkey prints the verifier key of DIR/audit.key, or with --witness
+// of DIR/witness.key; it never prints a private key.
 func auditPubkey(fs *flag.FlagSet) runFunc {
-	dir := fs.String("data", "keyledger-data", "the server's data `DIR`, holding audit.key")
+	dir := fs.String("data", "keyledger-data", "the server's data `DIR`, holding audit.key and witness.key")
+	witness := fs.Bool("witness", false, "print this instance's witness key (DIR/witness.key) instead of the log's")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) > 0 {
 			return usageError("takes no arguments")
 		}
 		vkey, err := verifierKeyIn(*dir)
+		if *witness {
+			vkey, err = witnessKeyIn(*dir)
+		}
 		if err != nil {
 			return err
 		}
@@ -160,24 +164,47 @@ func verifierKeyIn(dir string) (string, error) {
 	return vkey, err
 }
 
+// witnessKeyIn reads the verifier key of DIR/witness.key without creating one.
+func witnessKeyIn(dir string) (string, error) {
+	path := filepath.Join(dir, witnessKeyFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", keyledger.Errorf(keyledger.ENotFound, "no witness key at %s: `keyledger serve --data %s` creates it at first start (unless --cosign=false)", path, dir)
+	}
+	_, vkey, err := audit.LoadOrCreateWitnessKey(path, "unused")
+	return vkey, err
+}
+
 // readVerifierKey reads a verifier key file (what `audit pubkey` printed).
 func readVerifierKey(path string) (string, error) {
+	return readVerifierKeyFlag("--public-key", path)
+}
+
+func readVerifierKeyFlag(flag, path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", keyledger.Errorf(keyledger.EInvalid, "--public-key: %v", err)
+		return "", keyledger.Errorf(keyledger.EInvalid, "%s: %v", flag, err)
 	}
 	vkey := strings.TrimSpace(string(b))
 	if strings.HasPrefix(vkey, "PRIVATE+KEY") {
-		return "", keyledger.Errorf(keyledger.EInvalid, "--public-key: %s holds a private key; pass what `keyledger audit pubkey` prints", path)
+		return "", keyledger.Errorf(keyledger.EInvalid, "%s: %s holds a private key; pass what `keyledger audit pubkey` prints", flag, path)
 	}
 	if _, err := note.NewVerifier(vkey); err != nil {
-		return "", keyledger.Errorf(keyledger.EInvalid, "--public-key: %s holds no verifier key", path)
+		return "", keyledger.Errorf(keyledger.EInvalid, "%s: %s holds no verifier key", flag, path)
 	}
 	return vkey, nil
 }
 
+// fileList is a repeatable flag of file names.
+type fileList []string
+
+func (f *fileList) String() string     { return strings.Join(*f, ",") }
+func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
+
 func auditCheckReceipt(fs *flag.FlagSet) runFunc {
 	pub := fs.String("public-key", "", "`FILE` holding the log's verifier key (what `audit pubkey` prints)")
+	var witnesses fileList
+	fs.Var(&witnesses, "witness-key", "`FILE` holding a witness's verifier key (what `audit pubkey --witness` prints); repeat for each")
+	minWitnesses := fs.Int("min-witnesses", -1, "how many of the --witness-key witnesses must have co-signed (default: all given)")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) != 1 {
 			return usageError("takes one receipt FILE, not %d arguments", len(args))
@@ -185,9 +212,24 @@ func auditCheckReceipt(fs *flag.FlagSet) runFunc {
 		if *pub == "" {
 			return usageError("--public-key FILE is required")
 		}
+		need := *minWitnesses
+		if need < 0 {
+			need = len(witnesses)
+		}
+		if need > len(witnesses) {
+			return usageError("--min-witnesses %d is more than the %d --witness-key files given", need, len(witnesses))
+		}
 		vkey, err := readVerifierKey(*pub)
 		if err != nil {
 			return err
+		}
+		var wkeys []string
+		for _, path := range witnesses {
+			k, err := readVerifierKeyFlag("--witness-key", path)
+			if err != nil {
+				return err
+			}
+			wkeys = append(wkeys, k)
 		}
 		b, err := os.ReadFile(args[0])
 		if err != nil {
@@ -197,11 +239,19 @@ func auditCheckReceipt(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		sc, err := audit.CheckReceipt(r, vkey)
+		sc, err := audit.CheckReceipt(r, vkey, wkeys...)
 		if err != nil {
 			return fmt.Errorf("receipt does NOT hold: %w", err)
 		}
+		signed := sc.Witnesses()
+		if len(signed) < need {
+			return fmt.Errorf("receipt does NOT hold: its checkpoint is co-signed by %d of the witnesses given (%s), %d needed; "+
+				"a newer receipt may carry more (witnesses co-sign within seconds of a checkpoint)", len(signed), strings.Join(signed, ", "), need)
+		}
 		fmt.Fprintf(cl.stdout, "receipt holds: the event at seq %d is in %s's log of %d events (root %s)\n", r.Seq, sc.Origin, sc.Size, sc.Root)
+		if len(wkeys) > 0 {
+			fmt.Fprintf(cl.stdout, "co-signed by %d of %d witnesses given: %s\n", len(signed), len(wkeys), strings.Join(signed, ", "))
+		}
 		return nil
 	}
 }
@@ -262,8 +312,15 @@ func auditVerify(fs *flag.FlagSet) runFunc {
 		} else if err != nil {
 			return err
 		}
+		cosigned := 0
+		for _, w := range rep.Witnesses {
+			cosigned += w.Cosigned
+		}
 		fmt.Fprintf(cl.stdout, "audit trail holds: %d events, root %s, %d checkpoints verified, %d stored leaves and %d audit rows match the stream\n",
-			rep.Size, rep.Root, rep.Checkpoints, rep.StoredSize, rep.Rows)
+			rep.Size, rep.Root, rep.Checkpoints-cosigned, rep.StoredSize, rep.Rows)
+		for _, w := range rep.Witnesses {
+			fmt.Fprintf(cl.stdout, "witness %s co-signed %d checkpoints, the latest of size %d\n", w.Key, w.Cosigned, w.LastSize)
+		}
 		return nil
 	}
 }

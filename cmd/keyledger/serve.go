@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/oklog/ulid/v2"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Main is the server: `keyledger serve`. ParseFlags fills the fields, Run
@@ -55,6 +56,10 @@ type Main struct {
 	// checkpoints (1000 events, 60 s).
 	CheckpointEvery    uint64
 	CheckpointInterval time.Duration
+	// Cosign makes this instance a witness of the log: it co-signs each
+	// newest checkpoint whose root it computed too, with its own key in
+	// DIR/witness.key (--cosign, on by default).
+	Cosign bool
 
 	// NATSNkeyFile is keyledger's own user (an nkey seed) on an external
 	// NATS server (--nats); the embedded server's is in the data directory.
@@ -85,6 +90,7 @@ type Main struct {
 
 	// checkpointer signs the audit log's checkpoints.
 	checkpointer *audit.Checkpointer
+	witness      *audit.Witness // nil without Cosign
 	pprof        *http.Server
 }
 
@@ -92,7 +98,7 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{
 		DataDir: "keyledger-data", NATSListen: "127.0.0.1:4222", NATSSync: "always", Replicas: 1, HTTPAddr: "127.0.0.1:8080",
-		UsageRetention: "P400D", SweepEvery: 10 * time.Second, CheckpointEvery: 1000, CheckpointInterval: time.Minute,
+		UsageRetention: "P400D", SweepEvery: 10 * time.Second, CheckpointEvery: 1000, CheckpointInterval: time.Minute, Cosign: true,
 		Stdout: os.Stdout, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		Now: func() time.Time { return time.Now().UTC() },
 	}
@@ -132,6 +138,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Instance, "instance", "", "name of this instance in usage records (default: a new ID)")
 	fs.Uint64Var(&m.CheckpointEvery, "checkpoint-every", m.CheckpointEvery, "sign an audit checkpoint after this many events")
 	fs.DurationVar(&m.CheckpointInterval, "checkpoint-interval", m.CheckpointInterval, "sign an audit checkpoint this often when the log grew")
+	fs.BoolVar(&m.Cosign, "cosign", m.Cosign, "co-sign the log's checkpoints as a witness, with this instance's own key (DIR/witness.key)")
 	fs.StringVar(&m.PprofAddr, "pprof", "", "serve Go's runtime profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off by default)")
 	fs.BoolVar(&m.RestoreStreamConfig, "restore-stream-config", false, "restore the streams' configuration if someone changed it, instead of refusing to start")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
@@ -185,13 +192,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.openProjections(ctx, usageStore); err != nil {
 		return err
 	}
-	signer, _, err := audit.LoadOrCreateKey(filepath.Join(m.DataDir, "audit.key"), audit.Origin)
+	signer, logKey, err := audit.LoadOrCreateKey(filepath.Join(m.DataDir, "audit.key"), audit.Origin)
 	if err != nil {
 		return err
 	}
 	m.checkpointer = &audit.Checkpointer{DB: m.db.SQL(), Store: m.store, Signer: signer, Every: m.CheckpointEvery,
 		Interval: m.CheckpointInterval, Now: m.Now, Logger: m.Logger}
 	m.service.Checkpoint = m.checkpointer.Cover
+	if m.Cosign {
+		if m.witness, err = m.openWitness(logKey); err != nil {
+			return err
+		}
+	}
 	if err := m.bootstrap(ctx); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
@@ -202,6 +214,24 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Logger.Info("keyledger serving", "nats", m.ClientURL(), "http", m.http.URL(), "data", m.DataDir, "instance", m.Instance)
 	return nil
 }
+
+// openWitness loads this instance's witness key (created at first start,
+// named after the log and a new ULID) and its state, in the data directory.
+func (m *Main) openWitness(logKey string) (*audit.Witness, error) {
+	signer, vkey, err := audit.LoadOrCreateWitnessKey(filepath.Join(m.DataDir, witnessKeyFile), audit.Origin+"/witness/"+ulid.Make().String())
+	if err != nil {
+		return nil, err
+	}
+	logV, err := note.NewVerifier(logKey)
+	if err != nil {
+		return nil, err
+	}
+	return &audit.Witness{DB: m.db.SQL(), Store: m.store, Signer: signer, VerifierKey: vkey, Log: note.VerifierList(logV),
+		StatePath: filepath.Join(m.DataDir, "witness.state"), Now: m.Now, Logger: m.Logger}, nil
+}
+
+// witnessKeyFile is the witness key's file in the data directory.
+const witnessKeyFile = "witness.key"
 
 func (m *Main) openStores(ctx context.Context) (*events.Store, error) {
 	js, err := jetstream.New(m.nc)
@@ -407,6 +437,9 @@ func (m *Main) background(usageStore *events.Store) {
 	m.wg.Go(func() { m.index.RecordUsage(ctx, usageStore, m.Instance, m.Logger) })
 	m.wg.Go(func() { keepHeapFloor(ctx, 64<<20, time.Second) })
 	m.wg.Go(func() { m.checkpointer.Run(ctx) })
+	if m.witness != nil {
+		m.wg.Go(func() { m.witness.Run(ctx) })
+	}
 	m.wg.Go(func() {
 		tick := time.NewTicker(m.SweepEvery)
 		defer tick.Stop()

@@ -150,14 +150,18 @@ var subcommands = []subcommand{
 		examples: []string{"audit receipt 01J9Z3Q5W8X2M4N6P7R8S9T0VA > revoked.json"},
 	},
 	{
-		name: "audit check-receipt", flags: auditCheckReceipt, args: "FILE --public-key FILE",
-		summary:  "Check a receipt offline (no server, no data directory); exit 0 only if it holds.",
-		examples: []string{"audit check-receipt revoked.json --public-key keyledger.pub"},
+		name: "audit check-receipt", flags: auditCheckReceipt, args: "FILE --public-key FILE [--witness-key FILE]... [--min-witnesses N]",
+		summary: "Check a receipt offline (no server, no data directory); exit 0 only if it holds " +
+			"and, with --witness-key, enough of those witnesses co-signed its checkpoint (all given, unless --min-witnesses).",
+		examples: []string{"audit check-receipt revoked.json --public-key keyledger.pub",
+			"audit check-receipt revoked.json --public-key keyledger.pub --witness-key a.witness --witness-key b.witness --min-witnesses 1"},
 	},
 	{
-		name: "audit pubkey", flags: auditPubkey, args: "[--data DIR]",
-		summary:  "Print the log's verifier key, from DIR/audit.key; keep a copy where checkers find it.",
-		examples: []string{"audit pubkey --data /var/lib/keyledger > keyledger.pub"},
+		name: "audit pubkey", flags: auditPubkey, args: "[--data DIR] [--witness]",
+		summary: "Print the log's verifier key, from DIR/audit.key; keep a copy where checkers find it. " +
+			"With --witness, this instance's own co-signing key, from DIR/witness.key.",
+		examples: []string{"audit pubkey --data /var/lib/keyledger > keyledger.pub",
+			"audit pubkey --witness --data /var/lib/keyledger > instance-a.witness"},
 	},
 	{
 		name: "audit verify", flags: auditVerify, args: "[--data DIR] [--public-key FILE]",
