@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -92,9 +93,33 @@ func (s *Server) Handler() http.Handler {
 		handle("GET /metrics", s.Metrics.Handler())
 	}
 	mux.HandleFunc("GET /v1/live", s.live) // a stream: no duration metric
+	mux.HandleFunc("/v1/", apiNotFound(mux))
 	handle("GET /{$}", consoleHandler())
 	handle("GET /console/", consoleHandler())
 	return mux
+}
+
+// apiNotFound answers what no API route takes with the API's error JSON,
+// not the mux's plain text: 405 (with Allow) for a route's path with
+// another method, else 404 not_found.
+func apiNotFound(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			probe := &http.Request{Method: m, URL: r.URL, Host: r.Host}
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/v1/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			_, _ = w.Write(keyledger.ErrorJSON(keyledger.Errorf(keyledger.EInvalid, "%s %s: method not allowed; use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))))
+			return
+		}
+		writeError(w, keyledger.Errorf(keyledger.ENotFound, "%s %s: no such API route (the routes are in /v1/openapi.json)", r.Method, r.URL.Path))
+	}
 }
 
 func (s *Server) endpoint(ep commands.Endpoint) http.HandlerFunc {

@@ -215,3 +215,37 @@ func TestErrorCodesMapToHTTPStatuses(t *testing.T) {
 		t.Fatalf("issue while disabled: %d %v", st, reply)
 	}
 }
+
+// TestUnknownRoutesAnswerWithTheErrorJSON: a client that gets the path or
+// the method wrong reads the same error JSON as from any endpoint, not the
+// mux's plain text, and a wrong method says which one to use.
+func TestUnknownRoutesAnswerWithTheErrorJSON(t *testing.T) {
+	a, _ := newAPI(t)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/v1/cmd/key/issue", 405, keyledger.EInvalid, "POST"},
+		{"DELETE", "/v1/openapi.json", 405, keyledger.EInvalid, "GET"},
+		{"POST", "/v1/cmd/key/nope", 404, keyledger.ENotFound, ""},
+		{"GET", "/v1/", 404, keyledger.ENotFound, ""},
+		{"POST", "/v1/cmd/key/issue/extra", 404, keyledger.ENotFound, ""},
+	} {
+		t.Run(tc.method+tc.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, a.base+tc.path, strings.NewReader("{}"))
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var reply map[string]any
+			if err := json.NewDecoder(res.Body).Decode(&reply); err != nil {
+				t.Fatalf("%d: body is not JSON: %v", res.StatusCode, err)
+			}
+			if res.StatusCode != tc.status || code(reply) != tc.code || res.Header.Get("Allow") != tc.allow {
+				t.Fatalf("got %d %v (Allow %q); want %d %s (Allow %q)", res.StatusCode, reply, res.Header.Get("Allow"), tc.status, tc.code, tc.allow)
+			}
+		})
+	}
+}
