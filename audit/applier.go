@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -22,9 +21,6 @@ const timeFormat = "2006-01-02T15:04:05.000Z"
 // stored event, its leaf in tlog_hashes and its row in audit_events, in the
 // projector's transaction. Register it with projections.DB.Use("ledger", …).
 type Applier struct {
-	// rowsOnly: write the rows with their leaf hashes, but no tree.
-	rowsOnly bool
-
 	tx     *sql.Tx
 	insert *sql.Stmt
 	prev   [3]*sql.Stmt // the latest issue/rename of a key, registration/roles of a user, settings
@@ -34,11 +30,6 @@ type Applier struct {
 
 // NewApplier returns the audit applier.
 func NewApplier() *Applier { return &Applier{} }
-
-// newRowsApplier returns an applier that writes audit rows only, each with
-// its leaf hash, and no stored tree: the rows VerifyTrail expects, whose tree
-// it recomputes in memory.
-func newRowsApplier() *Applier { return &Applier{rowsOnly: true} }
 
 // Name implements projections.Applier.
 func (*Applier) Name() string { return "audit" }
@@ -75,7 +66,7 @@ func (a *Applier) ApplyBatch(tx *sql.Tx, batch []events.Recorded) error {
 		}
 	}
 	for i, r := range batch {
-		row, err := a.row(r)
+		row, err := makeRow(r, a)
 		if err != nil {
 			return fmt.Errorf("seq %d (%s): %w", r.Seq, r.Subject, err)
 		}
@@ -90,17 +81,9 @@ func (a *Applier) ApplyBatch(tx *sql.Tx, batch []events.Recorded) error {
 	return a.flush()
 }
 
-// leaves appends a.buf's leaves to the tree and returns their hashes; a
-// rows-only applier just hashes them.
+// leaves appends a.buf's leaves to the tree and returns their hashes.
 func (a *Applier) leaves(ctx context.Context, tx *sql.Tx) ([]tlog.Hash, error) {
-	if !a.rowsOnly {
-		return Append(ctx, tx, a.buf...)
-	}
-	out := make([]tlog.Hash, len(a.buf))
-	for i, ev := range a.buf {
-		out[i] = LeafHash(ev.Seq, ev.Data)
-	}
-	return out, nil
+	return Append(ctx, tx, a.buf...)
 }
 
 // rowsPerInsert is how many audit rows one INSERT writes; rowArgs is the
@@ -240,9 +223,17 @@ type userDetail struct {
 	Roles []string `json:"roles"`
 }
 
-// row derives the row of one event. Renames, role and settings changes read
-// the state before them from earlier rows of the same table.
-func (a *Applier) row(r events.Recorded) (row, error) {
+// priorState finds what a change changed: it decodes into v the detail of
+// the latest row before the event found by lookup (0: a key's issue or
+// rename, 1: a user's registration or roles change, 2: the settings) with
+// arg, and reports whether there is one.
+type priorState interface {
+	previous(v any, lookup int, arg string) (bool, error)
+}
+
+// makeRow derives the row of one event. Renames, role and settings changes
+// read the state before them from earlier rows, through prior.
+func makeRow(r events.Recorded, prior priorState) (row, error) {
 	m := r.Event.Base()
 	out := row{at: m.At.UTC().Format(timeFormat), actor: m.Actor, actorKey: m.ActorKey, source: m.Source,
 		action: Action(r.Event), keyID: r.Event.KeyRef(), owner: r.Event.OwnerID()}
@@ -256,7 +247,7 @@ func (a *Applier) row(r events.Recorded) (row, error) {
 			nameDesc
 			After *nameDesc `json:"after"`
 		}
-		if ok, err := a.previous(&prev, 0, e.KeyID); err != nil {
+		if ok, err := prior.previous(&prev, 0, e.KeyID); err != nil {
 			return out, err
 		} else if ok && prev.After != nil {
 			c.Before = prev.After
@@ -278,7 +269,7 @@ func (a *Applier) row(r events.Recorded) (row, error) {
 			Roles []string  `json:"roles"`
 			After *[]string `json:"after"`
 		}
-		if ok, err := a.previous(&prev, 1, e.UserID); err != nil {
+		if ok, err := prior.previous(&prev, 1, e.UserID); err != nil {
 			return out, err
 		} else if ok && prev.After != nil {
 			c.Before = prev.After
@@ -291,7 +282,7 @@ func (a *Applier) row(r events.Recorded) (row, error) {
 		var prev struct {
 			After *keyledger.Settings `json:"after"`
 		}
-		if ok, err := a.previous(&prev, 2, "settings.changed"); err != nil {
+		if ok, err := prior.previous(&prev, 2, "settings.changed"); err != nil {
 			return out, err
 		} else if ok {
 			c.Before = prev.After
@@ -325,14 +316,12 @@ func (a *Applier) row(r events.Recorded) (row, error) {
 	return out, nil
 }
 
-// previous decodes the detail of the latest earlier row found by lookup
-// (0: a key's issue or rename, 1: a user's registration or roles change,
-// 2: the settings) with arg.
+// previous implements priorState from the rows of the applier's own
+// transaction.
 func (a *Applier) previous(v any, lookup int, arg string) (bool, error) {
 	if err := a.flush(); err != nil { // the row looked for may be buffered
 		return false, err
 	}
-	var detail string
 	if a.prev[lookup] == nil {
 		st, err := a.tx.Prepare(prevQueries[lookup])
 		if err != nil {
@@ -340,14 +329,7 @@ func (a *Applier) previous(v any, lookup int, arg string) (bool, error) {
 		}
 		a.prev[lookup] = st
 	}
-	err := a.prev[lookup].QueryRow(arg).Scan(&detail)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, json.Unmarshal([]byte(detail), v)
+	return scanDetail(a.prev[lookup].QueryRow(arg), v)
 }
 
 // LeafHashText is how entries show a leaf hash: base64, as tlog prints it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/keyledger/keyledger/natstest"
 	"github.com/keyledger/keyledger/projections"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // ledger is one instance with the audit applier: service, projector,
@@ -149,7 +151,7 @@ func (l *ledger) verify(t *testing.T) (*audit.TrailReport, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return audit.VerifyTrail(ctx, audit.ReadStream(l.store), note.VerifierList(known), l.db.SQL(), t.TempDir())
+	return audit.VerifyTrail(ctx, audit.ReadStream(l.store), note.VerifierList(known), l.db.SQL())
 }
 
 func TestAuditRowsTellAKeysStory(t *testing.T) {
@@ -337,6 +339,11 @@ func TestVerifyNamesTheSeqOfAnAlteredRow(t *testing.T) {
 		{"reordered rows", `UPDATE audit_events SET seq = -seq WHERE seq IN (4, 5); UPDATE audit_events SET seq = 9 + seq WHERE seq IN (-4, -5)`, 4, audit.RowHash},
 		{"extra row", `INSERT INTO audit_events SELECT 100000, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash FROM audit_events WHERE seq = 2`, 100000, audit.RowExtra},
 		{"stored hash", `UPDATE tlog_hashes SET hash = zeroblob(32) WHERE idx = 7`, 0, audit.StoredHash},
+		// Two tamperings: the one at the lower seq is named, whichever check finds it.
+		{"row before a stored leaf", fmt.Sprintf(`UPDATE audit_events SET actor = 'x' WHERE seq = 4; UPDATE tlog_hashes SET hash = zeroblob(32) WHERE idx = %d`,
+			tlog.StoredHashIndex(0, 8)), 4, audit.RowContent},
+		{"stored leaf before a row", fmt.Sprintf(`UPDATE audit_events SET actor = 'x' WHERE seq = 9; UPDATE tlog_hashes SET hash = zeroblob(32) WHERE idx = %d`,
+			tlog.StoredHashIndex(0, 3)), 4, audit.StoredHash},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := db.Exec(c.do); err != nil {

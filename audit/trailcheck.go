@@ -1,14 +1,10 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"iter"
-	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/keyledger/keyledger/events"
@@ -42,37 +38,30 @@ type WitnessReport struct {
 // VerifyTrail checks the whole audit trail against the stream: it recomputes
 // the tree, checks every CheckpointSigned event (signature by a known key,
 // root at its size, consistency with the previous one, a size no later than
-// the event itself), the stored hashes in ledger (if not nil), and that every
-// audit row of ledger up to its projection position is exactly the row its
-// event makes (content and leaf_hash, nothing missing, nothing extra). It
-// reads the stream twice and builds the expected rows in a temporary SQLite
-// file under tmpDir. The first divergence is a *DivergenceError naming its seq.
-func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, ledger *sql.DB, tmpDir string) (*TrailReport, error) {
-	dir, err := os.MkdirTemp(tmpDir, "keyledger-audit-verify-")
-	if err != nil {
-		return nil, err
+// the event itself) and every witness's CheckpointCosigned, the stored
+// hashes in ledger (if not nil), and that every audit row of ledger up to
+// its projection position is exactly the row its event makes (content and
+// leaf_hash, nothing missing, nothing extra). It reads the stream once,
+// building the tree in memory while another goroutine compares the rows.
+// The divergence with the lowest seq is returned as a *DivergenceError.
+func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, ledger *sql.DB) (*TrailReport, error) {
+	var rows *rowChecker
+	if ledger != nil {
+		var err error
+		if rows, err = startRowChecker(ctx, ledger); err != nil {
+			return nil, err
+		}
 	}
-	defer os.RemoveAll(dir)
-	want, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "expected.db")+"?_journal_mode=OFF&_synchronous=OFF&_txlock=immediate")
-	if err != nil {
-		return nil, err
-	}
-	defer want.Close()
-	if err := Migrate(ctx, want); err != nil {
-		return nil, err
-	}
-	// The expected rows are compared by seq only; the applier's look-ups of
-	// earlier state use the key, owner and action indexes.
-	if _, err := want.ExecContext(ctx, `DROP INDEX audit_events_actor; DROP INDEX audit_events_at`); err != nil {
-		return nil, err
-	}
-	// Pass 1: the expected rows, and the checkpoints.
 	var notes [][]byte
 	witnesses := map[string]*WitnessReport{}
 	var order []*WitnessReport
-	ap := newRowsApplier()
-	err = read(ctx, func(batch []events.Recorded) error {
+	tree := &memTree{}
+	b := treeBuilder{tree: tree}
+	readErr := read(ctx, func(batch []events.Recorded) error {
 		for _, r := range batch {
+			if err := b.add(ctx, Event{Seq: r.Seq, Data: r.Data}); err != nil {
+				return err
+			}
 			switch e := r.Event.(type) {
 			case *events.CheckpointSigned:
 				if err := checkCheckpointEvent(r.Seq, e.Size, e.Note); err != nil {
@@ -94,35 +83,50 @@ func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, l
 				w.LastSize = max(w.LastSize, e.Size)
 			}
 		}
-		tx, err := want.BeginTx(ctx, nil)
-		if err != nil {
-			return err
+		if rows == nil {
+			return nil
 		}
-		defer tx.Rollback()
-		if err := ap.ApplyBatch(tx, batch); err != nil {
-			return err
-		}
-		return tx.Commit()
+		return rows.add(ctx, batch)
 	})
-	if err != nil {
-		return nil, err
+	out := &TrailReport{}
+	var rowErr error
+	if rows != nil {
+		out.Rows, rowErr = rows.close()
 	}
-	// Pass 2: the tree, checkpoints and stored hashes.
-	var stored StoredTree
-	if ledger != nil {
-		stored = NewHashStore(ledger)
-	}
-	rep, err := VerifyLog(ctx, streamEvents(ctx, read), notes, known, stored)
-	if err != nil {
-		return nil, err
-	}
-	out := &TrailReport{LogReport: rep, Witnesses: order}
-	if ledger != nil {
-		if out.Rows, err = compareRows(ctx, ledger, want); err != nil {
-			return nil, err
+	var logErr error
+	if d := (*DivergenceError)(nil); readErr != nil && !errors.As(readErr, &d) {
+		return nil, fmt.Errorf("audit: read stream: %w", readErr)
+	} else if readErr != nil {
+		logErr = readErr
+	} else {
+		var stored StoredTree
+		if ledger != nil {
+			stored = NewHashStore(ledger)
 		}
+		out.LogReport, logErr = verifyTree(ctx, tree, notes, known, stored)
 	}
+	if err := firstDivergence(logErr, rowErr); err != nil {
+		return nil, err
+	}
+	out.Witnesses = order
 	return out, nil
+}
+
+// firstDivergence returns the error that is not a divergence, else the
+// divergence with the lower seq (the log's on a tie), else nil.
+func firstDivergence(log, rows error) error {
+	var dl, dr *DivergenceError
+	switch {
+	case log != nil && !errors.As(log, &dl):
+		return log
+	case rows != nil && !errors.As(rows, &dr):
+		return rows
+	case dl != nil && dr != nil && dr.Seq < dl.Seq:
+		return rows
+	case log != nil:
+		return log
+	}
+	return rows
 }
 
 // checkCheckpointEvent checks that a checkpoint (or co-signature) event's
@@ -183,95 +187,6 @@ func (v withWitness) Verifier(name string, hash uint32) (note.Verifier, error) {
 		return v.w, nil
 	}
 	return v.Verifiers.Verifier(name, hash)
-}
-
-// errStop ends a stream read early.
-var errStop = errors.New("stop")
-
-// streamEvents turns a StreamReader into an iterator of leaves.
-func streamEvents(ctx context.Context, read StreamReader) iter.Seq2[Event, error] {
-	return func(yield func(Event, error) bool) {
-		err := read(ctx, func(batch []events.Recorded) error {
-			for _, r := range batch {
-				if !yield(Event{Seq: r.Seq, Data: r.Data}, nil) {
-					return errStop
-				}
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, errStop) {
-			yield(Event{}, err)
-		}
-	}
-}
-
-// compareRows walks ledger's audit rows up to its "ledger" position (or the
-// end of the stream as read, if that is earlier) and the expected rows in seq
-// order, and returns how many matched or the first divergence. A row past
-// the position is extra.
-func compareRows(ctx context.Context, db, want *sql.DB) (uint64, error) {
-	// One read transaction: the position and the rows are of one moment.
-	ledger, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return 0, err
-	}
-	defer ledger.Rollback()
-	var position uint64
-	if err := ledger.QueryRowContext(ctx, `SELECT last_seq FROM projection_state WHERE name = 'ledger'`).Scan(&position); err != nil {
-		return 0, fmt.Errorf("projection position: %w", err)
-	}
-	// Rows projected after the stream was read are left for the next run.
-	var read uint64
-	if err := want.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&read); err != nil {
-		return 0, err
-	}
-	upTo := min(position, read)
-	var beyond sql.NullInt64
-	if err := ledger.QueryRowContext(ctx, `SELECT MIN(seq) FROM audit_events WHERE seq > ?`, position).Scan(&beyond); err != nil {
-		return 0, err
-	}
-	if beyond.Valid {
-		return 0, &DivergenceError{Seq: uint64(beyond.Int64), What: RowExtra, Detail: "ledger.db has an audit row past the events it projected"}
-	}
-	const q = `SELECT seq, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash FROM audit_events WHERE seq <= ? ORDER BY seq`
-	got, err := ledger.QueryContext(ctx, q, upTo)
-	if err != nil {
-		return 0, fmt.Errorf("audit rows: %w", err)
-	}
-	defer got.Close()
-	exp, err := want.QueryContext(ctx, q, upTo)
-	if err != nil {
-		return 0, err
-	}
-	defer exp.Close()
-	var n uint64
-	for {
-		g, gok, err := scanRow(got)
-		if err != nil {
-			return n, err
-		}
-		e, eok, err := scanRow(exp)
-		if err != nil {
-			return n, err
-		}
-		switch {
-		case !gok && !eok:
-			return n, nil
-		case !gok:
-			return n, &DivergenceError{Seq: e.seq, What: RowMissing, Detail: "ledger.db has no audit row for this event"}
-		case !eok:
-			return n, &DivergenceError{Seq: g.seq, What: RowExtra, Detail: "ledger.db has an audit row past the events it projected"}
-		case g.seq > e.seq:
-			return n, &DivergenceError{Seq: e.seq, What: RowMissing, Detail: "ledger.db has no audit row for this event"}
-		case g.seq < e.seq:
-			return n, &DivergenceError{Seq: g.seq, What: RowExtra, Detail: "ledger.db has an audit row for no event"}
-		case !bytes.Equal(g.leaf, e.leaf):
-			return n, &DivergenceError{Seq: g.seq, What: RowHash, Detail: "the row's leaf_hash is not the log's leaf at its seq"}
-		case g.row != e.row:
-			return n, &DivergenceError{Seq: g.seq, What: RowContent, Detail: "the row differs from the one its event makes"}
-		}
-		n++
-	}
 }
 
 type storedRow struct {

@@ -57,40 +57,18 @@ const compareChunk = 8192
 // events are read in order and the first divergence found is returned as a
 // *DivergenceError. Memory: 64 bytes per event.
 func VerifyLog(ctx context.Context, events iter.Seq2[Event, error], checkpoints [][]byte, known note.Verifiers, stored StoredTree) (*LogReport, error) {
-	cps, err := openAll(checkpoints, known)
+	v, err := newVerifier(ctx, &memTree{}, checkpoints, known, stored)
 	if err != nil {
 		return nil, err
 	}
-	v := &verifier{tree: &memTree{}, cps: cps}
-	if stored != nil {
-		if v.storedSize, err = stored.Size(ctx); err != nil {
-			return nil, fmt.Errorf("audit: stored tree: %w", err)
-		}
-		v.stored = stored.HashReader(ctx)
-	}
-	if err := v.checkpointsAt(0); err != nil {
-		return nil, err
-	}
-	next := uint64(1)
+	b := treeBuilder{tree: v.tree}
 	for ev, err := range events {
 		if err != nil {
 			return nil, fmt.Errorf("audit: read stream: %w", err)
 		}
-		if ev.Seq != next {
-			if ev.Seq > next {
-				return nil, &DivergenceError{Seq: next, What: EventMissing, Detail: fmt.Sprintf("the stream has no event at seq %d (next is %d)", next, ev.Seq)}
-			}
-			return nil, &DivergenceError{Seq: ev.Seq, What: EventOrder, Detail: fmt.Sprintf("seq %d came after seq %d", ev.Seq, next-1)}
+		if err := b.add(ctx, ev); err != nil {
+			return nil, err
 		}
-		if next%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		if err := v.tree.add(ev.Seq, ev.Data); err != nil {
-			return nil, fmt.Errorf("audit: rebuild tree at seq %d: %w", ev.Seq, err)
-		}
-		next++
 		if v.stored != nil && v.tree.n <= v.storedSize && tlog.StoredHashCount(v.tree.n)-v.compared >= compareChunk {
 			if err := v.compareStored(v.tree.n); err != nil {
 				return nil, err
@@ -101,6 +79,63 @@ func VerifyLog(ctx context.Context, events iter.Seq2[Event, error], checkpoints 
 		}
 	}
 	return v.finish()
+}
+
+// verifyTree checks a tree already rebuilt from the whole stream the way
+// VerifyLog checks it while reading: every checkpoint, in size order, after
+// the stored hashes below it; then the rest of the stored hashes.
+func verifyTree(ctx context.Context, tree *memTree, checkpoints [][]byte, known note.Verifiers, stored StoredTree) (*LogReport, error) {
+	v, err := newVerifier(ctx, tree, checkpoints, known, stored)
+	if err != nil {
+		return nil, err
+	}
+	for v.next < len(v.cps) && v.cps[v.next].Size <= tree.n {
+		if err := v.checkpointsAt(v.cps[v.next].Size); err != nil {
+			return nil, err
+		}
+	}
+	return v.finish()
+}
+
+// newVerifier opens the checkpoints and checks those of size 0.
+func newVerifier(ctx context.Context, tree *memTree, checkpoints [][]byte, known note.Verifiers, stored StoredTree) (*verifier, error) {
+	cps, err := openAll(checkpoints, known)
+	if err != nil {
+		return nil, err
+	}
+	v := &verifier{tree: tree, cps: cps}
+	if stored != nil {
+		if v.storedSize, err = stored.Size(ctx); err != nil {
+			return nil, fmt.Errorf("audit: stored tree: %w", err)
+		}
+		v.stored = stored.HashReader(ctx)
+	}
+	return v, v.checkpointsAt(0)
+}
+
+// treeBuilder adds the stream's events to a tree, in order from seq 1:
+// a gap or an event out of order is a divergence.
+type treeBuilder struct {
+	tree *memTree
+}
+
+func (b *treeBuilder) add(ctx context.Context, ev Event) error {
+	next := uint64(b.tree.n) + 1
+	if ev.Seq != next {
+		if ev.Seq > next {
+			return &DivergenceError{Seq: next, What: EventMissing, Detail: fmt.Sprintf("the stream has no event at seq %d (next is %d)", next, ev.Seq)}
+		}
+		return &DivergenceError{Seq: ev.Seq, What: EventOrder, Detail: fmt.Sprintf("seq %d came after seq %d", ev.Seq, next-1)}
+	}
+	if next%4096 == 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if err := b.tree.add(ev.Seq, ev.Data); err != nil {
+		return fmt.Errorf("audit: rebuild tree at seq %d: %w", ev.Seq, err)
+	}
+	return nil
 }
 
 // verifier is one VerifyLog run.

@@ -305,7 +305,7 @@ func auditVerify(fs *flag.FlagSet) runFunc {
 			// Only keyledger and gateways may read the stream.
 			return fmt.Errorf("audit verify reads the event stream, which needs a gateway credential (keyledger gateway-credentials; --token-file FILE): %w", err)
 		}
-		rep, err := audit.VerifyTrail(ctx, audit.ReadStream(store), note.VerifierList(v), ledger, "")
+		rep, err := audit.VerifyTrail(ctx, audit.ReadStream(store), note.VerifierList(v), ledger)
 		var d *audit.DivergenceError
 		if errors.As(err, &d) {
 			return fmt.Errorf("audit trail DIVERGES at seq %d (%s): %s", d.Seq, d.What, d.Detail)
