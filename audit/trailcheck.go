@@ -21,18 +21,22 @@ type TrailReport struct {
 	// Rows is how many audit rows of ledger.db were compared (0 without one).
 	Rows uint64
 	// Witnesses are the instances that co-signed checkpoints, in the order
-	// first seen; every co-signature was checked like a checkpoint.
-	Witnesses []*WitnessReport
+	// first seen; every co-signature was checked like a checkpoint, and
+	// Cosignatures counts them (LogReport.Checkpoints counts them too).
+	Witnesses    []*WitnessReport
+	Cosignatures int
 }
 
 // WitnessReport is one witness's co-signatures in the stream.
 type WitnessReport struct {
 	// Key is the witness's verifier key, as its co-signatures name it.
 	Key string
-	// Cosigned is how many checkpoints it co-signed, LastSize the size of
-	// the latest.
+	// Cosigned is how many checkpoints (distinct sizes) it co-signed,
+	// LastSize the size of the latest.
 	Cosigned int
 	LastSize uint64
+
+	sizes map[uint64]bool
 }
 
 // VerifyTrail checks the whole audit trail against the stream: it recomputes
@@ -55,6 +59,7 @@ func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, l
 	var notes [][]byte
 	witnesses := map[string]*WitnessReport{}
 	var order []*WitnessReport
+	cosignatures := 0
 	tree := &memTree{}
 	b := treeBuilder{tree: tree}
 	readErr := read(ctx, func(batch []events.Recorded) error {
@@ -73,13 +78,17 @@ func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, l
 					return err
 				}
 				notes = append(notes, []byte(e.Note))
+				cosignatures++
 				w := witnesses[e.Witness]
 				if w == nil {
-					w = &WitnessReport{Key: e.Witness}
+					w = &WitnessReport{Key: e.Witness, sizes: map[uint64]bool{}}
 					witnesses[e.Witness] = w
 					order = append(order, w)
 				}
-				w.Cosigned++
+				if !w.sizes[e.Size] { // a witness that forgot may co-sign one twice
+					w.sizes[e.Size] = true
+					w.Cosigned++
+				}
 				w.LastSize = max(w.LastSize, e.Size)
 			}
 		}
@@ -108,7 +117,7 @@ func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, l
 	if err := firstDivergence(logErr, rowErr); err != nil {
 		return nil, err
 	}
-	out.Witnesses = order
+	out.Witnesses, out.Cosignatures = order, cosignatures
 	return out, nil
 }
 

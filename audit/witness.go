@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/keyledger/keyledger/events"
@@ -50,14 +51,57 @@ type Witness struct {
 	Poll   time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Ready, if set, is closed once the projections hold what the stream
+	// held at start: Run waits for it, so that the witness finds its own
+	// latest co-signature and the newest checkpoint.
+	Ready <-chan struct{}
 
-	last    *Checkpoint // the last co-signed, once read from StatePath
 	loaded  bool
 	refused uint64 // the checkpoint event last refused, not logged again
+
+	mu      sync.Mutex  // guards last and problem, which Status reads
+	last    *Checkpoint // the last co-signed, once read from StatePath
+	problem error       // why it is not co-signing, until it co-signs again
 }
 
-// Run co-signs every Poll until ctx ends.
+// Status returns the size of the last checkpoint the witness co-signed (0
+// before any) and, while it is not co-signing, why.
+func (w *Witness) Status() (size int64, problem error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last != nil {
+		size = w.last.Size
+	}
+	return size, w.problem
+}
+
+func (w *Witness) setLast(c *Checkpoint, problem error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c != nil {
+		w.last = c
+	}
+	w.problem = problem
+}
+
+// ErrWitnessState is wrapped by Open's errors for a state file this
+// witness cannot use: malformed, or written for another witness key.
+var ErrWitnessState = errors.New("witness state unusable")
+
+// Run co-signs every Poll until ctx ends. A witness that cannot Open says
+// so once and co-signs nothing.
 func (w *Witness) Run(ctx context.Context) {
+	if w.Ready != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.Ready:
+		}
+	}
+	if err := w.Open(ctx); err != nil {
+		w.logger().Error("audit witness: not co-signing", "err", err)
+		return
+	}
 	poll := w.Poll
 	if poll <= 0 {
 		poll = time.Second
@@ -88,7 +132,7 @@ func (w *Witness) logger() *slog.Logger {
 // error wrapping ErrWitnessRefused the first time it is seen, and skipped
 // quietly after.
 func (w *Witness) Once(ctx context.Context) (bool, error) {
-	if err := w.load(); err != nil {
+	if err := w.Open(ctx); err != nil {
 		return false, err
 	}
 	var seq uint64
@@ -152,7 +196,7 @@ func (w *Witness) Once(ctx context.Context) (bool, error) {
 	if err != nil && !errors.Is(err, events.ErrDuplicate) {
 		return false, fmt.Errorf("audit witness: append co-signature: %w", err)
 	}
-	if err := w.save(sc.Checkpoint); err != nil {
+	if err := w.save(sc.Checkpoint, signed); err != nil {
 		return false, err
 	}
 	return stored, nil
@@ -161,40 +205,109 @@ func (w *Witness) Once(ctx context.Context) (bool, error) {
 // refuse remembers the checkpoint at seq as refused and says why.
 func (w *Witness) refuse(seq uint64, format string, args ...any) error {
 	w.refused = seq
-	return fmt.Errorf("audit: %w at seq %d: %s", ErrWitnessRefused, seq, fmt.Sprintf(format, args...))
+	err := fmt.Errorf("audit: %w at seq %d: %s", ErrWitnessRefused, seq, fmt.Sprintf(format, args...))
+	w.setLast(nil, err)
+	return err
 }
 
-// load reads the last co-signed checkpoint from StatePath, once.
-func (w *Witness) load() error {
+// Open reads what the witness co-signed last, once: StatePath holds the
+// note it co-signed, which must carry its own valid signature (a state
+// written for another witness key is refused, as is a malformed one: the
+// server then does not start). Without the file, the witness looks for its
+// latest co-signature in the stream and goes on from there, with a
+// warning; with none, it starts afresh.
+func (w *Witness) Open(ctx context.Context) error {
 	if w.loaded {
 		return nil
 	}
+	v, err := note.NewVerifier(w.VerifierKey)
+	if err != nil {
+		return fmt.Errorf("audit witness: verifier key: %w", err)
+	}
 	b, err := os.ReadFile(w.StatePath)
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		err = w.recover(ctx, v)
+	case err != nil:
+		err = fmt.Errorf("audit witness: %w: %w", ErrWitnessState, err)
+	default:
+		var c *Checkpoint
+		if c, err = openOwn(b, v); err != nil {
+			err = fmt.Errorf("audit witness: %w: %s %v; restore the witness key that wrote it, or remove the file to let the witness "+
+				"go on from its latest co-signature in the stream", ErrWitnessState, w.StatePath, err)
+		} else {
+			w.setLast(c, nil)
+			w.loaded = true
+		}
+	}
+	if err != nil {
+		w.setLast(nil, err)
+	}
+	return err
+}
+
+// openOwn opens a note the witness with verifier v co-signed and returns
+// its checkpoint.
+func openOwn(msg []byte, v note.Verifier) (*Checkpoint, error) {
+	n, err := note.Open(msg, note.VerifierList(v))
+	if err != nil {
+		var unverified *note.UnverifiedNoteError
+		if errors.As(err, &unverified) {
+			return nil, fmt.Errorf("is not signed by witness %s", v.Name())
+		}
+		return nil, fmt.Errorf("is malformed: %w", err)
+	}
+	c, err := ParseCheckpoint([]byte(n.Text))
+	if err != nil {
+		return nil, fmt.Errorf("is malformed: %w", err)
+	}
+	return &c, nil
+}
+
+// recover takes the witness's latest co-signature stored in the stream
+// (projected into audit_events) as what it co-signed last.
+func (w *Witness) recover(ctx context.Context, v note.Verifier) error {
+	rows, err := w.DB.QueryContext(ctx, `SELECT seq, detail FROM audit_events WHERE action = 'audit.cosigned' ORDER BY seq DESC`)
+	if err != nil {
+		return fmt.Errorf("audit witness: co-signatures: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq uint64
+		var detail string
+		if err := rows.Scan(&seq, &detail); err != nil {
+			return err
+		}
+		var co cosignDetail
+		if err := json.Unmarshal([]byte(detail), &co); err != nil || co.Witness != w.VerifierKey {
+			continue
+		}
+		c, err := openOwn([]byte(co.Note), v)
+		if err != nil {
+			continue // not its own signature: not what it co-signed
+		}
+		w.logger().Warn("audit witness: no state file; going on from this witness's latest co-signature in the stream",
+			"state", w.StatePath, "seq", seq, "size", c.Size)
+		w.setLast(c, nil)
 		w.loaded = true
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("audit witness: state: %w", err)
+	if err := rows.Err(); err != nil {
+		return err
 	}
-	c, err := ParseCheckpoint(b)
-	if err != nil {
-		return fmt.Errorf("audit witness: state %s: %w", w.StatePath, err)
-	}
-	w.last, w.loaded = &c, true
+	w.loaded = true
 	return nil
 }
 
-// save replaces StatePath with c's text, durably: a new file written and
-// synced, then renamed over the old.
-func (w *Witness) save(c Checkpoint) error {
-	c.Extensions = nil
+// save replaces StatePath with the note the witness co-signed, durably: a
+// new file written and synced, then renamed over the old.
+func (w *Witness) save(c Checkpoint, signed []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(w.StatePath), ".witness-state-*")
 	if err != nil {
 		return fmt.Errorf("audit witness: save state: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(c.Text()); err != nil {
+	if _, err := tmp.Write(signed); err != nil {
 		tmp.Close()
 		return fmt.Errorf("audit witness: save state: %w", err)
 	}
@@ -208,6 +321,6 @@ func (w *Witness) save(c Checkpoint) error {
 	if err := os.Rename(tmp.Name(), w.StatePath); err != nil {
 		return fmt.Errorf("audit witness: save state: %w", err)
 	}
-	w.last = &c
+	w.setLast(&c, nil)
 	return nil
 }

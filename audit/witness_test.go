@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -255,5 +256,76 @@ func TestAReceiptForACoSignatureSignsNothing(t *testing.T) {
 	}
 	if seq, err := l.cp.Cover(context.Background(), last); err != nil || seq != 0 {
 		t.Fatalf("cover of a co-signature signed %d (%v), want nothing", seq, err)
+	}
+}
+
+// TestWitnessStateIsItsOwnOrRecoveredFromTheStream: the state file must be
+// the witness's own co-signed note. Malformed, or written by another
+// witness key, it stops the witness (and Status says why); removed, the
+// witness goes on from its latest co-signature in the stream, without
+// co-signing that checkpoint twice.
+func TestWitnessStateIsItsOwnOrRecoveredFromTheStream(t *testing.T) {
+	l := startLedger(t)
+	l.story(t)
+	l.checkpoint(t)
+	dir := t.TempDir()
+	w, _ := l.witness(t, dir)
+	cosign(t, w, true)
+	l.caughtUp(t)
+	state := filepath.Join(dir, "witness.state")
+	good, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reopen := func() *audit.Witness {
+		again, _ := l.witness(t, dir) // same key file: the same witness
+		return again
+	}
+	for name, b := range map[string][]byte{
+		"garbage":   []byte("garbage\n"),
+		"bare text": good[:strings.Index(string(good), "\n\n")+1],
+		"another witness's": func() []byte {
+			other, _ := l.witness(t, t.TempDir())
+			b, err := note.Sign(&note.Note{Text: string(good[:strings.Index(string(good), "\n\n")+1])}, l.signer, other.Signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			writeFile(t, state, b)
+			w := reopen()
+			if ok, err := w.Once(context.Background()); ok || !errors.Is(err, audit.ErrWitnessState) {
+				t.Fatalf("witness with a %s state: %v %v, want a state error", name, ok, err)
+			}
+			if _, problem := w.Status(); !errors.Is(problem, audit.ErrWitnessState) {
+				t.Fatalf("status: %v", problem)
+			}
+		})
+	}
+	cosigned, _ := w.Status()
+	os.Remove(state)
+	w = reopen()
+	if err := w.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if size, problem := w.Status(); problem != nil || size != cosigned {
+		t.Fatalf("witness without its state: goes on from size %d (%v), want %d from its co-signature in the stream", size, problem, cosigned)
+	}
+	cosign(t, w, false) // co-signed already
+	l.story(t)
+	l.checkpoint(t)
+	cosign(t, w, true)
+	recs, _, err := l.store.Load(context.Background(), events.SubjectCosigned)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d co-signatures stored (%v), want 2: one per checkpoint", len(recs), err)
+	}
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

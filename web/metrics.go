@@ -27,6 +27,9 @@ type MetricSources struct {
 	// CheckpointAge is how long ago the newest signed audit checkpoint was
 	// made; ok is false before there is one.
 	CheckpointAge func() (age time.Duration, ok bool)
+	// Witness, if set, is the size of the last checkpoint this instance
+	// co-signed and, while it is not co-signing, why.
+	Witness func() (size int64, problem error)
 }
 
 // Position is where a projection stands.
@@ -114,11 +117,13 @@ var (
 	descNATS        = prometheus.NewDesc("keyledger_nats_connected", "1 while the instance's NATS connection is up.", nil, nil)
 	descCheckpoint  = prometheus.NewDesc("keyledger_audit_checkpoint_age_seconds", "Age of the newest signed audit checkpoint.", nil, nil)
 	descScrapeError = prometheus.NewDesc("keyledger_scrape_errors", "Sources that failed during this scrape.", []string{"source"}, nil)
+	descWitnessSize = prometheus.NewDesc("keyledger_audit_witness_cosigned_size", "Size of the last audit checkpoint this instance co-signed as a witness.", nil, nil)
+	descWitnessOK   = prometheus.NewDesc("keyledger_audit_witness_ok", "1 while this instance's witness co-signs; 0 while it refuses a checkpoint or cannot use its state (the log says why).", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStreamSeq, descLagEvents, descLagSeconds, descApplied, descHalted, descSkipped, descKeys, descIndex, descNATS, descCheckpoint, descScrapeError} {
+	for _, d := range []*prometheus.Desc{descStreamSeq, descLagEvents, descLagSeconds, descApplied, descHalted, descSkipped, descKeys, descIndex, descNATS, descCheckpoint, descScrapeError, descWitnessSize, descWitnessOK} {
 		ch <- d
 	}
 }
@@ -178,5 +183,14 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		if age, ok := s.CheckpointAge(); ok {
 			gauge(descCheckpoint, age.Seconds())
 		}
+	}
+	if s.Witness != nil {
+		size, problem := s.Witness()
+		ok := 1.0
+		if problem != nil {
+			ok = 0
+		}
+		gauge(descWitnessSize, float64(size))
+		gauge(descWitnessOK, ok)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -197,8 +198,22 @@ func TestInstancesCoSignCheckpoints(t *testing.T) {
 	if out, errOut, code := check("--witness-key", wa, "--witness-key", wc, "--min-witnesses", "1"); code != 0 {
 		t.Fatalf("check-receipt needing 1 of 2: exit %d %s %s", code, out, errOut)
 	}
+	for _, bad := range [][]string{{"--witness-key", wa, "--min-witnesses", "0"}, {"--witness-key", wa, "--min-witnesses", "-1"}, {"--min-witnesses", "1"}} {
+		if _, errOut, code := check(bad...); code != 2 || !strings.Contains(errOut, "--min-witnesses") {
+			t.Fatalf("check-receipt %v: exit %d %s; want a usage error", bad, code, errOut)
+		}
+	}
 	if _, errOut, code := check("--witness-key", pub); code == 0 || !strings.Contains(errOut, "named as the log") {
 		t.Fatalf("the log's own key as a witness: exit %d %s", code, errOut)
+	}
+	res, err := http.Get(b.http.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(metrics), "keyledger_audit_witness_ok 1") || !strings.Contains(string(metrics), "keyledger_audit_witness_cosigned_size ") {
+		t.Fatalf("/metrics has no healthy witness:\n%s", metrics)
 	}
 	cred := filepath.Join(keys, "gw.cred")
 	if code := Run(context.Background(), []string{"gateway-credentials", "--name", "auditor", "--data", dirs[0], "--out", cred}, io.Discard, io.Discard); code != 0 {

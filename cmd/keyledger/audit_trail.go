@@ -176,17 +176,19 @@ func witnessKeyIn(dir string) (string, error) {
 
 // readVerifierKey reads a verifier key file (what `audit pubkey` printed).
 func readVerifierKey(path string) (string, error) {
-	return readVerifierKeyFlag("--public-key", path)
+	return readVerifierKeyFlag("--public-key", path, "audit pubkey")
 }
 
-func readVerifierKeyFlag(flag, path string) (string, error) {
+// readVerifierKeyFlag reads the verifier key file given to flag, which
+// `keyledger <printedBy>` prints.
+func readVerifierKeyFlag(flag, path, printedBy string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", keyledger.Errorf(keyledger.EInvalid, "%s: %v", flag, err)
 	}
 	vkey := strings.TrimSpace(string(b))
 	if strings.HasPrefix(vkey, "PRIVATE+KEY") {
-		return "", keyledger.Errorf(keyledger.EInvalid, "%s: %s holds a private key; pass what `keyledger audit pubkey` prints", flag, path)
+		return "", keyledger.Errorf(keyledger.EInvalid, "%s: %s holds a private key; pass what `keyledger %s` prints", flag, path, printedBy)
 	}
 	if _, err := note.NewVerifier(vkey); err != nil {
 		return "", keyledger.Errorf(keyledger.EInvalid, "%s: %s holds no verifier key", flag, path)
@@ -204,7 +206,7 @@ func auditCheckReceipt(fs *flag.FlagSet) runFunc {
 	pub := fs.String("public-key", "", "`FILE` holding the log's verifier key (what `audit pubkey` prints)")
 	var witnesses fileList
 	fs.Var(&witnesses, "witness-key", "`FILE` holding a witness's verifier key (what `audit pubkey --witness` prints); repeat for each")
-	minWitnesses := fs.Int("min-witnesses", -1, "how many of the --witness-key witnesses must have co-signed (default: all given)")
+	minWitnesses := fs.Int("min-witnesses", 0, "how many of the --witness-key witnesses must have co-signed, at least 1 (default: all given)")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) != 1 {
 			return usageError("takes one receipt FILE, not %d arguments", len(args))
@@ -212,12 +214,15 @@ func auditCheckReceipt(fs *flag.FlagSet) runFunc {
 		if *pub == "" {
 			return usageError("--public-key FILE is required")
 		}
-		need := *minWitnesses
-		if need < 0 {
-			need = len(witnesses)
-		}
-		if need > len(witnesses) {
-			return usageError("--min-witnesses %d is more than the %d --witness-key files given", need, len(witnesses))
+		need := len(witnesses)
+		if flagSet(fs, "min-witnesses") {
+			need = *minWitnesses
+			if len(witnesses) == 0 {
+				return usageError("--min-witnesses needs the witnesses' keys: --witness-key FILE, once per witness")
+			}
+			if need < 1 || need > len(witnesses) {
+				return usageError("--min-witnesses must be 1 to %d (the --witness-key files given), not %d", len(witnesses), need)
+			}
 		}
 		vkey, err := readVerifierKey(*pub)
 		if err != nil {
@@ -225,7 +230,7 @@ func auditCheckReceipt(fs *flag.FlagSet) runFunc {
 		}
 		var wkeys []string
 		for _, path := range witnesses {
-			k, err := readVerifierKeyFlag("--witness-key", path)
+			k, err := readVerifierKeyFlag("--witness-key", path, "audit pubkey --witness")
 			if err != nil {
 				return err
 			}
@@ -245,8 +250,12 @@ func auditCheckReceipt(fs *flag.FlagSet) runFunc {
 		}
 		signed := sc.Witnesses()
 		if len(signed) < need {
-			return fmt.Errorf("receipt does NOT hold: its checkpoint is co-signed by %d of the witnesses given (%s), %d needed; "+
-				"a newer receipt may carry more (witnesses co-sign within seconds of a checkpoint)", len(signed), strings.Join(signed, ", "), need)
+			by := ""
+			if len(signed) > 0 {
+				by = " (" + strings.Join(signed, ", ") + ")"
+			}
+			return fmt.Errorf("receipt does NOT hold: its checkpoint is co-signed by %d of the witnesses given%s, %d needed "+
+				"(witnesses co-sign within seconds of a checkpoint: a receipt fetched right after one may not carry theirs yet)", len(signed), by, need)
 		}
 		fmt.Fprintf(cl.stdout, "receipt holds: the event at seq %d is in %s's log of %d events (root %s)\n", r.Seq, sc.Origin, sc.Size, sc.Root)
 		if len(wkeys) > 0 {
@@ -312,15 +321,18 @@ func auditVerify(fs *flag.FlagSet) runFunc {
 		} else if err != nil {
 			return err
 		}
-		cosigned := 0
-		for _, w := range rep.Witnesses {
-			cosigned += w.Cosigned
-		}
-		fmt.Fprintf(cl.stdout, "audit trail holds: %d events, root %s, %d checkpoints verified, %d stored leaves and %d audit rows match the stream\n",
-			rep.Size, rep.Root, rep.Checkpoints-cosigned, rep.StoredSize, rep.Rows)
+		fmt.Fprintf(cl.stdout, "audit trail holds: %d events, root %s, %d checkpoints and %d co-signatures verified, %d stored leaves and %d audit rows match the stream\n",
+			rep.Size, rep.Root, rep.Checkpoints-rep.Cosignatures, rep.Cosignatures, rep.StoredSize, rep.Rows)
 		for _, w := range rep.Witnesses {
 			fmt.Fprintf(cl.stdout, "witness %s co-signed %d checkpoints, the latest of size %d\n", w.Key, w.Cosigned, w.LastSize)
 		}
 		return nil
 	}
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -11,7 +11,7 @@ import (
 
 // metrics builds the Prometheus registry over this instance's parts.
 func (m *Main) metrics() *web.Metrics {
-	mx := web.NewMetrics(web.MetricSources{
+	src := web.MetricSources{
 		Stream: m.store.Last,
 		Projections: func() map[string]web.Position {
 			out := map[string]web.Position{}
@@ -34,7 +34,11 @@ func (m *Main) metrics() *web.Metrics {
 			}
 			return m.Now().Sub(at), true
 		},
-	})
+	}
+	if m.witness != nil {
+		src.Witness = m.witness.Status
+	}
+	mx := web.NewMetrics(src)
 	m.service.OnCall = mx.Request
 	m.index.Observe = mx.Verification
 	return mx

@@ -227,7 +227,7 @@ func (m *Main) openWitness(logKey string) (*audit.Witness, error) {
 		return nil, err
 	}
 	return &audit.Witness{DB: m.db.SQL(), Store: m.store, Signer: signer, VerifierKey: vkey, Log: note.VerifierList(logV),
-		StatePath: filepath.Join(m.DataDir, "witness.state"), Now: m.Now, Logger: m.Logger}, nil
+		StatePath: filepath.Join(m.DataDir, "witness.state"), Now: m.Now, Logger: m.Logger, Ready: m.projector.Ready()}, nil
 }
 
 // witnessKeyFile is the witness key's file in the data directory.
@@ -248,6 +248,12 @@ func (m *Main) openStores(ctx context.Context) (*events.Store, error) {
 	usage.MaxAge = retention.Duration()
 	for _, s := range []*events.Store{m.store, usage} {
 		if err := m.openStore(ctx, s); err != nil {
+			if m.NATSURL != "" && m.NATSNkeyFile == "" {
+				// The usual cause: connected as nobody in particular, so
+				// JetStream's API is not this connection's to call.
+				return nil, fmt.Errorf("%w (with --nats, keyledger connects as its own user: --nats-nkey FILE, "+
+					"e.g. DIR/nats-service.nk of an instance that embeds the server; see the README)", err)
+			}
 			return nil, err
 		}
 	}
