@@ -76,8 +76,12 @@ func NewProjector(db *DB, src Source) *Projector {
 		CommitEvery: DefaultCommitEvery, changed: make(chan struct{}), ready: make(chan struct{})}
 }
 
-// DefaultCommitEvery is NewProjector's CommitEvery.
-const DefaultCommitEvery = 2 * time.Millisecond
+// DefaultCommitEvery is NewProjector's CommitEvery. At 2 ms a transaction
+// held about five events under load, and the projector's share of a
+// command's CPU went mostly to per-transaction work (statements prepared,
+// the same index pages written again); 10 ms gave 30% more commands per
+// second on interval sync, 25 ms no more than 10.
+const DefaultCommitEvery = 10 * time.Millisecond
 
 // gatherBelow is the batch size under which a projector that committed
 // waits for CommitEvery: a larger batch means it is catching up.
