@@ -212,10 +212,11 @@ func (w *Witness) refuse(seq uint64, format string, args ...any) error {
 
 // Open reads what the witness co-signed last, once: StatePath holds the
 // note it co-signed, which must carry its own valid signature (a state
-// written for another witness key is refused, as is a malformed one: the
-// server then does not start). Without the file, the witness looks for its
-// latest co-signature in the stream and goes on from there, with a
-// warning; with none, it starts afresh.
+// written for another witness key is refused, as is a malformed one, with
+// an error wrapping ErrWitnessState; Run then co-signs nothing and Status
+// says why). Without the file, the witness looks for its latest
+// co-signature in the stream and goes on from there, with a warning; with
+// none, it starts afresh.
 func (w *Witness) Open(ctx context.Context) error {
 	if w.loaded {
 		return nil
