@@ -54,9 +54,10 @@ type Projector struct {
 	// what arrives meanwhile is committed together. Every transaction
 	// rewrites the pages it touches (each index of keys and of the audit
 	// trail), so under a steady stream of commands this turns one
-	// transaction per event into one per several, at the cost of this much
-	// delay before reads see a write. An event arriving alone is committed
-	// at once; a projector catching up never waits.
+	// transaction per event into one per several. An event arriving alone
+	// is committed at once, a projector catching up never waits, and a
+	// reader waiting for an event (WaitFor) ends the wait at once, so reads
+	// after writes are not slowed by it.
 	CommitEvery time.Duration
 
 	mu      sync.Mutex
@@ -68,12 +69,13 @@ type Projector struct {
 	trouble error           // the last failure writing the database, until a commit
 	skipped uint64          // events passed over (SkipUnreadable)
 	haltAt  events.Recorded // the event halted at (the follow goroutine's, then Run's)
+	hurry   chan struct{}   // a WaitFor caller is behind: stop gathering
 }
 
 // NewProjector returns a projector from src into db.
 func NewProjector(db *DB, src Source) *Projector {
 	return &Projector{DB: db, Source: src, Name: "ledger", Logger: slog.Default(), ProgressEvery: time.Second,
-		CommitEvery: DefaultCommitEvery, changed: make(chan struct{}), ready: make(chan struct{})}
+		CommitEvery: DefaultCommitEvery, changed: make(chan struct{}), ready: make(chan struct{}), hurry: make(chan struct{}, 1)}
 }
 
 // DefaultCommitEvery is NewProjector's CommitEvery. At 2 ms a transaction
@@ -131,6 +133,7 @@ func (p *Projector) Run(ctx context.Context) error {
 			select { // what arrives meanwhile is read and becomes the next batch
 			case <-ctx.Done():
 			case <-time.After(p.CommitEvery):
+			case <-p.hurry:
 			}
 		}
 		return err
@@ -393,6 +396,15 @@ func (p *Projector) Ready() <-chan struct{} { return p.ready }
 // halted projection answers at once with its *Halt: it will not get there
 // until an admin acts.
 func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
+	p.mu.Lock()
+	behind := p.applied < seq
+	p.mu.Unlock()
+	if behind {
+		select { // a reader waits: commit what is gathered now
+		case p.hurry <- struct{}{}:
+		default:
+		}
+	}
 	return p.waitFor(ctx, seq, nil, true)
 }
 
