@@ -117,11 +117,13 @@ func (st *stateApplier) Apply(tx *sql.Tx, r events.Recorded) error {
 		if e.RateLimit != nil {
 			rl = jsonText(e.RateLimit)
 		}
+		// The usage projection may have seen the key used before this row
+		// exists (a rebuild): it starts with that last use.
 		_, err = st.stmts.exec(tx, `INSERT INTO keys (key_id, owner, name, description, scopes, allowed_cidrs, rate_limit, status,
-				secret_sha256, created_at, created_by, expires_at, updated_at, seq)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)`,
+				secret_sha256, created_at, created_by, expires_at, updated_at, seq, last_used_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, (SELECT at FROM key_last_used WHERE key_id = ?))`,
 			e.KeyID, e.Owner, e.Name, e.Description, jsonText(e.Scopes), jsonText(e.AllowedCIDRs), rl,
-			e.SecretHash, at, e.Actor, tsPtr(e.ExpiresAt), at, r.Seq)
+			e.SecretHash, at, e.Actor, tsPtr(e.ExpiresAt), at, r.Seq, e.KeyID)
 	case *events.KeyRenamed:
 		err = st.exec1(tx, `UPDATE keys SET name = ?, description = ?, updated_at = ?, seq = ? WHERE key_id = ?`,
 			e.Name, e.Description, at, r.Seq, e.KeyID)
@@ -220,8 +222,13 @@ func (u *usageApplier) applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
 	if e.LastUsedAt == nil {
 		return nil
 	}
+	at := ts(*e.LastUsedAt)
+	if _, err := u.stmts.exec(tx, `INSERT INTO key_last_used (key_id, at) VALUES (?, ?)
+		ON CONFLICT (key_id) DO UPDATE SET at = excluded.at WHERE excluded.at > at`, e.KeyID, at); err != nil {
+		return err
+	}
 	_, err = u.stmts.exec(tx, `UPDATE keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
-		ts(*e.LastUsedAt), e.KeyID, ts(*e.LastUsedAt))
+		at, e.KeyID, at)
 	return err
 }
 

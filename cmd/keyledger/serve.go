@@ -359,6 +359,17 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	m.cancel, m.done = cancel, make(chan error, 2)
 	for _, p := range []*projections.Projector{m.projector, m.usage} {
 		m.wg.Go(func() {
+			// Usage starts once the ledger projection holds what the stream
+			// held at start: a use applied before its key exists would be
+			// lost to the verify index, and after a rebuild of ledger.db the
+			// sweeper would then expire a key used yesterday as idle.
+			if p == m.usage {
+				select {
+				case <-m.projector.Ready():
+				case <-pctx.Done():
+					return
+				}
+			}
 			if err := p.Run(pctx); err != nil {
 				m.done <- fmt.Errorf("projection %s: %w", p.Name, err)
 			}
