@@ -141,7 +141,7 @@ func Endpoints() []Endpoint {
 func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
 	var a Actor
 	res, err := s.call(ctx, ep, func() (Actor, error) { return s.Authenticate(ctx, bearer) }, cmdID, body, &a)
-	s.observe(ep, bearer, a, err)
+	s.observe(ep, bearer, a, SourceOf(ctx), err)
 	return res, err
 }
 
@@ -151,18 +151,19 @@ func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, b
 func (s *Service) CallAsKey(ctx context.Context, ep Endpoint, keyID, cmdID string, body []byte) (any, error) {
 	var a Actor
 	res, err := s.call(ctx, ep, func() (Actor, error) { return s.AuthenticateKey(ctx, keyID) }, cmdID, body, &a)
-	s.observe(ep, "", a, err)
+	s.observe(ep, "", a, SourceOf(ctx), err)
 	return res, err
 }
 
-// observe reports a call's outcome to OnCall and records a refusal.
-func (s *Service) observe(ep Endpoint, bearer string, a Actor, err error) {
+// observe reports a call's outcome to OnCall and records a refusal, with
+// where the call came from.
+func (s *Service) observe(ep Endpoint, bearer string, a Actor, source string, err error) {
 	code := keyledger.ErrorCode(err)
 	if s.OnCall != nil {
 		s.OnCall(ep.Name, code)
 	}
 	if code == keyledger.EForbidden || code == keyledger.EUnauthenticated {
-		s.recordDenied(ep, bearer, a, code, "")
+		s.recordDenied(ep, bearer, a, code, source)
 	}
 }
 
@@ -172,9 +173,6 @@ func (s *Service) call(ctx context.Context, ep Endpoint, authenticate func() (Ac
 	}
 	if strings.HasPrefix(cmdID, "kl_") { // it would be stored in the events
 		return nil, keyledger.Errorf(keyledger.EInvalid, "Idempotency-Key: this is an API key token; a token belongs only in the Authorization header")
-	}
-	if len(body) > MaxBody {
-		return nil, keyledger.Errorf(keyledger.EInvalid, "body: larger than %d bytes", MaxBody)
 	}
 	if err := s.gate(ep); err != nil {
 		return nil, err
@@ -187,6 +185,11 @@ func (s *Service) call(ctx context.Context, ep Endpoint, authenticate func() (Ac
 	*actor = a
 	if len(ep.roles) > 0 && !slices.ContainsFunc(ep.roles, a.Is) {
 		return nil, keyledger.Errorf(keyledger.EForbidden, "%s needs one of the roles %s", ep.Name, strings.Join(ep.roles, ", "))
+	}
+	// Who may call comes first: a caller without a key, or without the
+	// role, learns that before anything about the body.
+	if len(body) > MaxBody {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "body: larger than %d bytes", MaxBody)
 	}
 	return ep.handle(ctx, s, a, cmdID, body)
 }

@@ -9,12 +9,12 @@ import (
 	"github.com/keyledger/keyledger/events"
 )
 
-// DeniedPerMinute is how many refused attempts one source may have recorded
+// DeniedPerMinute is how many refused attempts on one key may be recorded
 // as AccessDenied events per minute; more are refused all the same, and
 // counted only in the metrics, so nobody can flood the stream with them.
 const DeniedPerMinute = 10
 
-// maxDeniedSources bounds the sources tracked in one minute.
+// maxDeniedSources bounds the keys tracked in one minute.
 const maxDeniedSources = 10_000
 
 // deniedLimit is a fixed one-minute window of recorded denials per source.
@@ -65,12 +65,11 @@ func (s *Service) recordDenied(ep Endpoint, bearer string, a Actor, code, source
 	if keyID == "" || owner == "" || !keyledger.IsID(owner) {
 		return
 	}
-	limitKey := source
-	if limitKey == "" {
-		limitKey = "key:" + keyID
-	}
+	// The limit is per key, not per source: a source names a connection
+	// (address and port), and a caller opening new connections must not
+	// get ten more each time.
 	now := s.Now()
-	if !s.denials.allow(limitKey, now) {
+	if !s.denials.allow("key:"+keyID, now) {
 		return
 	}
 	ev := &events.AccessDenied{Meta: events.Meta{At: now.UTC(), Actor: owner, ActorKey: keyID, Source: source},

@@ -2,6 +2,8 @@ package commands_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,8 +20,9 @@ func TestDeniedAttemptsAreEventsRateLimited(t *testing.T) {
 	dev, devToken := l.developer(t, "dev")
 	settings := endpointNamed(t, "cmd.settings.set")
 	keys := endpointNamed(t, "query.keys")
-	for range 15 {
-		_, err := l.svc.Call(ctx, settings, "Bearer "+devToken, "", []byte(`{"enabled":false}`))
+	for i := range 15 { // each from a new connection: the limit is the key's
+		from := commands.WithSource(ctx, fmt.Sprintf("http 10.9.8.7:%d", 40000+i))
+		_, err := l.svc.Call(from, settings, "Bearer "+devToken, "", []byte(`{"enabled":false}`))
 		wantCode(t, err, keyledger.EForbidden)
 	}
 	// The same key with another secret: a real key ID, a wrong secret.
@@ -47,7 +50,8 @@ func TestDeniedAttemptsAreEventsRateLimited(t *testing.T) {
 	if len(denied) != commands.DeniedPerMinute {
 		t.Fatalf("%d AccessDenied stored, want %d (the rest rate-limited)", len(denied), commands.DeniedPerMinute)
 	}
-	if d := denied[0]; d.Code != keyledger.EForbidden || d.Endpoint != "cmd.settings.set" || d.ActorKey != dev.KeyID {
+	if d := denied[0]; d.Code != keyledger.EForbidden || d.Endpoint != "cmd.settings.set" || d.ActorKey != dev.KeyID ||
+		!strings.HasPrefix(d.Source, "http 10.9.8.7:") {
 		t.Fatalf("first denial: %+v", d)
 	}
 	// The rest of this minute is over the limit for this key; the projections

@@ -296,6 +296,11 @@ func auditVerify(fs *flag.FlagSet) runFunc {
 		} else {
 			fmt.Fprintf(cl.stdout, "no %s: checking the stream and its checkpoints only\n", path)
 		}
+		if cl.tokenFile == "" && os.Getenv("KEYLEDGER_TOKEN") == "" {
+			// An API key, such as the admin's, cannot read the stream.
+			return keyledger.Errorf(keyledger.EUnauthenticated, "audit verify reads the event stream, which needs a gateway credential: "+
+				"`keyledger gateway-credentials --name auditor --data %s --out gw.cred`, then --token-file gw.cred", *dir)
+		}
 		if err := cl.loadToken(); err != nil {
 			return err
 		}
