@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -233,10 +234,14 @@ func Decode(body []byte, v any) error {
 		var typeErr *json.UnmarshalTypeError
 		var syntaxErr *json.SyntaxError
 		switch {
+		case errors.As(err, &typeErr) && typeErr.Field == "":
+			return keyledger.Errorf(keyledger.EInvalid, "body: expected a JSON object, got JSON %s", typeErr.Value)
 		case errors.As(err, &typeErr):
-			return keyledger.Errorf(keyledger.EInvalid, "%s: expected %s, got JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
+			return keyledger.Errorf(keyledger.EInvalid, "%s: expected %s, got JSON %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)
 		case errors.As(err, &syntaxErr):
 			return keyledger.Errorf(keyledger.EInvalid, "malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return keyledger.Errorf(keyledger.EInvalid, "malformed JSON: the body ends before the object does")
 		}
 		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			return keyledger.Errorf(keyledger.EInvalid, "unknown field %s", fieldName(field))
@@ -247,6 +252,32 @@ func Decode(body []byte, v any) error {
 		return keyledger.Errorf(keyledger.EInvalid, "malformed JSON: data after the object")
 	}
 	return nil
+}
+
+// jsonKind names a Go type as the JSON a client should send, never as Go
+// spells it.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	case reflect.Struct:
+		if t.PkgPath() == "time" && t.Name() == "Time" {
+			return "an RFC 3339 time string"
+		}
+		return "an object"
+	case reflect.Map:
+		return "an object"
+	}
+	return "another JSON type"
 }
 
 // fieldName repeats a quoted field name from a request only if it looks

@@ -116,3 +116,24 @@ func TestCIDRs(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyErrorsSpeakJSON: a malformed body is invalid with a message in
+// the client's terms (JSON kinds), never a Go type name.
+func TestBodyErrorsSpeakJSON(t *testing.T) {
+	for body, want := range map[string]string{
+		`[]`:                      "body: expected a JSON object, got JSON array",
+		`"x"`:                     "body: expected a JSON object, got JSON string",
+		`{"name":7}`:              "name: expected a string, got JSON number",
+		`{"scopes":"read"}`:       "scopes: expected an array, got JSON string",
+		`{"name":"a"`:             "the body ends before the object does",
+		`{"name":"a"} {}`:         "data after the object",
+		`{"rate_limit":[1]}`:      "rate_limit: expected an object, got JSON array",
+		`{"name":"a","nmae":"b"}`: `unknown field "nmae"`,
+	} {
+		var c commands.IssueKey
+		err := commands.Decode([]byte(body), &c)
+		if keyledger.ErrorCode(err) != keyledger.EInvalid || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "commands.") {
+			t.Errorf("%s: %v, want invalid saying %q", body, err, want)
+		}
+	}
+}
