@@ -26,7 +26,7 @@ func VerifyHandler(x *verifier.Index, authorize verifier.Authorize) micro.Handle
 			}
 		}
 		if len(r.Data()) > verifier.MaxRequest { // as over HTTP
-			err := keyledger.Errorf(keyledger.EInvalid, "body larger than %d bytes", verifier.MaxRequest)
+			err := keyledger.Errorf(keyledger.EInvalid, "body: larger than %d bytes", verifier.MaxRequest)
 			_ = r.Error("400", keyledger.ErrorMessage(err), keyledger.ErrorJSON(err))
 			return
 		}

@@ -33,7 +33,10 @@ func VerifyHandler(x *verifier.Index, authorize verifier.Authorize) http.Handler
 		buf, err := readBody(r.Body)
 		defer buffers.Put(buf)
 		if err != nil {
-			fail(keyledger.Errorf(keyledger.EInvalid, "body: %v", err))
+			if keyledger.ErrorCode(err) != keyledger.EInvalid { // a read error, not the size
+				err = keyledger.Errorf(keyledger.EInvalid, "body: %v", err)
+			}
+			fail(err)
 			return
 		}
 		req, err := verifier.DecodeRequest(*buf)
@@ -56,7 +59,7 @@ func readBody(r io.Reader) (*[]byte, error) {
 		if len(b) == cap(b) {
 			if len(b) >= verifier.MaxRequest {
 				*p = b
-				return p, keyledger.Errorf(keyledger.EInvalid, "body larger than %d bytes", verifier.MaxRequest)
+				return p, keyledger.Errorf(keyledger.EInvalid, "body: larger than %d bytes", verifier.MaxRequest)
 			}
 			b = append(b, 0)[:len(b)]
 		}
