@@ -25,15 +25,16 @@ import (
 // every earlier row it reads has already been found to be the row its event
 // makes.
 type rowChecker struct {
-	tx       *sql.Tx
-	position uint64
-	got      *sql.Rows
-	head     storedRow // the ledger row under the cursor, if ok
-	ok       bool
-	prior    [3]*sql.Stmt
-	seq      uint64 // the event being checked: prior rows are below it
-	last     uint64 // the last event seen
-	matched  uint64
+	tx         *sql.Conn // in a deferred (read) transaction
+	position   uint64
+	storedSize int64 // the stored tree's leaves at the same moment
+	got        *sql.Rows
+	head       storedRow // the ledger row under the cursor, if ok
+	ok         bool
+	prior      [3]*sql.Stmt
+	seq        uint64 // the event being checked: prior rows are below it
+	last       uint64 // the last event seen
+	matched    uint64
 
 	batches chan []events.Recorded
 	err     error // the first difference: the rest is not compared
@@ -42,23 +43,49 @@ type rowChecker struct {
 
 // startRowChecker opens the read transaction, checks that no row lies past
 // the projection's position, and starts comparing.
+//
+// The transaction is begun by hand, DEFERRED: a handle opened with
+// _txlock=immediate (the server's own) would otherwise take the write lock
+// for the whole check and stop the projector.
 func startRowChecker(ctx context.Context, db *sql.DB) (*rowChecker, error) {
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c := &rowChecker{tx: tx, batches: make(chan []events.Recorded, 8), done: make(chan struct{})}
+	if _, err := conn.ExecContext(ctx, `BEGIN DEFERRED`); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	c := &rowChecker{tx: conn, batches: make(chan []events.Recorded, 8), done: make(chan struct{})}
 	if err := c.open(ctx); err != nil {
-		tx.Rollback()
+		c.end()
 		return nil, err
 	}
 	go c.run(ctx)
 	return c, nil
 }
 
+// end rolls the read transaction back and gives the connection back.
+func (c *rowChecker) end() {
+	if c.got != nil {
+		c.got.Close()
+	}
+	for _, st := range c.prior {
+		if st != nil {
+			st.Close()
+		}
+	}
+	_, _ = c.tx.ExecContext(context.Background(), `ROLLBACK`)
+	c.tx.Close()
+}
+
 func (c *rowChecker) open(ctx context.Context) error {
 	if err := c.tx.QueryRowContext(ctx, `SELECT last_seq FROM projection_state WHERE name = 'ledger'`).Scan(&c.position); err != nil {
 		return fmt.Errorf("projection position: %w", err)
+	}
+	var err error
+	if c.storedSize, err = treeSize(ctx, c.tx); err != nil {
+		return err
 	}
 	var beyond sql.NullInt64
 	if err := c.tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM audit_events WHERE seq > ?`, c.position).Scan(&beyond); err != nil {
@@ -74,7 +101,6 @@ func (c *rowChecker) open(ctx context.Context) error {
 		}
 		c.prior[i] = st
 	}
-	var err error
 	c.got, err = c.tx.QueryContext(ctx, `SELECT seq, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash
 		FROM audit_events WHERE seq <= ? ORDER BY seq`, c.position)
 	if err != nil {
@@ -155,8 +181,7 @@ func (c *rowChecker) add(ctx context.Context, batch []events.Recorded) error {
 func (c *rowChecker) close() (uint64, error) {
 	close(c.batches)
 	<-c.done
-	defer c.tx.Rollback()
-	defer c.got.Close()
+	defer c.end()
 	if c.err != nil {
 		return c.matched, c.err
 	}

@@ -63,20 +63,17 @@ func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, l
 	tree := &memTree{}
 	b := treeBuilder{tree: tree}
 	readErr := read(ctx, func(batch []events.Recorded) error {
-		for _, r := range batch {
-			if err := b.add(ctx, Event{Seq: r.Seq, Data: r.Data}); err != nil {
+		for i, r := range batch {
+			if err := checkEvent(ctx, &b, r, known); err != nil {
+				if rows != nil { // the rows before it may diverge earlier
+					_ = rows.add(ctx, batch[:i])
+				}
 				return err
 			}
 			switch e := r.Event.(type) {
 			case *events.CheckpointSigned:
-				if err := checkCheckpointEvent(r.Seq, e.Size, e.Note); err != nil {
-					return err
-				}
 				notes = append(notes, []byte(e.Note))
 			case *events.CheckpointCosigned:
-				if err := checkCosignEvent(r.Seq, e, known); err != nil {
-					return err
-				}
 				notes = append(notes, []byte(e.Note))
 				cosignatures++
 				w := witnesses[e.Witness]
@@ -110,7 +107,9 @@ func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, l
 	} else {
 		var stored StoredTree
 		if ledger != nil {
-			stored = NewHashStore(ledger)
+			// The tree as it stood when the read began: a server writing
+			// meanwhile adds leaves the stream as read does not have.
+			stored = sizedTree{NewHashStore(ledger), rows.storedSize}
 		}
 		out.LogReport, logErr = verifyTree(ctx, tree, notes, known, stored)
 	}
@@ -120,6 +119,30 @@ func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, l
 	out.Witnesses, out.Cosignatures = order, cosignatures
 	return out, nil
 }
+
+// checkEvent adds one event to the tree and checks it if it is a
+// checkpoint or a co-signature.
+func checkEvent(ctx context.Context, b *treeBuilder, r events.Recorded, known note.Verifiers) error {
+	if err := b.add(ctx, Event{Seq: r.Seq, Data: r.Data}); err != nil {
+		return err
+	}
+	switch e := r.Event.(type) {
+	case *events.CheckpointSigned:
+		return checkCheckpointEvent(r.Seq, e.Size, e.Note)
+	case *events.CheckpointCosigned:
+		return checkCosignEvent(r.Seq, e, known)
+	}
+	return nil
+}
+
+// sizedTree is a stored tree read at a size fixed earlier.
+type sizedTree struct {
+	*HashStore
+	size int64
+}
+
+// Size implements StoredTree.
+func (t sizedTree) Size(context.Context) (int64, error) { return t.size, nil }
 
 // firstDivergence returns the error that is not a divergence, else the
 // divergence with the lower seq (the log's on a tie), else nil.
