@@ -189,6 +189,9 @@ func AddCosignature(msg, cosigned []byte, witness string) ([]byte, error) {
 	if err != nil {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed witness key: %v", err)
 	}
+	if c, err := ParseCheckpoint(bytesBeforeSignatures(msg)); err == nil && v.Name() == c.Origin {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: witness key %q is named as the log", v.Name())
+	}
 	text, ok := checkpointNoteText(msg)
 	if !ok {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed checkpoint note")
@@ -220,4 +223,10 @@ func (sc *SignedCheckpoint) Witnesses() []string {
 		}
 	}
 	return out
+}
+
+// bytesBeforeSignatures is a signed note's text, or nil.
+func bytesBeforeSignatures(msg []byte) []byte {
+	text, _ := checkpointNoteText(msg)
+	return text
 }

@@ -3,9 +3,12 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/keyledger/keyledger"
 	"golang.org/x/mod/sumdb/note"
@@ -112,7 +115,7 @@ func CheckReceipt(r *Receipt, verifierKey string, witnessKeys ...string) (*Signe
 			known = append(known, w)
 		}
 	}
-	sc, err := OpenCheckpoint([]byte(r.Checkpoint), note.VerifierList(known...))
+	sc, err := OpenCheckpoint(trustedSignatures([]byte(r.Checkpoint), v, known[1:]), note.VerifierList(known...))
 	if err != nil {
 		return nil, err
 	}
@@ -129,4 +132,59 @@ func CheckReceipt(r *Receipt, verifierKey string, witnessKeys ...string) (*Signe
 		return nil, err
 	}
 	return sc, nil
+}
+
+// trustedSignatures returns msg with only the signature lines a checker can
+// use: the log's (kept as is: it must verify) and each given witness's that
+// verifies on its own. Lines by other keys, or a witness line that does not
+// verify (say, by a key made to share a witness's name and hash), are
+// dropped, so no one can make a receipt fail for a checker by adding
+// signatures to it; they only fail to count.
+func trustedSignatures(msg []byte, log note.Verifier, witnesses []note.Verifier) []byte {
+	text, ok := checkpointNoteText(msg)
+	if !ok {
+		return msg // OpenCheckpoint says what is wrong with it
+	}
+	out := append(bytes.Clone(text), '\n')
+	head := len(out)
+	for _, line := range strings.SplitAfter(string(msg[len(text)+1:]), "\n") {
+		name, hash, ok := signatureKey(line)
+		switch {
+		case !ok:
+		case name == log.Name() && hash == log.KeyHash():
+			out = append(out, line...)
+		default:
+			for _, w := range witnesses {
+				if name != w.Name() || hash != w.KeyHash() {
+					continue
+				}
+				if _, err := note.Open(append(append(bytes.Clone(text), '\n'), line...), note.VerifierList(w)); err == nil {
+					out = append(out, line...)
+				}
+				break
+			}
+		}
+	}
+	if len(out) == head {
+		return msg // no key it knows signed it: OpenCheckpoint says so
+	}
+	return out
+}
+
+// signatureKey reads the key name and hash of one note signature line,
+// "— <name> <base64(hash || signature)>\n".
+func signatureKey(line string) (string, uint32, bool) {
+	rest, ok := strings.CutPrefix(line, "\u2014 ")
+	if !ok || !strings.HasSuffix(rest, "\n") {
+		return "", 0, false
+	}
+	name, b64, ok := strings.Cut(strings.TrimSuffix(rest, "\n"), " ")
+	if !ok {
+		return "", 0, false
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(raw) < 5 {
+		return "", 0, false
+	}
+	return name, binary.BigEndian.Uint32(raw), true
 }

@@ -154,34 +154,43 @@ func (t *Trail) query(ctx context.Context, q string, args ...any) ([]*keyledger.
 	return entries, rows.Err()
 }
 
-// Prove returns the receipt of the event at seq against the latest
-// checkpoint in the stream that covers it.
+// Prove returns the receipt of the event at seq against a checkpoint in
+// the stream that covers it: the newest one witnesses have co-signed, among
+// the last few, or else the newest. (Under load checkpoints come faster
+// than witnesses co-sign, so the newest alone would rarely carry theirs.)
 func (t *Trail) Prove(ctx context.Context, seq uint64) (*keyledger.AuditReceipt, error) {
 	if seq == 0 {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "seq: 1 or more")
 	}
-	var detail string
-	var cpSeq uint64
-	err := t.DB.QueryRowContext(ctx, `SELECT seq, detail FROM audit_events WHERE action = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1`).Scan(&cpSeq, &detail)
-	if errors.Is(err, sql.ErrNoRows) {
+	cps, err := t.newestCheckpoints(ctx, proveAmong)
+	if err != nil {
+		return nil, err
+	}
+	if len(cps) == 0 {
 		return nil, keyledger.Errorf(keyledger.EUnavailable, "no checkpoint signed yet: try again after the next one")
-	} else if err != nil {
-		return nil, fmt.Errorf("latest checkpoint: %w", err)
 	}
-	var cp checkpointDetail
-	if err := json.Unmarshal([]byte(detail), &cp); err != nil {
-		return nil, fmt.Errorf("latest checkpoint: %w", err)
-	}
-	if seq > cp.Size {
-		return nil, keyledger.Errorf(keyledger.EUnavailable, "seq %d is not yet covered by a checkpoint (the latest covers 1..%d): try again after the next one", seq, cp.Size)
+	if seq > cps[0].Size {
+		return nil, keyledger.Errorf(keyledger.EUnavailable, "seq %d is not yet covered by a checkpoint (the latest covers 1..%d): try again after the next one", seq, cps[0].Size)
 	}
 	ev, err := t.Events.Get(ctx, seq)
 	if err != nil {
 		return nil, err
 	}
-	signed, err := t.cosigned(ctx, cpSeq, cp)
-	if err != nil {
-		return nil, err
+	var signed []byte
+	for _, cp := range cps {
+		if cp.Size < seq {
+			break
+		}
+		note, err := t.cosigned(ctx, cp.seq, cp.checkpointDetail)
+		if err != nil {
+			return nil, err
+		}
+		if signed == nil || len(note) > len(cp.Note) {
+			signed = note
+		}
+		if len(note) > len(cp.Note) {
+			break // the newest covering checkpoint witnesses co-signed
+		}
 	}
 	r, err := NewHashStore(t.DB).NewReceipt(ctx, seq, ev.Data, signed)
 	if err != nil {
@@ -195,6 +204,44 @@ func (t *Trail) Prove(ctx context.Context, seq uint64) (*keyledger.AuditReceipt,
 	return out, nil
 }
 
+// proveAmong is how many of the newest checkpoints Prove looks at for one
+// witnesses co-signed.
+const proveAmong = 4
+
+// storedCheckpoint is a checkpoint event's row.
+type storedCheckpoint struct {
+	seq uint64
+	checkpointDetail
+}
+
+// newestCheckpoints returns up to n checkpoint rows, newest first. It walks
+// the rows back from the end (checkpoints are at most about Every events
+// apart) rather than sorting every checkpoint ever stored.
+func (t *Trail) newestCheckpoints(ctx context.Context, n int) ([]storedCheckpoint, error) {
+	rows, err := t.DB.QueryContext(ctx, `SELECT seq, detail FROM audit_events WHERE +action = 'audit.checkpoint' ORDER BY seq DESC LIMIT ?`, n)
+	if err != nil {
+		return nil, fmt.Errorf("latest checkpoint: %w", err)
+	}
+	defer rows.Close()
+	var out []storedCheckpoint
+	for rows.Next() {
+		var c storedCheckpoint
+		var detail string
+		if err := rows.Scan(&c.seq, &detail); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(detail), &c.checkpointDetail); err != nil {
+			return nil, fmt.Errorf("checkpoint at seq %d: %w", c.seq, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// maxWitnesses bounds the co-signatures a receipt carries, well below
+// what note allows on one note (100 signatures, 16 KiB checkpoints here).
+const maxWitnesses = 16
+
 // cosigned returns the checkpoint stored at seq with every witness's
 // co-signature stored since. Witnesses co-sign the newest checkpoint, so
 // theirs follow it closely: the rows after it are read in seq order, never
@@ -206,7 +253,8 @@ func (t *Trail) cosigned(ctx context.Context, seq uint64, cp checkpointDetail) (
 	}
 	defer rows.Close()
 	out := []byte(cp.Note)
-	for rows.Next() {
+	merged := 0
+	for rows.Next() && merged < maxWitnesses {
 		var detail string
 		if err := rows.Scan(&detail); err != nil {
 			return nil, err
@@ -218,11 +266,11 @@ func (t *Trail) cosigned(ctx context.Context, seq uint64, cp checkpointDetail) (
 		if co.Size != cp.Size {
 			continue
 		}
-		merged, err := AddCosignature(out, []byte(co.Note), co.Witness)
-		if err != nil {
+		next, err := AddCosignature(out, []byte(co.Note), co.Witness)
+		if err != nil || len(next) == len(out) {
 			continue // one witness's bad signature must not cost the receipt the others'
 		}
-		out = merged
+		out, merged = next, merged+1
 	}
 	return out, rows.Err()
 }
@@ -240,16 +288,11 @@ func (t *Trail) Revocation(ctx context.Context, keyID string) (uint64, error) {
 // LatestCheckpoint returns the size and stream sequence of the newest
 // checkpoint event projected (0, 0 if none).
 func (t *Trail) LatestCheckpoint(ctx context.Context) (size, seq uint64, err error) {
-	var detail string
-	err = t.DB.QueryRowContext(ctx, `SELECT seq, detail FROM audit_events WHERE action = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1`).Scan(&seq, &detail)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, nil
-	} else if err != nil {
+	cps, err := t.newestCheckpoints(ctx, 1)
+	if err != nil || len(cps) == 0 {
 		return 0, 0, err
 	}
-	var cp checkpointDetail
-	err = json.Unmarshal([]byte(detail), &cp)
-	return cp.Size, seq, err
+	return cps[0].Size, cps[0].seq, nil
 }
 
 func parseTime(s string) (time.Time, error) { return time.Parse(timeFormat, s) }

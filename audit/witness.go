@@ -88,8 +88,9 @@ func (w *Witness) setLast(c *Checkpoint, problem error) {
 // witness cannot use: malformed, or written for another witness key.
 var ErrWitnessState = errors.New("witness state unusable")
 
-// Run co-signs every Poll until ctx ends. A witness that cannot Open says
-// so once and co-signs nothing.
+// Run co-signs every Poll until ctx ends. A witness whose state it cannot
+// use says so once and co-signs nothing; other failures to Open are
+// retried.
 func (w *Witness) Run(ctx context.Context) {
 	if w.Ready != nil {
 		select {
@@ -98,13 +99,24 @@ func (w *Witness) Run(ctx context.Context) {
 		case <-w.Ready:
 		}
 	}
-	if err := w.Open(ctx); err != nil {
-		w.logger().Error("audit witness: not co-signing", "err", err)
-		return
-	}
 	poll := w.Poll
 	if poll <= 0 {
 		poll = time.Second
+	}
+	for {
+		err := w.Open(ctx)
+		if err == nil {
+			break
+		}
+		w.logger().Error("audit witness: not co-signing", "err", err)
+		if errors.Is(err, ErrWitnessState) {
+			return // an operator must act; Status says why
+		}
+		select { // the database may answer again
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * poll):
+		}
 	}
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
@@ -135,21 +147,14 @@ func (w *Witness) Once(ctx context.Context) (bool, error) {
 	if err := w.Open(ctx); err != nil {
 		return false, err
 	}
-	var seq uint64
-	var detail string
-	err := w.DB.QueryRowContext(ctx, `SELECT seq, detail FROM audit_events WHERE action = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1`).Scan(&seq, &detail)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	} else if err != nil {
-		return false, fmt.Errorf("audit witness: latest checkpoint: %w", err)
+	cps, err := (&Trail{DB: w.DB}).newestCheckpoints(ctx, 1)
+	if err != nil {
+		return false, fmt.Errorf("audit witness: %w", err)
 	}
-	if seq == w.refused {
+	if len(cps) == 0 || cps[0].seq == w.refused {
 		return false, nil
 	}
-	var cp checkpointDetail
-	if err := json.Unmarshal([]byte(detail), &cp); err != nil {
-		return false, fmt.Errorf("audit witness: checkpoint at seq %d: %w", seq, err)
-	}
+	seq, cp := cps[0].seq, cps[0].checkpointDetail
 	if w.last != nil && int64(cp.Size) < w.last.Size {
 		return false, w.refuse(seq, "the log's newest checkpoint (size %d) is older than the one this witness co-signed (size %d)", cp.Size, w.last.Size)
 	}
@@ -273,6 +278,8 @@ func (w *Witness) recover(ctx context.Context, v note.Verifier) error {
 		return fmt.Errorf("audit witness: co-signatures: %w", err)
 	}
 	defer rows.Close()
+	var best *Checkpoint
+	var bestSeq uint64
 	for rows.Next() {
 		var seq uint64
 		var detail string
@@ -287,14 +294,17 @@ func (w *Witness) recover(ctx context.Context, v note.Verifier) error {
 		if err != nil {
 			continue // not its own signature: not what it co-signed
 		}
-		w.logger().Warn("audit witness: no state file; going on from this witness's latest co-signature in the stream",
-			"state", w.StatePath, "seq", seq, "size", c.Size)
-		w.setLast(c, nil)
-		w.loaded = true
-		return nil
+		if best == nil || c.Size > best.Size { // the largest: the strictest check from here on
+			best, bestSeq = c, seq
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
+	}
+	if best != nil {
+		w.logger().Warn("audit witness: no state file; going on from this witness's largest co-signature in the stream",
+			"state", w.StatePath, "seq", bestSeq, "size", best.Size)
+		w.setLast(best, nil)
 	}
 	w.loaded = true
 	return nil
