@@ -46,12 +46,16 @@ func (l *deniedLimit) allow(source string, now time.Time) bool {
 // not hold up the reply.
 func (s *Service) recordDenied(ep Endpoint, bearer string, a Actor, code, source string) {
 	keyID, owner := a.KeyID, a.UserID
+	// The limit is per key, not per source: a source names a connection
+	// (address and port), and a caller opening new connections must not
+	// get ten more each time. It comes before any look-up.
+	now := s.Now()
 	if code == keyledger.EUnauthenticated {
 		token, ok := bearerToken(bearer)
 		if !ok {
 			return
 		}
-		if keyID, _, ok = keyledger.ParseToken(token); !ok {
+		if keyID, _, ok = keyledger.ParseToken(token); !ok || !s.denials.allow("key:"+keyID, now) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -65,11 +69,7 @@ func (s *Service) recordDenied(ep Endpoint, bearer string, a Actor, code, source
 	if keyID == "" || owner == "" || !keyledger.IsID(owner) {
 		return
 	}
-	// The limit is per key, not per source: a source names a connection
-	// (address and port), and a caller opening new connections must not
-	// get ten more each time.
-	now := s.Now()
-	if !s.denials.allow("key:"+keyID, now) {
+	if code != keyledger.EUnauthenticated && !s.denials.allow("key:"+keyID, now) {
 		return
 	}
 	ev := &events.AccessDenied{Meta: events.Meta{At: now.UTC(), Actor: owner, ActorKey: keyID, Source: source},

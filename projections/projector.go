@@ -70,6 +70,7 @@ type Projector struct {
 	skipped uint64          // events passed over (SkipUnreadable)
 	haltAt  events.Recorded // the event halted at (the follow goroutine's, then Run's)
 	hurry   chan struct{}   // a WaitFor caller is behind: stop gathering
+	wanted  uint64          // the highest seq a WaitFor caller asked for
 }
 
 // NewProjector returns a projector from src into db.
@@ -129,7 +130,7 @@ func (p *Projector) Run(ctx context.Context) error {
 			p.setTrouble(err)
 			p.Logger.Error("writing projections failed; retrying", "projection", p.Name, "err", err)
 		}
-		if err == nil && len(batch) < gatherBelow && p.CommitEvery > 0 {
+		if err == nil && len(batch) < gatherBelow && p.CommitEvery > 0 && !p.readerWaiting() {
 			select { // what arrives meanwhile is read and becomes the next batch
 			case <-ctx.Done():
 			case <-time.After(p.CommitEvery):
@@ -398,6 +399,9 @@ func (p *Projector) Ready() <-chan struct{} { return p.ready }
 func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 	p.mu.Lock()
 	behind := p.applied < seq
+	if behind {
+		p.wanted = max(p.wanted, seq)
+	}
 	p.mu.Unlock()
 	if behind {
 		select { // a reader waits: commit what is gathered now
@@ -406,6 +410,14 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 		}
 	}
 	return p.waitFor(ctx, seq, nil, true)
+}
+
+// readerWaiting reports whether a WaitFor caller wants an event not yet
+// applied: then the projector does not gather.
+func (p *Projector) readerWaiting() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.wanted > p.applied
 }
 
 func (p *Projector) waitFor(ctx context.Context, seq uint64, stop <-chan time.Time, failOnHalt bool) error {
