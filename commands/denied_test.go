@@ -63,3 +63,18 @@ func TestDeniedAttemptsAreEventsRateLimited(t *testing.T) {
 		t.Fatalf("issue after denials: %v", err)
 	}
 }
+
+// TestWhoMayCallComesBeforeTheBodySize: a caller without a key, or
+// without the role, hears that, not that the body is too large.
+func TestWhoMayCallComesBeforeTheBodySize(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	_, devToken := l.developer(t, "dev")
+	big := []byte(`{"name":"` + strings.Repeat("x", commands.MaxBody) + `"}`)
+	_, err := l.svc.Call(ctx, endpointNamed(t, "cmd.key.issue"), "", "", big)
+	wantCode(t, err, keyledger.EUnauthenticated)
+	_, err = l.svc.Call(ctx, endpointNamed(t, "cmd.settings.set"), "Bearer "+devToken, "", big)
+	wantCode(t, err, keyledger.EForbidden)
+	_, err = l.svc.Call(ctx, endpointNamed(t, "cmd.key.issue"), "Bearer "+devToken, "", big)
+	wantCode(t, err, keyledger.EInvalid)
+}
