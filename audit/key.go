@@ -39,22 +39,34 @@ func LoadOrCreateKey(path, name string) (signer note.Signer, verifierKey string,
 // used only to create one. A witness key named after the log (Origin) is
 // refused, since it would sign as the log itself.
 func LoadOrCreateWitnessKey(path, name string) (signer note.Signer, verifierKey string, err error) {
-	return loadOrCreate(path, name, func(have string) error {
+	return loadOrCreate(path, name, witnessName(path))
+}
+
+// LoadWitnessKey reads the witness key at path, as LoadOrCreateWitnessKey
+// does, but never creates one: a missing file is an error wrapping
+// fs.ErrNotExist.
+func LoadWitnessKey(path string) (signer note.Signer, verifierKey string, err error) {
+	return loadOrCreate(path, "", witnessName(path))
+}
+
+// witnessName refuses a witness key named as the log.
+func witnessName(path string) func(string) error {
+	return func(have string) error {
 		if have == Origin {
 			return fmt.Errorf("audit: witness key %s is named %q, as the log's own key is: give each instance a key of its own", path, have)
 		}
 		return nil
-	})
+	}
 }
 
 // loadOrCreate reads the key at path, which check must accept by name, or
-// creates one named name.
+// creates one named name (with name "", never).
 func loadOrCreate(path, name string, check func(name string) error) (note.Signer, string, error) {
-	if !validOrigin(name) {
+	if name != "" && !validOrigin(name) {
 		return nil, "", keyledger.Errorf(keyledger.EInvalid, "audit: key name %q is not a valid note key name", name)
 	}
 	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && name != "" {
 		if err := check(name); err != nil {
 			return nil, "", err
 		}

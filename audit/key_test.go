@@ -1,6 +1,8 @@
 package audit_test
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,5 +85,24 @@ func TestLoadOrCreateKeyNeverShowsAMalformedKey(t *testing.T) {
 	}
 	if _, _, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "k"), "bad name with spaces"); err == nil {
 		t.Fatal("a key name with spaces was accepted")
+	}
+}
+
+// TestLoadWitnessKeyNeverCreatesOne: reading the witness key (as `audit
+// pubkey --witness` does) leaves a directory without one as it was.
+func TestLoadWitnessKeyNeverCreatesOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "witness.key")
+	if _, _, err := audit.LoadWitnessKey(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("no key: %v, want not-exist", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a key file was created: %v", err)
+	}
+	_, created, err := audit.LoadOrCreateWitnessKey(path, audit.Origin+"/witness/w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, read, err := audit.LoadWitnessKey(path); err != nil || read != created {
+		t.Fatalf("read back %q (%v), want %q", read, err, created)
 	}
 }

@@ -170,7 +170,7 @@ func witnessKeyIn(dir string) (string, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return "", keyledger.Errorf(keyledger.ENotFound, "no witness key at %s: `keyledger serve --data %s` creates it at first start (unless --cosign=false)", path, dir)
 	}
-	_, vkey, err := audit.LoadOrCreateWitnessKey(path, "unused")
+	_, vkey, err := audit.LoadWitnessKey(path)
 	return vkey, err
 }
 
