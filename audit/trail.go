@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,10 @@ type EventReader interface {
 type Trail struct {
 	DB     *sql.DB
 	Events EventReader
+	// Witnesses, if set, are the verifier keys whose co-signatures receipts
+	// carry; others stored in the stream are left out. Unset, receipts carry
+	// any that verify, at most maxWitnesses.
+	Witnesses []string
 }
 
 // Default and largest page sizes of List.
@@ -264,7 +269,7 @@ func (t *Trail) cosigned(ctx context.Context, seq uint64, cp checkpointDetail) (
 		if err := json.Unmarshal([]byte(detail), &co); err != nil {
 			return nil, fmt.Errorf("co-signature: %w", err)
 		}
-		if co.Size != cp.Size {
+		if co.Size != cp.Size || (len(t.Witnesses) > 0 && !slices.Contains(t.Witnesses, co.Witness)) {
 			continue
 		}
 		next, err := AddCosignature(out, []byte(co.Note), co.Witness)

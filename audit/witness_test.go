@@ -139,6 +139,18 @@ func TestWitnessesCoSignAndReceiptsCarryTheirSignatures(t *testing.T) {
 	if sc, err := audit.CheckReceipt(l.receipt(t, id), l.vkey, k1, k2); err != nil || len(sc.Witnesses()) != 1 {
 		t.Fatalf("receipt against the newest, co-signed by one: %v %v", err, sc)
 	}
+	// A server told which witnesses to carry (serve --witness-key) leaves
+	// the others out.
+	l.svc.Trail = &audit.Trail{DB: l.db.SQL(), Events: l.store, Witnesses: []string{k2}}
+	l.story(t)
+	l.checkpoint(t)
+	cosign(t, w1, true)
+	cosign(t, w2, true)
+	l.caughtUp(t)
+	sc, err = audit.CheckReceipt(l.receipt(t, id), l.vkey, k1, k2)
+	if err != nil || len(sc.Witnesses()) != 1 || !strings.HasPrefix(k2, strings.SplitN(sc.Witnesses()[0], "+", 2)[0]+"+") {
+		t.Fatalf("receipt from a server that carries only the second witness: %v %v", err, sc)
+	}
 }
 
 // TestWitnessRefusesACheckpointThatIsNotItsTree: a checkpoint signed by the

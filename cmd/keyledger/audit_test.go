@@ -244,3 +244,26 @@ func writeFile(t *testing.T, path, s string) {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// TestServeRefusesAWitnessKeyFileItCannotRead: --witness-key names files
+// of verifier keys; a missing one, or one holding a private key, stops the
+// start with a message naming the flag.
+func TestServeRefusesAWitnessKeyFileItCannotRead(t *testing.T) {
+	dir := t.TempDir()
+	private := filepath.Join(t.TempDir(), "w.key")
+	if _, _, err := audit.LoadOrCreateWitnessKey(private, audit.Origin+"/witness/w"); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{filepath.Join(dir, "missing.witness"), private} {
+		m := newMain(t.TempDir(), func(m *Main) { m.WitnessKeyFiles = []string{file} })
+		err := m.Run(context.Background())
+		if err == nil {
+			m.Close()
+			t.Fatalf("serve --witness-key %s started", file)
+		}
+		m.Close()
+		if !strings.Contains(err.Error(), "--witness-key") {
+			t.Fatalf("serve --witness-key %s: %v", file, err)
+		}
+	}
+}

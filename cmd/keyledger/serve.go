@@ -60,6 +60,9 @@ type Main struct {
 	// newest checkpoint whose root it computed too, with its own key in
 	// DIR/witness.key (--cosign, on by default).
 	Cosign bool
+	// WitnessKeyFiles, if any, hold the verifier keys of the witnesses
+	// whose co-signatures receipts carry (--witness-key, repeatable).
+	WitnessKeyFiles []string
 
 	// NATSNkeyFile is keyledger's own user (an nkey seed) on an external
 	// NATS server (--nats); the embedded server's is in the data directory.
@@ -139,6 +142,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.Uint64Var(&m.CheckpointEvery, "checkpoint-every", m.CheckpointEvery, "sign an audit checkpoint after this many events")
 	fs.DurationVar(&m.CheckpointInterval, "checkpoint-interval", m.CheckpointInterval, "sign an audit checkpoint this often when the log grew")
 	fs.BoolVar(&m.Cosign, "cosign", m.Cosign, "co-sign the log's checkpoints as a witness, with this instance's own key (DIR/witness.key)")
+	fs.Var((*fileList)(&m.WitnessKeyFiles), "witness-key", "`FILE` with a witness's verifier key (`audit pubkey --witness`): receipts carry only these witnesses' co-signatures; repeat for each (default: any that verify)")
 	fs.StringVar(&m.PprofAddr, "pprof", "", "serve Go's runtime profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off by default)")
 	fs.BoolVar(&m.RestoreStreamConfig, "restore-stream-config", false, "restore the streams' configuration if someone changed it, instead of refusing to start")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
@@ -336,7 +340,15 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	m.history = projections.NewHistory(m.store)
 	m.service.History = m.history
 	m.service.Audit = &audit.Queries{DB: m.db.SQL(), Now: m.Now}
-	m.service.Trail = &audit.Trail{DB: m.db.SQL(), Events: m.store}
+	trail := &audit.Trail{DB: m.db.SQL(), Events: m.store}
+	for _, path := range m.WitnessKeyFiles {
+		k, err := readVerifierKeyFlag("--witness-key", path, "audit pubkey --witness")
+		if err != nil {
+			return err
+		}
+		trail.Witnesses = append(trail.Witnesses, k)
+	}
+	m.service.Trail = trail
 	m.projector.AfterCommit = func(batch []events.Recorded) {
 		feed(batch)
 		m.index.SetSeq(batch[len(batch)-1].Seq)
