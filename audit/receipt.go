@@ -135,8 +135,9 @@ func CheckReceipt(r *Receipt, verifierKey string, witnessKeys ...string) (*Signe
 }
 
 // trustedSignatures returns msg with only the signature lines a checker can
-// use: the log's (kept as is: it must verify) and each given witness's that
-// verifies on its own. Lines by other keys, or a witness line that does not
+// use: the first of the log's that verifies (without one, msg as it is, for
+// OpenCheckpoint to refuse) and each given witness's that verifies on its
+// own. Lines by other keys, or a witness line that does not
 // verify (say, by a key made to share a witness's name and hash), are
 // dropped, so no one can make a receipt fail for a checker by adding
 // signatures to it; they only fail to count.
@@ -146,27 +147,33 @@ func trustedSignatures(msg []byte, log note.Verifier, witnesses []note.Verifier)
 		return msg // OpenCheckpoint says what is wrong with it
 	}
 	out := append(bytes.Clone(text), '\n')
-	head := len(out)
+	logSigned := false
+	verifies := func(line string, v note.Verifier) bool {
+		_, err := note.Open(append(append(bytes.Clone(text), '\n'), line...), note.VerifierList(v))
+		return err == nil
+	}
 	for _, line := range strings.SplitAfter(string(msg[len(text)+1:]), "\n") {
 		name, hash, ok := signatureKey(line)
-		switch {
-		case !ok:
-		case name == log.Name() && hash == log.KeyHash():
-			out = append(out, line...)
-		default:
-			for _, w := range witnesses {
-				if name != w.Name() || hash != w.KeyHash() {
-					continue
-				}
-				if _, err := note.Open(append(append(bytes.Clone(text), '\n'), line...), note.VerifierList(w)); err == nil {
+		if !ok {
+			continue
+		}
+		if name == log.Name() && hash == log.KeyHash() {
+			if !logSigned && verifies(line, log) {
+				out, logSigned = append(out, line...), true
+			}
+			continue
+		}
+		for _, w := range witnesses {
+			if name == w.Name() && hash == w.KeyHash() {
+				if verifies(line, w) {
 					out = append(out, line...)
 				}
 				break
 			}
 		}
 	}
-	if len(out) == head {
-		return msg // no key it knows signed it: OpenCheckpoint says so
+	if !logSigned {
+		return msg // the log's own signature does not verify: OpenCheckpoint says so
 	}
 	return out
 }

@@ -1,7 +1,9 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
@@ -116,8 +118,17 @@ func TestWitnessesCoSignAndReceiptsCarryTheirSignatures(t *testing.T) {
 		}
 		junk.Checkpoint += string(signed[strings.Index(string(signed), "\n\n")+2:])
 	}
+	// A forged line under the log's own name and key hash, put first.
+	at := strings.Index(junk.Checkpoint, "\n\n") + 2
+	real := junk.Checkpoint[at : at+strings.Index(junk.Checkpoint[at:], "\n")]
+	raw, err := base64.StdEncoding.DecodeString(real[strings.LastIndexByte(real, ' ')+1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := append(raw[:4:4], bytes.Repeat([]byte{7}, 64)...)
+	junk.Checkpoint = junk.Checkpoint[:at] + "\u2014 " + audit.Origin + " " + base64.StdEncoding.EncodeToString(forged) + "\n" + junk.Checkpoint[at:]
 	if sc, err := audit.CheckReceipt(&junk, l.vkey, k1, k2); err != nil || len(sc.Witnesses()) != 2 {
-		t.Fatalf("a receipt with 150 more signatures: %v", err)
+		t.Fatalf("a receipt with 151 more signatures: %v", err)
 	}
 	rep, err := l.verify(t)
 	if err != nil {

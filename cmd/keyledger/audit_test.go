@@ -203,7 +203,10 @@ func TestInstancesCoSignCheckpoints(t *testing.T) {
 			t.Fatalf("check-receipt %v: exit %d %s; want a usage error", bad, code, errOut)
 		}
 	}
-	if _, errOut, code := check("--witness-key", pub); code == 0 || !strings.Contains(errOut, "named as the log") {
+	if out, errOut, code := check("--witness-key", wa, "--witness-key", wa); code != 0 || !strings.Contains(out, "co-signed by 1 of 1 witnesses") {
+		t.Fatalf("the same witness twice: exit %d %s %s; want it counted once", code, out, errOut)
+	}
+	if _, errOut, code := check("--witness-key", pub); code == 0 || !strings.Contains(errOut, "the log's own key") {
 		t.Fatalf("the log's own key as a witness: exit %d %s", code, errOut)
 	}
 	res, err := http.Get(b.http.URL() + "/metrics")
@@ -246,15 +249,21 @@ func writeFile(t *testing.T, path, s string) {
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
 // TestServeRefusesAWitnessKeyFileItCannotRead: --witness-key names files
-// of verifier keys; a missing one, or one holding a private key, stops the
-// start with a message naming the flag.
+// of witnesses' verifier keys; a missing one, one holding a private key, or
+// the log's own key stops the start with a message naming the flag.
 func TestServeRefusesAWitnessKeyFileItCannotRead(t *testing.T) {
 	dir := t.TempDir()
 	private := filepath.Join(t.TempDir(), "w.key")
 	if _, _, err := audit.LoadOrCreateWitnessKey(private, audit.Origin+"/witness/w"); err != nil {
 		t.Fatal(err)
 	}
-	for _, file := range []string{filepath.Join(dir, "missing.witness"), private} {
+	logPub := filepath.Join(t.TempDir(), "log.pub")
+	_, logKey, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "audit.key"), audit.Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, logPub, logKey)
+	for _, file := range []string{filepath.Join(dir, "missing.witness"), private, logPub} {
 		m := newMain(t.TempDir(), func(m *Main) { m.WitnessKeyFiles = []string{file} })
 		err := m.Run(context.Background())
 		if err == nil {

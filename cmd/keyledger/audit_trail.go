@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -196,6 +197,19 @@ func readVerifierKeyFlag(flag, path, printedBy string) (string, error) {
 	return vkey, nil
 }
 
+// readWitnessKey reads a --witness-key file: a witness's verifier key
+// (what `audit pubkey --witness` prints), never the log's own.
+func readWitnessKey(path string) (string, error) {
+	k, err := readVerifierKeyFlag("--witness-key", path, "audit pubkey --witness")
+	if err != nil {
+		return "", err
+	}
+	if v, err := note.NewVerifier(k); err == nil && v.Name() == audit.Origin {
+		return "", keyledger.Errorf(keyledger.EInvalid, "--witness-key: %s holds the log's own key (`audit pubkey`); a witness key is what `audit pubkey --witness` prints", path)
+	}
+	return k, nil
+}
+
 // fileList is a repeatable flag of file names.
 type fileList []string
 
@@ -230,11 +244,18 @@ func auditCheckReceipt(fs *flag.FlagSet) runFunc {
 		}
 		var wkeys []string
 		for _, path := range witnesses {
-			k, err := readVerifierKeyFlag("--witness-key", path, "audit pubkey --witness")
+			k, err := readWitnessKey(path)
 			if err != nil {
 				return err
 			}
-			wkeys = append(wkeys, k)
+			if !slices.Contains(wkeys, k) { // the same witness twice is one witness
+				wkeys = append(wkeys, k)
+			}
+		}
+		if !flagSet(fs, "min-witnesses") {
+			need = len(wkeys)
+		} else if need > len(wkeys) {
+			return usageError("--min-witnesses %d is more than the %d different witnesses given", need, len(wkeys))
 		}
 		b, err := os.ReadFile(args[0])
 		if err != nil {

@@ -342,7 +342,7 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	m.service.Audit = &audit.Queries{DB: m.db.SQL(), Now: m.Now}
 	trail := &audit.Trail{DB: m.db.SQL(), Events: m.store}
 	for _, path := range m.WitnessKeyFiles {
-		k, err := readVerifierKeyFlag("--witness-key", path, "audit pubkey --witness")
+		k, err := readWitnessKey(path)
 		if err != nil {
 			return err
 		}
