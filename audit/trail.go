@@ -161,8 +161,8 @@ func (t *Trail) query(ctx context.Context, q string, args ...any) ([]*keyledger.
 
 // Prove returns the receipt of the event at seq against a checkpoint in
 // the stream that covers it: the newest one witnesses have co-signed, among
-// the last eight, or else the newest. (Under load checkpoints come faster
-// than witnesses co-sign, so the newest alone would rarely carry theirs.)
+// the last eight, or else the newest. (Under load a new checkpoint comes
+// every second, so the newest alone would often not carry theirs yet.)
 func (t *Trail) Prove(ctx context.Context, seq uint64) (*keyledger.AuditReceipt, error) {
 	if seq == 0 {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "seq: 1 or more")
@@ -210,8 +210,9 @@ func (t *Trail) Prove(ctx context.Context, seq uint64) (*keyledger.AuditReceipt,
 }
 
 // proveAmong is how many of the newest checkpoints Prove looks at for one
-// witnesses co-signed: at 5,000 events/s a checkpoint comes every 200 ms
-// and a witness looks once a second.
+// witnesses co-signed: the checkpointer and the witnesses each look once a
+// second, so under load the newest checkpoint is often a poll or two ahead
+// of every witness.
 const proveAmong = 8
 
 // storedCheckpoint is a checkpoint event's row.
