@@ -135,7 +135,7 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 		if !ok {
 			return "", "not a valid gateway credential"
 		}
-		uc.Audience, uc.Name = LedgerAccount, "gateway:"+name
+		uc.Audience, uc.Name = LedgerAccount, gatewayUserPrefix+name
 		uc.Permissions = gatewayPermissions(name)
 	case token != "":
 		if c.CheckKey == nil {

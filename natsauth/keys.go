@@ -96,6 +96,9 @@ func WriteSecret(path string, secret []byte) error {
 const (
 	gatewayPrefix = "klgw_"
 	gatewayDir    = "gateways"
+	// gatewayUserPrefix begins a gateway's NATS user name (the callout
+	// names it gateway:<name>), as advisories and monitoring show it.
+	gatewayUserPrefix = "gateway:"
 )
 
 var gatewayName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)

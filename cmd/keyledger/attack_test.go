@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -375,4 +376,67 @@ func TestStrangersCannotCloseConnections(t *testing.T) {
 	if victim.IsClosed() || !victim.IsConnected() {
 		t.Fatal("a stranger closed alice's connection")
 	}
+}
+
+// TestGatewaysKeepOnlyEphemeralPullConsumers: a gateway credential may
+// create consumers on KEYLEDGER, and NATS permissions cannot tell one kind
+// from another. A durable one, one that pushes the stream into keyledger's
+// own request subjects, and one asking to outlive its gateway by weeks are
+// deleted as soon as they exist; the gateway's ordered consumer, and a
+// durable consumer of keyledger's own user (an operator's export), go on.
+func TestGatewaysKeepOnlyEphemeralPullConsumers(t *testing.T) {
+	b := newBoundary(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	js, err := jetstream.New(connectAs(t, b.m, b.gateway))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ordered, err := js.OrderedConsumer(ctx, "KEYLEDGER", jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("a gateway cannot follow the stream: %v", err)
+	}
+	ledger := ledgerJetStream(t, b.m)
+	if _, err := ledger.CreateOrUpdateConsumer(ctx, "KEYLEDGER", jetstream.ConsumerConfig{Durable: "siem-export"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, "KEYLEDGER", jetstream.ConsumerConfig{Durable: "gw-durable"}); err != nil {
+		t.Fatalf("creating the durable: %v", err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, "KEYLEDGER", jetstream.ConsumerConfig{Name: "gw-weeks", InactiveThreshold: 30 * 24 * time.Hour}); err != nil {
+		t.Fatalf("creating the long-lived one: %v", err)
+	}
+	if _, err := js.CreateOrUpdatePushConsumer(ctx, "KEYLEDGER", jetstream.ConsumerConfig{Name: "gw-push",
+		DeliverSubject: "keyledger.cmd.key.issue", AckPolicy: jetstream.AckNonePolicy}); err != nil {
+		t.Fatalf("creating the push consumer: %v", err)
+	}
+	st, err := ledger.Stream(ctx, "KEYLEDGER")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gw-durable", "gw-weeks", "gw-push"} {
+		for {
+			_, err := st.Consumer(ctx, name)
+			if errors.Is(err, jetstream.ErrConsumerNotFound) {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("the gateway's consumer %s is still there", name)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if _, err := st.Consumer(ctx, "siem-export"); err != nil {
+		t.Errorf("keyledger's own durable consumer: %v", err)
+	}
+	if _, err := ordered.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil {
+		t.Errorf("the gateway's ordered consumer stopped: %v", err)
+	}
+	for b.m.guard.Removed() < 3 && ctx.Err() == nil { // counted once the delete is answered
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := b.m.guard.Removed(); got != 3 {
+		t.Errorf("removed %d consumers, want 3", got)
+	}
+	mustCLI(t, b.m, b.admin, "key", "list") // keyledger still answers
 }
