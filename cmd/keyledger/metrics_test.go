@@ -80,7 +80,12 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 		}
 		res.Body.Close()
 	}
+	// Commands reply before SQLite holds them; /metrics reads SQLite as it is.
 	got := scrape(t, m)
+	for deadline := time.Now().Add(5 * time.Second); got[`keyledger_projection_lag_events{projection="ledger"}`] != 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		got = scrape(t, m)
+	}
 	for name, want := range map[string]float64{
 		`keyledger_verifications_total{code="valid"}`:                                                 1,
 		`keyledger_verifications_total{code="malformed"}`:                                             1,
