@@ -2,6 +2,7 @@ package events
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,6 +14,32 @@ import (
 // would set it. Notifications are hints (core NATS, at most once); readers
 // that must not miss one follow the stream.
 const NotifyPrefix = "keyledger.notify."
+
+// ClientNotifyPrefix starts the subjects of the notifications clients get:
+// keyledger.clients.notify.<action>.<keyID>, which the clients' account
+// imports as keyledger.notify.<action>.<keyID>. Anyone may subscribe to
+// them, with no key at all, so their body is the stored event reduced to
+// its type, version, time and key ID (ClientNotice): who ended the key,
+// from which address, whose it was and why stay in the stream, for
+// gateways and the audit trail.
+const ClientNotifyPrefix = "keyledger.clients.notify."
+
+// ClientNotice is e as clients are told of it, or nil if they are not: a
+// key revoked, deleted or expired, with only what the notification's
+// subject already says and when.
+func ClientNotice(e Event) Event {
+	b := e.Base()
+	m := Meta{Type: b.Type, V: b.V, At: b.At}
+	switch e := e.(type) {
+	case *KeyRevoked:
+		return &KeyRevoked{Meta: m, KeyID: e.KeyID}
+	case *KeyDeleted:
+		return &KeyDeleted{Meta: m, KeyID: e.KeyID}
+	case *KeyExpired:
+		return &KeyExpired{Meta: m, KeyID: e.KeyID}
+	}
+	return nil
+}
 
 // NotifySubject is where a stored e is announced, or "" if it is not (only
 // events about an owner or their keys are).
@@ -36,12 +63,20 @@ func (s *Store) notify(msgs []*nats.Msg, evs []Event, last uint64) {
 		if subj == "" {
 			continue
 		}
+		seq := strconv.FormatUint(first+uint64(i), 10)
 		n := &nats.Msg{Subject: subj, Data: msgs[i].Data, Header: nats.Header{}}
 		n.Header.Set(jetstream.StreamHeader, s.Stream)
 		n.Header.Set(jetstream.SubjectHeader, msgs[i].Subject)
-		n.Header.Set(jetstream.SequenceHeader, strconv.FormatUint(first+uint64(i), 10))
+		n.Header.Set(jetstream.SequenceHeader, seq)
 		// A notification lost here is what core NATS promises anyway; the
 		// event is stored, and followers of the stream see it.
 		_ = nc.PublishMsg(n)
+		if c := ClientNotice(e); c != nil {
+			if data, err := Encode(c); err == nil {
+				n := &nats.Msg{Subject: ClientNotifyPrefix + strings.TrimPrefix(subj, NotifyPrefix), Data: data, Header: nats.Header{}}
+				n.Header.Set(jetstream.SequenceHeader, seq)
+				_ = nc.PublishMsg(n)
+			}
+		}
 	}
 }

@@ -146,7 +146,12 @@ func TestRevocationReachesSubscribersGatewaysAndWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	gwToken := gatewayToken(t, m, "edge")
-	gw, err := gateway.New(context.Background(), gateway.Config{Conn: connectAs(t, m, gwToken)})
+	gwConn := connectAs(t, m, gwToken)
+	gwSub, err := gwConn.SubscribeSync("keyledger.notify.revoked.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(context.Background(), gateway.Config{Conn: gwConn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,10 +169,31 @@ func TestRevocationReachesSubscribersGatewaysAndWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n struct{ KeyID, Owner, Reason string }
+	// Anyone may subscribe, with no key: they learn which key ended, how
+	// and when, and nothing of who ended it, from where, whose it was or why.
+	var n map[string]any
 	json.Unmarshal(msg.Data, &n)
-	if msg.Subject != "keyledger.notify.revoked."+id || n.Reason != "leaked" || n.Owner == "" || msg.Header.Get("Nats-Sequence") == "" {
-		t.Fatalf("notification %s %s %+v", msg.Subject, msg.Data, n)
+	if msg.Subject != "keyledger.notify.revoked."+id || n["key_id"] != id || n["type"] != "KeyRevoked" || n["at"] == nil ||
+		msg.Header.Get("Nats-Sequence") == "" {
+		t.Fatalf("notification %s %s", msg.Subject, msg.Data)
+	}
+	for _, private := range []string{"reason", "actor_key", "source", "command_id"} {
+		if _, ok := n[private]; ok {
+			t.Errorf("a keyless subscriber was told the %s: %s", private, msg.Data)
+		}
+	}
+	if n["owner"] != "" || n["actor"] != "" {
+		t.Errorf("a keyless subscriber was told who: %s", msg.Data)
+	}
+	// A gateway, in the ledger account, gets the stored event itself.
+	full, err := gwSub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct{ Owner, Reason string }
+	json.Unmarshal(full.Data, &f)
+	if full.Subject != msg.Subject || f.Reason != "leaked" || f.Owner == "" || full.Header.Get("Nats-Sequence") != msg.Header.Get("Nats-Sequence") {
+		t.Fatalf("gateway notification %s %s", full.Subject, full.Data)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for gw.Verify(tok, "", "").Code != "revoked" {
@@ -364,5 +390,41 @@ func TestCommandsReplyBeforeTheProjectionsAndReadsWaitForThem(t *testing.T) {
 	close(release)
 	if got := decodeJSON[keyJSON](t, <-shown); got.Status != keyledger.StatusRevoked {
 		t.Fatalf("key show after the projections caught up: %+v; want revoked", got)
+	}
+}
+
+// TestWatchTellsAClientOnlyWhichKeyEnded: `keyledger watch` with an
+// admin's key (a client) prints each revocation live, as the key ID, the
+// action and the time; the reason stays in the stream.
+func TestWatchTellsAClientOnlyWhichKeyEnded(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out lockedBuffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, []string{"watch", "--server", m.ClientURL(), "--token-file", admin}, &out, io.Discard)
+	}()
+	// The watch subscribes at some point: revoke keys until it has printed one.
+	for i := 0; !strings.Contains(out.String(), "revoked"); i++ {
+		if ctx.Err() != nil {
+			t.Fatalf("watch printed %q", out.String())
+		}
+		id, _ := issued(t, m, admin, "--name", fmt.Sprint("k", i))
+		mustCLI(t, m, admin, "key", "revoke", id, "--reason", "leaked in a public repo")
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	line, _, _ := strings.Cut(strings.TrimSpace(out.String()), "\n")
+	f := strings.Fields(line)
+	if len(f) != 4 || f[2] != "revoked" || !keyledger.IsID(f[3]) {
+		t.Errorf("watch printed %q; want SEQ AT revoked KEY_ID", line)
+	}
+	if strings.Contains(out.String(), "leaked") || strings.Contains(out.String(), "owner") {
+		t.Errorf("a client was told more than which key ended: %q", out.String())
 	}
 }

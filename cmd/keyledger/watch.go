@@ -21,8 +21,8 @@ type notice struct {
 	Seq    uint64    `json:"seq"`
 	Action string    `json:"action"`
 	KeyID  string    `json:"key_id"`
-	Owner  string    `json:"owner"`
-	Reason string    `json:"reason"`
+	Owner  string    `json:"owner,omitempty"`
+	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
 }
 
@@ -58,7 +58,11 @@ func watch(fs *flag.FlagSet) runFunc {
 				fmt.Fprintln(cl.stdout, string(b))
 				return
 			}
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\towner %s\t%s\n", n.Seq, n.At.Format(time.RFC3339), n.Action, n.KeyID, n.Owner, n.Reason)
+			line := fmt.Sprintf("%d\t%s\t%s\t%s", n.Seq, n.At.Format(time.RFC3339), n.Action, n.KeyID)
+			if n.Owner != "" { // clients are told no more than the key (events.ClientNotice)
+				line += "\towner " + n.Owner + "\t" + n.Reason
+			}
+			fmt.Fprintln(w, line)
 			w.Flush()
 		}
 		if *since > 0 {
