@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/keyledger/keyledger"
@@ -81,6 +82,29 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed receipt: trailing data")
 	}
 	return &r, nil
+}
+
+// Cosigners returns the names of the keys other than the log's that signed
+// the receipt's checkpoint, each once, without checking any signature: what
+// a receipt carries, for deciding whether to fetch it again. Only
+// CheckReceipt, with the witnesses' keys, says whose signatures hold.
+func (r *Receipt) Cosigners() []string {
+	text, ok := checkpointNoteText([]byte(r.Checkpoint))
+	if !ok {
+		return nil
+	}
+	c, err := ParseCheckpoint(text)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSuffix(r.Checkpoint[len(text):], "\n"), "\n") {
+		name, _, ok := strings.Cut(strings.TrimPrefix(line, "\u2014 "), " ")
+		if ok && strings.HasPrefix(line, "\u2014 ") && name != c.Origin && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // CheckReceipt checks a receipt offline against the log's verifier key

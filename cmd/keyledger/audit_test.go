@@ -276,3 +276,35 @@ func TestServeRefusesAWitnessKeyFileItCannotRead(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiptWaitsForWitnesses: right after a revocation no witness has
+// co-signed a checkpoint covering it; receipt --min-witnesses 1 fetches the
+// receipt until the instance's witness has, and check-receipt with that
+// witness's key then holds. More witnesses than there are fail with
+// unavailable once --wait has passed.
+func TestReceiptWaitsForWitnesses(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, func(m *Main) { m.CheckpointEvery, m.CheckpointInterval = 1_000_000, time.Hour }))
+	admin := filepath.Join(dir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	key := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--name", "ci", "--json"))
+	mustCLI(t, m, admin, "key", "revoke", key.KeyID, "--reason", "leaked")
+	out := mustCLI(t, m, admin, "audit", "receipt", key.KeyID, "--min-witnesses", "1")
+	r, err := audit.ParseReceipt([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Cosigners()) != 1 {
+		t.Fatalf("receipt --min-witnesses 1 carries co-signatures by %v", r.Cosigners())
+	}
+	keys := t.TempDir()
+	pub, wit, file := filepath.Join(keys, "log.pub"), filepath.Join(keys, "a.witness"), filepath.Join(keys, "revoked.json")
+	writeFile(t, pub, mustCLI(t, m, admin, "audit", "pubkey", "--data", dir))
+	writeFile(t, wit, mustCLI(t, m, admin, "audit", "pubkey", "--witness", "--data", dir))
+	writeFile(t, file, out)
+	if out, errOut, code := cliAt("nats://127.0.0.1:1", "/nonexistent", "audit", "check-receipt", file, "--public-key", pub, "--witness-key", wit); code != 0 {
+		t.Fatalf("check-receipt with the witness: exit %d %s %s", code, out, errOut)
+	}
+	mustFail(t, m, admin, "unavailable", "audit", "receipt", key.KeyID, "--min-witnesses", "2", "--wait", "500ms")
+	mustFail(t, m, admin, "invalid", "audit", "receipt", key.KeyID, "--min-witnesses", "-1")
+}

@@ -97,6 +97,7 @@ func printEntries(out io.Writer, entries []*keyledger.AuditEntry) {
 
 // auditProve and auditReceipt print the receipt JSON check-receipt reads.
 func auditProve(fs *flag.FlagSet) runFunc {
+	wait := cosignFlags(fs)
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) != 1 {
 			return usageError("takes one SEQ, not %d arguments", len(args))
@@ -105,25 +106,68 @@ func auditProve(fs *flag.FlagSet) runFunc {
 		if err != nil || seq == 0 {
 			return invalidValue("SEQ: %s is not a stream sequence (1, 2, …)", keyledger.Quote(args[0]))
 		}
-		return printReceipt(ctx, cl, commands.ProveQuery{Seq: seq})
+		return printReceipt(ctx, cl, commands.ProveQuery{Seq: seq}, wait)
 	}
 }
 
 func auditReceipt(fs *flag.FlagSet) runFunc {
+	wait := cosignFlags(fs)
 	return func(ctx context.Context, cl *client, args []string) error {
 		id, err := oneKeyID(args)
 		if err != nil {
 			return err
 		}
-		return printReceipt(ctx, cl, commands.ProveQuery{KeyID: id})
+		return printReceipt(ctx, cl, commands.ProveQuery{KeyID: id}, wait)
 	}
 }
 
-func printReceipt(ctx context.Context, cl *client, q commands.ProveQuery) error {
-	var r json.RawMessage
+// cosignWait is how long a receipt is fetched again until its checkpoint
+// carries co-signatures of min witnesses.
+type cosignWait struct {
+	min *int
+	max *time.Duration
+}
+
+// cosignFlags adds --min-witnesses and --wait to prove and receipt.
+func cosignFlags(fs *flag.FlagSet) cosignWait {
+	return cosignWait{
+		min: fs.Int("min-witnesses", 0, "fetch the receipt again until its checkpoint carries co-signatures of `N` witnesses "+
+			"(they co-sign about a second after a checkpoint; check-receipt verifies them)"),
+		max: fs.Duration("wait", 30*time.Second, "with --min-witnesses: give up after this long"),
+	}
+}
+
+func printReceipt(ctx context.Context, cl *client, q commands.ProveQuery, wait cosignWait) error {
+	if *wait.min < 0 || *wait.min > 16 {
+		return invalidValue("--min-witnesses must be 0 to 16, not %d", *wait.min)
+	}
 	cl.json = false // the receipt is JSON either way
-	if err := cl.call(ctx, "query.audit.prove", q, &r); err != nil {
-		return err
+	deadline := time.Now().Add(*wait.max)
+	var r json.RawMessage
+	for {
+		if err := cl.call(ctx, "query.audit.prove", q, &r); err != nil {
+			return err
+		}
+		if *wait.min == 0 {
+			break
+		}
+		rec, err := audit.ParseReceipt(r)
+		if err != nil {
+			return err
+		}
+		have := rec.Cosigners()
+		if len(have) >= *wait.min {
+			break
+		}
+		if time.Now().After(deadline) {
+			return keyledger.Errorf(keyledger.EUnavailable, "after %s the checkpoint proving seq %d carries co-signatures of %d witnesses, %d wanted "+
+				"(is every instance's witness running? see keyledger_audit_witness_ok)", *wait.max, rec.Seq, len(have), *wait.min)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	var out bytes.Buffer
 	if err := json.Indent(&out, r, "", "  "); err != nil {

@@ -140,14 +140,15 @@ var subcommands = []subcommand{
 		examples: []string{"audit trace 01J9Z3Q5W8X2M4N6P7R8S9T0VA"},
 	},
 	{
-		name: "audit prove", flags: auditProve, args: "SEQ",
+		name: "audit prove", flags: auditProve, args: "SEQ [--min-witnesses N [--wait 30s]]",
 		summary:  "Print a receipt for the event at SEQ: its bytes, its inclusion proof and the latest signed checkpoint.",
 		examples: []string{"audit prove 42 > receipt.json"},
 	},
 	{
-		name: "audit receipt", flags: auditReceipt, args: "KEY_ID",
-		summary:  "Print a receipt for a key's revocation, to check later with check-receipt.",
-		examples: []string{"audit receipt 01J9Z3Q5W8X2M4N6P7R8S9T0VA > revoked.json"},
+		name: "audit receipt", flags: auditReceipt, args: "KEY_ID [--min-witnesses N [--wait 30s]]",
+		summary: "Print a receipt for a key's revocation, to check later with check-receipt; with --min-witnesses, " +
+			"once its checkpoint carries that many co-signatures.",
+		examples: []string{"audit receipt 01J9Z3Q5W8X2M4N6P7R8S9T0VA > revoked.json", "audit receipt 01J9Z3Q5W8X2M4N6P7R8S9T0VA --min-witnesses 2 > revoked.json"},
 	},
 	{
 		name: "audit check-receipt", flags: auditCheckReceipt, args: "FILE --public-key FILE [--witness-key FILE]... [--min-witnesses N]",
