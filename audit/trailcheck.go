@@ -39,6 +39,30 @@ type WitnessReport struct {
 	sizes map[uint64]bool
 }
 
+// Witnessed returns the size of the largest checkpoint that at least n of
+// the witnesses with the given verifier keys co-signed, or 0 if none did.
+// Their co-signatures were checked like every other, and consecutive
+// checkpoints are consistent, so the whole log up to that size is the one
+// those witnesses saw: a history rewritten with a stolen log key has no
+// such checkpoint.
+func (r *TrailReport) Witnessed(keys []string, n int) uint64 {
+	count := map[uint64]int{}
+	for _, w := range r.Witnesses {
+		if slices.Contains(keys, w.Key) {
+			for size := range w.sizes {
+				count[size]++
+			}
+		}
+	}
+	var best uint64
+	for size, c := range count {
+		if c >= n && size > best {
+			best = size
+		}
+	}
+	return best
+}
+
 // VerifyTrail checks the whole audit trail against the stream: it recomputes
 // the tree, checks every CheckpointSigned event (signature by a known key,
 // root at its size, consistency with the previous one, a size no later than

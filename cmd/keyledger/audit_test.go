@@ -228,6 +228,26 @@ func TestInstancesCoSignCheckpoints(t *testing.T) {
 			t.Fatalf("verify does not report witness %s:\n%s", w, out)
 		}
 	}
+	// An auditor pins the witnesses they trust: the log must hold a
+	// checkpoint that enough of them co-signed.
+	verify := func(args ...string) (string, string, int) {
+		return cli(t, a, cred, append([]string{"audit", "verify", "--data", dirs[0]}, args...)...)
+	}
+	if out, errOut, code := verify("--witness-key", wa, "--witness-key", wb); code != 0 || !strings.Contains(out, "witnessed: 2 of the 2 witnesses given co-signed the checkpoint of size") {
+		t.Fatalf("verify pinning both witnesses: exit %d %s %s", code, out, errOut)
+	}
+	if out, errOut, code := verify("--witness-key", wa, "--witness-key", wc); code == 0 || !strings.Contains(errOut, "NOT witnessed") {
+		t.Fatalf("verify pinning a witness that never co-signed: exit %d %s %s", code, out, errOut)
+	}
+	if out, errOut, code := verify("--witness-key", wa, "--witness-key", wc, "--min-witnesses", "1"); code != 0 || !strings.Contains(out, "witnessed: 1 of the 2") {
+		t.Fatalf("verify needing 1 of 2: exit %d %s %s", code, out, errOut)
+	}
+	if _, errOut, code := verify("--witness-key", pub); code == 0 || !strings.Contains(errOut, "the log's own key") {
+		t.Fatalf("verify with the log's key as a witness: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := verify("--min-witnesses", "1"); code != 2 || !strings.Contains(errOut, "--witness-key") {
+		t.Fatalf("verify --min-witnesses without keys: exit %d %s", code, errOut)
+	}
 }
 
 func readTrim(t *testing.T, path string) string {

@@ -333,12 +333,19 @@ func auditCheckReceipt(fs *flag.FlagSet) runFunc {
 func auditVerify(fs *flag.FlagSet) runFunc {
 	dir := fs.String("data", "keyledger-data", "the server's data `DIR`: ledger.db's audit rows and hashes, and audit.key")
 	pub := fs.String("public-key", "", "`FILE` holding the verifier key (default: from DIR/audit.key)")
+	var witnesses fileList
+	fs.Var(&witnesses, "witness-key", "`FILE` holding a witness's verifier key (audit pubkey --witness): the log must hold a checkpoint "+
+		"these witnesses co-signed; repeat for each")
+	minWitnesses := fs.Int("min-witnesses", 0, "how many of the --witness-key witnesses must have co-signed one checkpoint, at least 1 (default: all given)")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) > 0 {
 			return usageError("takes no arguments")
 		}
+		wkeys, need, err := pinnedWitnesses(fs, witnesses, *minWitnesses)
+		if err != nil {
+			return err
+		}
 		var vkey string
-		var err error
 		if *pub != "" {
 			vkey, err = readVerifierKey(*pub)
 		} else {
@@ -350,6 +357,11 @@ func auditVerify(fs *flag.FlagSet) runFunc {
 		v, err := note.NewVerifier(vkey)
 		if err != nil {
 			return err
+		}
+		for _, k := range wkeys {
+			if name, _, _ := strings.Cut(k, "+"); name == v.Name() {
+				return invalidValue("--witness-key %s is the log's own key: a witness has a key of its own (audit pubkey --witness)", keyledger.Quote(name))
+			}
 		}
 		var ledger *sql.DB
 		path := filepath.Join(*dir, "ledger.db")
@@ -396,8 +408,46 @@ func auditVerify(fs *flag.FlagSet) runFunc {
 		for _, w := range rep.Witnesses {
 			fmt.Fprintf(cl.stdout, "witness %s co-signed %d checkpoints, the latest of size %d\n", w.Key, w.Cosigned, w.LastSize)
 		}
+		if len(wkeys) == 0 {
+			return nil
+		}
+		size := rep.Witnessed(wkeys, need)
+		if size == 0 {
+			return fmt.Errorf("audit trail NOT witnessed: no checkpoint is co-signed by %d of the %d witnesses given; "+
+				"this may not be the history they saw (or their instances have not co-signed yet)", need, len(wkeys))
+		}
+		fmt.Fprintf(cl.stdout, "witnessed: %d of the %d witnesses given co-signed the checkpoint of size %d, so the log up to it is the one they saw", need, len(wkeys), size)
+		if int64(size) < rep.Size {
+			fmt.Fprintf(cl.stdout, "; the %d events after it are not co-signed by them yet", rep.Size-int64(size))
+		}
+		fmt.Fprintln(cl.stdout)
 		return nil
 	}
+}
+
+// pinnedWitnesses reads the --witness-key files, each key once, and how
+// many of them must have co-signed (--min-witnesses, else all).
+func pinnedWitnesses(fs *flag.FlagSet, files []string, min int) ([]string, int, error) {
+	if flagSet(fs, "min-witnesses") && len(files) == 0 {
+		return nil, 0, usageError("--min-witnesses needs the witnesses' keys: --witness-key FILE, once per witness")
+	}
+	var keys []string
+	for _, path := range files {
+		k, err := readWitnessKey(path)
+		if err != nil {
+			return nil, 0, err
+		}
+		if !slices.Contains(keys, k) { // the same witness twice is one witness
+			keys = append(keys, k)
+		}
+	}
+	if !flagSet(fs, "min-witnesses") {
+		return keys, len(keys), nil
+	}
+	if min < 1 || min > len(keys) {
+		return nil, 0, usageError("--min-witnesses must be 1 to %d (the different --witness-key witnesses given), not %d", len(keys), min)
+	}
+	return keys, min, nil
 }
 
 // flagSet reports whether the flag name was given on the command line.

@@ -165,9 +165,10 @@ var subcommands = []subcommand{
 			"audit pubkey --witness --data /var/lib/keyledger > instance-a.witness"},
 	},
 	{
-		name: "audit verify", flags: auditVerify, args: "[--data DIR] [--public-key FILE]",
-		summary:  "Recompute the log from the stream; check every checkpoint, the stored hashes and every audit row. Names the first divergent seq; exit 0 only if all holds.",
-		examples: []string{"audit verify --data /var/lib/keyledger"},
+		name: "audit verify", flags: auditVerify, args: "[--data DIR] [--public-key FILE] [--witness-key FILE]... [--min-witnesses N]",
+		summary: "Recompute the log from the stream; check every checkpoint, the stored hashes and every audit row. Names the first divergent seq; exit 0 only if all holds " +
+			"and, with --witness-key, a checkpoint is co-signed by those witnesses (all given, unless --min-witnesses).",
+		examples: []string{"audit verify --data /var/lib/keyledger", "audit verify --data /var/lib/keyledger --witness-key a.witness --witness-key b.witness"},
 	},
 	{
 		name: "admin skip-event", flags: adminSkipEvent, args: "SEQ --reason TEXT",
