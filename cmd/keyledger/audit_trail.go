@@ -272,34 +272,13 @@ func auditCheckReceipt(fs *flag.FlagSet) runFunc {
 		if *pub == "" {
 			return usageError("--public-key FILE is required")
 		}
-		need := len(witnesses)
-		if flagSet(fs, "min-witnesses") {
-			need = *minWitnesses
-			if len(witnesses) == 0 {
-				return usageError("--min-witnesses needs the witnesses' keys: --witness-key FILE, once per witness")
-			}
-			if need < 1 || need > len(witnesses) {
-				return usageError("--min-witnesses must be 1 to %d (the --witness-key files given), not %d", len(witnesses), need)
-			}
+		wkeys, need, err := pinnedWitnesses(fs, witnesses, *minWitnesses)
+		if err != nil {
+			return err
 		}
 		vkey, err := readVerifierKey(*pub)
 		if err != nil {
 			return err
-		}
-		var wkeys []string
-		for _, path := range witnesses {
-			k, err := readWitnessKey(path)
-			if err != nil {
-				return err
-			}
-			if !slices.Contains(wkeys, k) { // the same witness twice is one witness
-				wkeys = append(wkeys, k)
-			}
-		}
-		if !flagSet(fs, "min-witnesses") {
-			need = len(wkeys)
-		} else if need > len(wkeys) {
-			return usageError("--min-witnesses %d is more than the %d different witnesses given", need, len(wkeys))
 		}
 		b, err := os.ReadFile(args[0])
 		if err != nil {
