@@ -124,6 +124,39 @@ func NewGatewayCredential(dir, name string) (string, error) {
 	return gatewayPrefix + name + "_" + s, nil
 }
 
+// AddGatewayCredential records in dir a gateway credential that another
+// instance made (NewGatewayCredential there), so that this instance lets
+// the gateway in too: every instance that answers the callout must know
+// every gateway's credential. It returns the gateway's name. A credential
+// already recorded is accepted again; another one under the same name is
+// a conflict, so that a typo does not lock a gateway out.
+func AddGatewayCredential(dir, token string) (string, error) {
+	token = strings.TrimSpace(token)
+	name, secret, ok := parseGateway(token)
+	if _, err := hex.DecodeString(secret); !ok || err != nil {
+		return "", keyledger.Errorf(keyledger.EInvalid, "not a gateway credential: want klgw_<name>_<64 hex digits>")
+	}
+	if _, ok := checkGateway(dir, token); ok {
+		return name, nil
+	}
+	path := filepath.Join(dir, gatewayDir, name)
+	if _, err := os.Stat(path); err == nil {
+		return "", keyledger.Errorf(keyledger.EConflict, "this instance has another credential for gateway %q; remove %s first to replace it", name, path)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, gatewayDir), 0o700); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return name, WriteSecret(path, []byte(hex.EncodeToString(sum[:])))
+}
+
+// GatewayCredentialName returns the gateway a credential names, if token
+// has the shape of one.
+func GatewayCredentialName(token string) (string, bool) {
+	name, _, ok := parseGateway(strings.TrimSpace(token))
+	return name, ok
+}
+
 // IsGatewayCredential reports whether token has the shape of a gateway
 // credential (klgw_<name>_<secret>); only the server can tell if it holds.
 func IsGatewayCredential(token string) bool {

@@ -81,3 +81,41 @@ func TestPermissionsFollowRoles(t *testing.T) {
 		t.Errorf("a random keyless name got no inbox: %v", p.Sub.Allow)
 	}
 }
+
+// TestGatewayCredentialOnAnotherInstance: a credential made by one
+// instance is added to another's data directory, where it then holds; a
+// different credential under the same name is refused there, and junk is
+// not a credential.
+func TestGatewayCredentialOnAnotherInstance(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	tok, err := NewGatewayCredential(a, "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := checkGateway(b, tok); ok {
+		t.Fatal("another instance knew the credential before it was added")
+	}
+	for range 2 { // adding it again is no change
+		if name, err := AddGatewayCredential(b, tok+"\n"); err != nil || name != "edge" {
+			t.Fatalf("adding the credential: %q %v", name, err)
+		}
+	}
+	if name, ok := checkGateway(b, tok); !ok || name != "edge" {
+		t.Fatal("the added credential does not hold")
+	}
+	other, err := NewGatewayCredential(t.TempDir(), "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddGatewayCredential(b, other); keyledger.ErrorCode(err) != keyledger.EConflict {
+		t.Fatalf("another credential named edge: %v, want conflict", err)
+	}
+	for _, bad := range []string{"", "klgw_edge", "klgw_../x_" + tok[len(tok)-64:], "klgw_edge_" + strings.Repeat("z", 64), "kl_01J00000000000000000000000_x"} {
+		if _, err := AddGatewayCredential(b, bad); keyledger.ErrorCode(err) != keyledger.EInvalid {
+			t.Errorf("%q: %v, want invalid", bad, err)
+		}
+	}
+	if _, ok := checkGateway(b, tok); !ok {
+		t.Fatal("refused additions changed the credential")
+	}
+}

@@ -24,6 +24,8 @@ const serverUsage = `Server:
       On a NATS cluster running deploy/nats/accounts.conf: keyledger's NATS user and callout key.
   keyledger gateway-credentials --name NAME [--data DIR] [--out FILE]
       Write a gateway's read-only NATS credential (the event stream and notifications).
+  keyledger gateway-credentials --from FILE [--data DIR]
+      Let this instance accept a gateway credential another instance made (every instance needs each).
   keyledger nats-keys --out DIR
       Write the keys a NATS cluster and keyledger share (deploy/nats, docker compose).
   keyledger admin recover [--data DIR]

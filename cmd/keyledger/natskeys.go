@@ -71,17 +71,23 @@ func seedFile(path string, create func() (nkeys.KeyPair, error)) (nkeys.KeyPair,
 // read-only credential for a gateway (the KEYLEDGER stream and the
 // notifications, nothing else). It runs beside the server, on its data
 // directory, and writes the credential to a file (mode 0600), never to
-// the terminal.
+// the terminal. With --from FILE it records a credential another
+// instance made instead.
 func gatewayCredentials(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gateway-credentials", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "keyledger-data", "the server's data directory")
 	name := fs.String("name", "", "the gateway's name: 1-32 of a-z, 0-9 and -")
 	out := fs.String("out", "", "file to write the credential to (default: DATA/gateway-NAME.token)")
+	from := fs.String("from", "", "instead of making a credential, let this instance accept the one in `FILE`, "+
+		"made by another instance: every instance that answers the callout needs each gateway's")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	} else if err != nil {
 		return exitUsage
+	}
+	if *from != "" {
+		return addGatewayCredential(*data, *from, *name, stdout, stderr)
 	}
 	if *out == "" {
 		*out = filepath.Join(*data, "gateway-"+*name+".token")
@@ -103,5 +109,30 @@ func gatewayCredentials(ctx context.Context, args []string, stdout, stderr io.Wr
 		return 1
 	}
 	fmt.Fprintf(stdout, "gateway credential %q written to %s\n", *name, *out)
+	return 0
+}
+
+// addGatewayCredential is gateway-credentials --from: it records the
+// credential in FILE, made by another instance, in this one's data.
+func addGatewayCredential(data, file, name string, stdout, stderr io.Writer) int {
+	if _, err := os.Stat(data); err != nil {
+		fmt.Fprintln(stderr, "keyledger: --data:", err)
+		return 1
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		fmt.Fprintln(stderr, "keyledger: --from:", err)
+		return 1
+	}
+	if got, ok := natsauth.GatewayCredentialName(string(b)); ok && name != "" && got != name {
+		fmt.Fprintf(stderr, "keyledger: --from %s holds the credential of gateway %q, not %q\n", file, got, name)
+		return 1
+	}
+	got, err := natsauth.AddGatewayCredential(data, string(b))
+	if err != nil {
+		fmt.Fprintln(stderr, "keyledger:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "gateway credential %q from %s added to %s\n", got, file, data)
 	return 0
 }

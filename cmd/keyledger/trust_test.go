@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/keyledger/keyledger/natsauth"
 	"github.com/nats-io/nats.go"
 )
 
@@ -165,5 +169,45 @@ func TestRoleChangeReconnectsWithNewPermissions(t *testing.T) {
 	}
 	if _, err := nc.Request("keyledger.query.settings", nil, 5*time.Second); err != nil {
 		t.Fatalf("an auditor's query: %v", err)
+	}
+}
+
+// TestGatewayCredentialOnEveryInstance: two instances answer the callout
+// in turn. A gateway credential made on one and added to the other
+// (gateway-credentials --from) lets the gateway in whichever answers.
+func TestGatewayCredentialOnEveryInstance(t *testing.T) {
+	a := run(t, newMain(t.TempDir(), nil))
+	bDir := t.TempDir()
+	audit, err := os.ReadFile(filepath.Join(a.DataDir, "audit.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(bDir, "audit.key"), string(audit))
+	run(t, newMain(bDir, func(m *Main) {
+		m.NATSURL = a.ClientURL()
+		m.NATSNkeyFile = filepath.Join(a.DataDir, natsauth.ServiceSeedFile)
+		m.CalloutNkeyFile = filepath.Join(a.DataDir, natsauth.IssuerSeedFile)
+	}))
+	cred := filepath.Join(t.TempDir(), "edge.token")
+	var out, errOut bytes.Buffer
+	if code := Run(context.Background(), []string{"gateway-credentials", "--data", a.DataDir, "--name", "edge", "--out", cred}, &out, &errOut); code != 0 {
+		t.Fatalf("gateway-credentials on a: %d %s", code, errOut.String())
+	}
+	if code := Run(context.Background(), []string{"gateway-credentials", "--data", bDir, "--name", "other", "--from", cred}, &out, &errOut); code == 0 {
+		t.Fatal("--from with another gateway's --name was accepted")
+	}
+	if code := Run(context.Background(), []string{"gateway-credentials", "--data", bDir, "--from", cred}, &out, &errOut); code != 0 {
+		t.Fatalf("gateway-credentials --from on b: %d %s", code, errOut.String())
+	}
+	tok, err := os.ReadFile(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 { // each instance answers about half of them
+		nc, err := nats.Connect(a.ClientURL(), natsauth.ConnectOptions(string(tok))...)
+		if err != nil {
+			t.Fatalf("gateway connection %d: %v", i, err)
+		}
+		nc.Close()
 	}
 }
