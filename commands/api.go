@@ -251,7 +251,60 @@ func Decode(body []byte, v any) error {
 	if dec.More() {
 		return keyledger.Errorf(keyledger.EInvalid, "malformed JSON: data after the object")
 	}
+	if name, ok := duplicateField(body); ok {
+		return keyledger.Errorf(keyledger.EInvalid, "field %s appears twice in one object", fieldName(`"`+name+`"`))
+	}
 	return nil
+}
+
+// duplicateField returns a member name that appears twice in one object
+// of body, compared as encoding/json matches names to fields (ignoring
+// case). encoding/json keeps the last; a proxy or policy check in front of
+// keyledger may read the first, so such a body is refused rather than read
+// two ways. body must be valid JSON.
+func duplicateField(body []byte) (string, bool) {
+	type object struct {
+		names   map[string]bool
+		wantKey bool
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var open []*object // nil for an array
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				open = append(open, &object{names: map[string]bool{}, wantKey: true})
+				continue
+			case '[':
+				open = append(open, nil)
+				continue
+			}
+			open = open[:len(open)-1] // the closed one is a value of its parent
+		case string:
+			if len(open) == 0 {
+				return "", false
+			}
+			if top := open[len(open)-1]; top != nil && top.wantKey {
+				name := strings.ToLower(t)
+				if top.names[name] {
+					return t, true
+				}
+				top.names[name], top.wantKey = true, false
+				continue
+			}
+		}
+		if len(open) == 0 {
+			return "", false
+		}
+		if top := open[len(open)-1]; top != nil {
+			top.wantKey = true
+		}
+	}
 }
 
 // jsonKind names a Go type as the JSON a client should send, never as Go

@@ -137,3 +137,32 @@ func TestBodyErrorsSpeakJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateFieldsRefused: a body naming a field twice in one object
+// (in any case, as encoding/json matches names) is invalid, whichever
+// object it is in; the same name in different objects is not a duplicate.
+func TestDuplicateFieldsRefused(t *testing.T) {
+	for _, body := range []string{
+		`{"name":"a","name":"b"}`,
+		`{"scopes":["read"],"owner":"","scopes":["admin"]}`,
+		`{"name":"a","NAME":"b"}`,
+		`{"name":"a","rate_limit":{"limit":1,"limit":2}}`,
+		`{"name":"a","scopes":[],"description":"d","allowed_cidrs":[],"description":"e"}`,
+	} {
+		var c commands.IssueKey
+		err := commands.Decode([]byte(body), &c)
+		if keyledger.ErrorCode(err) != keyledger.EInvalid || !strings.Contains(err.Error(), "appears twice") {
+			t.Errorf("%s: %v, want invalid naming the duplicate", body, err)
+		}
+	}
+	for _, body := range []string{
+		`{"name":"limit","rate_limit":{"limit":1,"per":"1m"},"description":"name"}`,
+		`{"scopes":["name","name"],"name":"a"}`,
+		`{}`, ``,
+	} {
+		var c commands.IssueKey
+		if err := commands.Decode([]byte(body), &c); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+}
