@@ -48,6 +48,19 @@ func OpenAPI(version string) []byte {
 			"401": errorResponse([]string{keyledger.EUnauthenticated}),
 		},
 	}}
+	g.of(reflect.TypeFor[Notice](), false) // the data of each /v1/live event
+	paths["/v1/live"] = map[string]any{"get": map[string]any{
+		"operationId": "live",
+		"summary":     "Stored user events as they happen, as server-sent events: the console's live view.",
+		"description": "Each `event: notice` carries a Notice as its data (admins and auditors see every owner's events, " +
+			"developers their own). A caller too slow to keep up gets `event: resync` and should reload what it shows. " +
+			"An idle stream gets a comment line every 20 s, and ends when the caller's key no longer holds.",
+		"tags": []string{"live"},
+		"responses": withErrors(map[string]any{"200": map[string]any{
+			"description": "An event stream of Notice objects (see components/schemas/Notice)",
+			"content":     map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"type": "string"}}},
+		}}),
+	}}
 	g.defs["Error"] = errorSchema(keyledger.Codes)
 	doc := map[string]any{
 		"openapi": "3.1.0",

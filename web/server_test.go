@@ -249,3 +249,28 @@ func TestUnknownRoutesAnswerWithTheErrorJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenAPIDescribesLive: GET /v1/live, which the console uses, is in
+// the document, and so is the Notice its events carry, field by field.
+func TestOpenAPIDescribesLive(t *testing.T) {
+	var doc struct {
+		Paths      map[string]map[string]any `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(web.OpenAPI("test"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := doc.Paths["/v1/live"]["get"]; !ok {
+		t.Fatal("GET /v1/live is not in the OpenAPI document")
+	}
+	notice := doc.Components.Schemas["Notice"].Properties
+	for _, field := range []string{"seq", "action", "key_id", "owner", "at"} {
+		if _, ok := notice[field]; !ok {
+			t.Errorf("Notice in the OpenAPI document has no %s: %v", field, notice)
+		}
+	}
+}
