@@ -175,12 +175,22 @@ func testStore(t *testing.T, js jetstream.JetStream, replicas int) {
 				t.Fatal(err)
 			}
 		}
-		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a loaded 2-core CI and a 3-node cluster
 		defer cancel()
 		var seqs []uint64
+		appendErr := make(chan error, 1)
 		go func() {
 			time.Sleep(100 * time.Millisecond)
-			_, _ = s.Append(ctx, events.OwnerSubjects("late"), 0, "", []events.Event{revoked("late", "K")})
+			// A cluster under load may refuse for a moment: retry, and say
+			// why if the follow then waits in vain.
+			var err error
+			for fctx.Err() == nil {
+				if _, err = s.Append(fctx, events.OwnerSubjects("late"), 0, "", []events.Event{revoked("late", "K")}); err == nil || errors.Is(err, events.ErrConflict) {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			appendErr <- err
 		}()
 		err := s.Follow(fctx, 3, func(b []events.Recorded) error {
 			for _, r := range b {
@@ -192,7 +202,7 @@ func testStore(t *testing.T, js jetstream.JetStream, replicas int) {
 			return nil
 		})
 		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("follow ended with %v", err)
+			t.Fatalf("follow ended with %v (the live append: %v)", err, <-appendErr)
 		}
 		if fmt.Sprint(seqs) != "[3 4 5 6]" {
 			t.Fatalf("followed %v, want [3 4 5 6]", seqs)
