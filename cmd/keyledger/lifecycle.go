@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/keyledger/keyledger/projections"
@@ -160,4 +162,22 @@ func retry(ctx context.Context, limit time.Duration, f func() error) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// checkListen reports whether addr, given with flag, can be listened on
+// now; a port of 0 (any free one) always can.
+func checkListen(flag, addr string) error {
+	if _, port, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%s %s: %w", flag, addr, err)
+	} else if port == "0" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%s %s: the address is in use (another keyledger or NATS server?); stop it or choose another with %s", flag, addr, flag)
+		}
+		return fmt.Errorf("%s %s: %w", flag, addr, err)
+	}
+	return ln.Close()
 }

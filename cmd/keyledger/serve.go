@@ -183,6 +183,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.lock, err = lockDataDir(m.DataDir); err != nil {
 		return err
 	}
+	// Before anything is created: a busy port is said at once, by flag,
+	// not after a 30 s wait or a half-written data directory.
+	if err := checkListen("--http", m.HTTPAddr); err != nil {
+		return err
+	}
+	if m.NATSURL == "" {
+		if err := checkListen("--nats-listen", m.NATSListen); err != nil {
+			return err
+		}
+	}
 	if err := m.connect(); err != nil {
 		return err
 	}

@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTokenNeverEchoed: a token pasted where an ID goes is named as a
@@ -230,5 +232,37 @@ func TestHostileNamesRefused(t *testing.T) {
 	}
 	if out := mustCLI(t, m, admin, "key", "list"); !strings.Contains(out, "Zoë's ключ 🚀") {
 		t.Fatalf("a plain non-ASCII name is missing:\n%s", out)
+	}
+}
+
+// TestBusyPortIsSaidAtOnce: a port another process holds is named, by
+// its flag, at once, and nothing is set up in the data directory.
+func TestBusyPortIsSaidAtOnce(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, flag := range []string{"--nats-listen", "--http"} {
+		dir := t.TempDir()
+		m := newMain(dir, func(m *Main) {
+			if flag == "--http" {
+				m.HTTPAddr = busy.Addr().String()
+			} else {
+				m.NATSListen = busy.Addr().String()
+			}
+		})
+		start := time.Now()
+		err := m.Run(context.Background())
+		if err == nil {
+			m.Close()
+			t.Fatalf("%s on a busy port: served", flag)
+		}
+		if !strings.Contains(err.Error(), flag) || !strings.Contains(err.Error(), "in use") || time.Since(start) > 5*time.Second {
+			t.Errorf("%s on a busy port: %v after %s", flag, err, time.Since(start))
+		}
+		if fileExists(filepath.Join(dir, "admin.token")) {
+			t.Errorf("%s on a busy port: admin.token was written", flag)
+		}
 	}
 }
