@@ -44,6 +44,12 @@ type Store struct {
 	Replicas int    // 1; 3 on a cluster
 	// MaxAge is how long usage is kept; the event stream keeps everything.
 	MaxAge time.Duration
+	// DirectReads makes Follow read with batched direct gets instead of a
+	// consumer (direct.go), for readers that may not create consumers:
+	// gateways. A credential that may create a consumer may create any
+	// kind, a push consumer delivering the stream to any subject among
+	// them, so gateways are given none.
+	DirectReads bool
 
 	stream jetstream.Stream
 }
@@ -246,6 +252,9 @@ func (s *Store) FollowSubjects(ctx context.Context, filters []string, from uint6
 // tell: it is the stream's backlog when the server sent it, and a consumer
 // that keeps up is sent each message alone.)
 func (s *Store) follow(ctx context.Context, filters []string, from uint64, fn func([]Recorded) error) error {
+	if s.DirectReads {
+		return s.followDirect(ctx, filters, from, fn)
+	}
 	if from == 0 {
 		from = 1
 	}

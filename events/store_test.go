@@ -17,7 +17,8 @@ import (
 func TestStoreConformance(t *testing.T) {
 	t.Run("R1", func(t *testing.T) {
 		_, js := natstest.Connect(t, natstest.RunServer(t))
-		testStore(t, js, 1)
+		testStore(t, js, 1, false)
+		t.Run("direct_reads", func(t *testing.T) { testStore(t, js, 1, true) })
 	})
 	t.Run("R3", func(t *testing.T) {
 		if testing.Short() {
@@ -25,7 +26,8 @@ func TestStoreConformance(t *testing.T) {
 		}
 		nodes := natstest.RunCluster(t, 3)
 		_, js := natstest.Connect(t, nodes[1])
-		testStore(t, js, 3)
+		testStore(t, js, 3, false)
+		t.Run("direct_reads", func(t *testing.T) { testStore(t, js, 3, true) })
 	})
 }
 
@@ -45,7 +47,9 @@ func revoked(owner, key string) *events.KeyRevoked {
 	return &events.KeyRevoked{Meta: events.Meta{At: time.Now().UTC(), Actor: "admin"}, KeyID: key, Owner: owner, Reason: "test"}
 }
 
-func testStore(t *testing.T, js jetstream.JetStream, replicas int) {
+// testStore runs the store's conformance suite; with direct, its followers
+// read with batched direct gets, as gateways do (Store.DirectReads).
+func testStore(t *testing.T, js jetstream.JetStream, replicas int, direct bool) {
 	// Each sub-test owns a stream; streams share subjects, so they run one
 	// after another, each deleted when done. nats-server removes an
 	// account's streams directory when its last stream goes, racing the next
@@ -57,6 +61,7 @@ func testStore(t *testing.T, js jetstream.JetStream, replicas int) {
 	store := func(t *testing.T) *events.Store {
 		n++
 		s := openStore(t, js, replicas, fmt.Sprintf("KL%d", n))
+		s.DirectReads = direct
 		t.Cleanup(func() { _ = js.DeleteStream(context.Background(), s.Stream) })
 		return s
 	}

@@ -40,7 +40,7 @@ var endActions = []string{"revoked", "deleted", "expired"}
 // has a default.
 type Config struct {
 	// Conn is the NATS connection, with at least read access to the
-	// KEYLEDGER stream (consumers and direct get) and the notifications.
+	// KEYLEDGER stream (stream info and direct get) and the notifications.
 	Conn *nats.Conn
 	// Logger reports losing the stream and retrying (default slog.Default).
 	Logger *slog.Logger
@@ -62,6 +62,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{index: verifier.NewIndex(), store: events.NewStore(js), log: cfg.Logger, stopped: make(chan struct{})}
+	g.store.DirectReads = true // a gateway's credential may create no consumer
 	if cfg.Now != nil {
 		g.index.Now = cfg.Now
 	}

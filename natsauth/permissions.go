@@ -64,8 +64,11 @@ func anonPermissions(name string) jwt.Permissions {
 }
 
 // gatewayPermissions are a gateway's, in the ledger account: read the
-// KEYLEDGER stream (stream info, direct get, ordered consumers) and the
-// notifications; publish nothing else, edit nothing.
+// KEYLEDGER stream (stream info and direct gets, batched to follow it) and
+// the notifications; publish nothing else, edit nothing. No consumers: the
+// subject that creates one creates any kind, and a push consumer delivers
+// the stream to any subject of the account, so a gateway follows with
+// direct gets (events.Store.DirectReads), which leave nothing behind.
 func gatewayPermissions(name string) jwt.Permissions {
 	var p jwt.Permissions
 	p.Pub.Allow.Add(
@@ -74,11 +77,6 @@ func gatewayPermissions(name string) jwt.Permissions {
 		"$JS.API.STREAM.MSG.GET.KEYLEDGER",
 		"$JS.API.DIRECT.GET.KEYLEDGER",
 		"$JS.API.DIRECT.GET.KEYLEDGER.>",
-		"$JS.API.CONSUMER.CREATE.KEYLEDGER.>",
-		"$JS.API.CONSUMER.INFO.KEYLEDGER.>",
-		"$JS.API.CONSUMER.DELETE.KEYLEDGER.>",
-		"$JS.API.CONSUMER.MSG.NEXT.KEYLEDGER.>",
-		"$JS.FC.KEYLEDGER.>",
 	)
 	p.Sub.Allow.Add(gatewayInboxPrefix+name+".>", notifySubjects)
 	return p

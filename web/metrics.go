@@ -30,9 +30,6 @@ type MetricSources struct {
 	// Witness, if set, is the size of the last checkpoint this instance
 	// co-signed and, while it is not co-signing, why.
 	Witness func() (size int64, problem error)
-	// ConsumersRemoved, if set, counts the consumers deleted because a
-	// gateway may not have them (natsauth.ConsumerGuard).
-	ConsumersRemoved func() uint64
 }
 
 // Position is where a projection stands.
@@ -122,12 +119,11 @@ var (
 	descScrapeError = prometheus.NewDesc("keyledger_scrape_errors", "Sources that failed during this scrape.", []string{"source"}, nil)
 	descWitnessSize = prometheus.NewDesc("keyledger_audit_witness_cosigned_size", "Size of the last audit checkpoint this instance co-signed as a witness.", nil, nil)
 	descWitnessOK   = prometheus.NewDesc("keyledger_audit_witness_ok", "1 while this instance's witness co-signs; 0 while it refuses a checkpoint or cannot use its state (the log says why).", nil, nil)
-	descRemoved     = prometheus.NewDesc("keyledger_gateway_consumers_removed_total", "Consumers this instance deleted because a gateway created a kind it may not have (durable, push, or long-lived; the log names the gateway).", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStreamSeq, descLagEvents, descLagSeconds, descApplied, descHalted, descSkipped, descKeys, descIndex, descNATS, descCheckpoint, descScrapeError, descWitnessSize, descWitnessOK, descRemoved} {
+	for _, d := range []*prometheus.Desc{descStreamSeq, descLagEvents, descLagSeconds, descApplied, descHalted, descSkipped, descKeys, descIndex, descNATS, descCheckpoint, descScrapeError, descWitnessSize, descWitnessOK} {
 		ch <- d
 	}
 }
@@ -196,8 +192,5 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descWitnessSize, float64(size))
 		gauge(descWitnessOK, ok)
-	}
-	if s.ConsumersRemoved != nil {
-		ch <- prometheus.MustNewConstMetric(descRemoved, prometheus.CounterValue, float64(s.ConsumersRemoved()))
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/gateway"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
@@ -378,65 +378,71 @@ func TestStrangersCannotCloseConnections(t *testing.T) {
 	}
 }
 
-// TestGatewaysKeepOnlyEphemeralPullConsumers: a gateway credential may
-// create consumers on KEYLEDGER, and NATS permissions cannot tell one kind
-// from another. A durable one, one that pushes the stream into keyledger's
-// own request subjects, and one asking to outlive its gateway by weeks are
-// deleted as soon as they exist; the gateway's ordered consumer, and a
-// durable consumer of keyledger's own user (an operator's export), go on.
-func TestGatewaysKeepOnlyEphemeralPullConsumers(t *testing.T) {
+// TestGatewaysCreateNoConsumers: a gateway credential may create no
+// consumer of any kind on KEYLEDGER (the subject that creates one creates
+// any kind, and a push consumer would deliver the stream to any subject of
+// the ledger account, clients' notifications among them), nor touch
+// keyledger's own; a gateway follows the stream with direct gets all the
+// same, catching up and then live.
+func TestGatewaysCreateNoConsumers(t *testing.T) {
 	b := newBoundary(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	js, err := jetstream.New(connectAs(t, b.m, b.gateway))
+	short := func() context.Context {
+		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	gwConn := connectAs(t, b.m, b.gateway, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	js, err := jetstream.New(gwConn)
 	if err != nil {
 		t.Fatal(err)
-	}
-	ordered, err := js.OrderedConsumer(ctx, "KEYLEDGER", jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatalf("a gateway cannot follow the stream: %v", err)
 	}
 	ledger := ledgerJetStream(t, b.m)
-	if _, err := ledger.CreateOrUpdateConsumer(ctx, "KEYLEDGER", jetstream.ConsumerConfig{Durable: "siem-export"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, "KEYLEDGER", jetstream.ConsumerConfig{Durable: "gw-durable"}); err != nil {
-		t.Fatalf("creating the durable: %v", err)
-	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, "KEYLEDGER", jetstream.ConsumerConfig{Name: "gw-weeks", InactiveThreshold: 30 * 24 * time.Hour}); err != nil {
-		t.Fatalf("creating the long-lived one: %v", err)
-	}
-	if _, err := js.CreateOrUpdatePushConsumer(ctx, "KEYLEDGER", jetstream.ConsumerConfig{Name: "gw-push",
-		DeliverSubject: "keyledger.cmd.key.issue", AckPolicy: jetstream.AckNonePolicy}); err != nil {
-		t.Fatalf("creating the push consumer: %v", err)
-	}
 	st, err := ledger.Stream(ctx, "KEYLEDGER")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"gw-durable", "gw-weeks", "gw-push"} {
-		for {
-			_, err := st.Consumer(ctx, name)
-			if errors.Is(err, jetstream.ErrConsumerNotFound) {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("the gateway's consumer %s is still there", name)
-			}
-			time.Sleep(20 * time.Millisecond)
+	before := st.CachedInfo().State.Consumers
+	for name, cfg := range map[string]jetstream.ConsumerConfig{
+		"durable":   {Durable: "gw-durable"},
+		"ephemeral": {InactiveThreshold: time.Minute},
+		"push to a client subject": {Name: "gw-push", DeliverSubject: "keyledger.clients.notify.revoked." + b.aliceKeyID,
+			AckPolicy: jetstream.AckNonePolicy},
+	} {
+		if _, err := js.CreateOrUpdateConsumer(short(), "KEYLEDGER", cfg); err == nil {
+			t.Errorf("a gateway created a %s consumer", name)
 		}
 	}
-	if _, err := st.Consumer(ctx, "siem-export"); err != nil {
-		t.Errorf("keyledger's own durable consumer: %v", err)
+	if _, err := js.OrderedConsumer(short(), "KEYLEDGER", jetstream.OrderedConsumerConfig{}); err == nil {
+		t.Error("a gateway created an ordered consumer")
 	}
-	if _, err := ordered.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil {
-		t.Errorf("the gateway's ordered consumer stopped: %v", err)
+	for name := range st.ListConsumers(ctx).Info() {
+		if err := js.DeleteConsumer(short(), "KEYLEDGER", name.Name); err == nil {
+			t.Errorf("a gateway deleted keyledger's consumer %s", name.Name)
+		}
 	}
-	for b.m.guard.Removed() < 3 && ctx.Err() == nil { // counted once the delete is answered
-		time.Sleep(10 * time.Millisecond)
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := b.m.guard.Removed(); got != 3 {
-		t.Errorf("removed %d consumers, want 3", got)
+	if info.State.Consumers != before {
+		t.Errorf("consumers on KEYLEDGER: %d, were %d", info.State.Consumers, before)
 	}
-	mustCLI(t, b.m, b.admin, "key", "list") // keyledger still answers
+	// What a gateway is for still works: it catches up, then follows live.
+	gw, err := gateway.New(ctx, gateway.Config{Conn: gwConn})
+	if err != nil {
+		t.Fatalf("a gateway cannot follow the stream: %v", err)
+	}
+	defer gw.Close()
+	if res := gw.Verify(b.alice, "", ""); !res.Valid {
+		t.Fatalf("gateway after catching up: %+v", res)
+	}
+	k := decodeJSON[keyJSON](t, mustCLI(t, b.m, b.admin, "key", "issue", "--owner", b.aliceID, "--name", "late", "--json"))
+	for gw.Verify(k.Token, "", "").Code == "not_found" && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if res := gw.Verify(k.Token, "", ""); !res.Valid {
+		t.Fatalf("a key issued after the gateway started: %+v", res)
+	}
 }

@@ -109,9 +109,6 @@ func (m *Main) Close() error {
 	if m.callout != nil {
 		m.callout.Close()
 	}
-	if m.guard != nil {
-		m.guard.Stop()
-	}
 	if m.svc != nil {
 		m.svc.Stop()
 		m.svc = nil

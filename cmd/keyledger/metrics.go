@@ -38,9 +38,6 @@ func (m *Main) metrics() *web.Metrics {
 	if m.witness != nil {
 		src.Witness = m.witness.Status
 	}
-	if m.guard != nil {
-		src.ConsumersRemoved = m.guard.Removed
-	}
 	mx := web.NewMetrics(src)
 	m.service.OnCall = mx.Request
 	m.index.Observe = mx.Verification

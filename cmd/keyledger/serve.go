@@ -77,7 +77,6 @@ type Main struct {
 	ns        *server.Server
 	nc        *nats.Conn
 	callout   *natsauth.Callout
-	guard     *natsauth.ConsumerGuard
 	store     *events.Store
 	db        *projections.DB
 	projector *projections.Projector
@@ -447,10 +446,6 @@ func (m *Main) serve() error {
 			_, err := m.service.Authenticate(ctx, bearer)
 			return err
 		}
-	}
-	m.guard = &natsauth.ConsumerGuard{JS: m.store.JS, Logger: m.Logger}
-	if err := m.guard.Start(m.nc); err != nil {
-		return fmt.Errorf("consumer guard: %w", err)
 	}
 	mx := m.metrics() // before anything is served: it sets the counting hooks
 	if err := m.openCallout(); err != nil {

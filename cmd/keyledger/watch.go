@@ -96,6 +96,7 @@ func replay(ctx context.Context, nc *nats.Conn, actions []string, from uint64, p
 		return err
 	}
 	store := events.NewStore(js)
+	store.DirectReads = true // a gateway's credential may create no consumer
 	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := store.Bind(bctx); err != nil {
