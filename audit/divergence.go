@@ -45,6 +45,11 @@ const (
 	// CosignSignature: a witness's co-signature event does not hold the
 	// witness's valid signature, or names no usable witness key.
 	CosignSignature Divergence = "cosign_signature"
+	// Index: an index of the audit tables does not hold what their rows
+	// say (SQLite's integrity check), so queries through it (by key, owner,
+	// actor, action or time) would not show the rows as they are. Seq is
+	// the row named, if the check names one.
+	Index Divergence = "index"
 )
 
 // ErrDiverged matches every *DivergenceError with errors.Is.
@@ -74,6 +79,9 @@ func (e *DivergenceError) Error() string {
 		at = fmt.Sprintf("seq %d..%d", e.Seq, e.Through)
 	}
 	msg := fmt.Sprintf("audit: log diverges at %s (%s)", at, e.What)
+	if e.Seq == 0 && e.What == Index {
+		msg = "audit: the audit tables' indexes diverge from their rows (index)"
+	}
 	if e.Checkpoint > 0 || e.What == CheckpointRoot {
 		msg += fmt.Sprintf(", checkpoint of size %d", e.Checkpoint)
 	}

@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -363,6 +364,54 @@ func TestVerifyNamesTheSeqOfAnAlteredRow(t *testing.T) {
 	}
 	if _, err := l.verify(t); err != nil {
 		t.Fatalf("restored trail: %v", err)
+	}
+}
+
+// TestVerifyCatchesAnIndexThatHidesARow: an index rebuilt to leave a row
+// out (or file it under another actor), with its declared definition put
+// back in the schema, passes the row comparison, since that reads the
+// table; the audit queries read the index. verify names the row.
+func TestVerifyCatchesAnIndexThatHidesARow(t *testing.T) {
+	l := startLedger(t)
+	l.story(t)
+	l.checkpoint(t)
+	l.stop()
+	db := l.db.SQL()
+	for _, c := range []struct{ index, def, forged string }{
+		{"audit_events_key", "(key_id, at, seq)", "(key_id, at, seq) WHERE seq <> 6"},
+		{"audit_events_actor", "(actor, at, seq)", "(CASE WHEN seq = 6 THEN 'someone' ELSE actor END, at, seq)"},
+	} {
+		t.Run(c.index, func(t *testing.T) {
+			if _, err := db.Exec(fmt.Sprintf(`DROP INDEX %[1]s; CREATE INDEX %[1]s ON audit_events %[2]s;
+				PRAGMA writable_schema = ON;
+				UPDATE sqlite_master SET sql = 'CREATE INDEX %[1]s ON audit_events %[3]s' WHERE name = '%[1]s';
+				PRAGMA writable_schema = OFF;`, c.index, c.forged, c.def)); err != nil {
+				t.Fatal(err)
+			}
+			// As after a restart: a connection that reads the schema anew.
+			fresh, err := sql.Open("sqlite3", "file:"+l.db.Path+"?mode=ro")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fresh.Close()
+			known, _ := note.NewVerifier(l.vkey)
+			_, err = audit.VerifyTrail(context.Background(), audit.ReadStream(l.store), note.VerifierList(known), fresh)
+			var d *audit.DivergenceError
+			if !errors.As(err, &d) || d.What != audit.Index || !strings.Contains(d.Detail, c.index) || d.Seq != 6 {
+				t.Fatalf("verify: %v, want the index %s and seq 6 named", err, c.index)
+			}
+			rw, err := sql.Open("sqlite3", "file:"+l.db.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rw.Close()
+			if _, err := rw.Exec(`REINDEX ` + c.index); err != nil { // by the declared definition
+				t.Fatal(err)
+			}
+			if _, err := audit.VerifyTrail(context.Background(), audit.ReadStream(l.store), note.VerifierList(known), fresh); err != nil {
+				t.Fatalf("after REINDEX: %v", err)
+			}
+		})
 	}
 }
 

@@ -69,16 +69,22 @@ func (r *TrailReport) Witnessed(keys []string, n int) uint64 {
 // the event itself) and every witness's CheckpointCosigned, the stored
 // hashes in ledger (if not nil), and that every audit row of ledger up to
 // its projection position is exactly the row its event makes (content and
-// leaf_hash, nothing missing, nothing extra). It reads the stream once,
-// building the tree in memory while another goroutine compares the rows.
-// The divergence with the lowest seq is returned as a *DivergenceError.
+// leaf_hash, nothing missing, nothing extra), and that the indexes the
+// audit queries read hold exactly those rows (checkIndexes). It reads the
+// stream once, building the tree in memory while other goroutines compare
+// the rows and check the indexes. The divergence with the lowest seq is
+// returned as a *DivergenceError (an index's after the others).
 func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, ledger *sql.DB) (*TrailReport, error) {
 	var rows *rowChecker
+	indexes := make(chan error, 1)
 	if ledger != nil {
 		var err error
 		if rows, err = startRowChecker(ctx, ledger); err != nil {
 			return nil, err
 		}
+		go func() { indexes <- checkIndexes(ctx, ledger) }() // beside the read
+	} else {
+		indexes <- nil
 	}
 	var notes [][]byte
 	witnesses := map[string]*WitnessReport{}
@@ -138,6 +144,9 @@ func VerifyTrail(ctx context.Context, read StreamReader, known note.Verifiers, l
 		out.LogReport, logErr = verifyTree(ctx, tree, notes, known, stored)
 	}
 	if err := firstDivergence(logErr, rowErr); err != nil {
+		return nil, err
+	}
+	if err := <-indexes; err != nil {
 		return nil, err
 	}
 	out.Witnesses, out.Cosignatures = order, cosignatures
