@@ -122,8 +122,11 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 		s.Logger.Debug("request refused", "endpoint", ep.String(), "code", code)
 	}
 	// Answered before the handler returns (see ServeNATS), so req.Error is
-	// safe and micro counts the error in its stats.
-	_ = req.Error(strconv.Itoa(keyledger.HTTPStatus(code)), keyledger.ErrorMessage(err), keyledger.ErrorJSON(err),
+	// safe and micro counts the error in its stats. The description is the
+	// code alone: micro shows the last one to anyone who may ask for
+	// $SRV.STATS, and a message names other users' keys and IDs; the
+	// caller's message is in the body.
+	_ = req.Error(strconv.Itoa(keyledger.HTTPStatus(code)), code, keyledger.ErrorJSON(err),
 		micro.WithHeaders(micro.Headers{"Keyledger-Error-Code": []string{code}}))
 }
 

@@ -76,6 +76,11 @@ func TestMicroStatsCountRefusalsAndFailures(t *testing.T) {
 			if ep.NumErrors > 0 && !strings.HasPrefix(ep.LastError, "400") && !strings.HasPrefix(ep.LastError, "401") {
 				t.Errorf("%s: last error %q", ep.Name, ep.LastError)
 			}
+			// Anyone who may ask for $SRV.STATS reads it: the code only, never
+			// a message naming someone's key, user or role.
+			if _, desc, _ := strings.Cut(ep.LastError, ":"); ep.NumErrors > 0 && desc != "invalid" && desc != "unauthenticated" {
+				t.Errorf("%s: last error %q tells more than the code", ep.Name, ep.LastError)
+			}
 		}
 		for name, want := range map[string][2]int{"query-settings": {3, 2}, "cmd-key-revoke": {1, 0}, "cmd-user-register": {2, 2}} {
 			if got[name] != want {
