@@ -72,7 +72,15 @@ func (s *Service) recordDenied(ep Endpoint, bearer string, a Actor, code, source
 	if code != keyledger.EUnauthenticated && !s.denials.allow("key:"+keyID, now) {
 		return
 	}
-	ev := &events.AccessDenied{Meta: events.Meta{At: now.UTC(), Actor: owner, ActorKey: keyID, Source: source},
+	// A refused key's holder is its owner; a failed authentication proves
+	// nothing of who tried, so it names no actor (the key and its owner are
+	// what was tried, not who), and `audit list --actor` does not put a
+	// stranger's guesses under the owner's name.
+	actor, actorKey := owner, keyID
+	if code == keyledger.EUnauthenticated {
+		actor, actorKey = "", ""
+	}
+	ev := &events.AccessDenied{Meta: events.Meta{At: now.UTC(), Actor: actor, ActorKey: actorKey, Source: source},
 		KeyID: keyID, Owner: owner, Endpoint: ep.Name, Code: code}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -78,3 +78,33 @@ func TestWhoMayCallComesBeforeTheBodySize(t *testing.T) {
 	_, err = l.svc.Call(ctx, endpointNamed(t, "cmd.key.issue"), "Bearer "+devToken, "", big)
 	wantCode(t, err, keyledger.EInvalid)
 }
+
+// TestAFailedAuthenticationNamesNoActor: a wrong secret for a real key is
+// recorded against the key and its owner, but names nobody as its actor:
+// it proves nothing of who tried, and the owner's own actions
+// (audit list --actor) must not include a stranger's guesses.
+func TestAFailedAuthenticationNamesNoActor(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	var secret [32]byte
+	wrong, _ := keyledger.NewToken(dev.KeyID, secret)
+	_, err := l.svc.Call(commands.WithSource(ctx, "http 203.0.113.9:4000"), endpointNamed(t, "query.keys"), "Bearer "+wrong, "", nil)
+	wantCode(t, err, keyledger.EUnauthenticated)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		recs, _, err := l.store.Load(ctx, "keyledger.events.user."+dev.UserID+".denied")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 1 {
+			d := recs[0].Event.(*events.AccessDenied)
+			if d.Actor != "" || d.ActorKey != "" || d.KeyID != dev.KeyID || d.Owner != dev.UserID || d.Source != "http 203.0.113.9:4000" {
+				t.Fatalf("denial: %+v; want no actor, the key and owner tried, and the source", d)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d denials stored, want 1", len(recs))
+		}
+	}
+}

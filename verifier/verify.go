@@ -55,7 +55,8 @@ type Result struct {
 
 // Verify checks a token, and optionally that the key grants scope and may
 // be used from ip. It allocates nothing. A wrong secret for a real key is
-// not_found, and counted against that key as a failed attempt.
+// not_found, and counted against that key as a failed attempt, but not
+// from ip: only callers holding the secret name where the key was used.
 func (x *Index) Verify(token, scope, ip string) Result {
 	res := x.verify(token, scope, ip)
 	if x.Observe != nil {
@@ -88,7 +89,10 @@ func (x *Index) verify(token, scope, ip string) Result {
 		return res
 	}
 	if subtle.ConstantTimeCompare(sum[:], k.hash[:]) != 1 {
-		return k.deny(&res, countNotFound, ip)
+		// Counted without its address: whoever guesses at a key ID names
+		// any ip they like, and the key would look used from there
+		// (`key revoke --used-from` would end it).
+		return k.deny(&res, countNotFound, "")
 	}
 	res.KeyID, res.Owner, res.Seq = keyID, k.owner, max(res.Seq, k.seq)
 	if k.expires != 0 {

@@ -257,7 +257,9 @@ func TestUsageOfAKeyDeletedWithinTheMinuteIsRecorded(t *testing.T) {
 }
 
 // Usage records where a key was used from: each address the verifications
-// named, up to MaxSources, and a count of the rest.
+// named, up to MaxSources, and a count of the rest. An attempt with a wrong
+// secret is counted but its address is not: anyone may name any address,
+// and the key would look used from there.
 func TestUsageRecordsSourceAddresses(t *testing.T) {
 	f := newFixture()
 	id, tok := f.issue(nil)
@@ -266,7 +268,7 @@ func TestUsageRecordsSourceAddresses(t *testing.T) {
 	f.x.Verify(tok, "", "::ffff:198.51.100.1") // the same as 198.51.100.1
 	f.x.Verify(tok, "", "198.51.100.1")
 	f.x.Verify(tok, "", "not an address")
-	f.x.Verify(typoToken(tok), "", "192.0.2.66") // wrong secret: an attempt from there all the same
+	f.x.Verify(typoToken(tok), "", "192.0.2.66") // wrong secret: counted, not from there
 	for i := range verifier.MaxSources + 3 {
 		f.x.Verify(tok, "", fmt.Sprintf("10.9.0.%d", i))
 	}
@@ -275,11 +277,14 @@ func TestUsageRecordsSourceAddresses(t *testing.T) {
 		t.Fatalf("usage: %+v", usage)
 	}
 	u := usage[0]
-	want := map[string]uint64{"203.0.113.7": 2, "198.51.100.1": 2, "192.0.2.66": 1}
+	want := map[string]uint64{"203.0.113.7": 2, "198.51.100.1": 2}
 	for ip, n := range want {
 		if u.Sources[ip] != n {
 			t.Errorf("%s: %d attempts recorded, want %d (%v)", ip, u.Sources[ip], n, u.Sources)
 		}
+	}
+	if _, ok := u.Sources["192.0.2.66"]; ok || u.Denied["not_found"] != 1 {
+		t.Errorf("a wrong secret: sources %v, denied %v; want it counted, not its address", u.Sources, u.Denied)
 	}
 	if len(u.Sources) != verifier.MaxSources || u.OtherSources != 3+uint64(len(want)) {
 		t.Errorf("%d addresses and %d others; want %d and %d", len(u.Sources), u.OtherSources, verifier.MaxSources, 3+len(want))

@@ -89,7 +89,7 @@ func printEntries(out io.Writer, entries []*keyledger.AuditEntry) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "SEQ\tAT\tACTOR\tACTION\tKEY ID\tOWNER\tSOURCE\tDETAIL")
 	for _, e := range entries {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.UTC().Format(time.RFC3339), e.Actor, e.Action,
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.UTC().Format(time.RFC3339), orDash(e.Actor), e.Action,
 			orDash(e.KeyID), orDash(e.Owner), orDash(e.Source), orDash(string(e.Detail)))
 	}
 	w.Flush()
