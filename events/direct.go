@@ -19,7 +19,7 @@ const (
 	// directBatch and directBatchBytes bound one answer.
 	directBatch      = 4096
 	directBatchBytes = 8 << 20
-	// directTimeout bounds the wait for one answer's next message.
+	// directTimeout bounds the wait for one whole answer.
 	directTimeout = 10 * time.Second
 	// directPoll is how often a caught-up follower asks again when no
 	// notification woke it (settings and checkpoints announce nothing).
@@ -36,14 +36,14 @@ type directRequest struct {
 // followDirect is follow without a consumer: batches of direct gets from
 // from on, and once caught up, again as soon as a notification says an
 // event was stored, or after directPoll. fn sees only the events on
-// filters, in order.
+// filters, in order. As in follow, the next batch is read and decoded on
+// another goroutine while fn applies this one.
 func (s *Store) followDirect(ctx context.Context, filters []string, from uint64, fn func([]Recorded) error) error {
 	if from == 0 {
 		from = 1
 	}
-	nc := s.JS.Conn()
 	wake := make(chan struct{}, 1)
-	sub, err := nc.Subscribe(NotifyPrefix+">", func(*nats.Msg) {
+	sub, err := s.JS.Conn().Subscribe(NotifyPrefix+">", func(*nats.Msg) {
 		select {
 		case wake <- struct{}{}:
 		default:
@@ -53,6 +53,42 @@ func (s *Store) followDirect(ctx context.Context, filters []string, from uint64,
 		return fmt.Errorf("follow: %w", err)
 	}
 	defer sub.Unsubscribe()
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	batches := make(chan []Recorded, 2)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		readErr <- s.readDirect(rctx, from, wake, batches)
+	}()
+	for b := range batches {
+	gather: // what was read while fn was busy comes as one batch, as in follow
+		for len(b) < maxFollowBatch {
+			select {
+			case more, ok := <-batches:
+				if !ok {
+					break gather
+				}
+				b = append(b, more...)
+			default:
+				break gather
+			}
+		}
+		if kept := onSubjects(b, filters); len(kept) > 0 {
+			if err := fn(kept); err != nil {
+				stop()
+				for range batches { // let the reader see the end
+				}
+				return err
+			}
+		}
+	}
+	return <-readErr
+}
+
+// readDirect sends the stream's batches from from on to out, waiting for
+// wake or directPoll whenever it has read all there is.
+func (s *Store) readDirect(ctx context.Context, from uint64, wake <-chan struct{}, out chan<- []Recorded) error {
 	poll := time.NewTicker(directPoll)
 	defer poll.Stop()
 	for {
@@ -60,9 +96,11 @@ func (s *Store) followDirect(ctx context.Context, filters []string, from uint64,
 		if err != nil {
 			return err
 		}
-		if kept := onSubjects(batch, filters); len(kept) > 0 {
-			if err := fn(kept); err != nil {
-				return err
+		if len(batch) > 0 {
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
 		from = next
@@ -83,7 +121,9 @@ func (s *Store) followDirect(ctx context.Context, filters []string, from uint64,
 func (s *Store) directBatch(ctx context.Context, from uint64) ([]Recorded, uint64, error) {
 	nc := s.JS.Conn()
 	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
+	// Room for a whole answer and its end: a full channel would drop.
+	msgs := make(chan *nats.Msg, directBatch+2)
+	sub, err := nc.ChanSubscribe(inbox, msgs)
 	if err != nil {
 		return nil, from, fmt.Errorf("direct get: %w", err)
 	}
@@ -92,17 +132,18 @@ func (s *Store) directBatch(ctx context.Context, from uint64) ([]Recorded, uint6
 	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+s.Stream, inbox, req); err != nil {
 		return nil, from, fmt.Errorf("direct get: %w", err)
 	}
+	timeout := time.NewTimer(directTimeout)
+	defer timeout.Stop()
 	var out []Recorded
 	next := from
 	for {
-		rctx, cancel := context.WithTimeout(ctx, directTimeout)
-		m, err := sub.NextMsgWithContext(rctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, from, ctx.Err()
-			}
-			return nil, from, fmt.Errorf("direct get from seq %d: %w", from, err)
+		var m *nats.Msg
+		select {
+		case m = <-msgs:
+		case <-timeout.C:
+			return nil, from, fmt.Errorf("direct get from seq %d: %w", from, nats.ErrTimeout)
+		case <-ctx.Done():
+			return nil, from, ctx.Err()
 		}
 		switch status := m.Header.Get("Status"); status {
 		case "":
