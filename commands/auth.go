@@ -11,7 +11,9 @@ import (
 
 // Authenticate turns a bearer token into the actor it acts as: the key's
 // owner with the owner's roles. Every failure is the same unauthenticated
-// error, so a caller learns nothing about which keys exist.
+// error, so a caller learns nothing about which keys exist, except for the
+// key's holder (the secret is right): they are told it was revoked or has
+// expired, or that its owner is deactivated.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (Actor, error) {
 	token, ok := bearerToken(bearer)
 	if !ok {
@@ -34,6 +36,20 @@ func (s *Service) AuthenticateKey(ctx context.Context, keyID string) (Actor, err
 
 var errDeny = keyledger.Errorf(keyledger.EUnauthenticated, "a valid API key is required (Authorization: Bearer kl_...)")
 
+// refused is the error for a key that is not active, given its status as
+// only its holder may learn it (StatusOf: "" for anyone else). Telling the
+// holder that their key was revoked or expired tells them nothing that
+// verifying it would not.
+func refused(keyID, status string) error {
+	switch status {
+	case keyledger.StatusRevoked:
+		return keyledger.Errorf(keyledger.EUnauthenticated, "key %s was revoked (an admin may regenerate it)", keyID)
+	case keyledger.StatusExpired:
+		return keyledger.Errorf(keyledger.EUnauthenticated, "key %s has expired (past its expiry, or unused past the inactivity policy)", keyID)
+	}
+	return errDeny
+}
+
 // authenticate checks the key keyID and, unless secret is nil, its secret.
 // With a key index (the server's verify index) it is judged in memory, and
 // only the owner's roles come from the decision state; without one, from
@@ -50,7 +66,7 @@ func (s *Service) authenticate(ctx context.Context, keyID string, secret *string
 		}
 	}
 	if !ok {
-		return Actor{}, errDeny
+		return Actor{}, refused(keyID, s.KeyIndex.StatusOf(keyID, secret))
 	}
 	e, err := s.state.owner(ctx, owner)
 	if err != nil {
@@ -59,7 +75,7 @@ func (s *Service) authenticate(ctx context.Context, keyID string, secret *string
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.owner.Active {
-		return Actor{}, errDeny
+		return Actor{}, keyledger.Errorf(keyledger.EUnauthenticated, "the owner of key %s is deactivated", keyID)
 	}
 	return Actor{UserID: owner, KeyID: keyID, Roles: slices.Clone(e.owner.Roles)}, nil
 }
@@ -83,7 +99,7 @@ func (s *Service) authenticateSQL(ctx context.Context, keyID string, secret *str
 		}
 		return Actor{}, err
 	}
-	if (secret != nil && !keyledger.SecretMatches(*secret, c.SecretHash)) || !c.OwnerActive {
+	if secret != nil && !keyledger.SecretMatches(*secret, c.SecretHash) {
 		return Actor{}, errDeny
 	}
 	settings, err := s.Read.Settings(ctx)
@@ -91,7 +107,10 @@ func (s *Service) authenticateSQL(ctx context.Context, keyID string, secret *str
 		return Actor{}, err
 	}
 	if status, _ := c.Clock().StatusAtUnix(s.Now().Unix(), keyledger.PolicyOf(settings)); status != keyledger.StatusActive {
-		return Actor{}, errDeny
+		return Actor{}, refused(keyID, status)
+	}
+	if !c.OwnerActive {
+		return Actor{}, keyledger.Errorf(keyledger.EUnauthenticated, "the owner of key %s is deactivated", keyID)
 	}
 	return Actor{UserID: c.Owner, KeyID: c.KeyID, Roles: c.OwnerRoles}, nil
 }
@@ -105,6 +124,9 @@ type KeyIndex interface {
 	Authenticate(keyID string, secret *string) (owner string, found, ok bool)
 	// Owner returns the owner of a key the index holds.
 	Owner(keyID string) (string, bool)
+	// StatusOf returns the key's status if secret is its secret (nil: the
+	// connection proved it), else "".
+	StatusOf(keyID string, secret *string) string
 }
 
 // bearerToken returns the token of an Authorization header value. The scheme

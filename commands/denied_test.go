@@ -108,3 +108,33 @@ func TestAFailedAuthenticationNamesNoActor(t *testing.T) {
 		}
 	}
 }
+
+// TestAKeysHolderHearsWhyItIsRefused: whoever holds a key's secret is told
+// that it was revoked, as verifying the token would tell them; anyone else
+// hears the same refusal for every key, and so does the holder of a key
+// that was deleted (with its owner's deactivation, say).
+func TestAKeysHolderHearsWhyItIsRefused(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	keys := endpointNamed(t, "query.keys")
+	dev, devToken := l.developer(t, "dev")
+	other, otherToken := l.developer(t, "other")
+	if _, err := l.svc.Call(ctx, endpointNamed(t, "cmd.key.revoke"), "Bearer "+l.Token, "", []byte(`{"key_ids":["`+dev.KeyID+`"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.svc.Call(ctx, endpointNamed(t, "cmd.user.deactivate"), "Bearer "+l.Token, "", []byte(`{"user_id":"`+other.UserID+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var secret [32]byte
+	wrong, _ := keyledger.NewToken(dev.KeyID, secret)
+	for _, c := range []struct{ token, want string }{
+		{devToken, "key " + dev.KeyID + " was revoked"},
+		{otherToken, "a valid API key is required"},
+		{wrong, "a valid API key is required"},
+	} {
+		_, err := l.svc.Call(ctx, keys, "Bearer "+c.token, "", nil)
+		if keyledger.ErrorCode(err) != keyledger.EUnauthenticated || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v; want unauthenticated saying %q", err, c.want)
+		}
+	}
+}

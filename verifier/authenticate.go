@@ -44,6 +44,24 @@ func (x *Index) Authenticate(keyID string, secret *string) (owner string, found,
 	return k.owner, true, true
 }
 
+// StatusOf returns the status of key keyID now ("active", "revoked",
+// "expired") if the index holds it and secret is its secret (nil: the
+// caller's connection proved it), else "": for telling a key's holder why
+// it was refused, which Verify tells whoever holds the token too.
+func (x *Index) StatusOf(keyID string, secret *string) string {
+	var sum [32]byte
+	if secret != nil {
+		sum = sha256.Sum256([]byte(*secret))
+	}
+	var status string
+	x.read(keyID, func(k *entry) {
+		if secret == nil || subtle.ConstantTimeCompare(sum[:], k.hash[:]) == 1 {
+			status, _ = k.clock().StatusAtUnix(x.Now().Unix(), x.policy())
+		}
+	})
+	return status
+}
+
 // Owner returns the owner of a key the index holds, whatever its status:
 // a command on a key just issued on this instance finds its owner here
 // before the projections hold the key.

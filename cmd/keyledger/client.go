@@ -167,13 +167,48 @@ func (c *client) conn() (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(c.server, connectOptions(c.token)...)
 	if errors.Is(err, nats.ErrAuthorization) {
-		return nil, keyledger.Errorf(keyledger.EUnauthenticated, "the server at %s refused the key: not a valid API key", c.server)
+		return nil, keyledger.Errorf(keyledger.EUnauthenticated, "the server at %s refused the key: %s", c.server, c.whyRefused())
 	} else if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", c.server, err)
 	}
 	c.nc = nc
 	c.watchDenied()
 	return nc, nil
+}
+
+// whyRefused asks the server, with no key (as anyone may), to verify the
+// token the connection was refused with, and says what that tells: the key
+// was revoked or has expired, or this server does not know it (another
+// server? --server). It tells nothing the token's holder could not learn
+// from keyledger.verify themselves.
+func (c *client) whyRefused() string {
+	const unknown = "not a valid API key"
+	if natsauth.IsGatewayCredential(c.token) {
+		return "not a gateway credential this server knows"
+	}
+	nc, err := nats.Connect(c.server, connectOptions("")...)
+	if err != nil {
+		return unknown
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var res struct {
+		Valid bool   `json:"valid"`
+		Code  string `json:"code"`
+	}
+	if err := kclient.New(nc).Call(ctx, "verify", "", "", map[string]string{"key": c.token}, &res); err != nil {
+		return unknown
+	}
+	switch res.Code {
+	case "revoked":
+		return "the key was revoked (an admin may regenerate it)"
+	case "expired":
+		return "the key has expired"
+	case "not_found":
+		return "this server does not know the key (is it the server that issued it? --server, or the URL in DATA/nats.url)"
+	}
+	return unknown
 }
 
 // connectOptions are how the CLI connects: its key is its NATS token, and

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyledger/keyledger"
 )
 
 // TestTokenNeverEchoed: a token pasted where an ID goes is named as a
@@ -264,5 +266,24 @@ func TestBusyPortIsSaidAtOnce(t *testing.T) {
 		if fileExists(filepath.Join(dir, "admin.token")) {
 			t.Errorf("%s on a busy port: admin.token was written", flag)
 		}
+	}
+}
+
+// TestCLISaysWhyItsKeyIsRefused: the NATS server says only "authorization
+// violation"; the CLI then asks keyledger.verify, as anyone may, and says
+// whether the key was revoked or is unknown to this server.
+func TestCLISaysWhyItsKeyIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	id, tok := issued(t, m, admin, "--name", "laptop")
+	mustCLI(t, m, admin, "key", "revoke", id)
+	if _, errOut, code := cli(t, m, writeToken(t, tok), "key", "list"); code == 0 || !strings.Contains(errOut, "the key was revoked") {
+		t.Errorf("a revoked key: exit %d %q", code, errOut)
+	}
+	var secret [32]byte
+	stranger, _ := keyledger.NewToken("01J00000000000000000000000", secret)
+	if _, errOut, code := cli(t, m, writeToken(t, stranger), "key", "list"); code == 0 || !strings.Contains(errOut, "this server does not know the key") {
+		t.Errorf("a key of another server: exit %d %q", code, errOut)
 	}
 }
