@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/keyledger/keyledger"
 )
@@ -233,6 +234,7 @@ func Decode(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		var syntaxErr *json.SyntaxError
+		var timeErr *time.ParseError
 		switch {
 		case errors.As(err, &typeErr) && typeErr.Field == "":
 			return keyledger.Errorf(keyledger.EInvalid, "body: expected a JSON object, got JSON %s", typeErr.Value)
@@ -242,8 +244,14 @@ func Decode(body []byte, v any) error {
 			return keyledger.Errorf(keyledger.EInvalid, "malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return keyledger.Errorf(keyledger.EInvalid, "malformed JSON: the body ends before the object does")
+		case errors.As(err, &timeErr):
+			return keyledger.Errorf(keyledger.EInvalid, "%s is not an RFC 3339 time such as 2027-01-31T00:00:00Z", keyledger.Quote(timeErr.Value))
 		}
+		// encoding/json has no error type for this one: its text is all there is.
 		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			if near := nearestField(reflect.TypeOf(v), strings.Trim(field, `"`)); near != "" {
+				return keyledger.Errorf(keyledger.EInvalid, "unknown field %s (did you mean %q?)", fieldName(field), near)
+			}
 			return keyledger.Errorf(keyledger.EInvalid, "unknown field %s", fieldName(field))
 		}
 		return keyledger.Errorf(keyledger.EInvalid, "%s", strings.TrimPrefix(err.Error(), "json: "))
@@ -255,6 +263,60 @@ func Decode(body []byte, v any) error {
 		return keyledger.Errorf(keyledger.EInvalid, "field %s appears twice in one object", fieldName(`"`+name+`"`))
 	}
 	return nil
+}
+
+// nearestField returns the JSON field name of t (or of a struct within it)
+// that name is one typo away from (an edit, or a letter more or less), or
+// "": key_id for key_ids.
+func nearestField(t reflect.Type, name string) string {
+	seen := map[reflect.Type]bool{}
+	var walk func(t reflect.Type) string
+	walk = func(t reflect.Type) string {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return ""
+		}
+		seen[t] = true
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if tag == "-" || !f.IsExported() {
+				continue
+			}
+			if tag == "" {
+				tag = f.Name
+			}
+			if oneEditApart(strings.ToLower(tag), strings.ToLower(name)) {
+				return tag
+			}
+			if near := walk(f.Type); near != "" {
+				return near
+			}
+		}
+		return ""
+	}
+	return walk(t)
+}
+
+// oneEditApart reports whether a and b differ by exactly one letter
+// changed, added or removed.
+func oneEditApart(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if a == b || len(b)-len(a) > 1 {
+		return false
+	}
+	i := 0
+	for i < len(a) && a[i] == b[i] {
+		i++
+	}
+	if len(a) == len(b) {
+		return a[i+1:] == b[i+1:]
+	}
+	return a[i:] == b[i+1:]
 }
 
 // duplicateField returns a member name that appears twice in one object

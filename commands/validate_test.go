@@ -121,14 +121,17 @@ func TestCIDRs(t *testing.T) {
 // the client's terms (JSON kinds), never a Go type name.
 func TestBodyErrorsSpeakJSON(t *testing.T) {
 	for body, want := range map[string]string{
-		`[]`:                      "body: expected a JSON object, got JSON array",
-		`"x"`:                     "body: expected a JSON object, got JSON string",
-		`{"name":7}`:              "name: expected a string, got JSON number",
-		`{"scopes":"read"}`:       "scopes: expected an array, got JSON string",
-		`{"name":"a"`:             "the body ends before the object does",
-		`{"name":"a"} {}`:         "data after the object",
-		`{"rate_limit":[1]}`:      "rate_limit: expected an object, got JSON array",
-		`{"name":"a","nmae":"b"}`: `unknown field "nmae"`,
+		`[]`:                          "body: expected a JSON object, got JSON array",
+		`"x"`:                         "body: expected a JSON object, got JSON string",
+		`{"name":7}`:                  "name: expected a string, got JSON number",
+		`{"scopes":"read"}`:           "scopes: expected an array, got JSON string",
+		`{"name":"a"`:                 "the body ends before the object does",
+		`{"name":"a"} {}`:             "data after the object",
+		`{"rate_limit":[1]}`:          "rate_limit: expected an object, got JSON array",
+		`{"name":"a","nmae":"b"}`:     `unknown field "nmae"`,
+		`{"descriptio":"x"}`:          `unknown field "descriptio" (did you mean "description"?)`,
+		`{"rate_limit":{"limits":1}}`: `unknown field "limits" (did you mean "limit"?)`,
+		`{"expires_at":"2026-12-01"}`: `"2026-12-01" is not an RFC 3339 time such as 2027-01-31T00:00:00Z`,
 	} {
 		var c commands.IssueKey
 		err := commands.Decode([]byte(body), &c)
@@ -164,5 +167,20 @@ func TestDuplicateFieldsRefused(t *testing.T) {
 		if err := commands.Decode([]byte(body), &c); err != nil {
 			t.Errorf("%s: %v", body, err)
 		}
+	}
+}
+
+// TestUnknownFieldSuggestsTheNearOne: a field one typo from a real one is
+// named with it (a revoke with "key_id" means "key_ids"); a name far from
+// every field gets no guess.
+func TestUnknownFieldSuggestsTheNearOne(t *testing.T) {
+	var r commands.RevokeKeys
+	err := commands.Decode([]byte(`{"key_id":"01J00000000000000000000000"}`), &r)
+	if keyledger.ErrorCode(err) != keyledger.EInvalid || !strings.Contains(err.Error(), `did you mean "key_ids"?`) {
+		t.Errorf("key_id: %v", err)
+	}
+	err = commands.Decode([]byte(`{"color":"red"}`), &r)
+	if keyledger.ErrorCode(err) != keyledger.EInvalid || strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("color: %v", err)
 	}
 }

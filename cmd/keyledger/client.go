@@ -27,6 +27,7 @@ type client struct {
 	json      bool
 	timeout   time.Duration
 	stdout    io.Writer
+	stderr    io.Writer // for what is not output: progress, hints
 	nc        *nats.Conn
 	token     string
 	denied    chan string // subjects NATS refused (see watchDenied)
@@ -57,7 +58,7 @@ func invalidValue(format string, args ...any) error {
 }
 
 func runClient(ctx context.Context, sc subcommand, args []string, stdout, stderr io.Writer) int {
-	c := &client{stdout: stdout}
+	c := &client{stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("keyledger "+sc.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported in one line below, help on stdout
 	fs.Usage = func() {}

@@ -287,3 +287,15 @@ func TestCLISaysWhyItsKeyIsRefused(t *testing.T) {
 		t.Errorf("a key of another server: exit %d %q", code, errOut)
 	}
 }
+
+// TestWatchSinceNeedsAGatewayCredentialAtOnce: replaying with an API key
+// says what is needed at once, not after a timeout.
+func TestWatchSinceNeedsAGatewayCredentialAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	start := time.Now()
+	_, errOut, code := cli(t, m, filepath.Join(dir, "admin.token"), "watch", "--since", "1")
+	if code == 0 || !strings.Contains(errOut, "gateway credential") || time.Since(start) > 2*time.Second {
+		t.Fatalf("watch --since with an API key: exit %d %q after %s", code, errOut, time.Since(start))
+	}
+}

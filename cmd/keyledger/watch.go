@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/natsauth"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -43,9 +44,13 @@ func watch(fs *flag.FlagSet) runFunc {
 			}
 		}
 		// Live notifications need no key; replaying the stream needs a
-		// gateway credential.
+		// gateway credential, which is said at once, not after a wait.
 		if err := cl.loadToken(); err != nil && *since > 0 {
 			return err
+		}
+		if *since > 0 && !natsauth.IsGatewayCredential(cl.token) {
+			return keyledger.Errorf(keyledger.EUnauthenticated, "--since reads the event stream, which needs a gateway credential: "+
+				"`keyledger gateway-credentials --name watcher --out gw.cred` on the server's host, then --token-file gw.cred")
 		}
 		nc, err := cl.conn()
 		if err != nil {
@@ -67,6 +72,9 @@ func watch(fs *flag.FlagSet) runFunc {
 		}
 		if *since > 0 {
 			return replay(ctx, nc, actions, *since, print)
+		}
+		if !cl.json {
+			fmt.Fprintf(cl.stderr, "watching %s as they happen (Ctrl-C to stop)\n", strings.Join(actions, ", "))
 		}
 		msgs := make(chan *nats.Msg, 1024)
 		for _, a := range actions {
