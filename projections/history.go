@@ -24,21 +24,30 @@ type History struct {
 	Dir string
 	// Keep is how many views stay open.
 	Keep int
+	// Builds bounds the replays that run at once (each reads the stream
+	// with a consumer of its own and writes a file); more wait their turn.
+	Builds int
 
 	mu    sync.Mutex
 	views []*view // most recent first
+	slots chan struct{}
 }
 
 type view struct {
-	seq   uint64
-	ready chan struct{}
-	db    *DB
-	last  time.Time // when the event at seq was recorded
-	err   error
+	seq    uint64
+	ready  chan struct{}
+	db     *DB
+	last   time.Time // when the event at seq was recorded
+	err    error
+	cancel context.CancelFunc
 }
 
-// NewHistory returns a History over src that keeps 4 views.
-func NewHistory(src Source) *History { return &History{Source: src, Keep: 4} }
+// NewHistory returns a History over src that keeps 4 views and replays at
+// most 2 at once.
+func NewHistory(src Source) *History { return &History{Source: src, Keep: 4, Builds: 2} }
+
+// buildTimeout bounds one replay.
+const buildTimeout = 10 * time.Minute
 
 // At returns the projections as they stood once the event at seq was applied,
 // with their clock set to at, the instant the view describes (zero: when the
@@ -52,17 +61,24 @@ func (h *History) At(ctx context.Context, seq uint64, at time.Time) (*DB, error)
 			return v.wait(ctx, at)
 		}
 	}
-	v := &view{seq: seq, ready: make(chan struct{})}
+	bctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	v := &view{seq: seq, ready: make(chan struct{}), cancel: cancel}
 	h.views = append([]*view{v}, h.views...)
 	var evicted []*view
 	if len(h.views) > max(h.Keep, 1) {
 		evicted, h.views = h.views[max(h.Keep, 1):], h.views[:max(h.Keep, 1)]
 	}
+	if h.slots == nil {
+		h.slots = make(chan struct{}, max(h.Builds, 1))
+	}
+	slots := h.slots
 	h.mu.Unlock()
+	// An evicted view's replay stops: asking for many points in time at
+	// once starts no more replays than Keep, and runs no more than Builds.
 	for _, old := range evicted {
 		go old.close()
 	}
-	go v.build(h.Source, h.Dir)
+	go v.build(bctx, h.Source, h.Dir, slots)
 	return v.wait(ctx, at)
 }
 
@@ -89,9 +105,18 @@ func (v *view) wait(ctx context.Context, at time.Time) (*DB, error) {
 	return &db, nil
 }
 
-// build replays the stream up to the view's sequence into a new file.
-func (v *view) build(src Source, dir string) {
+// build replays the stream up to the view's sequence into a new file, once
+// one of slots is free.
+func (v *view) build(ctx context.Context, src Source, dir string, slots chan struct{}) {
 	defer close(v.ready)
+	defer v.cancel()
+	select {
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
+	case <-ctx.Done():
+		v.err = keyledger.Errorf(keyledger.EUnavailable, "point-in-time view at seq %d: given up (too many asked for at once)", v.seq)
+		return
+	}
 	f, err := os.CreateTemp(dir, fmt.Sprintf("keyledger-asof-%d-*.db", v.seq))
 	if err != nil {
 		v.err = fmt.Errorf("point-in-time view: %w", err)
@@ -108,8 +133,6 @@ func (v *view) build(src Source, dir string) {
 	}
 	p := NewProjector(v.db, src)
 	p.Until, p.Logger = v.seq, slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
 	err = p.Run(ctx)
 	_, v.last = p.Position()
 	if err != nil {
@@ -120,6 +143,7 @@ func (v *view) build(src Source, dir string) {
 }
 
 func (v *view) close() {
+	v.cancel()
 	<-v.ready
 	if v.db == nil {
 		return

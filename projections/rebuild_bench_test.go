@@ -20,7 +20,7 @@ const rebuildEvents = 100_000
 // seedRebuild stores about n events in a real stream: owners of 499 keys,
 // each registered and issued in one atomic batch, then half of each owner's
 // keys revoked in a second batch.
-func seedRebuild(b *testing.B, n int) (*events.Store, uint64) {
+func seedRebuild(b testing.TB, n int) (*events.Store, uint64) {
 	b.Helper()
 	ctx := context.Background()
 	_, js := natstest.Connect(b, natstest.RunServer(b))
