@@ -94,7 +94,9 @@ func TestAuditCommands(t *testing.T) {
 	mustFail(t, m, admin, "not_found", "audit", "prove", "999999")
 	file := filepath.Join(t.TempDir(), "receipt.json")
 	writeFile(t, file, receipt)
-	if out, errOut, code := cliAt("nats://127.0.0.1:1", "/nonexistent", "audit", "check-receipt", file, "--public-key", pub); code != 0 || !strings.Contains(out, "receipt holds") {
+	// It says what it proves: the revocation of that key, not just a seq.
+	if out, errOut, code := cliAt("nats://127.0.0.1:1", "/nonexistent", "audit", "check-receipt", file, "--public-key", pub); code != 0 ||
+		!strings.Contains(out, "receipt holds") || !strings.Contains(out, "the event: KeyRevoked of key "+key.KeyID) {
 		t.Fatalf("check-receipt offline: exit %d %s %s", code, out, errOut)
 	}
 	altered := filepath.Join(t.TempDir(), "altered.json")

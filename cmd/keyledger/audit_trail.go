@@ -302,6 +302,7 @@ func auditCheckReceipt(fs *flag.FlagSet) runFunc {
 				"(witnesses co-sign within seconds of a checkpoint: a receipt fetched right after one may not carry theirs yet)", len(signed), by, need)
 		}
 		fmt.Fprintf(cl.stdout, "receipt holds: the event at seq %d is in %s's log of %d events (root %s)\n", r.Seq, sc.Origin, sc.Size, sc.Root)
+		fmt.Fprintf(cl.stdout, "the event: %s\n", describeEvent(r.Event))
 		if len(wkeys) > 0 {
 			fmt.Fprintf(cl.stdout, "co-signed by %d of %d witnesses given: %s\n", len(signed), len(wkeys), strings.Join(signed, ", "))
 		}
@@ -435,4 +436,22 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// describeEvent says what a receipt proves, in one line: the event's type,
+// the key and owner it is about, and when, so that a receipt for one event
+// is not taken for another's (an issue for a revocation).
+func describeEvent(data []byte) string {
+	e, err := events.Decode(data)
+	if err != nil {
+		return "not readable by this build (" + err.Error() + ")"
+	}
+	out := e.Base().Type
+	if k := e.KeyRef(); k != "" {
+		out += " of key " + k
+	}
+	if o := e.OwnerID(); o != "" {
+		out += ", owner " + o
+	}
+	return out + ", at " + e.Base().At.UTC().Format(time.RFC3339)
 }
