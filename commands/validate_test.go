@@ -151,6 +151,9 @@ func TestDuplicateFieldsRefused(t *testing.T) {
 		`{"name":"a","NAME":"b"}`,
 		`{"name":"a","rate_limit":{"limit":1,"limit":2}}`,
 		`{"name":"a","scopes":[],"description":"d","allowed_cidrs":[],"description":"e"}`,
+		`{"n\u0061me":"a","name":"b"}`, // the same name, escaped
+		`{"description":"x\"y","name":"a","Name":"b"}`,
+		` { "name" : "a" , "name" : "b" } `,
 	} {
 		var c commands.IssueKey
 		err := commands.Decode([]byte(body), &c)
@@ -161,6 +164,7 @@ func TestDuplicateFieldsRefused(t *testing.T) {
 	for _, body := range []string{
 		`{"name":"limit","rate_limit":{"limit":1,"per":"1m"},"description":"name"}`,
 		`{"scopes":["name","name"],"name":"a"}`,
+		`{"name":"name:","description":"\"name\":"}`,
 		`{}`, ``,
 	} {
 		var c commands.IssueKey
