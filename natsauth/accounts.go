@@ -49,3 +49,7 @@ func ServerOptions(keys *Keys) (*server.Options, error) {
 	}
 	return opts, nil
 }
+
+// MaxSubscriptions is how many subscriptions one connection may hold on a
+// server running AccountsConf (its max_subscriptions).
+const MaxSubscriptions = 10000

@@ -13,6 +13,7 @@ import (
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/gateway"
+	"github.com/keyledger/keyledger/natsauth"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
@@ -444,5 +445,40 @@ func TestGatewaysCreateNoConsumers(t *testing.T) {
 	}
 	if res := gw.Verify(k.Token, "", ""); !res.Valid {
 		t.Fatalf("a key issued after the gateway started: %+v", res)
+	}
+}
+
+// TestConnectionsHoldBoundedSubscriptions: a connection the callout lets
+// in (here, with no credentials) cannot pile up subscriptions on the
+// server; past the limit the server refuses them, and the connection
+// still works.
+func TestConnectionsHoldBoundedSubscriptions(t *testing.T) {
+	b := newBoundary(t, nil)
+	refused := make(chan error, 1)
+	nc := connectAs(t, b.m, "", nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case refused <- err:
+		default:
+		}
+	}))
+	if res := verifyNATS(t, nc, `{"key":"`+b.alice+`"}`, nil); !res.Valid { // its reply inbox first
+		t.Fatalf("verify: %+v", res)
+	}
+	for i := range natsauth.MaxSubscriptions + 50 {
+		if _, err := nc.Subscribe(fmt.Sprintf("keyledger.notify.revoked.%d", i), func(*nats.Msg) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = nc.Flush()
+	select {
+	case err := <-refused:
+		if !strings.Contains(strings.ToLower(err.Error()), "maximum subscriptions") {
+			t.Fatalf("refused with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%d subscriptions on one connection were all accepted", natsauth.MaxSubscriptions+50)
+	}
+	if res := verifyNATS(t, nc, `{"key":"`+b.alice+`"}`, nil); !res.Valid {
+		t.Fatalf("verify after the limit: %+v", res)
 	}
 }
