@@ -17,11 +17,19 @@ const DeniedPerMinute = 10
 // maxDeniedSources bounds the keys tracked in one minute.
 const maxDeniedSources = 10_000
 
-// deniedLimit is a fixed one-minute window of recorded denials per source.
+// DeniedPerMinuteTotal bounds the AccessDenied events one instance stores
+// per minute, whatever the keys: key IDs of ended keys are announced to
+// anyone, so a stranger could otherwise store ten a minute for each of
+// thousands of them, for ever (the stream keeps everything).
+const DeniedPerMinuteTotal = 600
+
+// deniedLimit is a fixed one-minute window of recorded denials per source,
+// and in all.
 type deniedLimit struct {
 	mu     sync.Mutex
 	minute int64
 	counts map[string]int
+	total  int
 }
 
 // allow reports whether one more denial from source may be recorded now.
@@ -29,13 +37,14 @@ func (l *deniedLimit) allow(source string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if m := now.Unix() / 60; m != l.minute || l.counts == nil {
-		l.minute, l.counts = m, map[string]int{}
+		l.minute, l.counts, l.total = m, map[string]int{}, 0
 	}
 	n, ok := l.counts[source]
-	if n >= DeniedPerMinute || (!ok && len(l.counts) >= maxDeniedSources) {
+	if n >= DeniedPerMinute || l.total >= DeniedPerMinuteTotal || (!ok && len(l.counts) >= maxDeniedSources) {
 		return false
 	}
 	l.counts[source] = n + 1
+	l.total++
 	return true
 }
 

@@ -1,0 +1,35 @@
+package commands
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestDeniedLimitHoldsAcrossKeys: ten denials a minute per key, and no more
+// than DeniedPerMinuteTotal in all, however many keys are named; the next
+// minute starts afresh.
+func TestDeniedLimitHoldsAcrossKeys(t *testing.T) {
+	var l deniedLimit
+	now := time.Date(2026, 11, 23, 10, 0, 5, 0, time.UTC)
+	stored := 0
+	for k := range 3000 {
+		for range DeniedPerMinute + 2 {
+			if l.allow(fmt.Sprint("key:", k), now) {
+				stored++
+			}
+		}
+	}
+	if stored != DeniedPerMinuteTotal {
+		t.Fatalf("%d denials stored in one minute over 3,000 keys, want %d", stored, DeniedPerMinuteTotal)
+	}
+	if !l.allow("key:0", now.Add(time.Minute)) {
+		t.Fatal("the next minute refused a denial")
+	}
+	for range DeniedPerMinute {
+		l.allow("key:1", now.Add(time.Minute))
+	}
+	if l.allow("key:1", now.Add(time.Minute)) {
+		t.Fatal("an eleventh denial of one key in a minute was stored")
+	}
+}
