@@ -97,7 +97,7 @@ const (
 	gatewayPrefix = "klgw_"
 	gatewayDir    = "gateways"
 	// gatewayUserPrefix begins a gateway's NATS user name (the callout
-	// names it gateway:<name>), as advisories and monitoring show it.
+	// names it gateway:<name>), as monitoring shows it.
 	gatewayUserPrefix = "gateway:"
 )
 
@@ -114,14 +114,20 @@ func NewGatewayCredential(dir, name string) (string, error) {
 		return "", err
 	}
 	s := hex.EncodeToString(secret[:])
-	sum := sha256.Sum256([]byte(s))
-	if err := os.MkdirAll(filepath.Join(dir, gatewayDir), 0o700); err != nil {
-		return "", err
-	}
-	if err := WriteSecret(filepath.Join(dir, gatewayDir, name), []byte(hex.EncodeToString(sum[:]))); err != nil {
+	if err := recordGateway(dir, name, s); err != nil {
 		return "", err
 	}
 	return gatewayPrefix + name + "_" + s, nil
+}
+
+// recordGateway stores the SHA-256 of a gateway's secret as
+// DIR/gateways/<name> (mode 0600); an existing file is not replaced.
+func recordGateway(dir, name, secret string) error {
+	if err := os.MkdirAll(filepath.Join(dir, gatewayDir), 0o700); err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return WriteSecret(filepath.Join(dir, gatewayDir, name), []byte(hex.EncodeToString(sum[:])))
 }
 
 // AddGatewayCredential records in dir a gateway credential that another
@@ -143,11 +149,7 @@ func AddGatewayCredential(dir, token string) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return "", keyledger.Errorf(keyledger.EConflict, "this instance has another credential for gateway %q; remove %s first to replace it", name, path)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, gatewayDir), 0o700); err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256([]byte(secret))
-	return name, WriteSecret(path, []byte(hex.EncodeToString(sum[:])))
+	return name, recordGateway(dir, name, secret)
 }
 
 // GatewayCredentialName returns the gateway a credential names, if token
