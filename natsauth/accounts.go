@@ -6,8 +6,9 @@
 // Only keyledger's own connections (account LEDGER) can publish events,
 // usage and notifications, answer commands, queries and verification, or use
 // the JetStream API. Clients (account CLIENTS) see the service subjects and
-// the notifications, nothing else; gateways get a read-only view of the
-// KEYLEDGER stream.
+// the notifications, nothing else. Gateways (account GATEWAYS) read the
+// KEYLEDGER stream and the full notifications through imports, and reach
+// nothing else.
 package natsauth
 
 import (
@@ -19,8 +20,9 @@ import (
 
 // Account names of the trust boundary.
 const (
-	LedgerAccount  = "LEDGER"
-	ClientsAccount = "CLIENTS"
+	LedgerAccount   = "LEDGER"
+	ClientsAccount  = "CLIENTS"
+	GatewaysAccount = "GATEWAYS"
 )
 
 // AccountsConf is the accounts configuration (deploy/nats/accounts.conf is

@@ -23,7 +23,7 @@ type Identity struct {
 // Callout is the NATS auth callout with keyledger as the authorizer. A
 // connection whose token is a valid API key becomes a user in the clients'
 // account with its owner's roles and a private inbox; a gateway credential
-// becomes a read-only user in the ledger account; no token at all becomes
+// becomes a read-only user in the gateways' account; no token at all becomes
 // a user who may verify and receive notifications. When a key ends, the
 // connections that used it are closed, on whichever server they are.
 // Fill the fields, then Open on a connection of the ledger account.
@@ -135,7 +135,7 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 		if !ok {
 			return "", "not a valid gateway credential"
 		}
-		uc.Audience, uc.Name = LedgerAccount, gatewayUserPrefix+name
+		uc.Audience, uc.Name = GatewaysAccount, gatewayUserPrefix+name
 		uc.Permissions = gatewayPermissions(name)
 	case token != "":
 		if c.CheckKey == nil {

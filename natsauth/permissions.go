@@ -63,16 +63,17 @@ func anonPermissions(name string) jwt.Permissions {
 	return p
 }
 
-// gatewayPermissions are a gateway's, in the ledger account: read the
+// gatewayPermissions are a gateway's, in account GATEWAYS: read the
 // KEYLEDGER stream (stream info and direct gets, batched to follow it) and
 // the notifications; publish nothing else, edit nothing. No consumers: the
 // subject that creates one creates any kind, and a push consumer delivers
-// the stream to any subject of the account, so a gateway follows with
-// direct gets (events.Store.DirectReads), which leave nothing behind.
+// the stream to any subject, so a gateway follows with direct gets
+// (events.Store.DirectReads), which leave nothing behind. The account
+// imports no more than these; the permissions keep one gateway's replies
+// from another.
 func gatewayPermissions(name string) jwt.Permissions {
 	var p jwt.Permissions
 	p.Pub.Allow.Add(
-		"$JS.API.INFO",
 		"$JS.API.STREAM.INFO.KEYLEDGER",
 		"$JS.API.STREAM.MSG.GET.KEYLEDGER",
 		"$JS.API.DIRECT.GET.KEYLEDGER",

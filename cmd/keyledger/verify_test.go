@@ -185,7 +185,7 @@ func TestRevocationReachesSubscribersGatewaysAndWatch(t *testing.T) {
 	if n["owner"] != "" || n["actor"] != "" {
 		t.Errorf("a keyless subscriber was told who: %s", msg.Data)
 	}
-	// A gateway, in the ledger account, gets the stored event itself.
+	// A gateway, in account GATEWAYS, gets the stored event itself.
 	full, err := gwSub.NextMsg(5 * time.Second)
 	if err != nil {
 		t.Fatal(err)

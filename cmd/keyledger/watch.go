@@ -90,7 +90,11 @@ func watch(fs *flag.FlagSet) runFunc {
 				return nil
 			case m := <-msgs:
 				seq, _ := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
-				if ev, err := events.Decode(m.Data); err == nil {
+				// Anyone who may ask the stream something can name a
+				// notification subject as the reply: print only an event
+				// that is what its subject says.
+				action, keyID, _ := strings.Cut(strings.TrimPrefix(m.Subject, events.NotifyPrefix), ".")
+				if ev, err := events.Decode(m.Data); err == nil && ev.Action() == action && ev.KeyRef() == keyID {
 					print(noticeOf(events.Recorded{Seq: seq, Event: ev}))
 				}
 			}
