@@ -37,6 +37,14 @@ func RunServer(tb testing.TB) *server.Server {
 // every node, and waits until it has a meta leader.
 func RunCluster(tb testing.TB, n int) []*server.Server {
 	tb.Helper()
+	return RunClusterWith(tb, n, func() *server.Options { return &server.Options{} })
+}
+
+// RunClusterWith is RunCluster with each node's options starting from
+// base() (accounts, authorization and the like); natstest sets the name,
+// addresses, storage and routes.
+func RunClusterWith(tb testing.TB, n int, base func() *server.Options) []*server.Server {
+	tb.Helper()
 	// JetStream clustering wants its routes configured at start, so the
 	// cluster ports are reserved first and every node routes to every other.
 	ports := freePorts(tb, n)
@@ -46,17 +54,11 @@ func RunCluster(tb testing.TB, n int) []*server.Server {
 	}
 	var nodes []*server.Server
 	for i := range n {
-		opts := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1),
-			Host:       "127.0.0.1",
-			Port:       -1,
-			JetStream:  true,
-			StoreDir:   tb.TempDir(),
-			NoLog:      true,
-			NoSigs:     true,
-			Cluster:    server.ClusterOpts{Name: "keyledger-test", Host: "127.0.0.1", Port: ports[i]},
-			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
-		}
+		opts := base()
+		opts.ServerName, opts.Host, opts.Port = fmt.Sprintf("n%d", i+1), "127.0.0.1", -1
+		opts.JetStream, opts.StoreDir, opts.NoLog, opts.NoSigs = true, tb.TempDir(), true, true
+		opts.Cluster = server.ClusterOpts{Name: "keyledger-test", Host: "127.0.0.1", Port: ports[i]}
+		opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 		nodes = append(nodes, start(tb, opts))
 	}
 	deadline := time.Now().Add(20 * time.Second)

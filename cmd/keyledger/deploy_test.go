@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/gateway"
 	"github.com/keyledger/keyledger/natsauth"
+	"github.com/keyledger/keyledger/natstest"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,36 +32,8 @@ func TestDeployedNATSConfig(t *testing.T) {
 	if string(accounts) != natsauth.AccountsConf {
 		t.Fatal("deploy/nats/accounts.conf differs from natsauth/accounts.conf, which the embedded server runs")
 	}
-	conf := t.TempDir()
-	for _, name := range []string{"nats.conf", "accounts.conf"} {
-		b, err := os.ReadFile(filepath.Join("../../deploy/nats", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(conf, name), b, 0o644)
-	}
-	keys := filepath.Join(conf, "keys")
-	for range 2 { // a second run keeps the keys
-		if code := Run(context.Background(), []string{"nats-keys", "--out", keys}, io.Discard, io.Discard); code != 0 {
-			t.Fatalf("nats-keys: exit %d", code)
-		}
-	}
-	for _, seed := range []string{"keyledger.nk", "callout.nk"} {
-		if fi, err := os.Stat(filepath.Join(keys, seed)); err != nil || fi.Mode().Perm() != 0o600 {
-			t.Fatalf("%s: %v, mode %v; want 0600", seed, err, fi.Mode())
-		}
-	}
-	// What the compose entrypoint does: nats.env into the environment.
-	env, err := os.ReadFile(filepath.Join(keys, "nats.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(env), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
-			t.Setenv(k, v)
-		}
-	}
-	opts, err := server.ProcessConfigFile(filepath.Join(conf, "nats.conf"))
+	conf, keys := deployedConfig(t)
+	opts, err := server.ProcessConfigFile(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +104,43 @@ func TestDeployedNATSConfig(t *testing.T) {
 	}
 }
 
+// deployedConfig copies deploy/nats into a temporary directory, writes the
+// keys with `keyledger nats-keys` (twice: a second run keeps them), and
+// puts nats.env in the environment, as the compose entrypoint does. It
+// returns nats.conf's path and the keys' directory.
+func deployedConfig(t *testing.T) (conf, keys string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"nats.conf", "accounts.conf"} {
+		b, err := os.ReadFile(filepath.Join("../../deploy/nats", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	keys = filepath.Join(dir, "keys")
+	for range 2 {
+		if code := Run(context.Background(), []string{"nats-keys", "--out", keys}, io.Discard, io.Discard); code != 0 {
+			t.Fatalf("nats-keys: exit %d", code)
+		}
+	}
+	for _, seed := range []string{"keyledger.nk", "callout.nk"} {
+		if fi, err := os.Stat(filepath.Join(keys, seed)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v; want 0600", seed, err, fi.Mode())
+		}
+	}
+	env, err := os.ReadFile(filepath.Join(keys, "nats.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(env), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
+			t.Setenv(k, v)
+		}
+	}
+	return filepath.Join(dir, "nats.conf"), keys
+}
+
 // TestEmbeddedKeysAreSecret: the embedded server's own keys are written
 // at first start with mode 0600 and kept across restarts.
 func TestEmbeddedKeysAreSecret(t *testing.T) {
@@ -198,5 +209,66 @@ func TestUpgradeKeepsTheStream(t *testing.T) {
 	}
 	if msg, err := st.GetMsg(ctx, 1); err != nil || !strings.Contains(string(msg.Data), "old-admin") {
 		t.Fatalf("the old history in the ledger account: %v", err)
+	}
+}
+
+// TestDeployedClusterServesGateways runs deploy/nats as a 3-node cluster
+// with R3 streams, as docker-compose.yml does. A gateway connected to
+// another node than keyledger follows the stream through account
+// GATEWAYS's imports, hears a revocation, and ends the key; a client on
+// the third node hears the reduced notice.
+func TestDeployedClusterServesGateways(t *testing.T) {
+	conf, keys := deployedConfig(t)
+	nodes := natstest.RunClusterWith(t, 3, func() *server.Options {
+		opts, err := server.ProcessConfigFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return opts
+	})
+	dir := t.TempDir()
+	m := run(t, newMain(dir, func(m *Main) {
+		m.NATSURL, m.Replicas = nodes[0].ClientURL(), 3
+		m.NATSNkeyFile, m.CalloutNkeyFile = filepath.Join(keys, "keyledger.nk"), filepath.Join(keys, "callout.nk")
+	}))
+	admin := filepath.Join(dir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	k := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--name", "clustered", "--json"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	gwConn, err := nats.Connect(nodes[1].ClientURL(), natsauth.ConnectOptions(gatewayToken(t, m, "edge"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gwConn.Close()
+	gw, err := gateway.New(ctx, gateway.Config{Conn: gwConn})
+	if err != nil {
+		t.Fatalf("a gateway on another node cannot follow the R3 stream: %v", err)
+	}
+	defer gw.Close()
+	if res := gw.Verify(k.Token, "", ""); !res.Valid {
+		t.Fatalf("gateway: %+v", res)
+	}
+	client, err := nats.Connect(nodes[2].ClientURL(), natsauth.ConnectOptions("")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	notices, err := client.SubscribeSync("keyledger.notify.revoked.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.Flush()
+	mustCLI(t, m, admin, "key", "revoke", k.KeyID, "--reason", "leaked")
+	for gw.Verify(k.Token, "", "").Code != "revoked" && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if res := gw.Verify(k.Token, "", ""); res.Code != "revoked" {
+		t.Fatalf("gateway after the revoke: %+v", res)
+	}
+	msg, err := notices.NextMsg(5 * time.Second)
+	if err != nil || msg.Subject != "keyledger.notify.revoked."+k.KeyID || strings.Contains(string(msg.Data), "leaked") {
+		t.Fatalf("client notice: %v %v", err, msg)
 	}
 }
