@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/strictjson"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -66,8 +67,9 @@ func (s *HashStore) NewReceipt(ctx context.Context, seq uint64, data, signedChec
 	return r, nil
 }
 
-// ParseReceipt decodes a receipt from JSON, strictly: unknown fields and
-// trailing data are refused.
+// ParseReceipt decodes a receipt from JSON, strictly: unknown fields, a
+// field named twice (another checker may read the other one) and trailing
+// data are refused.
 func ParseReceipt(b []byte) (*Receipt, error) {
 	if len(b) > maxReceipt {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: receipt too large")
@@ -80,6 +82,9 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed receipt: trailing data")
+	}
+	if name, ok := strictjson.DuplicateField(b); ok {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed receipt: field %s appears twice", keyledger.Quote(name))
 	}
 	return &r, nil
 }

@@ -91,8 +91,10 @@ func TestReceiptChecksOfflineAndFailsOnAnyAlteration(t *testing.T) {
 	for name, junk := range map[string]string{
 		"unknown_field": string(bytes.Replace(b, []byte(`{"seq"`), []byte(`{"extra":1,"seq"`), 1)),
 		"trailing_data": string(b) + "{}",
-		"not_json":      "kl_not_a_receipt",
-		"bad_hash":      string(bytes.Replace(b, []byte(`"leaf_hash":"`), []byte(`"leaf_hash":"!`), 1)),
+		// encoding/json keeps the last seq; another checker reads the first.
+		"duplicate_field": string(bytes.Replace(b, []byte(`{"seq"`), []byte(`{"seq":999999,"seq"`), 1)),
+		"not_json":        "kl_not_a_receipt",
+		"bad_hash":        string(bytes.Replace(b, []byte(`"leaf_hash":"`), []byte(`"leaf_hash":"!`), 1)),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := audit.ParseReceipt([]byte(junk)); err == nil {

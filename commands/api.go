@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/strictjson"
 )
 
 // Endpoint is one command or query of the public API. Name is its subject
@@ -259,7 +260,7 @@ func Decode(body []byte, v any) error {
 	if dec.More() {
 		return keyledger.Errorf(keyledger.EInvalid, "malformed JSON: data after the object")
 	}
-	if name, ok := duplicateField(body); ok {
+	if name, ok := strictjson.DuplicateField(body); ok {
 		return keyledger.Errorf(keyledger.EInvalid, "field %s appears twice in one object", fieldName(`"`+name+`"`))
 	}
 	return nil
@@ -317,102 +318,6 @@ func oneEditApart(a, b string) bool {
 		return a[i+1:] == b[i+1:]
 	}
 	return a[i:] == b[i+1:]
-}
-
-// duplicateField returns a member name that appears twice in one object
-// of body, compared as encoding/json matches names to fields (ignoring
-// case). encoding/json keeps the last; a proxy or policy check in front of
-// keyledger may read the first, so such a body is refused rather than read
-// two ways. body must be valid JSON (Decode has read it). Every command
-// pays for this, so it scans bytes and allocates nothing; a body with an
-// escape anywhere goes the slow way, since "n\u0061me" is "name".
-func duplicateField(body []byte) (string, bool) {
-	if bytes.IndexByte(body, '\\') >= 0 {
-		return duplicateFieldTokens(body)
-	}
-	var namesArr [32][]byte
-	var opensArr [8]int
-	names, opens := namesArr[:0], opensArr[:0] // opens: where each open object's names start
-	for i := 0; i < len(body); i++ {
-		switch body[i] {
-		case '{':
-			opens = append(opens, len(names))
-		case '}':
-			if len(opens) == 0 {
-				return "", false // not valid JSON after all
-			}
-			names, opens = names[:opens[len(opens)-1]], opens[:len(opens)-1]
-		case '"':
-			n := bytes.IndexByte(body[i+1:], '"') // no escapes: the next quote ends it
-			if n < 0 {
-				return "", false
-			}
-			end := i + 1 + n
-			str := body[i+1 : end]
-			i = end
-			j := end + 1
-			for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
-				j++
-			}
-			if j == len(body) || body[j] != ':' || len(opens) == 0 {
-				continue // a value, not a name
-			}
-			for _, seen := range names[opens[len(opens)-1]:] {
-				if bytes.EqualFold(seen, str) {
-					return string(str), true
-				}
-			}
-			names = append(names, str)
-		}
-	}
-	return "", false
-}
-
-// duplicateFieldTokens is duplicateField by encoding/json's tokens, which
-// unescape names.
-func duplicateFieldTokens(body []byte) (string, bool) {
-	type object struct {
-		names   map[string]bool
-		wantKey bool
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var open []*object // nil for an array
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", false
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				open = append(open, &object{names: map[string]bool{}, wantKey: true})
-				continue
-			case '[':
-				open = append(open, nil)
-				continue
-			}
-			open = open[:len(open)-1] // the closed one is a value of its parent
-		case string:
-			if len(open) == 0 {
-				return "", false
-			}
-			if top := open[len(open)-1]; top != nil && top.wantKey {
-				name := strings.ToLower(t)
-				if top.names[name] {
-					return t, true
-				}
-				top.names[name], top.wantKey = true, false
-				continue
-			}
-		}
-		if len(open) == 0 {
-			return "", false
-		}
-		if top := open[len(open)-1]; top != nil {
-			top.wantKey = true
-		}
-	}
 }
 
 // jsonKind names a Go type as the JSON a client should send, never as Go

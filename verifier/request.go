@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/strictjson"
 )
 
 // Request is the body of a verification: {"key","scope"?,"ip"?}.
@@ -17,8 +18,9 @@ type Request struct {
 // MaxRequest bounds a verification body; a token is 79 bytes.
 const MaxRequest = 4 << 10
 
-// DecodeRequest reads a verification body strictly: unknown fields and
-// anything but one object are invalid. The common shape (string values,
+// DecodeRequest reads a verification body strictly: unknown fields, a
+// field named twice, and anything but one object are invalid (a cache or
+// proxy in front may read the first "key", encoding/json keeps the last). The common shape (string values,
 // no escapes) is parsed directly; anything else goes through encoding/json,
 // which also words the errors.
 func DecodeRequest(body []byte) (Request, error) {
@@ -34,13 +36,17 @@ func DecodeRequest(body []byte) (Request, error) {
 	if dec.More() {
 		return req, keyledger.Errorf(keyledger.EInvalid, "body must be one JSON object")
 	}
+	if name, ok := strictjson.DuplicateField(body); ok {
+		return Request{}, keyledger.Errorf(keyledger.EInvalid, "field %s appears twice", keyledger.Quote(name))
+	}
 	return req, nil
 }
 
 // parseFlat parses {"key":"…","scope":"…","ip":"…"} (any order, any
-// subset, JSON white space) whose strings hold no escapes. ok is false for
-// anything else, which the caller hands to encoding/json.
+// subset, JSON white space) whose strings hold no escapes, each name once.
+// ok is false for anything else, which the caller hands to encoding/json.
 func parseFlat(b []byte) (req Request, ok bool) {
+	var seen [3]bool
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return req, false
@@ -60,16 +66,21 @@ func parseFlat(b []byte) (req Request, ok bool) {
 		if value, i, ok = flatString(b, skipSpace(b, i+1)); !ok {
 			return req, false
 		}
+		var field int
 		switch string(name) {
 		case "key":
 			req.Key = string(value)
 		case "scope":
-			req.Scope = string(value)
+			field, req.Scope = 1, string(value)
 		case "ip":
-			req.IP = string(value)
+			field, req.IP = 2, string(value)
 		default:
 			return req, false
 		}
+		if seen[field] {
+			return req, false
+		}
+		seen[field] = true
 		if i = skipSpace(b, i); i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 			continue

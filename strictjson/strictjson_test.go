@@ -1,4 +1,4 @@
-package commands
+package strictjson
 
 import (
 	"encoding/json"
@@ -23,7 +23,7 @@ func FuzzDuplicateFieldScanners(f *testing.F) {
 				return
 			}
 		}
-		fn, fd := duplicateField(body)
+		fn, fd := DuplicateField(body)
 		sn, sd := duplicateFieldTokens(body)
 		if fd != sd {
 			t.Fatalf("%s: scanner says %v (%q), tokens say %v (%q)", body, fd, fn, sd, sn)
