@@ -48,6 +48,18 @@ func (l *deniedLimit) allow(source string, now time.Time) bool {
 	return true
 }
 
+// ConnectEndpoint is the endpoint an AccessDenied names for a NATS
+// connection refused by the auth callout.
+const ConnectEndpoint = "nats.connect"
+
+// ConnectRefused records a NATS connection the auth callout refused for a
+// well-formed token of a real key (a wrong secret, an ended key), as a
+// refused call is recorded, under the same limits. source says where it
+// came from ("nats HOST (NAME)"; the name is the client's own).
+func (s *Service) ConnectRefused(token, source string) {
+	s.recordDenied(Endpoint{Name: ConnectEndpoint}, "Bearer "+token, Actor{}, keyledger.EUnauthenticated, cleanSource(source))
+}
+
 // recordDenied stores an AccessDenied for a refused call that names a real
 // key: a forbidden call (the actor's key), or a failed authentication with
 // a well-formed token for an existing key (the wrong secret, or a key that
@@ -67,33 +79,29 @@ func (s *Service) recordDenied(ep Endpoint, bearer string, a Actor, code, source
 		if keyID, _, ok = keyledger.ParseToken(token); !ok || !s.denials.allow("key:"+keyID, now) {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c, err := s.Read.Credential(ctx, keyID)
-		cancel()
-		if err != nil {
-			return
-		}
-		owner = c.Owner
-	}
-	if keyID == "" || owner == "" || !keyledger.IsID(owner) {
+		owner = "" // looked up below, off the caller's path
+	} else if keyID == "" || owner == "" || !keyledger.IsID(owner) || !s.denials.allow("key:"+keyID, now) {
 		return
 	}
-	if code != keyledger.EUnauthenticated && !s.denials.allow("key:"+keyID, now) {
-		return
-	}
-	// A refused key's holder is its owner; a failed authentication proves
-	// nothing of who tried, so it names no actor (the key and its owner are
-	// what was tried, not who), and `audit list --actor` does not put a
-	// stranger's guesses under the owner's name.
-	actor, actorKey := owner, keyID
-	if code == keyledger.EUnauthenticated {
-		actor, actorKey = "", ""
-	}
-	ev := &events.AccessDenied{Meta: events.Meta{At: now.UTC(), Actor: actor, ActorKey: actorKey, Source: source},
-		KeyID: keyID, Owner: owner, Endpoint: ep.Name, Code: code}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if owner == "" {
+			var err error
+			if owner, err = s.ownerOf(ctx, keyID); err != nil || !keyledger.IsID(owner) {
+				return // no such key: nothing to record it against
+			}
+		}
+		// A refused key's holder is its owner; a failed authentication
+		// proves nothing of who tried, so it names no actor (the key and
+		// its owner are what was tried, not who), and `audit list --actor`
+		// does not put a stranger's guesses under the owner's name.
+		actor, actorKey := owner, keyID
+		if code == keyledger.EUnauthenticated {
+			actor, actorKey = "", ""
+		}
+		ev := &events.AccessDenied{Meta: events.Meta{At: now.UTC(), Actor: actor, ActorKey: actorKey, Source: source},
+			KeyID: keyID, Owner: owner, Endpoint: ep.Name, Code: code}
 		if _, err := s.Store.Record(ctx, ev); err != nil {
 			s.Logger.Warn("recording a denied attempt failed", "key_id", keyID, "code", code, "err", err)
 		}

@@ -18,6 +18,11 @@ const MaxSource = 200
 // Call copies it into the actor, and the events the request causes record it.
 // Control characters are replaced, so the text is safe to print.
 func WithSource(ctx context.Context, source string) context.Context {
+	return context.WithValue(ctx, sourceKey{}, cleanSource(source))
+}
+
+// cleanSource replaces control characters and cuts at MaxSource.
+func cleanSource(source string) string {
 	source = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return '?'
@@ -27,7 +32,7 @@ func WithSource(ctx context.Context, source string) context.Context {
 	if len(source) > MaxSource {
 		source = strings.ToValidUTF8(source[:MaxSource], "")
 	}
-	return context.WithValue(ctx, sourceKey{}, source)
+	return source
 }
 
 // SourceOf returns the source WithSource put in ctx, or "".

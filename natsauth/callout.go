@@ -31,8 +31,10 @@ type Callout struct {
 	// Keys.Issuer signs the answers; the servers trust its public key.
 	Keys Keys
 	// CheckKey authenticates an API key token as the service would
-	// (secret, status, expiry, owner active).
-	CheckKey func(ctx context.Context, token string) (*Identity, error)
+	// (secret, status, expiry, owner active). source says where the
+	// connection comes from ("nats HOST (NAME)"), for the audit trail of a
+	// refusal.
+	CheckKey func(ctx context.Context, token, source string) (*Identity, error)
 	// DataDir holds the gateway credentials (gateways/<name>).
 	DataDir string
 	// Timeout bounds one authorization.
@@ -143,7 +145,7 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
 		defer cancel()
-		id, err := c.CheckKey(ctx, token)
+		id, err := c.CheckKey(ctx, token, connectSource(req.ClientInformation))
 		if err != nil {
 			return "", "not a valid API key"
 		}
@@ -163,4 +165,17 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 		return "", "internal error"
 	}
 	return userJWT, ""
+}
+
+// connectSource describes a connecting client as the service's NATS
+// requests are described: "nats HOST (NAME)".
+func connectSource(ci jwt.ClientInformation) string {
+	s := "nats"
+	if ci.Host != "" {
+		s += " " + ci.Host
+	}
+	if ci.Name != "" {
+		s += " (" + ci.Name + ")"
+	}
+	return s
 }

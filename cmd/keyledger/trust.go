@@ -126,8 +126,13 @@ func (m *Main) openCallout() error {
 		return nil
 	}
 	m.callout.DataDir, m.callout.Logger = m.DataDir, m.Logger
-	m.callout.CheckKey = func(ctx context.Context, token string) (*natsauth.Identity, error) {
+	m.callout.CheckKey = func(ctx context.Context, token, source string) (*natsauth.Identity, error) {
 		a, err := m.service.Authenticate(ctx, "Bearer "+token)
+		if keyledger.ErrorCode(err) == keyledger.EUnauthenticated {
+			// A wrong secret or an ended key, over NATS as over HTTP:
+			// an AccessDenied for a real key, rate-limited.
+			m.service.ConnectRefused(token, source)
+		}
 		if err != nil {
 			return nil, err
 		}

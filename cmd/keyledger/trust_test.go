@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/natsauth"
 	"github.com/nats-io/nats.go"
 )
@@ -209,5 +210,48 @@ func TestGatewayCredentialOnEveryInstance(t *testing.T) {
 			t.Fatalf("gateway connection %d: %v", i, err)
 		}
 		nc.Close()
+	}
+}
+
+// TestRefusedNATSConnectionsAreAudited: a NATS connection with a wrong
+// secret for a real key, or with a revoked key, is an AccessDenied against
+// that key, as an HTTP call would be: no actor, the client's address and
+// name as source. A token that names no key is refused and not recorded.
+func TestRefusedNATSConnectionsAreAudited(t *testing.T) {
+	b := newBoundary(t, nil)
+	var secret [32]byte
+	wrong, _ := keyledger.NewToken(b.aliceKeyID, secret) // well-formed, a real key, the wrong secret
+	for _, token := range []string{wrong, b.stranger[:10] + "garbage", "kl_" + strings.Repeat("x", 76)} {
+		if nc, err := nats.Connect(b.m.ClientURL(), nats.Token(token), nats.Name("prober")); err == nil {
+			nc.Close()
+			t.Fatalf("%.12s… connected", token)
+		}
+	}
+	mustCLI(t, b.m, b.admin, "key", "revoke", b.strangerKey)
+	if nc, err := nats.Connect(b.m.ClientURL(), nats.Token(b.stranger)); err == nil {
+		nc.Close()
+		t.Fatal("a revoked key connected")
+	}
+	denied := func(keyID string) []*keyledger.AuditEntry {
+		var out []*keyledger.AuditEntry
+		page := decodeJSON[keyledger.AuditPage](t, mustCLI(t, b.m, b.admin, "audit", "list", "--key", keyID, "--action", "key.denied", "--json"))
+		for _, e := range page.Entries {
+			if strings.Contains(string(e.Detail), "nats.connect") {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(denied(b.aliceKeyID)) == 0 || len(denied(b.strangerKey)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("refused connections recorded: alice %d, the revoked key %d; want 1 each",
+				len(denied(b.aliceKeyID)), len(denied(b.strangerKey)))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d := denied(b.aliceKeyID)
+	if len(d) != 1 || d[0].Actor != "" || d[0].Owner != b.aliceID || d[0].Source != "nats 127.0.0.1 (prober)" {
+		t.Fatalf("alice's refused connection: %d entries, first %+v", len(d), d[0])
 	}
 }
