@@ -186,6 +186,9 @@ func (s *Service) call(ctx context.Context, ep Endpoint, authenticate func() (Ac
 	}
 	a.Source = SourceOf(ctx)
 	*actor = a
+	if err := s.checkFrom(ctx, a.KeyID); err != nil {
+		return nil, err
+	}
 	if len(ep.roles) > 0 && !slices.ContainsFunc(ep.roles, a.Is) {
 		return nil, keyledger.Errorf(keyledger.EForbidden, "%s needs one of the roles %s", ep.Name, strings.Join(ep.roles, ", "))
 	}

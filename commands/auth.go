@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -127,6 +128,46 @@ type KeyIndex interface {
 	// StatusOf returns the key's status if secret is its secret (nil: the
 	// connection proved it), else "".
 	StatusOf(keyID string, secret *string) string
+	// AllowsFrom reports whether the key may be used from addr (the zero
+	// Addr: unknown): it has no allowed_cidrs, or addr is inside one.
+	AllowsFrom(keyID string, addr netip.Addr) bool
+}
+
+// checkFrom refuses a key whose allowed_cidrs do not hold the address the
+// call came from, or when the transport could not tell that address. The
+// caller has authenticated the key: only its holder hears why.
+func (s *Service) checkFrom(ctx context.Context, keyID string) error {
+	addr, known := clientAddrOf(ctx)
+	if s.KeyIndex != nil {
+		if s.KeyIndex.AllowsFrom(keyID, addr) {
+			return nil
+		}
+	} else {
+		c, err := s.Read.Credential(ctx, keyID)
+		if err != nil {
+			return err
+		}
+		if cidrsHold(c.AllowedCIDRs, addr) {
+			return nil
+		}
+	}
+	if !known {
+		return keyledger.Errorf(keyledger.EForbidden, "key %s has allowed_cidrs, and keyledger could not tell the address this call came from", keyID)
+	}
+	return keyledger.Errorf(keyledger.EForbidden, "key %s may not be used from %s: it is outside the key's allowed_cidrs", keyID, addr)
+}
+
+// cidrsHold reports whether addr is inside one of cidrs, or cidrs is empty.
+func cidrsHold(cidrs []string, addr netip.Addr) bool {
+	if len(cidrs) == 0 {
+		return true
+	}
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil && addr.IsValid() && p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // bearerToken returns the token of an Authorization header value. The scheme

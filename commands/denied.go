@@ -52,12 +52,24 @@ func (l *deniedLimit) allow(source string, now time.Time) bool {
 // connection refused by the auth callout.
 const ConnectEndpoint = "nats.connect"
 
-// ConnectRefused records a NATS connection the auth callout refused for a
-// well-formed token of a real key (a wrong secret, an ended key), as a
-// refused call is recorded, under the same limits. source says where it
-// came from ("nats HOST (NAME)"; the name is the client's own).
-func (s *Service) ConnectRefused(token, source string) {
-	s.recordDenied(Endpoint{Name: ConnectEndpoint}, "Bearer "+token, Actor{}, keyledger.EUnauthenticated, cleanSource(source))
+// AuthenticateConnection authenticates the token a NATS connection
+// presents, as a call's is (WithSource and WithClientAddr in ctx say where
+// it comes from, and the key's allowed_cidrs must hold that address). A
+// refusal of a real key is recorded as a refused call is, under the same
+// limits.
+func (s *Service) AuthenticateConnection(ctx context.Context, token string) (Actor, error) {
+	bearer := "Bearer " + token
+	a, err := s.Authenticate(ctx, bearer)
+	if err == nil {
+		err = s.checkFrom(ctx, a.KeyID)
+	}
+	if code := keyledger.ErrorCode(err); code == keyledger.EUnauthenticated || code == keyledger.EForbidden {
+		if code == keyledger.EUnauthenticated {
+			a = Actor{}
+		}
+		s.recordDenied(Endpoint{Name: ConnectEndpoint}, bearer, a, code, SourceOf(ctx))
+	}
+	return a, err
 }
 
 // recordDenied stores an AccessDenied for a refused call that names a real

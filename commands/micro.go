@@ -99,7 +99,8 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
 	defer cancel()
 	h := req.Headers()
-	ctx = WithSource(ctx, natsSource(h.Get(HeaderRequestInfo)))
+	info := h.Get(HeaderRequestInfo)
+	ctx = WithClientAddr(WithSource(ctx, natsSource(info)), natsClientAddr(info))
 	var res any
 	var err error
 	if bearer := header(h, HeaderAuthorization); bearer == "" && ConnectionKey(h) != "" {

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"unicode"
 )
@@ -39,6 +40,36 @@ func cleanSource(source string) string {
 func SourceOf(ctx context.Context) string {
 	s, _ := ctx.Value(sourceKey{}).(string)
 	return s
+}
+
+// addrKey is the context key of a request's client address.
+type addrKey struct{}
+
+// WithClientAddr returns ctx carrying the address a request came from (the
+// HTTP peer, the NATS client's host), against which a key's allowed_cidrs
+// are checked. Without it the address is unknown, and a key with
+// allowed_cidrs is refused.
+func WithClientAddr(ctx context.Context, addr netip.Addr) context.Context {
+	return context.WithValue(ctx, addrKey{}, addr.Unmap().WithZone(""))
+}
+
+// clientAddrOf returns the address WithClientAddr put in ctx.
+func clientAddrOf(ctx context.Context) (netip.Addr, bool) {
+	a, ok := ctx.Value(addrKey{}).(netip.Addr)
+	return a, ok && a.IsValid()
+}
+
+// natsClientAddr is the client's host from the Nats-Request-Info header
+// (the zero Addr without it).
+func natsClientAddr(info string) netip.Addr {
+	var ri struct {
+		Host string `json:"host"`
+	}
+	if info == "" || json.Unmarshal([]byte(info), &ri) != nil {
+		return netip.Addr{}
+	}
+	a, _ := netip.ParseAddr(ri.Host)
+	return a
 }
 
 // natsSource describes a NATS requester from the Nats-Request-Info header the

@@ -3,6 +3,7 @@ package natsauth
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -31,10 +32,9 @@ type Callout struct {
 	// Keys.Issuer signs the answers; the servers trust its public key.
 	Keys Keys
 	// CheckKey authenticates an API key token as the service would
-	// (secret, status, expiry, owner active). source says where the
-	// connection comes from ("nats HOST (NAME)"), for the audit trail of a
-	// refusal.
-	CheckKey func(ctx context.Context, token, source string) (*Identity, error)
+	// (secret, status, expiry, owner active, allowed_cidrs) for a client
+	// connecting from, which the audit trail of a refusal names.
+	CheckKey func(ctx context.Context, token string, from Client) (*Identity, error)
 	// DataDir holds the gateway credentials (gateways/<name>).
 	DataDir string
 	// Timeout bounds one authorization.
@@ -145,7 +145,7 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
 		defer cancel()
-		id, err := c.CheckKey(ctx, token, connectSource(req.ClientInformation))
+		id, err := c.CheckKey(ctx, token, clientOf(req.ClientInformation))
 		if err != nil {
 			return "", "not a valid API key"
 		}
@@ -167,15 +167,30 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 	return userJWT, ""
 }
 
-// connectSource describes a connecting client as the service's NATS
-// requests are described: "nats HOST (NAME)".
-func connectSource(ci jwt.ClientInformation) string {
+// Client is a connecting client as the server describes it.
+type Client struct {
+	// Addr is the client's address (the zero Addr if the server gave none).
+	Addr netip.Addr
+	// Host is the address as the server wrote it; Name is the client's
+	// own name for its connection, if any.
+	Host, Name string
+}
+
+// clientOf reads the server's description of a connecting client.
+func clientOf(ci jwt.ClientInformation) Client {
+	addr, _ := netip.ParseAddr(ci.Host)
+	return Client{Addr: addr, Host: ci.Host, Name: ci.Name}
+}
+
+// Source describes the client as the service's NATS requests are
+// described: "nats HOST (NAME)".
+func (c Client) Source() string {
 	s := "nats"
-	if ci.Host != "" {
-		s += " " + ci.Host
+	if c.Host != "" {
+		s += " " + c.Host
 	}
-	if ci.Name != "" {
-		s += " (" + ci.Name + ")"
+	if c.Name != "" {
+		s += " (" + c.Name + ")"
 	}
 	return s
 }

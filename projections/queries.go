@@ -226,12 +226,12 @@ func (d *DB) Credential(ctx context.Context, keyID string) (*keyledger.Credentia
 	var c keyledger.Credential
 	var roles string
 	var expires sql.NullString
-	var created string
+	var created, cidrs string
 	var regenerated, used sql.NullString
 	err := d.db.QueryRowContext(ctx, `SELECT k.key_id, k.owner, k.secret_sha256, k.status, k.expires_at, k.created_at, k.regenerated_at,
-			k.last_used_at, u.roles, u.active
+			k.last_used_at, k.allowed_cidrs, u.roles, u.active
 		FROM keys k JOIN users u ON u.user_id = k.owner WHERE k.key_id = ?`, keyID).
-		Scan(&c.KeyID, &c.Owner, &c.SecretHash, &c.Status, &expires, &created, &regenerated, &used, &roles, &c.OwnerActive)
+		Scan(&c.KeyID, &c.Owner, &c.SecretHash, &c.Status, &expires, &created, &regenerated, &used, &cidrs, &roles, &c.OwnerActive)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyledger.Errorf(keyledger.ENotFound, "key %s not found", keyID)
 	} else if err != nil {
@@ -240,6 +240,7 @@ func (d *DB) Credential(ctx context.Context, keyID string) (*keyledger.Credentia
 	c.ExpiresAt, c.CreatedAt = parseTimePtr(expires), parseTime(created)
 	c.RegeneratedAt, c.LastUsedAt = parseTimePtr(regenerated), parseTimePtr(used)
 	_ = json.Unmarshal([]byte(roles), &c.OwnerRoles)
+	_ = json.Unmarshal([]byte(cidrs), &c.AllowedCIDRs)
 	return &c, nil
 }
 

@@ -3,6 +3,7 @@ package verifier
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"net/netip"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -97,4 +98,15 @@ func (x *Index) read(keyID string, f func(*entry)) bool {
 		f(k)
 	}
 	return k != nil
+}
+
+// AllowsFrom reports whether the key may be used from addr: it has no
+// allowed_cidrs, or addr is inside one of them. An unknown address (the
+// zero Addr) is inside none. A key the index lacks is allowed nowhere.
+func (x *Index) AllowsFrom(keyID string, addr netip.Addr) bool {
+	ok := false
+	x.read(keyID, func(k *entry) {
+		ok = k.limits == nil || len(k.limits.cidrs) == 0 || allowedAddr(k.limits.cidrs, addr)
+	})
+	return ok
 }

@@ -133,7 +133,13 @@ func allowed(cidrs []netip.Prefix, ip string) bool {
 	if err != nil {
 		return false
 	}
-	addr = addr.Unmap()
+	return allowedAddr(cidrs, addr)
+}
+
+// allowedAddr reports whether addr is inside one of cidrs; the zero
+// address (unknown) is inside none.
+func allowedAddr(cidrs []netip.Prefix, addr netip.Addr) bool {
+	addr = addr.Unmap().WithZone("")
 	for _, p := range cidrs {
 		if p.Contains(addr) {
 			return true

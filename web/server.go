@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -132,6 +133,9 @@ func (s *Server) endpoint(ep commands.Endpoint) http.HandlerFunc {
 			return
 		}
 		ctx = commands.WithSource(ctx, "http "+r.RemoteAddr)
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			ctx = commands.WithClientAddr(ctx, ap.Addr())
+		}
 		res, err := s.Service.Call(ctx, ep, r.Header.Get("Authorization"), r.Header.Get("Idempotency-Key"), body)
 		if err != nil {
 			if keyledger.ErrorCode(err) == keyledger.EInternal {

@@ -208,6 +208,8 @@ func (c *client) whyRefused() string {
 		return "the key has expired"
 	case "not_found":
 		return "this server does not know the key (is it the server that issued it? --server, or the URL in DATA/nats.url)"
+	case "forbidden_ip":
+		return "the key has allowed_cidrs, and this connection comes from outside them"
 	}
 	return unknown
 }

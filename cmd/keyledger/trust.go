@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/natsauth"
 	"github.com/nats-io/nats-server/v2/server"
@@ -126,13 +127,9 @@ func (m *Main) openCallout() error {
 		return nil
 	}
 	m.callout.DataDir, m.callout.Logger = m.DataDir, m.Logger
-	m.callout.CheckKey = func(ctx context.Context, token, source string) (*natsauth.Identity, error) {
-		a, err := m.service.Authenticate(ctx, "Bearer "+token)
-		if keyledger.ErrorCode(err) == keyledger.EUnauthenticated {
-			// A wrong secret or an ended key, over NATS as over HTTP:
-			// an AccessDenied for a real key, rate-limited.
-			m.service.ConnectRefused(token, source)
-		}
+	m.callout.CheckKey = func(ctx context.Context, token string, from natsauth.Client) (*natsauth.Identity, error) {
+		ctx = commands.WithClientAddr(commands.WithSource(ctx, from.Source()), from.Addr)
+		a, err := m.service.AuthenticateConnection(ctx, token)
 		if err != nil {
 			return nil, err
 		}

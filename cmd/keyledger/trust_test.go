@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,5 +255,45 @@ func TestRefusedNATSConnectionsAreAudited(t *testing.T) {
 	d := denied(b.aliceKeyID)
 	if len(d) != 1 || d[0].Actor != "" || d[0].Owner != b.aliceID || d[0].Source != "nats 127.0.0.1 (prober)" {
 		t.Fatalf("alice's refused connection: %d entries, first %+v", len(d), d[0])
+	}
+}
+
+// TestAllowedCIDRsHoldOverNATSAndHTTP: a key limited to a network other
+// than loopback cannot connect to NATS from loopback, nor call the HTTP
+// API; its holder is told why. The same key limited to loopback does both.
+func TestAllowedCIDRsHoldOverNATSAndHTTP(t *testing.T) {
+	b := newBoundary(t, nil)
+	for _, tc := range []struct {
+		cidr string
+		ok   bool
+	}{{"10.0.0.0/8", false}, {"127.0.0.0/8", true}} {
+		k := decodeJSON[keyJSON](t, mustCLI(t, b.m, b.admin, "key", "issue", "--owner", b.aliceID, "--name", "net-"+tc.cidr[:2], "--cidr", tc.cidr, "--json"))
+		nc, err := nats.Connect(b.m.ClientURL(), natsauth.ConnectOptions(k.Token)...)
+		if err == nil {
+			_, err = nc.Request("keyledger.query.settings", nil, 5*time.Second)
+			nc.Close()
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("--cidr %s over NATS from loopback: %v", tc.cidr, err)
+		}
+		if !tc.ok {
+			if _, errOut, code := cliAt(b.m.ClientURL(), writeToken(t, k.Token), "settings", "show"); code == 0 || !strings.Contains(errOut, "allowed_cidrs") {
+				t.Errorf("the CLI with --cidr %s from loopback: exit %d, %s; want why", tc.cidr, code, errOut)
+			}
+		}
+		req, _ := http.NewRequest("POST", b.m.HTTPURL()+"/v1/query/settings", strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+k.Token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if tc.ok && res.StatusCode != http.StatusOK {
+			t.Errorf("--cidr %s over HTTP from loopback: %d %s", tc.cidr, res.StatusCode, body)
+		}
+		if !tc.ok && (res.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "127.0.0.1: it is outside the key's allowed_cidrs")) {
+			t.Errorf("--cidr %s over HTTP from loopback: %d %s; want 403 naming the address", tc.cidr, res.StatusCode, body)
+		}
 	}
 }
