@@ -57,3 +57,55 @@ type AuditReceipt struct {
 	Proof      []string `json:"proof"`
 	Checkpoint string   `json:"checkpoint"`
 }
+
+// KeyTrace is one key's whole story (keyledger.query.audit.trace): every
+// audit entry about it, oldest first (issue and policy, renames, refused
+// attempts, its end), and its use per hour.
+type KeyTrace struct {
+	KeyID   string        `json:"key_id"`
+	Owner   string        `json:"owner"`
+	Entries []*AuditEntry `json:"entries"`
+	// Usage is the key's verifications per UTC hour, oldest first, over
+	// its most recent TraceUsageHours hours of use; hours without use are
+	// left out. It reaches the trace with the once-a-minute usage flush.
+	Usage []UsageHour `json:"usage"`
+}
+
+// TraceUsageHours is how many hours of use a trace reports: the key's
+// most recent 720 (30 days of constant use).
+const TraceUsageHours = 720
+
+// UsageHour is a key's verifications in one hour: counts by result, and
+// the addresses the gateways named (the TraceSourcesPerHour busiest; the
+// rest, and attempts past the sources kept per minute, as "*").
+type UsageHour struct {
+	Hour    time.Time     `json:"hour"`
+	Counts  UsageCounts   `json:"counts"`
+	Sources []UsageSource `json:"sources"`
+}
+
+// TraceSourcesPerHour is how many addresses a trace names per hour.
+const TraceSourcesPerHour = 8
+
+// UsageCounts are verifications by result code.
+type UsageCounts struct {
+	Valid        int64 `json:"valid"`
+	NotFound     int64 `json:"not_found"`
+	Revoked      int64 `json:"revoked"`
+	Expired      int64 `json:"expired"`
+	ForbiddenIP  int64 `json:"forbidden_ip"`
+	MissingScope int64 `json:"missing_scope"`
+	RateLimited  int64 `json:"rate_limited"`
+	Disabled     int64 `json:"disabled"`
+}
+
+// Refused is every count but Valid.
+func (c UsageCounts) Refused() int64 {
+	return c.NotFound + c.Revoked + c.Expired + c.ForbiddenIP + c.MissingScope + c.RateLimited + c.Disabled
+}
+
+// UsageSource is how many verifications in an hour named one address.
+type UsageSource struct {
+	IP    string `json:"ip"`
+	Count int64  `json:"count"`
+}

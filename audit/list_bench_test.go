@@ -137,3 +137,90 @@ func BenchmarkAuditList(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAuditTrace traces keys of the 10,000,000-row trail, each with
+// its use per hour: 200 keys used in each of their last 720 hours (one
+// minute an hour, three addresses), and one key used every minute of 30
+// days from nine addresses a minute, the most a trace reads. It reports p50
+// and p99 latency.
+func BenchmarkAuditTrace(b *testing.B) {
+	n := listBenchRows()
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("keyledger-audit-bench-v2-%d.db", n))
+	generatedTrail(b, n) // made once, kept
+	usage := traceUsageDB(b)
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1) // the usage tables are attached to this one connection
+	if _, err := db.Exec(`ATTACH DATABASE ? AS u`, "file:"+usage+"?mode=ro"); err != nil {
+		b.Fatal(err)
+	}
+	trail := &audit.Trail{DB: db}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		key  func(r *rand.Rand) string
+		use  int
+	}{
+		{"hourly use", func(r *rand.Rand) string { return fmt.Sprintf("01HKEY%020d", r.IntN(200)) }, 720},
+		{"every minute for 30 days", func(*rand.Rand) string { return fmt.Sprintf("01HKEY%020d", 999_999) }, 720},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			lat := make([]time.Duration, 0, b.N)
+			for i := 0; i < b.N; i++ {
+				key := tc.key(r)
+				start := time.Now()
+				tr, err := trail.Trace(ctx, key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+				if len(tr.Entries) == 0 || len(tr.Usage) != tc.use {
+					b.Fatalf("trace of %s: %d entries, %d hours; want %d hours", key, len(tr.Entries), len(tr.Usage), tc.use)
+				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+		})
+	}
+}
+
+// traceUsageDB writes the usage tables BenchmarkAuditTrace attaches.
+func traceUsageDB(b *testing.B) string {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "usage.db")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=OFF&_synchronous=OFF")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`CREATE TABLE usage (key_id TEXT NOT NULL, minute TEXT NOT NULL, valid INTEGER NOT NULL DEFAULT 0, not_found INTEGER NOT NULL DEFAULT 0,
+			revoked INTEGER NOT NULL DEFAULT 0, expired INTEGER NOT NULL DEFAULT 0, forbidden_ip INTEGER NOT NULL DEFAULT 0,
+			missing_scope INTEGER NOT NULL DEFAULT 0, rate_limited INTEGER NOT NULL DEFAULT 0, disabled INTEGER NOT NULL DEFAULT 0,
+			PRIMARY KEY (key_id, minute))`,
+		`CREATE TABLE usage_sources (key_id TEXT NOT NULL, minute TEXT NOT NULL, ip TEXT NOT NULL, count INTEGER NOT NULL,
+			PRIMARY KEY (key_id, minute, ip)) WITHOUT ROWID`,
+		`WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < 199),
+			h(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM h WHERE j < 719)
+		INSERT INTO usage (key_id, minute, valid, not_found)
+			SELECT printf('01HKEY%020d', i), strftime('%Y-%m-%dT%H:30:00.000Z', '2026-11-23 12:00:00', '-' || j || ' hours'), 40, 1 FROM k, h`,
+		`INSERT INTO usage_sources SELECT key_id, minute, '10.0.' || (rowid % 3) || '.1', 10 FROM usage`,
+		`INSERT INTO usage_sources SELECT key_id, minute, '10.1.' || (rowid % 3) || '.1', 5 FROM usage`,
+		`INSERT INTO usage_sources SELECT key_id, minute, '*', 2 FROM usage`,
+		`WITH RECURSIVE m(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM m WHERE j < 43199)
+		INSERT INTO usage (key_id, minute, valid, rate_limited)
+			SELECT printf('01HKEY%020d', 999999), strftime('%Y-%m-%dT%H:%M:00.000Z', '2026-11-23 12:00:00', '-' || j || ' minutes'), 100, 3 FROM m`,
+		`WITH RECURSIVE a(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM a WHERE x < 8)
+		INSERT INTO usage_sources SELECT key_id, minute, '192.0.2.' || ((rowid + x) % 50), 11 FROM usage, a WHERE key_id = printf('01HKEY%020d', 999999)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			b.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	return path
+}

@@ -120,9 +120,11 @@ func parseCursor(c string) (string, uint64, bool) {
 	return at, seq, err == nil
 }
 
-// Trace returns every entry about one key, oldest first: who issued it, for
-// whom and with what policy, renames, revocations, regenerations, its end.
-func (t *Trail) Trace(ctx context.Context, keyID string) ([]*keyledger.AuditEntry, error) {
+// Trace returns one key's whole story: every entry about it, oldest first
+// (who issued it, for whom and with what policy, renames, refused
+// attempts, revocations, regenerations, its end), and its use per hour
+// with the addresses it came from.
+func (t *Trail) Trace(ctx context.Context, keyID string) (*keyledger.KeyTrace, error) {
 	entries, err := t.query(ctx, `SELECT `+entryColumns+` FROM audit_events WHERE key_id = ? ORDER BY seq`, keyID)
 	if err != nil {
 		return nil, err
@@ -130,7 +132,16 @@ func (t *Trail) Trace(ctx context.Context, keyID string) ([]*keyledger.AuditEntr
 	if len(entries) == 0 {
 		return nil, keyledger.Errorf(keyledger.ENotFound, "no audit entries for key %s", keyID)
 	}
-	return entries, nil
+	tr := &keyledger.KeyTrace{KeyID: keyID, Entries: entries}
+	for _, e := range entries {
+		if e.Owner != "" {
+			tr.Owner = e.Owner
+		}
+	}
+	if tr.Usage, err = t.usagePerHour(ctx, keyID); err != nil {
+		return nil, err
+	}
+	return tr, nil
 }
 
 func (t *Trail) query(ctx context.Context, q string, args ...any) ([]*keyledger.AuditEntry, error) {

@@ -163,8 +163,11 @@ func TestAuditRowsTellAKeysStory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if trace.KeyID != id || trace.Owner == "" || len(trace.Usage) != 0 {
+		t.Errorf("trace of %s: key %s owner %q usage %v", id, trace.KeyID, trace.Owner, trace.Usage)
+	}
 	var actions []string
-	for _, e := range trace {
+	for _, e := range trace.Entries {
 		actions = append(actions, e.Action)
 		if e.Actor != l.admin.UserID || e.ActorKey != l.admin.KeyID || e.Source != "test" || e.LeafHash == "" || e.KeyID != id {
 			t.Errorf("entry %d: actor %q key %q source %q leaf %q key_id %q", e.Seq, e.Actor, e.ActorKey, e.Source, e.LeafHash, e.KeyID)
@@ -173,14 +176,14 @@ func TestAuditRowsTellAKeysStory(t *testing.T) {
 	if strings.Join(actions, ",") != "key.issued,key.renamed,key.revoked" {
 		t.Fatalf("trace actions %v", actions)
 	}
-	if got := string(trace[1].Detail); got != `{"before":{"name":"ci ünï *\u003e","description":""},"after":{"name":"renamed.key","description":""}}` {
+	if got := string(trace.Entries[1].Detail); got != `{"before":{"name":"ci ünï *\u003e","description":""},"after":{"name":"renamed.key","description":""}}` {
 		t.Errorf("rename detail %s", got)
 	}
-	if got := string(trace[2].Detail); got != `{"reason":"leaked in a log"}` {
+	if got := string(trace.Entries[2].Detail); got != `{"reason":"leaked in a log"}` {
 		t.Errorf("revoke detail %s", got)
 	}
-	if !strings.Contains(string(trace[0].Detail), `"scopes":["deploy"]`) || !strings.Contains(string(trace[0].Detail), `"expires_at"`) {
-		t.Errorf("issue detail lacks the policy: %s", trace[0].Detail)
+	if !strings.Contains(string(trace.Entries[0].Detail), `"scopes":["deploy"]`) || !strings.Contains(string(trace.Entries[0].Detail), `"expires_at"`) {
+		t.Errorf("issue detail lacks the policy: %s", trace.Entries[0].Detail)
 	}
 	settings, err := l.svc.AuditList(ctx, l.admin, keyledger.AuditFilter{Action: "settings.changed"})
 	if err != nil || len(settings.Entries) != 1 {

@@ -10,7 +10,7 @@ import (
 // AuditTrail is what the audit queries read; *audit.Trail is one.
 type AuditTrail interface {
 	List(ctx context.Context, f keyledger.AuditFilter) (*keyledger.AuditPage, error)
-	Trace(ctx context.Context, keyID string) ([]*keyledger.AuditEntry, error)
+	Trace(ctx context.Context, keyID string) (*keyledger.KeyTrace, error)
 	Prove(ctx context.Context, seq uint64) (*keyledger.AuditReceipt, error)
 	Revocation(ctx context.Context, keyID string) (uint64, error)
 	// LatestCheckpoint returns the tree size the newest checkpoint covers.
@@ -69,8 +69,9 @@ func (s *Service) AuditList(ctx context.Context, a Actor, f keyledger.AuditFilte
 	return s.Trail.List(ctx, f)
 }
 
-// AuditTrace returns a key's whole story, oldest first.
-func (s *Service) AuditTrace(ctx context.Context, a Actor, keyID string) ([]*keyledger.AuditEntry, error) {
+// AuditTrace returns a key's whole story: its audit entries, oldest first,
+// and its use per hour.
+func (s *Service) AuditTrace(ctx context.Context, a Actor, keyID string) (*keyledger.KeyTrace, error) {
 	if err := s.mayReadTrail(a); err != nil {
 		return nil, err
 	}

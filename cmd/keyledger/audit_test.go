@@ -330,3 +330,44 @@ func TestReceiptWaitsForWitnesses(t *testing.T) {
 	mustFail(t, m, admin, "unavailable", "audit", "receipt", key.KeyID, "--min-witnesses", "2", "--wait", "500ms")
 	mustFail(t, m, admin, "invalid", "audit", "receipt", key.KeyID, "--min-witnesses", "-1")
 }
+
+// TestAuditTraceShowsUsePerHour: a key's trace reports its verifications
+// per hour, valid and refused by reason, with the addresses gateways
+// named, in the readable report and in --json.
+func TestAuditTraceShowsUsePerHour(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	k := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--name", "traced", "--scope", "read", "--json"))
+	for i, body := range []string{
+		`{"key":%q,"scope":"read","ip":"10.0.0.7"}`, `{"key":%q,"scope":"read","ip":"10.0.0.7"}`, `{"key":%q,"scope":"read","ip":"10.0.0.7"}`,
+		`{"key":%q,"scope":"write","ip":"203.0.113.9"}`, `{"key":%q,"scope":"write","ip":"203.0.113.9"}`,
+	} {
+		if code, res := verifyHTTP(t, m, fmt.Sprintf(body, k.Token), ""); code != 200 || res.Valid != (i < 3) {
+			t.Fatalf("verify %d: %d %+v", i, code, res)
+		}
+	}
+	m.Close() // flushes the usage records
+	m = run(t, newMain(dir, nil))
+	var tr keyledger.KeyTrace
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		tr = decodeJSON[keyledger.KeyTrace](t, mustCLI(t, m, admin, "audit", "trace", k.KeyID, "--json"))
+		if len(tr.Usage) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(tr.Usage) == 2 { // the verifications straddled the hour
+		t.Skip("the verifications fell into two hours; the sums per hour are TestTraceSumsUseByHourWithSources's")
+	}
+	if len(tr.Usage) != 1 || tr.Usage[0].Counts != (keyledger.UsageCounts{Valid: 3, MissingScope: 2}) ||
+		fmt.Sprint(tr.Usage[0].Sources) != "[{10.0.0.7 3} {203.0.113.9 2}]" || tr.Owner == "" || len(tr.Entries) == 0 {
+		t.Fatalf("trace: %+v", tr)
+	}
+	report := mustCLI(t, m, admin, "audit", "trace", k.KeyID)
+	for _, want := range []string{"key " + k.KeyID + ", owner " + tr.Owner, "key.issued", "verifications per hour", "10.0.0.7 ×3, 203.0.113.9 ×2", "2 (2 missing_scope)"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report lacks %q:\n%s", want, report)
+		}
+	}
+}

@@ -75,13 +75,67 @@ func auditTrace(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		var entries []*keyledger.AuditEntry
-		if err := cl.call(ctx, "query.audit.trace", map[string]string{"key_id": id}, &entries); err != nil || cl.json {
+		var tr keyledger.KeyTrace
+		if err := cl.call(ctx, "query.audit.trace", map[string]string{"key_id": id}, &tr); err != nil || cl.json {
 			return err
 		}
-		printEntries(cl.stdout, entries)
+		printTrace(cl.stdout, &tr)
 		return nil
 	}
+}
+
+// printTrace prints a key's story, then its use per hour.
+func printTrace(out io.Writer, tr *keyledger.KeyTrace) {
+	fmt.Fprintf(out, "key %s, owner %s\n\n", tr.KeyID, orDash(tr.Owner))
+	printEntries(out, tr.Entries)
+	denied := 0
+	for _, e := range tr.Entries {
+		if e.Action == "key.denied" {
+			denied++
+		}
+	}
+	fmt.Fprintf(out, "\nrefused calls and connections recorded: %d (key.denied above)\n", denied)
+	if len(tr.Usage) == 0 {
+		fmt.Fprintln(out, "verifications: none recorded (usage is flushed once a minute)")
+		return
+	}
+	fmt.Fprintf(out, "\nverifications per hour (UTC; the key's last %d hours of use at most):\n", keyledger.TraceUsageHours)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "HOUR\tVALID\tREFUSED\tFROM")
+	for _, h := range tr.Usage {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", h.Hour.UTC().Format("2006-01-02 15:00"), h.Counts.Valid, refusedText(h.Counts), sourcesText(h.Sources))
+	}
+	w.Flush()
+}
+
+// refusedText is "0", or the refusals with their reasons: "3 (1 not_found, 2 revoked)".
+func refusedText(c keyledger.UsageCounts) string {
+	if c.Refused() == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, r := range []struct {
+		n    int64
+		code string
+	}{{c.NotFound, "not_found"}, {c.Revoked, "revoked"}, {c.Expired, "expired"}, {c.ForbiddenIP, "forbidden_ip"},
+		{c.MissingScope, "missing_scope"}, {c.RateLimited, "rate_limited"}, {c.Disabled, "disabled"}} {
+		if r.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", r.n, r.code))
+		}
+	}
+	return fmt.Sprintf("%d (%s)", c.Refused(), strings.Join(parts, ", "))
+}
+
+// sourcesText is "10.0.0.1 ×7, * ×6", or "-" when no address was named.
+func sourcesText(sources []keyledger.UsageSource) string {
+	if len(sources) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(sources))
+	for i, s := range sources {
+		parts[i] = fmt.Sprintf("%s ×%d", s.IP, s.Count)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // printEntries prints audit entries as a table; DETAIL is the JSON detail.

@@ -192,6 +192,13 @@ func TestConsole(t *testing.T) {
 		// The trail holds the revocation made above, with its reason.
 		admin.do(chromedp.WaitVisible(css(`table.audit tbody tr`)))
 		admin.waitText(`table.audit`, "leaked in a log")
+		// Its key's trace tells the story, with the use per hour.
+		keyID := eval[string](admin, `[...document.querySelectorAll('table.audit tbody tr')].find((r) => r.textContent.includes('leaked in a log')).querySelector('button[data-trace]').dataset.trace`)
+		admin.click(`table.audit button[data-trace="` + keyID + `"]`)
+		admin.waitText(`dialog[data-dialog=trace] ol.trace`, "key.revoked")
+		admin.waitText(`dialog[data-dialog=trace] ol.trace`, "leaked in a log")
+		admin.waitText(`dialog[data-dialog=trace]`, "Verifications per hour")
+		admin.do(chromedp.KeyEvent(kb.Escape))
 	})
 
 	t.Run("deactivating_names_the_keys_and_signs_the_person_out", func(t *testing.T) {

@@ -24,16 +24,34 @@ async function revokeKey(keyID, evidence) {
   return r.revoked.length > 0;
 }
 
-/** showTrace opens a key's whole story in a dialog, with a revoke button. */
+/** refusedText is "0", or the refusals with their reasons: "3 (1 not_found, 2 revoked)". */
+function refusedText(c) {
+  const reasons = ['not_found', 'revoked', 'expired', 'forbidden_ip', 'missing_scope', 'rate_limited', 'disabled'].filter((r) => c[r] > 0);
+  const n = reasons.reduce((sum, r) => sum + c[r], 0);
+  return n ? `${n} (${reasons.map((r) => `${c[r]} ${r}`).join(', ')})` : '0';
+}
+
+/** usageTable draws a trace's verifications per hour. */
+function usageTable(usage) {
+  if (!usage.length) return h('p', { class: 'empty', text: 'No verifications recorded (usage arrives once a minute).' });
+  const cols = [['Hour (UTC)', (u) => u.hour.slice(0, 13).replace('T', ' ') + ':00'], ['Valid', (u) => String(u.counts.valid)],
+    ['Refused', (u) => refusedText(u.counts)], ['From', (u) => (u.sources || []).map((s) => `${s.ip} ×${s.count}`).join(', ') || '—']];
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'usage' },
+    h('thead', {}, h('tr', {}, cols.map(([t]) => h('th', { scope: 'col', text: t })))),
+    h('tbody', {}, usage.map((u) => h('tr', {}, cols.map(([t, f]) => h('td', { 'data-label': t, text: f(u) })))))));
+}
+
+/** showTrace opens a key's whole story in a dialog: what happened to it,
+ * and its use per hour, with a revoke button. */
 async function showTrace(keyID, write) {
-  let entries = [];
+  let t;
   try {
-    const t = await call('query.audit.trace', { key_id: keyID });
-    entries = t.entries || [];
+    t = await call('query.audit.trace', { key_id: keyID });
   } catch (err) {
     toast(err.message || String(err), 'error');
     return;
   }
+  const entries = t.entries || [];
   const rows = entries.map((e) => h('li', {}, h('strong', { text: e.action }), ' ', when(e.at), ' by ', e.actor || 'keyledger',
     e.source ? ` from ${e.source}` : '', e.detail ? ` — ${typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail)}` : ''));
   const actions = [];
@@ -42,7 +60,9 @@ async function showTrace(keyID, write) {
     revoke.addEventListener('click', async () => { d.close(); await revokeKey(keyID, ''); });
     actions.push(revoke);
   }
-  const d = openDialog({ title: `Trace of ${keyID}`, label: 'trace', body: [h('ol', { class: 'trace' }, rows)], actions });
+  const body = [h('p', { text: `Owner ${t.owner || '—'}.` }), h('h3', { text: 'What happened' }), h('ol', { class: 'trace' }, rows),
+    h('h3', { text: 'Verifications per hour' }), usageTable(t.usage || [])];
+  const d = openDialog({ title: `Trace of ${keyID}`, label: 'trace', body, actions });
 }
 
 /** suspicious draws the ranking of keys whose recent use looks unusual. */
@@ -106,9 +126,15 @@ export async function render(section, { me } = {}) {
     if (!entries.length) { clear(list, h('p', { class: 'empty', text: 'No entries match.' })); return; }
     const cols = [['Seq', (e) => String(e.seq)], ['At', (e) => when(e.at)], ['Actor', (e) => e.actor], ['Action', (e) => e.action],
       ['Key', (e) => e.key_id || '—'], ['Owner', (e) => e.owner || '—'], ['Detail', (e) => typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail ?? '')]];
+    const traceButton = (e) => {
+      if (!e.key_id) return h('td', {});
+      const b = h('button', { type: 'button', class: 'secondary', text: 'Trace', 'data-trace': e.key_id, 'aria-label': `Trace ${e.key_id}` });
+      b.addEventListener('click', () => showTrace(e.key_id, write));
+      return h('td', {}, b);
+    };
     clear(list, h('div', { class: 'table-wrap' }, h('table', { class: 'audit' },
-      h('thead', {}, h('tr', {}, cols.map(([t]) => h('th', { scope: 'col', text: t })))),
-      h('tbody', {}, entries.map((e) => h('tr', {}, cols.map(([t, f]) => h('td', { 'data-label': t, text: f(e) }))))))));
+      h('thead', {}, h('tr', {}, cols.map(([t]) => h('th', { scope: 'col', text: t })), h('th', { scope: 'col', text: '' }))),
+      h('tbody', {}, entries.map((e) => h('tr', {}, cols.map(([t, f]) => h('td', { 'data-label': t, text: f(e) })), traceButton(e)))))));
   };
   form.addEventListener('submit', (e) => { e.preventDefault(); load(); });
   more.addEventListener('click', () => load(true));
