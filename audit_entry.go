@@ -66,14 +66,18 @@ type KeyTrace struct {
 	Owner   string        `json:"owner"`
 	Entries []*AuditEntry `json:"entries"`
 	// Usage is the key's verifications per UTC hour, oldest first, over
-	// its most recent TraceUsageHours hours of use; hours without use are
-	// left out. It reaches the trace with the once-a-minute usage flush.
+	// its most recent hours of use (TraceUsageHours unless asked for up
+	// to MaxTraceUsageHours); hours without use are left out. It reaches
+	// the trace with the once-a-minute usage flush.
 	Usage []UsageHour `json:"usage"`
 }
 
-// TraceUsageHours is how many hours of use a trace reports: the key's
-// most recent 720 (30 days of constant use).
-const TraceUsageHours = 720
+// How many hours of use a trace reports: the key's most recent 168 (a
+// week of constant use), or up to 720 (30 days) when asked.
+const (
+	TraceUsageHours    = 168
+	MaxTraceUsageHours = 720
+)
 
 // UsageHour is a key's verifications in one hour: counts by result, and
 // the addresses the gateways named (the TraceSourcesPerHour busiest; the

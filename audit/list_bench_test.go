@@ -139,10 +139,9 @@ func BenchmarkAuditList(b *testing.B) {
 }
 
 // BenchmarkAuditTrace traces keys of the 10,000,000-row trail, each with
-// its use per hour: 200 keys used in each of their last 720 hours (one
-// minute an hour, three addresses), and one key used every minute of 30
-// days from nine addresses a minute, the most a trace reads. It reports p50
-// and p99 latency.
+// its use per hour: 200 keys used in each of their last 720 hours from
+// three addresses, and one used every minute of 30 days from 50 addresses
+// an hour, the most a trace reads. It reports p50 and p99 latency.
 func BenchmarkAuditTrace(b *testing.B) {
 	n := listBenchRows()
 	path := filepath.Join(os.TempDir(), fmt.Sprintf("keyledger-audit-bench-v2-%d.db", n))
@@ -159,13 +158,18 @@ func BenchmarkAuditTrace(b *testing.B) {
 	}
 	trail := &audit.Trail{DB: db}
 	ctx := context.Background()
+	hourly := func(r *rand.Rand) string { return fmt.Sprintf("01HKEY%020d", r.IntN(200)) }
+	busy := func(*rand.Rand) string { return fmt.Sprintf("01HKEY%020d", 999_999) }
 	for _, tc := range []struct {
-		name string
-		key  func(r *rand.Rand) string
-		use  int
+		name    string
+		key     func(r *rand.Rand) string
+		hours   int
+		sources int
 	}{
-		{"hourly use", func(r *rand.Rand) string { return fmt.Sprintf("01HKEY%020d", r.IntN(200)) }, 720},
-		{"every minute for 30 days", func(*rand.Rand) string { return fmt.Sprintf("01HKEY%020d", 999_999) }, 720},
+		{"hourly use, 168 hours", hourly, keyledger.TraceUsageHours, 3},
+		{"hourly use, 720 hours", hourly, keyledger.MaxTraceUsageHours, 3},
+		{"every minute, 168 hours", busy, keyledger.TraceUsageHours, keyledger.TraceSourcesPerHour + 1},
+		{"every minute, 720 hours", busy, keyledger.MaxTraceUsageHours, keyledger.TraceSourcesPerHour + 1},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 2))
@@ -173,13 +177,13 @@ func BenchmarkAuditTrace(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				key := tc.key(r)
 				start := time.Now()
-				tr, err := trail.Trace(ctx, key)
+				tr, err := trail.Trace(ctx, key, tc.hours)
 				if err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(start))
-				if len(tr.Entries) == 0 || len(tr.Usage) != tc.use {
-					b.Fatalf("trace of %s: %d entries, %d hours; want %d hours", key, len(tr.Entries), len(tr.Usage), tc.use)
+				if len(tr.Entries) == 0 || len(tr.Usage) != tc.hours || len(tr.Usage[0].Sources) != tc.sources {
+					b.Fatalf("trace of %s: %d entries, %d hours", key, len(tr.Entries), len(tr.Usage))
 				}
 			}
 			slices.Sort(lat)
@@ -189,7 +193,8 @@ func BenchmarkAuditTrace(b *testing.B) {
 	}
 }
 
-// traceUsageDB writes the usage tables BenchmarkAuditTrace attaches.
+// traceUsageDB writes the per-hour usage tables BenchmarkAuditTrace
+// attaches (as projections' usage migrations declare them).
 func traceUsageDB(b *testing.B) string {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "usage.db")
@@ -199,24 +204,24 @@ func traceUsageDB(b *testing.B) string {
 	}
 	defer db.Close()
 	for _, q := range []string{
-		`CREATE TABLE usage (key_id TEXT NOT NULL, minute TEXT NOT NULL, valid INTEGER NOT NULL DEFAULT 0, not_found INTEGER NOT NULL DEFAULT 0,
-			revoked INTEGER NOT NULL DEFAULT 0, expired INTEGER NOT NULL DEFAULT 0, forbidden_ip INTEGER NOT NULL DEFAULT 0,
-			missing_scope INTEGER NOT NULL DEFAULT 0, rate_limited INTEGER NOT NULL DEFAULT 0, disabled INTEGER NOT NULL DEFAULT 0,
-			PRIMARY KEY (key_id, minute))`,
-		`CREATE TABLE usage_sources (key_id TEXT NOT NULL, minute TEXT NOT NULL, ip TEXT NOT NULL, count INTEGER NOT NULL,
-			PRIMARY KEY (key_id, minute, ip)) WITHOUT ROWID`,
+		`CREATE TABLE usage_hours (key_id TEXT NOT NULL, hour TEXT NOT NULL, valid INTEGER NOT NULL DEFAULT 0,
+			not_found INTEGER NOT NULL DEFAULT 0, revoked INTEGER NOT NULL DEFAULT 0, expired INTEGER NOT NULL DEFAULT 0,
+			forbidden_ip INTEGER NOT NULL DEFAULT 0, missing_scope INTEGER NOT NULL DEFAULT 0, rate_limited INTEGER NOT NULL DEFAULT 0,
+			disabled INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (key_id, hour)) WITHOUT ROWID`,
+		`CREATE TABLE usage_hour_sources (key_id TEXT NOT NULL, hour TEXT NOT NULL, ip TEXT NOT NULL, count INTEGER NOT NULL,
+			PRIMARY KEY (key_id, hour, ip)) WITHOUT ROWID`,
 		`WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < 199),
 			h(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM h WHERE j < 719)
-		INSERT INTO usage (key_id, minute, valid, not_found)
-			SELECT printf('01HKEY%020d', i), strftime('%Y-%m-%dT%H:30:00.000Z', '2026-11-23 12:00:00', '-' || j || ' hours'), 40, 1 FROM k, h`,
-		`INSERT INTO usage_sources SELECT key_id, minute, '10.0.' || (rowid % 3) || '.1', 10 FROM usage`,
-		`INSERT INTO usage_sources SELECT key_id, minute, '10.1.' || (rowid % 3) || '.1', 5 FROM usage`,
-		`INSERT INTO usage_sources SELECT key_id, minute, '*', 2 FROM usage`,
-		`WITH RECURSIVE m(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM m WHERE j < 43199)
-		INSERT INTO usage (key_id, minute, valid, rate_limited)
-			SELECT printf('01HKEY%020d', 999999), strftime('%Y-%m-%dT%H:%M:00.000Z', '2026-11-23 12:00:00', '-' || j || ' minutes'), 100, 3 FROM m`,
-		`WITH RECURSIVE a(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM a WHERE x < 8)
-		INSERT INTO usage_sources SELECT key_id, minute, '192.0.2.' || ((rowid + x) % 50), 11 FROM usage, a WHERE key_id = printf('01HKEY%020d', 999999)`,
+		INSERT INTO usage_hours (key_id, hour, valid, not_found)
+			SELECT printf('01HKEY%020d', i), strftime('%Y-%m-%dT%H:00:00.000Z', '2026-11-23 12:00:00', '-' || j || ' hours'), 40, 1 FROM k, h`,
+		`WITH RECURSIVE a(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM a WHERE x < 2)
+		INSERT INTO usage_hour_sources SELECT key_id, hour, '10.0.' || x || '.1', 10 + x FROM usage_hours, a`,
+		`WITH RECURSIVE h(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM h WHERE j < 719)
+		INSERT INTO usage_hours (key_id, hour, valid, rate_limited)
+			SELECT printf('01HKEY%020d', 999999), strftime('%Y-%m-%dT%H:00:00.000Z', '2026-11-23 12:00:00', '-' || j || ' hours'), 6000, 180 FROM h`,
+		`WITH RECURSIVE a(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM a WHERE x < 49)
+		INSERT INTO usage_hour_sources SELECT key_id, hour, '192.0.2.' || x, 100 + x FROM usage_hours, a
+			WHERE key_id = printf('01HKEY%020d', 999999)`,
 	} {
 		if _, err := db.Exec(q); err != nil {
 			b.Fatalf("%.60s: %v", q, err)

@@ -5,55 +5,50 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/keyledger/keyledger"
 )
 
-// usagePerHour sums the key's per-minute usage into hours, over its most
-// recent keyledger.TraceUsageHours hours of use (bounded by rows, so a key
-// in constant use for a year costs what one used for a month does).
-func (t *Trail) usagePerHour(ctx context.Context, keyID string) ([]keyledger.UsageHour, error) {
-	rows, err := t.DB.QueryContext(ctx, `SELECT substr(minute, 1, 13), SUM(valid), SUM(not_found), SUM(revoked), SUM(expired),
-			SUM(forbidden_ip), SUM(missing_scope), SUM(rate_limited), SUM(disabled)
-		FROM (SELECT * FROM usage WHERE key_id = ? ORDER BY minute DESC LIMIT ?)
-		GROUP BY 1 ORDER BY 1 DESC LIMIT ?`, keyID, keyledger.TraceUsageHours*60, keyledger.TraceUsageHours)
+// usagePerHour reads the key's usage per hour (the usage projection sums
+// it as it is written), over its most recent hours of use.
+func (t *Trail) usagePerHour(ctx context.Context, keyID string, hours int) ([]keyledger.UsageHour, error) {
+	rows, err := t.DB.QueryContext(ctx, `SELECT hour, valid, not_found, revoked, expired, forbidden_ip, missing_scope, rate_limited, disabled
+		FROM usage_hours WHERE key_id = ? ORDER BY hour DESC LIMIT ?`, keyID, hours)
 	if err != nil {
 		return nil, fmt.Errorf("trace usage: %w", err)
 	}
 	defer rows.Close()
-	var hours []keyledger.UsageHour
+	var out []keyledger.UsageHour
 	for rows.Next() {
 		var hour string
 		var c keyledger.UsageCounts
 		if err := rows.Scan(&hour, &c.Valid, &c.NotFound, &c.Revoked, &c.Expired, &c.ForbiddenIP, &c.MissingScope, &c.RateLimited, &c.Disabled); err != nil {
 			return nil, fmt.Errorf("trace usage: %w", err)
 		}
-		at, err := time.Parse("2006-01-02T15", hour)
+		at, err := parseTime(hour)
 		if err != nil {
 			return nil, fmt.Errorf("trace usage: hour %q: %w", hour, err)
 		}
-		hours = append(hours, keyledger.UsageHour{Hour: at, Counts: c, Sources: []keyledger.UsageSource{}})
+		out = append(out, keyledger.UsageHour{Hour: at, Counts: c, Sources: []keyledger.UsageSource{}})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("trace usage: %w", err)
 	}
-	if len(hours) == 0 {
+	if len(out) == 0 {
 		return []keyledger.UsageHour{}, nil
 	}
-	slices.Reverse(hours) // oldest first
-	return hours, t.sourcesPerHour(ctx, keyID, hours)
+	slices.Reverse(out) // oldest first
+	return out, t.sourcesPerHour(ctx, keyID, out)
 }
 
 // sourcesPerHour fills each hour's busiest addresses.
 func (t *Trail) sourcesPerHour(ctx context.Context, keyID string, hours []keyledger.UsageHour) error {
 	index := make(map[string]int, len(hours))
 	for i, h := range hours {
-		index[h.Hour.Format("2006-01-02T15")] = i
+		index[h.Hour.Format(timeFormat)] = i
 	}
-	from := hours[0].Hour.Format("2006-01-02T15")
-	rows, err := t.DB.QueryContext(ctx, `SELECT substr(minute, 1, 13), ip, SUM(count) FROM usage_sources
-		WHERE key_id = ? AND minute >= ? GROUP BY 1, 2`, keyID, from)
+	rows, err := t.DB.QueryContext(ctx, `SELECT hour, ip, count FROM usage_hour_sources WHERE key_id = ? AND hour >= ?`,
+		keyID, hours[0].Hour.Format(timeFormat))
 	if err != nil {
 		return fmt.Errorf("trace sources: %w", err)
 	}

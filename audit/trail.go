@@ -123,8 +123,9 @@ func parseCursor(c string) (string, uint64, bool) {
 // Trace returns one key's whole story: every entry about it, oldest first
 // (who issued it, for whom and with what policy, renames, refused
 // attempts, revocations, regenerations, its end), and its use per hour
-// with the addresses it came from.
-func (t *Trail) Trace(ctx context.Context, keyID string) (*keyledger.KeyTrace, error) {
+// with the addresses it came from, over its most recent hours of use (at
+// most keyledger.MaxTraceUsageHours).
+func (t *Trail) Trace(ctx context.Context, keyID string, hours int) (*keyledger.KeyTrace, error) {
 	entries, err := t.query(ctx, `SELECT `+entryColumns+` FROM audit_events WHERE key_id = ? ORDER BY seq`, keyID)
 	if err != nil {
 		return nil, err
@@ -138,7 +139,7 @@ func (t *Trail) Trace(ctx context.Context, keyID string) (*keyledger.KeyTrace, e
 			tr.Owner = e.Owner
 		}
 	}
-	if tr.Usage, err = t.usagePerHour(ctx, keyID); err != nil {
+	if tr.Usage, err = t.usagePerHour(ctx, keyID, min(hours, keyledger.MaxTraceUsageHours)); err != nil {
 		return nil, err
 	}
 	return tr, nil

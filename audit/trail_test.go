@@ -159,7 +159,7 @@ func TestAuditRowsTellAKeysStory(t *testing.T) {
 	l := startLedger(t)
 	id := l.story(t)
 	ctx := context.Background()
-	trace, err := l.svc.AuditTrace(ctx, l.admin, id)
+	trace, err := l.svc.AuditTrace(ctx, l.admin, commands.TraceQuery{KeyID: id})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,8 +128,8 @@ func Endpoints() []Endpoint {
 		endpoint("query.audit.prove", func(s *Service, ctx context.Context, a Actor, _ string, q ProveQuery) (*keyledger.AuditReceipt, error) {
 			return s.AuditProve(ctx, a, q)
 		}).allow(admin, auditor),
-		endpoint("query.audit.trace", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.KeyTrace, error) {
-			return s.AuditTrace(ctx, a, q.KeyID)
+		endpoint("query.audit.trace", func(s *Service, ctx context.Context, a Actor, _ string, q TraceQuery) (*keyledger.KeyTrace, error) {
+			return s.AuditTrace(ctx, a, q)
 		}).allow(admin, auditor),
 		// Any valid key may ask who it is, even one whose owner has no role.
 		endpoint("query.whoami", func(s *Service, ctx context.Context, a Actor, _ string, _ empty) (*Identity, error) {

@@ -10,7 +10,7 @@ import (
 // AuditTrail is what the audit queries read; *audit.Trail is one.
 type AuditTrail interface {
 	List(ctx context.Context, f keyledger.AuditFilter) (*keyledger.AuditPage, error)
-	Trace(ctx context.Context, keyID string) (*keyledger.KeyTrace, error)
+	Trace(ctx context.Context, keyID string, hours int) (*keyledger.KeyTrace, error)
 	Prove(ctx context.Context, seq uint64) (*keyledger.AuditReceipt, error)
 	Revocation(ctx context.Context, keyID string) (uint64, error)
 	// LatestCheckpoint returns the tree size the newest checkpoint covers.
@@ -69,19 +69,33 @@ func (s *Service) AuditList(ctx context.Context, a Actor, f keyledger.AuditFilte
 	return s.Trail.List(ctx, f)
 }
 
+// TraceQuery asks for a key's trace; Hours (default
+// keyledger.TraceUsageHours) is how many of its latest hours of use to
+// report, at most keyledger.MaxTraceUsageHours.
+type TraceQuery struct {
+	KeyID string `json:"key_id"`
+	Hours int    `json:"hours,omitempty"`
+}
+
 // AuditTrace returns a key's whole story: its audit entries, oldest first,
 // and its use per hour.
-func (s *Service) AuditTrace(ctx context.Context, a Actor, keyID string) (*keyledger.KeyTrace, error) {
+func (s *Service) AuditTrace(ctx context.Context, a Actor, q TraceQuery) (*keyledger.KeyTrace, error) {
 	if err := s.mayReadTrail(a); err != nil {
 		return nil, err
 	}
-	if err := checkID("key_id", keyID); err != nil {
+	if err := checkID("key_id", q.KeyID); err != nil {
 		return nil, err
+	}
+	if q.Hours == 0 {
+		q.Hours = keyledger.TraceUsageHours
+	}
+	if q.Hours < 1 || q.Hours > keyledger.MaxTraceUsageHours {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "hours: 1 to %d", keyledger.MaxTraceUsageHours)
 	}
 	if err := s.fresh(ctx); err != nil {
 		return nil, err
 	}
-	return s.Trail.Trace(ctx, keyID)
+	return s.Trail.Trace(ctx, q.KeyID, q.Hours)
 }
 
 // AuditProve returns a receipt for one event, or for a key's revocation.

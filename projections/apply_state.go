@@ -202,19 +202,21 @@ func (st *stateApplier) exec1(tx *sql.Tx, query string, args ...any) error {
 	return nil
 }
 
-// applyUsage adds one instance's minute of counts to the usage table, and
-// moves the key's last_used_at forward (never back).
+// applyUsage adds one instance's minute of counts to the usage tables (per
+// minute, and per hour), and moves the key's last_used_at forward (never
+// back).
 func (u *usageApplier) applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
 	d := e.Denied
-	_, err := u.stmts.exec(tx, `INSERT INTO usage (key_id, minute, valid, not_found, revoked, expired, forbidden_ip, missing_scope, rate_limited, disabled)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (key_id, minute) DO UPDATE SET valid = valid + excluded.valid, not_found = not_found + excluded.not_found,
-			revoked = revoked + excluded.revoked, expired = expired + excluded.expired, forbidden_ip = forbidden_ip + excluded.forbidden_ip,
-			missing_scope = missing_scope + excluded.missing_scope, rate_limited = rate_limited + excluded.rate_limited,
-			disabled = disabled + excluded.disabled`,
-		e.KeyID, ts(e.Minute), e.Valid, d["not_found"], d["revoked"], d["expired"], d["forbidden_ip"], d["missing_scope"], d["rate_limited"], d["disabled"])
-	if err != nil {
-		return err
+	for _, row := range []struct{ query, at string }{
+		{`INSERT INTO usage (key_id, minute, valid, not_found, revoked, expired, forbidden_ip, missing_scope, rate_limited, disabled)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, minute) DO UPDATE SET ` + addCounts, ts(e.Minute)},
+		{`INSERT INTO usage_hours (key_id, hour, valid, not_found, revoked, expired, forbidden_ip, missing_scope, rate_limited, disabled)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, hour) DO UPDATE SET ` + addCounts, ts(e.Minute.Truncate(time.Hour))},
+	} {
+		if _, err := u.stmts.exec(tx, row.query, e.KeyID, row.at, e.Valid, d["not_found"], d["revoked"], d["expired"], d["forbidden_ip"],
+			d["missing_scope"], d["rate_limited"], d["disabled"]); err != nil {
+			return err
+		}
 	}
 	if err := u.applySources(tx, e); err != nil {
 		return err
@@ -227,16 +229,26 @@ func (u *usageApplier) applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
 		ON CONFLICT (key_id) DO UPDATE SET at = excluded.at WHERE excluded.at > at`, e.KeyID, at); err != nil {
 		return err
 	}
-	_, err = u.stmts.exec(tx, `UPDATE keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+	_, err := u.stmts.exec(tx, `UPDATE keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
 		at, e.KeyID, at)
 	return err
 }
 
+// addCounts adds a usage row's counts to the row already there.
+const addCounts = `valid = valid + excluded.valid, not_found = not_found + excluded.not_found,
+	revoked = revoked + excluded.revoked, expired = expired + excluded.expired, forbidden_ip = forbidden_ip + excluded.forbidden_ip,
+	missing_scope = missing_scope + excluded.missing_scope, rate_limited = rate_limited + excluded.rate_limited,
+	disabled = disabled + excluded.disabled`
+
 // applySources adds where a key was used from in one instance's minute.
 func (u *usageApplier) applySources(tx *sql.Tx, e *events.UsageRecorded) error {
 	add := func(ip string, n uint64) error {
-		_, err := u.stmts.exec(tx, `INSERT INTO usage_sources (key_id, minute, ip, count) VALUES (?, ?, ?, ?)
-			ON CONFLICT (key_id, minute, ip) DO UPDATE SET count = count + excluded.count`, e.KeyID, ts(e.Minute), ip, n)
+		if _, err := u.stmts.exec(tx, `INSERT INTO usage_sources (key_id, minute, ip, count) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key_id, minute, ip) DO UPDATE SET count = count + excluded.count`, e.KeyID, ts(e.Minute), ip, n); err != nil {
+			return err
+		}
+		_, err := u.stmts.exec(tx, `INSERT INTO usage_hour_sources (key_id, hour, ip, count) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key_id, hour, ip) DO UPDATE SET count = count + excluded.count`, e.KeyID, ts(e.Minute.Truncate(time.Hour)), ip, n)
 		return err
 	}
 	for ip, n := range e.Sources {

@@ -66,6 +66,8 @@ func TestAuditCommands(t *testing.T) {
 		{"audit", "prove", "0"},
 		{"audit", "prove", "x y"},
 		{"audit", "trace", "kl_notanid"},
+		{"audit", "trace", "--hours", "721", "01M8539BCJXJBDPE24KPC0X18Q"},
+		{"audit", "trace", "--hours", "-1", "01M8539BCJXJBDPE24KPC0X18Q"},
 	} {
 		mustFail(t, m, admin, "invalid", bad...)
 	}

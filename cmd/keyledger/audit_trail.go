@@ -70,22 +70,23 @@ func auditList(fs *flag.FlagSet) runFunc {
 }
 
 func auditTrace(fs *flag.FlagSet) runFunc {
+	hours := fs.Int("hours", keyledger.TraceUsageHours, fmt.Sprintf("how many of the key's latest hours of use to show (at most %d)", keyledger.MaxTraceUsageHours))
 	return func(ctx context.Context, cl *client, args []string) error {
 		id, err := oneKeyID(args)
 		if err != nil {
 			return err
 		}
 		var tr keyledger.KeyTrace
-		if err := cl.call(ctx, "query.audit.trace", map[string]string{"key_id": id}, &tr); err != nil || cl.json {
+		if err := cl.call(ctx, "query.audit.trace", commands.TraceQuery{KeyID: id, Hours: *hours}, &tr); err != nil || cl.json {
 			return err
 		}
-		printTrace(cl.stdout, &tr)
+		printTrace(cl.stdout, &tr, *hours)
 		return nil
 	}
 }
 
 // printTrace prints a key's story, then its use per hour.
-func printTrace(out io.Writer, tr *keyledger.KeyTrace) {
+func printTrace(out io.Writer, tr *keyledger.KeyTrace, hours int) {
 	fmt.Fprintf(out, "key %s, owner %s\n\n", tr.KeyID, orDash(tr.Owner))
 	printEntries(out, tr.Entries)
 	denied := 0
@@ -99,7 +100,7 @@ func printTrace(out io.Writer, tr *keyledger.KeyTrace) {
 		fmt.Fprintln(out, "verifications: none recorded (usage is flushed once a minute)")
 		return
 	}
-	fmt.Fprintf(out, "\nverifications per hour (UTC; the key's last %d hours of use at most):\n", keyledger.TraceUsageHours)
+	fmt.Fprintf(out, "\nverifications per hour (UTC; the key's last %d hours of use at most, --hours):\n", hours)
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "HOUR\tVALID\tREFUSED\tFROM")
 	for _, h := range tr.Usage {
