@@ -135,9 +135,10 @@ var subcommands = []subcommand{
 		},
 	},
 	{
-		name: "audit trace", flags: auditTrace, args: "KEY_ID",
-		summary:  "A key's whole story, oldest first: who issued it, for whom, its policy, renames, revocations, its end.",
-		examples: []string{"audit trace 01J9Z3Q5W8X2M4N6P7R8S9T0VA"},
+		name: "audit trace", flags: auditTrace, args: "KEY_ID [--hours N]",
+		summary: "A key's whole story, oldest first: who issued it, for whom, its policy, renames, refused attempts, " +
+			"its end; then its verifications per hour, with where they came from.",
+		examples: []string{"audit trace 01J9Z3Q5W8X2M4N6P7R8S9T0VA", "audit trace 01J9Z3Q5W8X2M4N6P7R8S9T0VA --hours 720 --json"},
 	},
 	{
 		name: "audit prove", flags: auditProve, args: "SEQ [--min-witnesses N [--wait 30s]]",
