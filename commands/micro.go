@@ -20,16 +20,36 @@ const (
 
 // HeaderRequestInfo is set by the NATS server on a request that crossed
 // from the clients' account (a service import with share: true): the
-// requesting connection's identity. A client cannot forge it; the server
-// replaces whatever the client sent.
+// requesting connection's identity. The server removes a client's own
+// copy, but only from header lines that start after CR LF, while nats.go
+// also starts a line after a bare LF: a client can hide a second one in
+// front of the server's. Read it with requestInfo, never Get.
 const HeaderRequestInfo = "Nats-Request-Info"
+
+// errSmuggledHeader refuses a request that carries more than one
+// Nats-Request-Info: all but one are the client's.
+var errSmuggledHeader = keyledger.Errorf(keyledger.EUnauthenticated, "the request carries more than one Nats-Request-Info header")
+
+// requestInfo returns the request's Nats-Request-Info, "" if it has none
+// (a request from keyledger's own account), and ok false if it has more
+// than one.
+func requestInfo(h micro.Headers) (info string, ok bool) {
+	switch v := h.Values(HeaderRequestInfo); len(v) {
+	case 0:
+		return "", true
+	case 1:
+		return v[0], true
+	}
+	return "", false
+}
 
 // ConnectionKey returns the key ID that the requesting connection
 // authenticated with, or "": the auth callout (natsauth) names each key's
-// NATS user after the key, in the account CLIENTS.
+// NATS user after the key, in the account CLIENTS. A request with more
+// than one Nats-Request-Info has none.
 func ConnectionKey(h micro.Headers) string {
-	info := h.Get(HeaderRequestInfo)
-	if info == "" {
+	info, ok := requestInfo(h)
+	if !ok || info == "" {
 		return ""
 	}
 	var ci struct {
@@ -99,11 +119,14 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
 	defer cancel()
 	h := req.Headers()
-	info := h.Get(HeaderRequestInfo)
+	info, single := requestInfo(h)
 	ctx = WithClientAddr(WithSource(ctx, natsSource(info)), natsClientAddr(info))
 	var res any
 	var err error
-	if bearer := header(h, HeaderAuthorization); bearer == "" && ConnectionKey(h) != "" {
+	if !single {
+		s.Logger.Warn("refused a request that carries more than one Nats-Request-Info header (a forged identity)", "endpoint", ep.String())
+		err = errSmuggledHeader
+	} else if bearer := header(h, HeaderAuthorization); bearer == "" && ConnectionKey(h) != "" {
 		res, err = s.CallAsKey(ctx, ep, ConnectionKey(h), header(h, HeaderIdempotencyKey), req.Data())
 	} else {
 		res, err = s.Call(ctx, ep, bearer, header(h, HeaderIdempotencyKey), req.Data())
