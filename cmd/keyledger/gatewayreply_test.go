@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -20,6 +21,9 @@ import (
 // what its notification subject says.
 func TestGatewayRepliesStayWithGateways(t *testing.T) {
 	b := newBoundary(t, nil)
+	// An old revocation, which a gateway will replay on its own subject.
+	mustCLI(t, b.m, b.admin, "key", "revoke", b.strangerKey)
+	revokedSeq := ledgerLastSeq(t, b.m)
 	js := ledgerJetStream(t, b.m)
 	before := streamState(t, js)
 
@@ -80,6 +84,12 @@ func TestGatewayRepliesStayWithGateways(t *testing.T) {
 		if err := gw.PublishRequest("$JS.API.DIRECT.GET.KEYLEDGER", reply, []byte(`{"seq":1,"batch":50}`)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The old revocation, on its own subject, where other gateways and
+	// watch listen: not news.
+	if err := gw.PublishRequest("$JS.API.DIRECT.GET.KEYLEDGER", "keyledger.notify.revoked."+b.strangerKey,
+		fmt.Appendf(nil, `{"seq":%d}`, revokedSeq)); err != nil {
+		t.Fatal(err)
 	}
 	if err := gw.Flush(); err != nil {
 		t.Fatal(err)

@@ -76,6 +76,17 @@ func watch(fs *flag.FlagSet) runFunc {
 		if !cl.json {
 			fmt.Fprintf(cl.stderr, "watching %s as they happen (Ctrl-C to stop)\n", strings.Join(actions, ", "))
 		}
+		// Gateways share an account, and a gateway can have its stream
+		// reads answered on a notification subject there (README, Known
+		// limits): with a gateway credential, what was stored before watch
+		// started is not news. Each event is printed once.
+		var floor uint64
+		if natsauth.IsGatewayCredential(cl.token) {
+			if floor, err = streamEnd(ctx, nc); err != nil {
+				return err
+			}
+		}
+		seen := map[uint64]bool{}
 		msgs := make(chan *nats.Msg, 1024)
 		for _, a := range actions {
 			sub, err := nc.ChanSubscribe("keyledger.notify."+a+".*", msgs)
@@ -94,7 +105,11 @@ func watch(fs *flag.FlagSet) runFunc {
 				// notification subject as the reply: print only an event
 				// that is what its subject says.
 				action, keyID, _ := strings.Cut(strings.TrimPrefix(m.Subject, events.NotifyPrefix), ".")
+				if seq <= floor || seen[seq] {
+					continue
+				}
 				if ev, err := events.Decode(m.Data); err == nil && ev.Action() == action && ev.KeyRef() == keyID {
+					seen[seq] = true
 					print(noticeOf(events.Recorded{Seq: seq, Event: ev}))
 				}
 			}
@@ -102,10 +117,11 @@ func watch(fs *flag.FlagSet) runFunc {
 	}
 }
 
-func replay(ctx context.Context, nc *nats.Conn, actions []string, from uint64, print func(notice)) error {
+// gatewayStore binds the event stream as a gateway reads it.
+func gatewayStore(ctx context.Context, nc *nats.Conn) (*events.Store, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	store := events.NewStore(js)
 	store.DirectReads = true // a gateway's credential may create no consumer
@@ -113,7 +129,24 @@ func replay(ctx context.Context, nc *nats.Conn, actions []string, from uint64, p
 	defer cancel()
 	if err := store.Bind(bctx); err != nil {
 		// Only keyledger and gateways may read the stream.
-		return fmt.Errorf("--since reads the event stream, which needs a gateway credential (keyledger gateway-credentials; --token-file FILE): %w", err)
+		return nil, fmt.Errorf("reading the event stream needs a gateway credential this server knows (keyledger gateway-credentials; --token-file FILE): %w", err)
+	}
+	return store, nil
+}
+
+// streamEnd returns the event stream's last sequence.
+func streamEnd(ctx context.Context, nc *nats.Conn) (uint64, error) {
+	store, err := gatewayStore(ctx, nc)
+	if err != nil {
+		return 0, err
+	}
+	return store.LastSeq(ctx)
+}
+
+func replay(ctx context.Context, nc *nats.Conn, actions []string, from uint64, print func(notice)) error {
+	store, err := gatewayStore(ctx, nc)
+	if err != nil {
+		return err
 	}
 	var filters []string
 	for _, a := range actions {
