@@ -482,3 +482,44 @@ func TestConnectionsHoldBoundedSubscriptions(t *testing.T) {
 		t.Fatalf("verify after the limit: %+v", res)
 	}
 }
+
+// TestRequestsAcrossImportsAreForgottenSoon: the server remembers each
+// request that crosses an import, while its asker listens, until its
+// answer is complete; for answers that may come in parts ($SRV.>, a
+// gateway's batched direct gets) that is up to twice the export's response
+// threshold. A caller who floods such requests holds that memory for
+// seconds, not the default two to four minutes.
+func TestRequestsAcrossImportsAreForgottenSoon(t *testing.T) {
+	t.Parallel() // it mostly waits
+	b := newBoundary(t, nil)
+	ledger, err := b.m.ns.LookupAccount(natsauth.LedgerAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := connectAs(t, b.m, b.alice)
+	gw := connectAs(t, b.m, b.gateway)
+	// The server forgets a request as soon as nobody listens for its
+	// answer; the flooder listens.
+	for nc, inbox := range map[*nats.Conn]string{dev: "_INBOX_" + b.aliceKeyID + ".flood", gw: "_INBOX_gw_edge.flood"} {
+		if _, err := nc.Subscribe(inbox, func(*nats.Msg) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 500 {
+		dev.PublishRequest("$SRV.PING", "_INBOX_"+b.aliceKeyID+".flood", nil)
+		gw.PublishRequest("$JS.API.DIRECT.GET.KEYLEDGER", "_INBOX_gw_edge.flood", fmt.Appendf(nil, `{"seq":%d}`, 1+i%5))
+	}
+	dev.Flush()
+	gw.Flush()
+	if n := ledger.NumPendingAllResponses(); n < 500 {
+		t.Fatalf("%d requests remembered right after the flood; the test floods nothing", n)
+	}
+	deadline := time.Now().Add(12 * time.Second)
+	for ledger.NumPendingAllResponses() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("still remembered after 12 s: %d for $SRV.>, %d for direct gets", ledger.NumPendingResponses("$SRV.>"),
+				ledger.NumPendingResponses("$JS.API.DIRECT.GET.KEYLEDGER"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
