@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/strictjson"
@@ -233,6 +234,10 @@ func Decode(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
+	if !utf8.Valid(body) {
+		// encoding/json would quietly read each bad byte as U+FFFD.
+		return keyledger.Errorf(keyledger.EInvalid, "body: not valid UTF-8 (at byte %d)", invalidUTF8At(body))
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -267,6 +272,18 @@ func Decode(body []byte, v any) error {
 		return keyledger.Errorf(keyledger.EInvalid, "field %s appears twice in one object", fieldName(`"`+name+`"`))
 	}
 	return nil
+}
+
+// invalidUTF8At returns the offset of body's first byte that is not UTF-8.
+func invalidUTF8At(body []byte) int {
+	for i := 0; i < len(body); {
+		r, n := utf8.DecodeRune(body[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(body)
 }
 
 // nearestField returns the JSON field name of t (or of a struct within it)

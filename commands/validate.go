@@ -46,6 +46,10 @@ func checkText(field, s string, minLen, maxLen int) error {
 			return keyledger.Errorf(keyledger.EInvalid, "%s holds a control character (U+%04X at byte %d)", field, r, i)
 		case invisible(r):
 			return keyledger.Errorf(keyledger.EInvalid, "%s holds an invisible formatting character (U+%04X at byte %d), which can disguise text", field, r, i)
+		case r == utf8.RuneError:
+			// encoding/json puts it where the body held a lone surrogate
+			// (\ud800): a character that was lost, not one that was sent.
+			return keyledger.Errorf(keyledger.EInvalid, "%s holds U+FFFD at byte %d: a character that is not valid Unicode (a lone surrogate such as \\ud800?)", field, i)
 		}
 	}
 	return nil
@@ -65,7 +69,12 @@ func checkScopes(scopes []string) error {
 	if len(scopes) > MaxScopes {
 		return keyledger.Errorf(keyledger.EInvalid, "scopes: at most %d, not %d", MaxScopes, len(scopes))
 	}
+	seen := make(map[string]bool, len(scopes))
 	for _, s := range scopes {
+		if seen[s] {
+			return keyledger.Errorf(keyledger.EInvalid, "scopes: %s is named twice", keyledger.Quote(s))
+		}
+		seen[s] = true
 		if keyledger.ContainsToken(s) {
 			return keyledger.Errorf(keyledger.EInvalid, "scopes: that is an API token, not a scope (a word such as read or billing:write)")
 		}

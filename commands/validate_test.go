@@ -1,6 +1,7 @@
 package commands_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -186,5 +187,29 @@ func TestUnknownFieldSuggestsTheNearOne(t *testing.T) {
 	err = commands.Decode([]byte(`{"color":"red"}`), &r)
 	if keyledger.ErrorCode(err) != keyledger.EInvalid || strings.Contains(err.Error(), "did you mean") {
 		t.Errorf("color: %v", err)
+	}
+}
+
+// TestLostCharactersAndRepeatedScopesRefused: encoding/json reads a byte
+// that is not UTF-8, or a lone surrogate escape, as U+FFFD, and would
+// store a name other than the one sent; a scope named twice is a typo.
+// Each is invalid, names what is wrong, and stores nothing.
+func TestLostCharactersAndRepeatedScopesRefused(t *testing.T) {
+	l := newLedger(t)
+	_, devToken := l.developer(t, "dev")
+	before := l.lastSeq(t)
+	for body, want := range map[string]string{
+		"{\"name\":\"a\xffb\"}":                         "body: not valid UTF-8 (at byte 10)",
+		`{"name":"a\ud800b"}`:                           "name holds U+FFFD",
+		`{"name":"k","description":"\udfff"}`:           "description holds U+FFFD",
+		`{"name":"k","scopes":["read","write","read"]}`: `scopes: "read" is named twice`,
+	} {
+		_, err := l.svc.Call(context.Background(), endpointNamed(t, "cmd.key.issue"), "Bearer "+devToken, "", []byte(body))
+		if keyledger.ErrorCode(err) != keyledger.EInvalid || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v; want invalid saying %q", body, err, want)
+		}
+	}
+	if got := l.changesSince(t, before); len(got) != 0 {
+		t.Fatalf("stored %v", got)
 	}
 }
