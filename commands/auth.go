@@ -44,7 +44,7 @@ var errDeny = keyledger.Errorf(keyledger.EUnauthenticated, "a valid API key is r
 func refused(keyID, status string) error {
 	switch status {
 	case keyledger.StatusRevoked:
-		return keyledger.Errorf(keyledger.EUnauthenticated, "key %s was revoked (an admin may regenerate it)", keyID)
+		return keyledger.Errorf(keyledger.EUnauthenticated, "key %s was revoked (its owner or an admin may regenerate it)", keyID)
 	case keyledger.StatusExpired:
 		return keyledger.Errorf(keyledger.EUnauthenticated, "key %s has expired (past its expiry, or unused past the inactivity policy)", keyID)
 	}
@@ -59,12 +59,16 @@ func (s *Service) authenticate(ctx context.Context, keyID string, secret *string
 	if s.KeyIndex == nil {
 		return s.authenticateSQL(ctx, keyID, secret)
 	}
-	owner, found, ok := s.KeyIndex.Authenticate(keyID, secret)
+	from, _ := clientAddrOf(ctx)
+	owner, found, ok := s.KeyIndex.Authenticate(keyID, secret, from)
 	if !found {
 		// The key may have been issued on another instance a moment ago.
 		if last, err := s.Store.LastSeq(ctx); err == nil && s.wait(ctx, last) == nil {
-			owner, _, ok = s.KeyIndex.Authenticate(keyID, secret)
+			owner, _, ok = s.KeyIndex.Authenticate(keyID, secret, from)
 		}
+	}
+	if !ok && owner != "" { // the right key, from outside its networks
+		return Actor{UserID: owner, KeyID: keyID}, outsideNetworks(ctx, keyID)
 	}
 	if !ok {
 		return Actor{}, refused(keyID, s.KeyIndex.StatusOf(keyID, secret))
@@ -113,6 +117,9 @@ func (s *Service) authenticateSQL(ctx context.Context, keyID string, secret *str
 	if !c.OwnerActive {
 		return Actor{}, keyledger.Errorf(keyledger.EUnauthenticated, "the owner of key %s is deactivated", keyID)
 	}
+	if from, _ := clientAddrOf(ctx); !cidrsHold(c.AllowedCIDRs, from) {
+		return Actor{UserID: c.Owner, KeyID: c.KeyID}, outsideNetworks(ctx, keyID)
+	}
 	return Actor{UserID: c.Owner, KeyID: c.KeyID, Roles: c.OwnerRoles}, nil
 }
 
@@ -120,37 +127,24 @@ func (s *Service) authenticateSQL(ctx context.Context, keyID string, secret *str
 // (verifier.Index.Authenticate). A key that passes counts as one valid use,
 // so keys used only for management calls do not expire for inactivity.
 type KeyIndex interface {
-	// Authenticate checks the key's secret (unless nil) and that it is
-	// active now; found is false if the index holds no such key.
-	Authenticate(keyID string, secret *string) (owner string, found, ok bool)
+	// Authenticate checks the key's secret (unless nil), that it is
+	// active now, and that its allowed_cidrs hold from (the zero Addr:
+	// unknown, inside none); found is false if the index holds no such
+	// key. A right key used from outside its networks gives its owner
+	// with ok false.
+	Authenticate(keyID string, secret *string, from netip.Addr) (owner string, found, ok bool)
 	// Owner returns the owner of a key the index holds.
 	Owner(keyID string) (string, bool)
 	// StatusOf returns the key's status if secret is its secret (nil: the
 	// connection proved it), else "".
 	StatusOf(keyID string, secret *string) string
-	// AllowsFrom reports whether the key may be used from addr (the zero
-	// Addr: unknown): it has no allowed_cidrs, or addr is inside one.
-	AllowsFrom(keyID string, addr netip.Addr) bool
 }
 
-// checkFrom refuses a key whose allowed_cidrs do not hold the address the
-// call came from, or when the transport could not tell that address. The
-// caller has authenticated the key: only its holder hears why.
-func (s *Service) checkFrom(ctx context.Context, keyID string) error {
+// outsideNetworks is the error for a key whose allowed_cidrs do not hold
+// the address the call came from, or when the transport could not tell
+// that address. Authentication proved the key: only its holder hears why.
+func outsideNetworks(ctx context.Context, keyID string) error {
 	addr, known := clientAddrOf(ctx)
-	if s.KeyIndex != nil {
-		if s.KeyIndex.AllowsFrom(keyID, addr) {
-			return nil
-		}
-	} else {
-		c, err := s.Read.Credential(ctx, keyID)
-		if err != nil {
-			return err
-		}
-		if cidrsHold(c.AllowedCIDRs, addr) {
-			return nil
-		}
-	}
 	if !known {
 		return keyledger.Errorf(keyledger.EForbidden, "key %s has allowed_cidrs, and keyledger could not tell the address this call came from", keyID)
 	}

@@ -60,13 +60,7 @@ const ConnectEndpoint = "nats.connect"
 func (s *Service) AuthenticateConnection(ctx context.Context, token string) (Actor, error) {
 	bearer := "Bearer " + token
 	a, err := s.Authenticate(ctx, bearer)
-	if err == nil {
-		err = s.checkFrom(ctx, a.KeyID)
-	}
 	if code := keyledger.ErrorCode(err); code == keyledger.EUnauthenticated || code == keyledger.EForbidden {
-		if code == keyledger.EUnauthenticated {
-			a = Actor{}
-		}
 		s.recordDenied(Endpoint{Name: ConnectEndpoint}, bearer, a, code, SourceOf(ctx))
 	}
 	return a, err

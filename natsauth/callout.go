@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyledger/keyledger"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -146,7 +147,9 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 		ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
 		defer cancel()
 		id, err := c.CheckKey(ctx, token, clientOf(req.ClientInformation))
-		if err != nil {
+		if keyledger.ErrorCode(err) == keyledger.EForbidden {
+			return "", "the key may not be used from this address (its allowed_cidrs)"
+		} else if err != nil {
 			return "", "not a valid API key"
 		}
 		c.track(conn{req.Server.ID, req.ClientInformation.ID}, id.KeyID, id.Owner)

@@ -15,9 +15,13 @@ import (
 // connection already), and that the key is active now under the expiry
 // policy, by the same rule as Verify; it does not ask whether keys are
 // enabled for verification, so that admins can always enable them. A key
-// that passes counts as one valid use. found is false when the index holds
-// no key keyID (it may have been issued a moment ago on another instance).
-func (x *Index) Authenticate(keyID string, secret *string) (owner string, found, ok bool) {
+// with allowed_cidrs must be used from inside them (from: the caller's
+// address; the zero Addr, unknown, is inside none). A key that passes
+// counts as one valid use; one that is right but used from outside its
+// networks counts as forbidden_ip, not as a use, and owner names its owner
+// with ok false. found is false when the index holds no key keyID (it may
+// have been issued a moment ago on another instance).
+func (x *Index) Authenticate(keyID string, secret *string, from netip.Addr) (owner string, found, ok bool) {
 	id, err := ulid.ParseStrict(keyID)
 	if err != nil {
 		return "", false, false
@@ -39,6 +43,10 @@ func (x *Index) Authenticate(keyID string, secret *string) (owner string, found,
 	}
 	if status, _ := k.clock().StatusAtUnix(unix, x.policy()); status != keyledger.StatusActive {
 		return "", true, false
+	}
+	if k.limits != nil && len(k.limits.cidrs) > 0 && !allowedAddr(k.limits.cidrs, from) {
+		k.count(countForbiddenIP, "")
+		return k.owner, true, false
 	}
 	k.count(countValid, "")
 	k.used(unix)
@@ -98,15 +106,4 @@ func (x *Index) read(keyID string, f func(*entry)) bool {
 		f(k)
 	}
 	return k != nil
-}
-
-// AllowsFrom reports whether the key may be used from addr: it has no
-// allowed_cidrs, or addr is inside one of them. An unknown address (the
-// zero Addr) is inside none. A key the index lacks is allowed nowhere.
-func (x *Index) AllowsFrom(keyID string, addr netip.Addr) bool {
-	ok := false
-	x.read(keyID, func(k *entry) {
-		ok = k.limits == nil || len(k.limits.cidrs) == 0 || allowedAddr(k.limits.cidrs, addr)
-	})
-	return ok
 }

@@ -168,7 +168,8 @@ func (c *client) conn() (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(c.server, connectOptions(c.token)...)
 	if errors.Is(err, nats.ErrAuthorization) {
-		return nil, keyledger.Errorf(keyledger.EUnauthenticated, "the server at %s refused the key: %s", c.server, c.whyRefused())
+		code, why := c.whyRefused()
+		return nil, keyledger.Errorf(code, "the server at %s refused the key: %s", c.server, why)
 	} else if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", c.server, err)
 	}
@@ -182,14 +183,14 @@ func (c *client) conn() (*nats.Conn, error) {
 // was revoked or has expired, or this server does not know it (another
 // server? --server). It tells nothing the token's holder could not learn
 // from keyledger.verify themselves.
-func (c *client) whyRefused() string {
+func (c *client) whyRefused() (code, why string) {
 	const unknown = "not a valid API key"
 	if natsauth.IsGatewayCredential(c.token) {
-		return "not a gateway credential this server knows"
+		return keyledger.EUnauthenticated, "not a gateway credential this server knows"
 	}
 	nc, err := nats.Connect(c.server, connectOptions("")...)
 	if err != nil {
-		return unknown
+		return keyledger.EUnauthenticated, unknown
 	}
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -199,19 +200,19 @@ func (c *client) whyRefused() string {
 		Code  string `json:"code"`
 	}
 	if err := kclient.New(nc).Call(ctx, "verify", "", "", map[string]string{"key": c.token}, &res); err != nil {
-		return unknown
+		return keyledger.EUnauthenticated, unknown
 	}
 	switch res.Code {
 	case "revoked":
-		return "the key was revoked (an admin may regenerate it)"
+		return keyledger.EUnauthenticated, "the key was revoked (its owner or an admin may regenerate it)"
 	case "expired":
-		return "the key has expired"
+		return keyledger.EUnauthenticated, "the key has expired"
 	case "not_found":
-		return "this server does not know the key (is it the server that issued it? --server, or the URL in DATA/nats.url)"
+		return keyledger.EUnauthenticated, "this server does not know the key (is it the server that issued it? --server, or the URL in DATA/nats.url)"
 	case "forbidden_ip":
-		return "the key has allowed_cidrs, and this connection comes from outside them"
+		return keyledger.EForbidden, "the key has allowed_cidrs, and this connection comes from outside them"
 	}
-	return unknown
+	return keyledger.EUnauthenticated, unknown
 }
 
 // connectOptions are how the CLI connects: its key is its NATS token, and

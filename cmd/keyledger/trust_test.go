@@ -277,7 +277,7 @@ func TestAllowedCIDRsHoldOverNATSAndHTTP(t *testing.T) {
 			t.Errorf("--cidr %s over NATS from loopback: %v", tc.cidr, err)
 		}
 		if !tc.ok {
-			if _, errOut, code := cliAt(b.m.ClientURL(), writeToken(t, k.Token), "settings", "show"); code == 0 || !strings.Contains(errOut, "allowed_cidrs") {
+			if _, errOut, code := cliAt(b.m.ClientURL(), writeToken(t, k.Token), "settings", "show"); code == 0 || !strings.Contains(errOut, "forbidden") || !strings.Contains(errOut, "allowed_cidrs") {
 				t.Errorf("the CLI with --cidr %s from loopback: exit %d, %s; want why", tc.cidr, code, errOut)
 			}
 		}
