@@ -1,8 +1,10 @@
 package events
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,21 +26,25 @@ const NotifyPrefix = "keyledger.notify."
 // gateways and the audit trail.
 const ClientNotifyPrefix = "keyledger.clients.notify."
 
-// ClientNotice is e as clients are told of it, or nil if they are not: a
-// key revoked, deleted or expired, with only what the notification's
-// subject already says and when.
-func ClientNotice(e Event) Event {
-	b := e.Base()
-	m := Meta{Type: b.Type, V: b.V, At: b.At}
-	switch e := e.(type) {
-	case *KeyRevoked:
-		return &KeyRevoked{Meta: m, KeyID: e.KeyID}
-	case *KeyDeleted:
-		return &KeyDeleted{Meta: m, KeyID: e.KeyID}
-	case *KeyExpired:
-		return &KeyExpired{Meta: m, KeyID: e.KeyID}
+// ClientNotice is the body clients get when a key ends: the stored event's
+// type, version and time, and the key ID, no more (no empty actor or owner
+// either). events.Decode reads it as the event it stands for.
+type ClientNotice struct {
+	Type  string    `json:"type"`
+	V     int       `json:"v"`
+	At    time.Time `json:"at"`
+	KeyID string    `json:"key_id"`
+}
+
+// clientNotice is e as clients are told of it, or false if they are not:
+// a key revoked, deleted or expired.
+func clientNotice(e Event) (ClientNotice, bool) {
+	switch e.(type) {
+	case *KeyRevoked, *KeyDeleted, *KeyExpired:
+		b := e.Base()
+		return ClientNotice{Type: b.Type, V: b.V, At: b.At, KeyID: e.KeyRef()}, true
 	}
-	return nil
+	return ClientNotice{}, false
 }
 
 // NotifySubject is where a stored e is announced, or "" if it is not (only
@@ -71,8 +77,8 @@ func (s *Store) notify(msgs []*nats.Msg, evs []Event, last uint64) {
 		// A notification lost here is what core NATS promises anyway; the
 		// event is stored, and followers of the stream see it.
 		_ = nc.PublishMsg(n)
-		if c := ClientNotice(e); c != nil {
-			if data, err := Encode(c); err == nil {
+		if c, ok := clientNotice(e); ok {
+			if data, err := json.Marshal(c); err == nil {
 				n := &nats.Msg{Subject: ClientNotifyPrefix + strings.TrimPrefix(subj, NotifyPrefix), Data: data, Header: nats.Header{}}
 				n.Header.Set(jetstream.SequenceHeader, seq)
 				_ = nc.PublishMsg(n)
