@@ -58,7 +58,7 @@ func DecideIssue(s keyledger.Settings, o *Owner, a Actor, c IssueKey, now time.T
 	if err := activeUser(o, o.ID); err != nil {
 		return nil, err
 	}
-	if err := checkText("name", c.Name, 1, MaxNameLen); err != nil {
+	if err := checkKeyName(c.Name); err != nil {
 		return nil, err
 	}
 	if err := checkText("description", c.Description, 0, MaxDescriptionLen); err != nil {
@@ -152,6 +152,9 @@ func DecideUpdate(o *Owner, a Actor, c UpdateKey, now time.Time) ([]events.Event
 	name, desc := k.Name, k.Description
 	if c.Name != nil {
 		name = *c.Name
+		if err := checkKeyName(name); err != nil {
+			return nil, err
+		}
 	}
 	if c.Description != nil {
 		desc = *c.Description

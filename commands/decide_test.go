@@ -67,6 +67,10 @@ func TestDecideIssue(t *testing.T) {
 		{name: "auditor_cannot_issue", actor: auditor, cmd: commands.IssueKey{Name: "ci"}, code: "forbidden"},
 		{name: "no_role_cannot_issue", actor: nobody, cmd: commands.IssueKey{Name: "ci"}, code: "forbidden"},
 		{name: "name_required", cmd: commands.IssueKey{}, code: "invalid"},
+		{name: "name_of_spaces_refused", cmd: commands.IssueKey{Name: "   "}, code: "invalid"},
+		{name: "name_with_trailing_space_refused", cmd: commands.IssueKey{Name: "ci "}, code: "invalid"},
+		{name: "name_with_leading_space_refused", cmd: commands.IssueKey{Name: " ci"}, code: "invalid"},
+		{name: "name_with_inner_space_allowed", cmd: commands.IssueKey{Name: "ci deploy"}},
 		{name: "name_over_100_chars", cmd: commands.IssueKey{Name: string(make([]byte, 101))}, code: "invalid"},
 		{name: "description_over_1000_chars", cmd: commands.IssueKey{Name: "ci", Description: fmt.Sprintf("%1001s", "x")}, code: "invalid"},
 		{name: "name_unique_among_active_keys", owner: owner("ci"), cmd: commands.IssueKey{Name: "ci"}, code: "conflict"},
@@ -169,6 +173,12 @@ func TestDecideKeyLifecycle(t *testing.T) {
 		{"rename_to_empty_refused", func() ([]events.Event, error) {
 			return commands.DecideUpdate(owner("a"), dev, commands.UpdateKey{KeyID: "K0", Name: ptr("")}, now)
 		}, "invalid", ""},
+		{"rename_to_blanks_refused", func() ([]events.Event, error) {
+			return commands.DecideUpdate(owner("a"), dev, commands.UpdateKey{KeyID: "K0", Name: ptr("a ")}, now)
+		}, "invalid", ""},
+		{"describe_a_key_whose_old_name_has_a_trailing_space", func() ([]events.Event, error) {
+			return commands.DecideUpdate(owner("a "), dev, commands.UpdateKey{KeyID: "K0", Description: ptr("kept")}, now)
+		}, "", "renamed"},
 		{"delete_key", func() ([]events.Event, error) { return commands.DecideDelete(owner("a"), dev, "K0", now) }, "", "deleted"},
 		{"delete_twice_refused", func() ([]events.Event, error) {
 			o := owner("a")

@@ -55,6 +55,19 @@ func checkText(field, s string, minLen, maxLen int) error {
 	return nil
 }
 
+// checkKeyName checks a new name for a key: text as checkText has it, and
+// no spaces at the start or end, which would make "ci " sit beside "ci" in
+// a list, looking the same (user names are held to the same).
+func checkKeyName(name string) error {
+	if err := checkText("name", name, 1, MaxNameLen); err != nil {
+		return err
+	}
+	if strings.TrimSpace(name) != name {
+		return keyledger.Errorf(keyledger.EInvalid, "name: no spaces at the start or end")
+	}
+	return nil
+}
+
 // invisible reports whether r is a formatting character that changes how
 // the text around it shows without showing itself: Unicode category Cf
 // (U+200B–U+200F, U+202A–U+202E, U+2060–U+2069, U+FEFF, soft hyphen, ...),
