@@ -110,7 +110,7 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatal("check-receipt took a private key file")
 	}
 
-	if _, errOut, code := cli(t, m, admin, "audit", "verify", "--data", dir); code == 0 || !strings.Contains(errOut, "gateway credential") {
+	if _, errOut, code := cli(t, m, admin, "audit", "verify", "--data", dir); code == 0 || !strings.Contains(errOut, "forbidden") || !strings.Contains(errOut, "gateway credential") {
 		t.Fatalf("verify with an API key (cannot read the stream): exit %d %s", code, errOut)
 	}
 	cred := filepath.Join(t.TempDir(), "gw.cred")
@@ -122,6 +122,8 @@ func TestAuditCommands(t *testing.T) {
 	if out := mustCLI(t, m, admin, "audit", "verify", "--data", dir); !strings.Contains(out, "audit trail holds") {
 		t.Fatalf("verify: %s", out)
 	}
+	// A mistyped --data does not pass with the rows unchecked.
+	mustFail(t, m, admin, "invalid", "audit", "verify", "--data", t.TempDir(), "--public-key", pub)
 	if _, err := m.db.SQL().Exec(`UPDATE audit_events SET detail = '{"reason":"routine"}' WHERE action = 'key.revoked'`); err != nil {
 		t.Fatal(err)
 	}

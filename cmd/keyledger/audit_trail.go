@@ -22,7 +22,7 @@ import (
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/keyledger/keyledger/natsauth"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -400,6 +400,11 @@ func auditVerify(fs *flag.FlagSet) runFunc {
 		}
 		var ledger *sql.DB
 		path := filepath.Join(*dir, "ledger.db")
+		if _, err := os.Stat(path); err != nil && flagSet(fs, "data") {
+			// A mistyped --data must not pass with the rows unchecked.
+			return invalidValue("--data %s holds no ledger.db: is it the server's data directory? "+
+				"(without --data, verify checks the stream and its checkpoints only)", keyledger.Quote(*dir))
+		}
 		if _, err := os.Stat(path); err == nil {
 			if ledger, err = sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000"); err != nil {
 				return err
@@ -416,21 +421,19 @@ func auditVerify(fs *flag.FlagSet) runFunc {
 		if err := cl.loadToken(); err != nil {
 			return err
 		}
+		if !natsauth.IsGatewayCredential(cl.token) {
+			// An API key, an auditor's included, cannot read the stream:
+			// said at once, not after a wait.
+			return keyledger.Errorf(keyledger.EForbidden, "audit verify reads the event stream, which takes a gateway credential, not an API key: "+
+				"`keyledger gateway-credentials --name auditor --data %s --out gw.cred` on the server's host, then --token-file gw.cred", *dir)
+		}
 		nc, err := cl.conn()
 		if err != nil {
 			return err
 		}
-		js, err := jetstream.New(nc)
+		store, err := gatewayStore(ctx, nc)
 		if err != nil {
 			return err
-		}
-		store := events.NewStore(js)
-		store.DirectReads = true // a gateway's credential may create no consumer
-		bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := store.Bind(bctx); err != nil {
-			// Only keyledger and gateways may read the stream.
-			return fmt.Errorf("audit verify reads the event stream, which needs a gateway credential (keyledger gateway-credentials; --token-file FILE): %w", err)
 		}
 		rep, err := audit.VerifyTrail(ctx, audit.ReadStream(store), note.VerifierList(v), ledger)
 		var d *audit.DivergenceError
