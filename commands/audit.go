@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/keyledger/keyledger"
@@ -57,8 +58,10 @@ func (s *Service) AuditList(ctx context.Context, a Actor, f keyledger.AuditFilte
 			return nil, err
 		}
 	}
-	if f.Action != "" && (len(f.Action) > 40 || strings.ContainsAny(f.Action, " *>")) {
-		return nil, keyledger.Errorf(keyledger.EInvalid, "action: a name such as key.revoked")
+	if f.Action != "" {
+		if err := checkAction(f.Action); err != nil {
+			return nil, err
+		}
 	}
 	if f.Since != nil && f.Until != nil && !f.Since.Before(*f.Until) {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "since must be before until")
@@ -148,4 +151,23 @@ func (s *Service) cover(ctx context.Context, seq uint64) error {
 		return unavailable(err)
 	}
 	return s.wait(ctx, last)
+}
+
+// actionKinds are what an audit action names first (audit.Action): the
+// key, the user, the settings, the log itself, or an operator's step.
+var actionKinds = []string{"key", "user", "settings", "audit", "ops"}
+
+// checkAction refuses an action that cannot match any entry, so that
+// "revoked" for "key.revoked" is not answered with an empty list.
+func checkAction(action string) error {
+	kind, verb, ok := strings.Cut(action, ".")
+	if len(action) <= 40 && ok && slices.Contains(actionKinds, kind) && verb != "" &&
+		strings.TrimFunc(verb, func(r rune) bool { return r == '_' || r >= 'a' && r <= 'z' }) == "" {
+		return nil
+	}
+	if !ok && len(action) <= 40 && !strings.ContainsAny(action, " *>") {
+		return keyledger.Errorf(keyledger.EInvalid, "action: %s is not an action; actions name what they are about: key.%s, user.registered, settings.changed, …",
+			keyledger.Quote(action), action)
+	}
+	return keyledger.Errorf(keyledger.EInvalid, "action: %s is not an action such as key.revoked, user.registered or settings.changed", keyledger.Quote(action))
 }

@@ -62,6 +62,8 @@ func TestAuditCommands(t *testing.T) {
 		{"audit", "list", "--key", "a.b.>"},
 		{"audit", "list", "--since", "yesterday"},
 		{"audit", "list", "--limit", "0"},
+		{"audit", "list", "--action", "key.*"},
+		{"audit", "list", "--action", "keys.revoked"},
 		{"audit", "list", "--cursor", "ünï"},
 		{"audit", "prove", "0"},
 		{"audit", "prove", "x y"},
@@ -70,6 +72,11 @@ func TestAuditCommands(t *testing.T) {
 		{"audit", "trace", "--hours", "-1", "01M8539BCJXJBDPE24KPC0X18Q"},
 	} {
 		mustFail(t, m, admin, "invalid", bad...)
+	}
+	// An action without what it is about matches nothing: said so.
+	if _, errOut, _ := cli(t, m, admin, "audit", "list", "--action", "revoked"); !strings.Contains(errOut, `"revoked" is not an action`) ||
+		!strings.Contains(errOut, "key.revoked") {
+		t.Errorf("audit list --action revoked: %s; want the real name", errOut)
 	}
 	pub := filepath.Join(t.TempDir(), "keyledger.pub")
 	writeFile(t, pub, mustCLI(t, m, admin, "audit", "pubkey", "--data", dir))

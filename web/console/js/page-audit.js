@@ -95,7 +95,7 @@ export async function render(section, { me } = {}) {
   await suspicious(findings, write);
   const keyID = field({ name: 'key_id', label: 'Key ID' });
   const actor = field({ name: 'actor', label: 'Actor', hint: 'User ID of who acted.' });
-  const action = field({ name: 'action', label: 'Action', hint: 'e.g. revoked, issued.' });
+  const action = field({ name: 'action', label: 'Action', hint: 'e.g. key.revoked, key.issued, user.registered.' });
   const since = field({ name: 'since', label: 'Since', type: 'date' });
   const until = field({ name: 'until', label: 'Until', type: 'date' });
   const form = h('form', { class: 'filters grid', role: 'search', 'aria-label': 'Filter the audit trail' },
