@@ -188,7 +188,11 @@ func (s *Service) call(ctx context.Context, ep Endpoint, authenticate func() (Ac
 		return nil, err
 	}
 	if len(ep.roles) > 0 && !slices.ContainsFunc(ep.roles, a.Is) {
-		return nil, keyledger.Errorf(keyledger.EForbidden, "%s needs one of the roles %s", ep.Name, strings.Join(ep.roles, ", "))
+		roles := strings.Join(a.Roles, ", ")
+		if roles == "" {
+			roles = "none"
+		}
+		return nil, keyledger.Errorf(keyledger.EForbidden, "your key's roles (%s) do not allow keyledger.%s, which needs: %s", roles, ep.Name, strings.Join(ep.roles, " or "))
 	}
 	// Who may call comes first: a caller without a key, or without the
 	// role, learns that before anything about the body.
