@@ -22,15 +22,17 @@ import (
 // client is what every client subcommand shares: the connection, the token,
 // and how to print.
 type client struct {
-	server    string
-	tokenFile string
-	json      bool
-	timeout   time.Duration
-	stdout    io.Writer
-	stderr    io.Writer // for what is not output: progress, hints
-	nc        *nats.Conn
-	token     string
-	denied    chan string // subjects NATS refused (see watchDenied)
+	server string
+	// serverGiven: --server or $KEYLEDGER_SERVER named the server.
+	serverGiven bool
+	tokenFile   string
+	json        bool
+	timeout     time.Duration
+	stdout      io.Writer
+	stderr      io.Writer // for what is not output: progress, hints
+	nc          *nats.Conn
+	token       string
+	denied      chan string // subjects NATS refused (see watchDenied)
 }
 
 // runFunc does a client subcommand's work with its positional arguments.
@@ -74,6 +76,7 @@ func runClient(ctx context.Context, sc subcommand, args []string, stdout, stderr
 	} else if err != nil {
 		return usageFail(stderr, sc.name, err.Error(), args)
 	}
+	c.serverGiven = flagSet(fs, "server") || os.Getenv("KEYLEDGER_SERVER") != ""
 	if c.timeout <= 0 {
 		fmt.Fprintf(stderr, "error: %s: --timeout must be positive, not %s\n", keyledger.EInvalid, c.timeout)
 		return exitError
@@ -152,6 +155,12 @@ func (c *client) loadToken() error {
 				defaultTokenFile, where)
 		}
 		c.token, source = strings.TrimSpace(string(b)), "./"+defaultTokenFile
+		// The token is the local server's, so the server is too: the URL
+		// it runs on, rather than whatever answers on the default port.
+		if u, err := os.ReadFile(filepath.Join(filepath.Dir(defaultTokenFile), natsURLFile)); err == nil && !c.serverGiven &&
+			strings.TrimSpace(string(u)) != "" {
+			c.server = strings.TrimSpace(string(u))
+		}
 	}
 	if _, _, ok := keyledger.ParseToken(c.token); !ok && !natsauth.IsGatewayCredential(c.token) {
 		c.token = ""

@@ -299,3 +299,30 @@ func TestWatchSinceNeedsAGatewayCredentialAtOnce(t *testing.T) {
 		t.Fatalf("watch --since with an API key: exit %d %q after %s", code, errOut, time.Since(start))
 	}
 }
+
+// TestCLIUsesTheLocalServersURL: run where `keyledger serve` keeps
+// keyledger-data/, with no --server, the CLI takes the token from there
+// and talks to the server that runs there (its nats.url), not to whatever
+// answers on the default port.
+func TestCLIUsesTheLocalServersURL(t *testing.T) {
+	m := run(t, newMain(t.TempDir(), nil))
+	cwd := t.TempDir()
+	local := filepath.Join(cwd, "keyledger-data")
+	if err := os.Mkdir(local, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"admin.token", "nats.url"} {
+		b, err := os.ReadFile(filepath.Join(m.DataDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(local, name), string(b))
+	}
+	t.Chdir(cwd)
+	t.Setenv("KEYLEDGER_SERVER", "")
+	t.Setenv("KEYLEDGER_TOKEN", "")
+	var out, errOut bytes.Buffer
+	if code := Run(context.Background(), []string{"settings", "show", "--json"}, &out, &errOut); code != 0 {
+		t.Fatalf("settings show with the local server's token and no --server: exit %d %s", code, errOut.String())
+	}
+}
