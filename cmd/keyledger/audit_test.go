@@ -382,3 +382,28 @@ func TestAuditTraceShowsUsePerHour(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiptSaysWhenTheKeyCameBack: a receipt proves a key's latest
+// revocation; when the key was regenerated since, the auditor is told it
+// is active again. A key that ended another way has no revocation, and
+// the refusal says where to look.
+func TestReceiptSaysWhenTheKeyCameBack(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	k := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--name", "back", "--json"))
+	mustCLI(t, m, admin, "key", "revoke", k.KeyID, "--reason", "leaked")
+	if _, errOut, code := cli(t, m, admin, "audit", "receipt", k.KeyID); code != 0 || strings.Contains(errOut, "note:") {
+		t.Fatalf("receipt of a revoked key: exit %d %s", code, errOut)
+	}
+	mustCLI(t, m, admin, "key", "regenerate", k.KeyID)
+	if _, errOut, code := cli(t, m, admin, "audit", "receipt", k.KeyID); code != 0 || !strings.Contains(errOut, "the key is active now") {
+		t.Fatalf("receipt of a regenerated key: exit %d %s; want a note that it is active", code, errOut)
+	}
+	gone := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--name", "gone", "--json"))
+	mustCLI(t, m, admin, "key", "delete", gone.KeyID)
+	if _, errOut, code := cli(t, m, admin, "audit", "receipt", gone.KeyID); code == 0 || !strings.Contains(errOut, "audit trace "+gone.KeyID) {
+		t.Fatalf("receipt of a deleted key: exit %d %s; want where to look", code, errOut)
+	}
+}

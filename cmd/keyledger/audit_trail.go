@@ -172,7 +172,15 @@ func auditReceipt(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		return printReceipt(ctx, cl, commands.ProveQuery{KeyID: id}, wait)
+		if err := printReceipt(ctx, cl, commands.ProveQuery{KeyID: id}, wait); err != nil {
+			return err
+		}
+		// The receipt proves the revocation; the key may have come back.
+		var k keyledger.Key
+		if err := cl.call(ctx, "query.key", map[string]string{"key_id": id}, &k); err == nil && k.Status != keyledger.StatusRevoked {
+			fmt.Fprintf(cl.stderr, "note: this receipt proves the key's latest revocation; the key is %s now (audit trace %s)\n", k.Status, id)
+		}
+		return nil
 	}
 }
 
