@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"net/netip"
 	"strconv"
 	"sync"
 
@@ -19,7 +20,9 @@ var verifyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); retur
 func VerifyHandler(x *verifier.Index, authorize verifier.Authorize) micro.Handler {
 	return micro.HandlerFunc(func(r micro.Request) {
 		if authorize != nil {
-			if err := authorize(r.Headers().Get(HeaderAuthorization)); err != nil {
+			// The verify import shares no identity (it costs every
+			// verification): the caller's address is unknown here.
+			if err := authorize(r.Headers().Get(HeaderAuthorization), netip.Addr{}); err != nil {
 				code := keyledger.ErrorCode(err)
 				_ = r.Error(strconv.Itoa(keyledger.HTTPStatus(code)), keyledger.ErrorMessage(err), keyledger.ErrorJSON(err))
 				return

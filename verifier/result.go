@@ -1,11 +1,16 @@
 package verifier
 
-import "strconv"
+import (
+	"net/netip"
+	"strconv"
+)
 
 // Authorize checks the caller's own bearer token when verification requires
-// one; nil lets anyone verify (gateways present the user's key). Transports
-// (web, commands) call it before verifying.
-type Authorize func(bearer string) error
+// one; nil lets anyone verify (gateways present the user's key). from is the
+// caller's address, against the bearer key's allowed_cidrs (the zero Addr
+// when the transport cannot tell: NATS). Transports (web, commands) call it
+// before verifying.
+type Authorize func(bearer string, from netip.Addr) error
 
 // AppendJSON appends the result as JSON, as encoding/json would write it,
 // without reflection.

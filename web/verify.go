@@ -3,6 +3,7 @@ package web
 import (
 	"io"
 	"net/http"
+	"net/netip"
 	"sync"
 
 	"github.com/keyledger/keyledger"
@@ -25,7 +26,11 @@ func VerifyHandler(x *verifier.Index, authorize verifier.Authorize) http.Handler
 			w.Write(keyledger.ErrorJSON(err))
 		}
 		if authorize != nil {
-			if err := authorize(r.Header.Get("Authorization")); err != nil {
+			var from netip.Addr
+			if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+				from = ap.Addr()
+			}
+			if err := authorize(r.Header.Get("Authorization"), from); err != nil {
 				fail(err)
 				return
 			}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -440,9 +441,12 @@ func heapInUse() uint64 {
 func (m *Main) serve() error {
 	var authorize verifier.Authorize
 	if m.VerifyTokenRequired {
-		authorize = func(bearer string) error {
+		authorize = func(bearer string, from netip.Addr) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
+			if from.IsValid() {
+				ctx = commands.WithClientAddr(ctx, from)
+			}
 			_, err := m.service.Authenticate(ctx, bearer)
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -130,8 +131,16 @@ func TestVerifyOverNATSAndHTTP(t *testing.T) {
 	if status, _ := verifyHTTP(t, m, body, ""); status != 401 {
 		t.Fatalf("no bearer: HTTP %d, want 401", status)
 	}
-	if status, res := verifyHTTP(t, m, body, tok); status != 200 || !res.Valid {
+	adminTok, err := os.ReadFile(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, res := verifyHTTP(t, m, body, strings.TrimSpace(string(adminTok))); status != 200 || !res.Valid {
 		t.Fatalf("with bearer: HTTP %d %+v", status, res)
+	}
+	// The bearer is a use of the caller's own key: its allowed_cidrs hold.
+	if status, _ := verifyHTTP(t, m, body, tok); status != 403 {
+		t.Fatalf("with a bearer limited to 10.0.0.0/8, from loopback: HTTP %d, want 403", status)
 	}
 }
 
