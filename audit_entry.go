@@ -113,3 +113,17 @@ type UsageSource struct {
 	IP    string `json:"ip"`
 	Count int64  `json:"count"`
 }
+
+// NATSSource is how an audit entry names a NATS client as its source:
+// "nats HOST (NAME)", each part only if known (NAME is the client's own
+// name for its connection).
+func NATSSource(host, name string) string {
+	s := "nats"
+	if host != "" {
+		s += " " + host
+	}
+	if name != "" {
+		s += " (" + name + ")"
+	}
+	return s
+}

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"unicode"
+
+	"github.com/keyledger/keyledger"
 )
 
 // sourceKey is the context key of a request's source.
@@ -84,12 +86,5 @@ func natsSource(info string) string {
 	if info == "" || json.Unmarshal([]byte(info), &ri) != nil {
 		return "nats"
 	}
-	s := "nats"
-	if ri.Host != "" {
-		s += " " + ri.Host
-	}
-	if ri.Name != "" {
-		s += " (" + ri.Name + ")"
-	}
-	return s
+	return keyledger.NATSSource(ri.Host, ri.Name)
 }

@@ -187,13 +187,4 @@ func clientOf(ci jwt.ClientInformation) Client {
 
 // Source describes the client as the service's NATS requests are
 // described: "nats HOST (NAME)".
-func (c Client) Source() string {
-	s := "nats"
-	if c.Host != "" {
-		s += " " + c.Host
-	}
-	if c.Name != "" {
-		s += " (" + c.Name + ")"
-	}
-	return s
-}
+func (c Client) Source() string { return keyledger.NATSSource(c.Host, c.Name) }
