@@ -77,6 +77,13 @@ func runClient(ctx context.Context, sc subcommand, args []string, stdout, stderr
 		return usageFail(stderr, sc.name, err.Error(), args)
 	}
 	c.serverGiven = flagSet(fs, "server") || os.Getenv("KEYLEDGER_SERVER") != ""
+	// Run where serve keeps keyledger-data/, the server is the one that
+	// runs there (on the URL it wrote), not whatever answers on the
+	// default port: that may be someone else's, and would get the token.
+	if u, err := os.ReadFile(filepath.Join(filepath.Dir(defaultTokenFile), natsURLFile)); err == nil && !c.serverGiven &&
+		strings.TrimSpace(string(u)) != "" {
+		c.server = strings.TrimSpace(string(u))
+	}
 	if c.timeout <= 0 {
 		fmt.Fprintf(stderr, "error: %s: --timeout must be positive, not %s\n", keyledger.EInvalid, c.timeout)
 		return exitError
@@ -155,12 +162,6 @@ func (c *client) loadToken() error {
 				defaultTokenFile, where)
 		}
 		c.token, source = strings.TrimSpace(string(b)), "./"+defaultTokenFile
-		// The token is the local server's, so the server is too: the URL
-		// it runs on, rather than whatever answers on the default port.
-		if u, err := os.ReadFile(filepath.Join(filepath.Dir(defaultTokenFile), natsURLFile)); err == nil && !c.serverGiven &&
-			strings.TrimSpace(string(u)) != "" {
-			c.server = strings.TrimSpace(string(u))
-		}
 	}
 	if _, _, ok := keyledger.ParseToken(c.token); !ok && !natsauth.IsGatewayCredential(c.token) {
 		c.token = ""

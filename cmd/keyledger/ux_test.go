@@ -301,9 +301,9 @@ func TestWatchSinceNeedsAGatewayCredentialAtOnce(t *testing.T) {
 }
 
 // TestCLIUsesTheLocalServersURL: run where `keyledger serve` keeps
-// keyledger-data/, with no --server, the CLI takes the token from there
-// and talks to the server that runs there (its nats.url), not to whatever
-// answers on the default port.
+// keyledger-data/, with no --server, the CLI talks to the server that runs
+// there (its nats.url), whatever token it uses, not to whatever answers on
+// the default port.
 func TestCLIUsesTheLocalServersURL(t *testing.T) {
 	m := run(t, newMain(t.TempDir(), nil))
 	cwd := t.TempDir()
@@ -325,4 +325,18 @@ func TestCLIUsesTheLocalServersURL(t *testing.T) {
 	if code := Run(context.Background(), []string{"settings", "show", "--json"}, &out, &errOut); code != 0 {
 		t.Fatalf("settings show with the local server's token and no --server: exit %d %s", code, errOut.String())
 	}
+	// A token from elsewhere goes to the local server too.
+	tok := writeToken(t, strings.TrimSpace(mustRead(t, filepath.Join(local, "admin.token"))))
+	if code := Run(context.Background(), []string{"settings", "show", "--token-file", tok}, &out, &errOut); code != 0 {
+		t.Fatalf("settings show with --token-file and no --server: exit %d %s", code, errOut.String())
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
