@@ -23,11 +23,16 @@ func TestSmuggledRequestInfoIsRefused(t *testing.T) {
 		return fmt.Sprintf(`{"acc":"CLIENTS","user":%q,"host":%q}`, user, host)
 	}
 	for name, hdr := range map[string]string{
-		"behind a bare LF":   "X-A: 1\nNats-Request-Info: " + forged(b.strangerKey, "10.1.2.3") + "\r\n",
-		"in lower case":      "nats-request-info: " + forged(b.strangerKey, "10.1.2.3") + "\r\n",
-		"on its own line":    "Nats-Request-Info: " + forged(b.strangerKey, "10.1.2.3") + "\r\n",
-		"twice, bare LFs":    "X-A: 1\nNats-Request-Info: " + forged(b.strangerKey, "") + "\nNats-Request-Info: " + forged(b.strangerKey, "") + "\r\n",
-		"after the real one": "X-A: 1\r\n",
+		"behind a bare LF":    "X-A: 1\nNats-Request-Info: " + forged(b.strangerKey, "10.1.2.3") + "\r\n",
+		"in lower case":       "nats-request-info: " + forged(b.strangerKey, "10.1.2.3") + "\r\n",
+		"on its own line":     "Nats-Request-Info: " + forged(b.strangerKey, "10.1.2.3") + "\r\n",
+		"twice, bare LFs":     "X-A: 1\nNats-Request-Info: " + forged(b.strangerKey, "") + "\nNats-Request-Info: " + forged(b.strangerKey, "") + "\r\n",
+		"after the real one":  "X-A: 1\r\n",
+		"no space, bare LF":   "X-A: 1\nNats-Request-Info:" + forged(b.strangerKey, "") + "\r\n",
+		"upper case, bare LF": "X-A: 1\nNATS-REQUEST-INFO: " + forged(b.strangerKey, "") + "\r\n",
+		"only bare LFs":       "X-A: 1\nNats-Request-Info: " + forged(b.strangerKey, "") + "\nX-B: 2\n",
+		"padded name":         "X-A: 1\nNats-Request-Info : " + forged(b.strangerKey, "") + "\r\n",
+		"tab before value":    "X-A: 1\nNats-Request-Info:\t" + forged(b.strangerKey, "") + "\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			reply := rawRequest(t, b.m.ClientURL(), b.alice, "_INBOX_"+b.aliceKeyID+".smuggle", "keyledger.query.whoami", hdr, "{}")
