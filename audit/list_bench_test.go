@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/audit"
+	"github.com/keyledger/keyledger/projections"
 )
 
 // listBenchRows is the size of the generated audit table:
@@ -194,22 +195,17 @@ func BenchmarkAuditTrace(b *testing.B) {
 }
 
 // traceUsageDB writes the per-hour usage tables BenchmarkAuditTrace
-// attaches (as projections' usage migrations declare them).
+// attaches, in a ledger.db the projections' own migrations made.
 func traceUsageDB(b *testing.B) string {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "usage.db")
-	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=OFF&_synchronous=OFF")
-	if err != nil {
+	ldb := projections.NewDB(path)
+	if err := ldb.Open(); err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
+	defer ldb.Close()
+	db := ldb.SQL()
 	for _, q := range []string{
-		`CREATE TABLE usage_hours (key_id TEXT NOT NULL, hour TEXT NOT NULL, valid INTEGER NOT NULL DEFAULT 0,
-			not_found INTEGER NOT NULL DEFAULT 0, revoked INTEGER NOT NULL DEFAULT 0, expired INTEGER NOT NULL DEFAULT 0,
-			forbidden_ip INTEGER NOT NULL DEFAULT 0, missing_scope INTEGER NOT NULL DEFAULT 0, rate_limited INTEGER NOT NULL DEFAULT 0,
-			disabled INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (key_id, hour)) WITHOUT ROWID`,
-		`CREATE TABLE usage_hour_sources (key_id TEXT NOT NULL, hour TEXT NOT NULL, ip TEXT NOT NULL, count INTEGER NOT NULL,
-			PRIMARY KEY (key_id, hour, ip)) WITHOUT ROWID`,
 		`WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < 199),
 			h(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM h WHERE j < 719)
 		INSERT INTO usage_hours (key_id, hour, valid, not_found)
