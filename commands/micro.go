@@ -49,17 +49,10 @@ func requestInfo(h micro.Headers) (info string, ok bool) {
 // than one Nats-Request-Info has none.
 func ConnectionKey(h micro.Headers) string {
 	info, ok := requestInfo(h)
-	if !ok || info == "" {
+	if !ok {
 		return ""
 	}
-	var ci struct {
-		Account string `json:"acc"`
-		User    string `json:"user"`
-	}
-	if json.Unmarshal([]byte(info), &ci) != nil || ci.Account != "CLIENTS" || !keyledger.IsID(ci.User) {
-		return ""
-	}
-	return ci.User
+	return parseRequester(info).key()
 }
 
 // RequestTimeout bounds how long one request may run on the server.
@@ -120,14 +113,15 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	defer cancel()
 	h := req.Headers()
 	info, single := requestInfo(h)
-	ctx = WithClientAddr(WithSource(ctx, natsSource(info)), natsClientAddr(info))
+	who := parseRequester(info)
+	ctx = WithClientAddr(WithSource(ctx, who.source()), who.addr())
 	var res any
 	var err error
 	if !single {
 		s.Logger.Warn("refused a request that carries more than one Nats-Request-Info header (a forged identity)", "endpoint", ep.String())
 		err = errSmuggledHeader
-	} else if bearer := header(h, HeaderAuthorization); bearer == "" && ConnectionKey(h) != "" {
-		res, err = s.CallAsKey(ctx, ep, ConnectionKey(h), header(h, HeaderIdempotencyKey), req.Data())
+	} else if bearer := header(h, HeaderAuthorization); bearer == "" && who.key() != "" {
+		res, err = s.CallAsKey(ctx, ep, who.key(), header(h, HeaderIdempotencyKey), req.Data())
 	} else {
 		res, err = s.Call(ctx, ep, bearer, header(h, HeaderIdempotencyKey), req.Data())
 	}

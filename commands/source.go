@@ -61,30 +61,48 @@ func clientAddrOf(ctx context.Context) (netip.Addr, bool) {
 	return a, ok && a.IsValid()
 }
 
-// natsClientAddr is the client's host from the Nats-Request-Info header
-// (the zero Addr without it).
-func natsClientAddr(info string) netip.Addr {
-	var ri struct {
-		Host string `json:"host"`
+// requester is what the Nats-Request-Info header the server adds to a
+// request that crossed an account import says of the requesting connection.
+// serveNATS parses it once per request.
+type requester struct {
+	Acc  string `json:"acc"`
+	Host string `json:"host"`
+	Name string `json:"name"`
+	User string `json:"user"`
+	ok   bool   // the header was there and parsed
+}
+
+// parseRequester reads a Nats-Request-Info value ("" when there was none).
+func parseRequester(info string) requester {
+	var r requester
+	if info == "" || json.Unmarshal([]byte(info), &r) != nil {
+		return requester{}
 	}
-	if info == "" || json.Unmarshal([]byte(info), &ri) != nil {
-		return netip.Addr{}
-	}
-	a, _ := netip.ParseAddr(ri.Host)
+	r.ok = true
+	return r
+}
+
+// addr is the client's host (the zero Addr without the header).
+func (r requester) addr() netip.Addr {
+	a, _ := netip.ParseAddr(r.Host)
 	return a
 }
 
-// natsSource describes a NATS requester from the Nats-Request-Info header the
-// server adds to service requests: "nats HOST (NAME)" ("nats" alone without it).
-func natsSource(info string) string {
-	var ri struct {
-		Acc  string `json:"acc"`
-		Host string `json:"host"`
-		Name string `json:"name"`
-		User string `json:"user"`
-	}
-	if info == "" || json.Unmarshal([]byte(info), &ri) != nil {
+// source describes the requester: "nats HOST (NAME)", "nats" alone without
+// the header.
+func (r requester) source() string {
+	if !r.ok {
 		return "nats"
 	}
-	return keyledger.NATSSource(ri.Host, ri.Name)
+	return keyledger.NATSSource(r.Host, r.Name)
+}
+
+// key is the key ID the connection authenticated with, or "": the auth
+// callout (natsauth) names each key's NATS user after the key, in the
+// account CLIENTS.
+func (r requester) key() string {
+	if r.Acc != "CLIENTS" || !keyledger.IsID(r.User) {
+		return ""
+	}
+	return r.User
 }

@@ -14,8 +14,8 @@ func TestNATSSourceFromRequestInfo(t *testing.T) {
 		`{"acc":"A","host":"10.0.0.8:52100","name":"billing-svc"}`: "nats 10.0.0.8:52100 (billing-svc)",
 		`{"host":"10.0.0.8:1"}`: "nats 10.0.0.8:1",
 	} {
-		if got := natsSource(info); got != want {
-			t.Errorf("natsSource(%q) = %q, want %q", info, got, want)
+		if got := parseRequester(info).source(); got != want {
+			t.Errorf("source of %q = %q, want %q", info, got, want)
 		}
 	}
 }
@@ -28,5 +28,20 @@ func TestWithSourceCutsAndCleans(t *testing.T) {
 	}
 	if SourceOf(context.Background()) != "" {
 		t.Fatal("a context without a source has one")
+	}
+}
+
+func TestRequesterKeyOnlyFromClientsAccount(t *testing.T) {
+	const id = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
+	for info, want := range map[string]string{
+		`{"acc":"CLIENTS","user":"` + id + `"}`:  id,
+		`{"acc":"GATEWAYS","user":"` + id + `"}`: "",
+		`{"acc":"CLIENTS","user":"admin"}`:       "",
+		`{"acc":"CLIENTS","user":"` + id + `"`:   "",
+		``:                                       "",
+	} {
+		if got := parseRequester(info).key(); got != want {
+			t.Errorf("key of %q = %q, want %q", info, got, want)
+		}
 	}
 }
