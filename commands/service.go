@@ -24,7 +24,7 @@ type EventStore interface {
 	Append(ctx context.Context, filter string, expected uint64, msgID string, evs []events.Event) (uint64, error)
 	Record(ctx context.Context, e events.Event) (uint64, error)
 	After(ctx context.Context, filter string, seq uint64) ([]events.Recorded, error)
-	Latest(ctx context.Context, subject string) (*events.Recorded, error)
+	Latest(ctx context.Context, subject string, after uint64) (*events.Recorded, error)
 	LastSeq(ctx context.Context) (uint64, error)
 }
 
@@ -338,7 +338,7 @@ func (s *Service) settings(ctx context.Context) (keyledger.Settings, error) {
 	if err != nil {
 		return keyledger.Settings{}, unavailable(err)
 	}
-	latest, err := s.Store.Latest(ctx, events.SubjectSettingsChanged)
+	latest, err := s.Store.Latest(ctx, events.SubjectSettingsChanged, e.seqNow())
 	if err != nil {
 		return keyledger.Settings{}, unavailable(err)
 	}

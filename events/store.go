@@ -175,13 +175,18 @@ func (s *Store) Load(ctx context.Context, filter string) ([]Recorded, uint64, er
 }
 
 // Latest returns the newest event stored on one literal subject, or nil if
-// there is none: one direct get, answered from the stream's subject index.
-func (s *Store) Latest(ctx context.Context, subject string) (*Recorded, error) {
+// there is none or it is at or before sequence after (which the caller
+// holds already, so it is not decoded again): one direct get, answered
+// from the stream's subject index.
+func (s *Store) Latest(ctx context.Context, subject string, after uint64) (*Recorded, error) {
 	msg, err := directGet(ctx, func() (*jetstream.RawStreamMsg, error) { return s.stream.GetLastMsgForSubject(ctx, subject) })
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("latest on %s: %w", subject, err)
+	}
+	if msg.Sequence <= after {
+		return nil, nil
 	}
 	ev, err := Decode(msg.Data)
 	if err != nil {

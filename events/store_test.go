@@ -97,6 +97,31 @@ func testStore(t *testing.T, js jetstream.JetStream, replicas int, direct bool) 
 		}
 	})
 
+	t.Run("latest_is_the_newest_on_the_subject_and_nothing_already_held", func(t *testing.T) {
+		s := store(t)
+		subject := events.Subject(revoked("alice", "K1"))
+		if r, err := s.Latest(ctx, subject, 0); err != nil || r != nil {
+			t.Fatalf("empty stream: %v, %v", r, err)
+		}
+		first, err := s.Append(ctx, events.OwnerSubjects("alice"), 0, "", []events.Event{revoked("alice", "K1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, events.OwnerSubjects("bob"), 0, "", []events.Event{revoked("bob", "K1")}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Latest(ctx, subject, 0)
+		if err != nil || r == nil || r.Seq != first || r.Event.KeyRef() != "K1" || r.Event.Base().Actor != "admin" {
+			t.Fatalf("latest: %+v, %v; want seq %d, decoded", r, err, first)
+		}
+		if r, err := s.Latest(ctx, subject, first); err != nil || r != nil {
+			t.Fatalf("latest after %d, which the caller holds: %+v, %v; want nil", first, r, err)
+		}
+		if r, err := s.Latest(ctx, subject, first-1); err != nil || r == nil || r.Seq != first {
+			t.Fatalf("latest after %d: %+v, %v; want seq %d", first-1, r, err, first)
+		}
+	})
+
 	t.Run("concurrent_appends_exactly_one_wins", func(t *testing.T) {
 		s := store(t)
 		const writers = 10
