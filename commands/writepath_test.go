@@ -148,6 +148,33 @@ func TestLaggingInstanceCannotExceedTheLimit(t *testing.T) {
 	}
 }
 
+// An admin's policy change on one instance holds for the very next command
+// on another, even one whose follower has not seen it: each command checks
+// the newest stored settings event, not only its in-memory copy.
+func TestSettingsChangedElsewhereHoldAtOnce(t *testing.T) {
+	a := newLedger(t)
+	ctx := context.Background()
+	if _, err := a.svc.SetSettings(ctx, a.admin, "", commands.SetSettings{MaxActiveKeysPerUser: ptr(5)}); err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := a.developer(t, "dev") // one active key
+	b := a.join(t)
+	if _, err := b.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "b holds the policy"}); err != nil {
+		t.Fatal(err)
+	}
+	b.pause()
+	for range 2 { // the same settings again: b holds them and need not decode them
+		if _, err := b.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: fmt.Sprint("b", time.Now().UnixNano())}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.svc.SetSettings(ctx, a.admin, "", commands.SetSettings{MaxActiveKeysPerUser: ptr(4)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "over the new limit"})
+	wantCode(t, err, keyledger.ELimitReached)
+}
+
 // Each instance learns what the other appended: from the follower, or by
 // reading the owner's newer events when its append loses.
 func TestInstancesTakingTurnsOnOneKeyStayCurrent(t *testing.T) {
