@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -20,12 +19,13 @@ const timeFormat = "2006-01-02T15:04:05.000Z"
 // Applier is the audit trail as a projection of stream KEYLEDGER: for every
 // stored event, its leaf in tlog_hashes and its row in audit_events, in the
 // projector's transaction. Register it with projections.DB.Use("ledger", …).
+//
+// Its statements run with tx.Exec and tx.QueryRow: the driver's statement
+// cache compiles each once per connection, not once per transaction.
 type Applier struct {
-	tx     *sql.Tx
-	insert *sql.Stmt
-	prev   [3]*sql.Stmt // the latest issue/rename of a key, registration/roles of a user, settings
-	buf    []Event
-	args   []any // rows not yet written
+	tx   *sql.Tx // the transaction of the batch being applied
+	buf  []Event
+	args []any // rows not yet written
 }
 
 // NewApplier returns the audit applier.
@@ -49,7 +49,7 @@ func (a *Applier) Apply(tx *sql.Tx, r events.Recorded) error {
 }
 
 // ApplyBatch appends the batch's leaves in one write, then writes a row per
-// event carrying its leaf hash, rowsPerInsert rows per statement.
+// event carrying its leaf hash, up to rowsPerInsert rows per statement.
 func (a *Applier) ApplyBatch(tx *sql.Tx, batch []events.Recorded) error {
 	ctx := context.Background()
 	a.buf = a.buf[:0]
@@ -60,11 +60,8 @@ func (a *Applier) ApplyBatch(tx *sql.Tx, batch []events.Recorded) error {
 	if err != nil {
 		return err
 	}
-	if a.tx != tx {
-		if err := a.prepare(tx); err != nil {
-			return err
-		}
-	}
+	a.tx = tx
+	defer func() { a.tx = nil }()
 	for i, r := range batch {
 		row, err := makeRow(r, a)
 		if err != nil {
@@ -86,46 +83,24 @@ func (a *Applier) leaves(ctx context.Context, tx *sql.Tx) ([]tlog.Hash, error) {
 	return Append(ctx, tx, a.buf...)
 }
 
-// rowsPerInsert is how many audit rows one INSERT writes; rowArgs is the
+// rowsPerInsert is the most audit rows one INSERT writes; rowArgs is the
 // number of columns.
 const (
 	rowsPerInsert = 100
 	rowArgs       = 10
 )
 
-const insertRow = `INSERT INTO audit_events (seq, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertRow = `INSERT INTO audit_events (seq, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash) VALUES `
 
-// flush writes the buffered rows: the full-size statement is prepared once
-// per transaction.
+// flush writes the buffered rows.
 func (a *Applier) flush() error {
 	if len(a.args) == 0 {
 		return nil
 	}
 	defer func() { clear(a.args); a.args = a.args[:0] }()
-	var err error
-	if len(a.args) == rowsPerInsert*rowArgs {
-		if a.insert == nil {
-			if a.insert, err = a.tx.Prepare(insertRow + strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rowsPerInsert-1)); err != nil {
-				return fmt.Errorf("audit rows: %w", err)
-			}
-		}
-		_, err = a.insert.Exec(a.args...)
-	} else {
-		_, err = a.tx.Exec(insertRow+strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, len(a.args)/rowArgs-1), a.args...)
-	}
-	if err != nil {
+	if err := insertRows(context.Background(), a.tx, insertRow, rowArgs, rowsPerInsert, a.args); err != nil {
 		return fmt.Errorf("audit rows from seq %v: %w", a.args[0], err)
 	}
-	return nil
-}
-
-// prepare starts a transaction's statements. They are prepared when first
-// needed: a live batch is often one event, and compiling the 100-row insert
-// and the look-ups for it cost more than the event itself.
-func (a *Applier) prepare(tx *sql.Tx) error {
-	a.tx, a.insert = tx, nil
-	clear(a.prev[:])
 	return nil
 }
 
@@ -322,14 +297,7 @@ func (a *Applier) previous(v any, lookup int, arg string) (bool, error) {
 	if err := a.flush(); err != nil { // the row looked for may be buffered
 		return false, err
 	}
-	if a.prev[lookup] == nil {
-		st, err := a.tx.Prepare(prevQueries[lookup])
-		if err != nil {
-			return false, err
-		}
-		a.prev[lookup] = st
-	}
-	return scanDetail(a.prev[lookup].QueryRow(arg), v)
+	return scanDetail(a.tx.QueryRow(prevQueries[lookup], arg), v)
 }
 
 // LeafHashText is how entries show a leaf hash: base64, as tlog prints it.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/keyledger/keyledger"
 	"golang.org/x/mod/sumdb/tlog"
@@ -116,25 +115,18 @@ func Append(ctx context.Context, tx *sql.Tx, events ...Event) ([]tlog.Hash, erro
 	return leaves, nil
 }
 
-// insertRows is how many hashes one INSERT statement writes.
-const insertRows = 200
+// hashesPerInsert is the most hashes one INSERT writes: a row per
+// statement costs twice as much.
+const hashesPerInsert = 200
 
-// insertHashes writes hashes at stored indexes base, base+1, …, in
-// multi-row statements: a row per statement costs twice as much.
+// insertHashes writes hashes at stored indexes base, base+1, ….
 func insertHashes(ctx context.Context, tx *sql.Tx, base int64, hashes []tlog.Hash) error {
-	args := make([]any, 0, 2*insertRows)
-	for len(hashes) > 0 {
-		chunk := hashes[:min(len(hashes), insertRows)]
-		args = args[:0]
-		for i, h := range chunk {
-			args = append(args, base+int64(i), h[:])
-		}
-		q := `INSERT INTO tlog_hashes (idx, hash) VALUES (?, ?)` + strings.Repeat(`, (?, ?)`, len(chunk)-1)
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("audit: append hashes from %d: %w", base, err)
-		}
-		base += int64(len(chunk))
-		hashes = hashes[len(chunk):]
+	args := make([]any, 0, 2*len(hashes))
+	for i, h := range hashes {
+		args = append(args, base+int64(i), h[:])
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO tlog_hashes (idx, hash) VALUES `, 2, hashesPerInsert, args); err != nil {
+		return fmt.Errorf("audit: append hashes from %d: %w", base, err)
 	}
 	return nil
 }

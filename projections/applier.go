@@ -70,27 +70,3 @@ func (d *DB) appliersFor(position string) []Applier {
 	}
 	return out
 }
-
-// stmtCache keeps an applier's prepared statements for one transaction: a
-// batch prepares each statement once, and the statements end with the
-// transaction.
-type stmtCache struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
-}
-
-// exec runs query on tx through a statement prepared once per transaction.
-func (c *stmtCache) exec(tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	if c.tx != tx {
-		c.tx, c.stmts = tx, make(map[string]*sql.Stmt)
-	}
-	st, ok := c.stmts[query]
-	if !ok {
-		var err error
-		if st, err = tx.Prepare(query); err != nil {
-			return nil, err
-		}
-		c.stmts[query] = st
-	}
-	return st.Exec(args...)
-}

@@ -14,8 +14,10 @@ import (
 // bookkeeping (each aggregate's last sequence, the commands it applied) from
 // stream KEYLEDGER. Its tables are one applier because they refer to each
 // other (a key's owner is a user; a user's seq moves with its keys' events).
+//
+// Its statements run with tx.Exec: the driver's statement cache (see the
+// DSN in openAt) compiles each once per connection, not once per batch.
 type stateApplier struct {
-	stmts stmtCache
 	// userSeq is each user's last sequence in the batch being applied:
 	// written once per user at the end of the batch, not once per event.
 	userSeq map[string]uint64
@@ -31,7 +33,7 @@ func (st *stateApplier) ApplyBatch(tx *sql.Tx, batch []events.Recorded) error {
 		}
 	}
 	for user, seq := range st.userSeq {
-		if _, err := st.stmts.exec(tx, `UPDATE users SET seq = ? WHERE user_id = ?`, seq, user); err != nil {
+		if _, err := tx.Exec(`UPDATE users SET seq = ? WHERE user_id = ?`, seq, user); err != nil {
 			return fmt.Errorf("seq %d: %w", seq, err)
 		}
 	}
@@ -46,7 +48,7 @@ func (*stateApplier) Migrations() fs.FS { return sub(stateMigrations, "migration
 
 // usageApplier projects KEYLEDGER_USAGE's per-minute counts into usage and
 // each key's last_used_at.
-type usageApplier struct{ stmts stmtCache }
+type usageApplier struct{}
 
 // Name implements Applier.
 func (*usageApplier) Name() string { return "usage" }
@@ -98,7 +100,7 @@ func (st *stateApplier) Apply(tx *sql.Tx, r events.Recorded) error {
 	switch e := r.Event.(type) {
 	case *events.SettingsChanged:
 		s := e.Settings
-		_, err = st.stmts.exec(tx, `INSERT INTO settings (id, enabled, max_expiry, default_expiry, inactivity_expiry, max_active_keys_per_user, updated_at, updated_by)
+		_, err = tx.Exec(`INSERT INTO settings (id, enabled, max_expiry, default_expiry, inactivity_expiry, max_active_keys_per_user, updated_at, updated_by)
 			VALUES (1, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, max_expiry = excluded.max_expiry,
 				default_expiry = excluded.default_expiry, inactivity_expiry = excluded.inactivity_expiry,
@@ -106,7 +108,7 @@ func (st *stateApplier) Apply(tx *sql.Tx, r events.Recorded) error {
 				updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
 			s.Enabled, s.MaxExpiry, s.DefaultExpiry, s.InactivityExpiry, s.MaxActiveKeysPerUser, at, e.Actor)
 	case *events.UserRegistered:
-		_, err = st.stmts.exec(tx, `INSERT INTO users (user_id, name, kind, roles, active, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)`,
+		_, err = tx.Exec(`INSERT INTO users (user_id, name, kind, roles, active, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)`,
 			e.UserID, e.Name, e.Kind, jsonText(e.Roles), at, at)
 	case *events.UserRolesChanged:
 		err = st.exec1(tx, `UPDATE users SET roles = ?, updated_at = ? WHERE user_id = ?`, jsonText(e.Roles), at, e.UserID)
@@ -119,7 +121,7 @@ func (st *stateApplier) Apply(tx *sql.Tx, r events.Recorded) error {
 		}
 		// The usage projection may have seen the key used before this row
 		// exists (a rebuild): it starts with that last use.
-		_, err = st.stmts.exec(tx, `INSERT INTO keys (key_id, owner, name, description, scopes, allowed_cidrs, rate_limit, status,
+		_, err = tx.Exec(`INSERT INTO keys (key_id, owner, name, description, scopes, allowed_cidrs, rate_limit, status,
 				secret_sha256, created_at, created_by, expires_at, updated_at, seq, last_used_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, (SELECT at FROM key_last_used WHERE key_id = ?))`,
 			e.KeyID, e.Owner, e.Name, e.Description, jsonText(e.Scopes), jsonText(e.AllowedCIDRs), rl,
@@ -167,7 +169,7 @@ func (st *stateApplier) recordAggregate(tx *sql.Tx, r events.Recorded) error {
 	switch r.Event.(type) {
 	case *events.SettingsChanged:
 		aggregate = "settings"
-		_, err = st.stmts.exec(tx, `UPDATE settings SET seq = ? WHERE id = 1`, r.Seq)
+		_, err = tx.Exec(`UPDATE settings SET seq = ? WHERE id = 1`, r.Seq)
 	default:
 		if aggregate == "" {
 			return nil
@@ -175,14 +177,14 @@ func (st *stateApplier) recordAggregate(tx *sql.Tx, r events.Recorded) error {
 		if st.userSeq != nil {
 			st.userSeq[aggregate] = r.Seq // written at the end of the batch
 		} else {
-			_, err = st.stmts.exec(tx, `UPDATE users SET seq = ? WHERE user_id = ?`, r.Seq, aggregate)
+			_, err = tx.Exec(`UPDATE users SET seq = ? WHERE user_id = ?`, r.Seq, aggregate)
 		}
 	}
 	if err != nil {
 		return err
 	}
 	if id := r.Event.Base().CommandID; id != "" {
-		_, err = st.stmts.exec(tx, `INSERT INTO commands (aggregate, command_id, key_id, seq) VALUES (?, ?, ?, ?)
+		_, err = tx.Exec(`INSERT INTO commands (aggregate, command_id, key_id, seq) VALUES (?, ?, ?, ?)
 			ON CONFLICT (aggregate, command_id) DO UPDATE SET key_id = excluded.key_id, seq = excluded.seq`,
 			aggregate, id, r.Event.KeyRef(), r.Seq)
 	}
@@ -192,7 +194,7 @@ func (st *stateApplier) recordAggregate(tx *sql.Tx, r events.Recorded) error {
 // exec1 runs an update that must touch exactly one row: an event about a row
 // the projection lacks means the projection is broken, and must stop.
 func (st *stateApplier) exec1(tx *sql.Tx, query string, args ...any) error {
-	res, err := st.stmts.exec(tx, query, args...)
+	res, err := tx.Exec(query, args...)
 	if err != nil {
 		return err
 	}
@@ -213,7 +215,7 @@ func (u *usageApplier) applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
 		{`INSERT INTO usage_hours (key_id, hour, valid, not_found, revoked, expired, forbidden_ip, missing_scope, rate_limited, disabled)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, hour) DO UPDATE SET ` + addCounts, ts(e.Minute.Truncate(time.Hour))},
 	} {
-		if _, err := u.stmts.exec(tx, row.query, e.KeyID, row.at, e.Valid, d["not_found"], d["revoked"], d["expired"], d["forbidden_ip"],
+		if _, err := tx.Exec(row.query, e.KeyID, row.at, e.Valid, d["not_found"], d["revoked"], d["expired"], d["forbidden_ip"],
 			d["missing_scope"], d["rate_limited"], d["disabled"]); err != nil {
 			return err
 		}
@@ -225,11 +227,11 @@ func (u *usageApplier) applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
 		return nil
 	}
 	at := ts(*e.LastUsedAt)
-	if _, err := u.stmts.exec(tx, `INSERT INTO key_last_used (key_id, at) VALUES (?, ?)
+	if _, err := tx.Exec(`INSERT INTO key_last_used (key_id, at) VALUES (?, ?)
 		ON CONFLICT (key_id) DO UPDATE SET at = excluded.at WHERE excluded.at > at`, e.KeyID, at); err != nil {
 		return err
 	}
-	_, err := u.stmts.exec(tx, `UPDATE keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+	_, err := tx.Exec(`UPDATE keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
 		at, e.KeyID, at)
 	return err
 }
@@ -243,11 +245,11 @@ const addCounts = `valid = valid + excluded.valid, not_found = not_found + exclu
 // applySources adds where a key was used from in one instance's minute.
 func (u *usageApplier) applySources(tx *sql.Tx, e *events.UsageRecorded) error {
 	add := func(ip string, n uint64) error {
-		if _, err := u.stmts.exec(tx, `INSERT INTO usage_sources (key_id, minute, ip, count) VALUES (?, ?, ?, ?)
+		if _, err := tx.Exec(`INSERT INTO usage_sources (key_id, minute, ip, count) VALUES (?, ?, ?, ?)
 			ON CONFLICT (key_id, minute, ip) DO UPDATE SET count = count + excluded.count`, e.KeyID, ts(e.Minute), ip, n); err != nil {
 			return err
 		}
-		_, err := u.stmts.exec(tx, `INSERT INTO usage_hour_sources (key_id, hour, ip, count) VALUES (?, ?, ?, ?)
+		_, err := tx.Exec(`INSERT INTO usage_hour_sources (key_id, hour, ip, count) VALUES (?, ?, ?, ?)
 			ON CONFLICT (key_id, hour, ip) DO UPDATE SET count = count + excluded.count`, e.KeyID, ts(e.Minute.Truncate(time.Hour)), ip, n)
 		return err
 	}

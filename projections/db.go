@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"strconv"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
@@ -36,7 +37,6 @@ type DB struct {
 	Now func() time.Time
 
 	db       *sql.DB
-	stmts    *readStmts // shared by copies of this DB (as_of views)
 	appliers []registered
 	// Rebuilt is true when Open started from an empty file: it was missing,
 	// or its schema was older than this build's and was dropped.
@@ -167,19 +167,29 @@ func (d *DB) hasTables() bool {
 	return n > 0
 }
 
+// stmtCacheSize is how many compiled statements each connection keeps.
+const stmtCacheSize = 64
+
 // openAt opens the file and returns each applier's schema version (absent
 // if new).
 func (d *DB) openAt() (map[string]int, error) {
 	if err := restrictFiles(d.Path); err != nil {
 		return nil, err
 	}
-	dsn := "file:" + d.Path + "?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate"
+	// _stmt_cache_size keeps each connection's compiled statements for the
+	// next call with the same text. A projector keeping up commits a
+	// transaction every few milliseconds, and compiling its dozen
+	// statements anew in each was a tenth of its CPU; the reads on a
+	// command's path (a key, the settings, a command's outcome) cost more
+	// to compile than to run. Statement texts are fixed (multi-row inserts
+	// come in a few sizes, see audit's insertRows), so a small cache holds
+	// them.
+	dsn := "file:" + d.Path + "?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate&_stmt_cache_size=" + strconv.Itoa(stmtCacheSize)
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", d.Path, err)
 	}
 	d.db = db
-	d.stmts = &readStmts{m: map[string]*sql.Stmt{}}
 	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS projection_migrations (applier TEXT NOT NULL, version INTEGER NOT NULL,
 		name TEXT NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (applier, version))`); err != nil {
 		db.Close()

@@ -17,7 +17,7 @@ import (
 func (d *DB) Settings(ctx context.Context) (keyledger.Settings, error) {
 	s := keyledger.DefaultSettings()
 	var at, by sql.NullString
-	err := d.queryRow(ctx, `SELECT enabled, max_expiry, default_expiry, inactivity_expiry, max_active_keys_per_user, updated_at, updated_by
+	err := d.db.QueryRowContext(ctx, `SELECT enabled, max_expiry, default_expiry, inactivity_expiry, max_active_keys_per_user, updated_at, updated_by
 		FROM settings WHERE id = 1`).Scan(&s.Enabled, &s.MaxExpiry, &s.DefaultExpiry, &s.InactivityExpiry, &s.MaxActiveKeysPerUser, &at, &by)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, nil
@@ -134,7 +134,7 @@ func (d *DB) Key(ctx context.Context, id string) (*keyledger.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := r.scan(d.queryRow(ctx, `SELECT `+keyColumns+` FROM keys k JOIN users u ON u.user_id = k.owner WHERE k.key_id = ?`, id))
+	k, err := r.scan(d.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys k JOIN users u ON u.user_id = k.owner WHERE k.key_id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyledger.Errorf(keyledger.ENotFound, "key %s not found", id)
 	}
@@ -144,7 +144,7 @@ func (d *DB) Key(ctx context.Context, id string) (*keyledger.Key, error) {
 // KeyOwner returns the owner of a key.
 func (d *DB) KeyOwner(ctx context.Context, id string) (string, error) {
 	var owner string
-	err := d.queryRow(ctx, `SELECT owner FROM keys WHERE key_id = ?`, id).Scan(&owner)
+	err := d.db.QueryRowContext(ctx, `SELECT owner FROM keys WHERE key_id = ?`, id).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", keyledger.Errorf(keyledger.ENotFound, "key %s not found", id)
 	}

@@ -68,7 +68,7 @@ func (d *DB) SettingsState(ctx context.Context) (keyledger.Settings, uint64, err
 // and the key it last touched.
 func (d *DB) CommandOutcome(ctx context.Context, aggregate, cmdID string) (string, bool, error) {
 	var keyID string
-	err := d.queryRow(ctx, `SELECT key_id FROM commands WHERE aggregate = ? AND command_id = ?`, aggregate, cmdID).Scan(&keyID)
+	err := d.db.QueryRowContext(ctx, `SELECT key_id FROM commands WHERE aggregate = ? AND command_id = ?`, aggregate, cmdID).Scan(&keyID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	} else if err != nil {
