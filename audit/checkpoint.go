@@ -134,8 +134,17 @@ func openCheckpoint(msg []byte, known note.Verifiers) (*SignedCheckpoint, *note.
 	n, err := note.Open(msg, known)
 	if err != nil {
 		var unverified *note.UnverifiedNoteError
+		if errors.As(err, &unverified) {
+			// Name the keys that did sign: the usual cause is a verifier
+			// key taken from another log (another data directory).
+			var by []string
+			for _, s := range unverified.Note.UnverifiedSigs {
+				by = append(by, fmt.Sprintf("%s+%08x", s.Name, s.Hash))
+			}
+			return nil, nil, fmt.Errorf("audit: %w: signed only by keys not given here (%s)", ErrCheckpointSignature, strings.Join(by, ", "))
+		}
 		var invalid *note.InvalidSignatureError
-		if errors.As(err, &unverified) || errors.As(err, &invalid) {
+		if errors.As(err, &invalid) {
 			return nil, nil, fmt.Errorf("audit: %w: %w", ErrCheckpointSignature, err)
 		}
 		return nil, nil, keyledger.Errorf(keyledger.EInvalid, "audit: malformed checkpoint note: %v", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -146,6 +147,9 @@ func CheckReceipt(r *Receipt, verifierKey string, witnessKeys ...string) (*Signe
 	}
 	sc, err := OpenCheckpoint(trustedSignatures([]byte(r.Checkpoint), v, known[1:]), note.VerifierList(known...))
 	if err != nil {
+		if errors.Is(err, ErrCheckpointSignature) {
+			return nil, fmt.Errorf("%w; the verifier key given is %s+%08x", err, v.Name(), v.KeyHash())
+		}
 		return nil, err
 	}
 	if v.Name() != sc.Origin {

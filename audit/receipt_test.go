@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/keyledger/keyledger/audit"
+	"golang.org/x/mod/sumdb/note"
 )
 
 func TestReceiptChecksOfflineAndFailsOnAnyAlteration(t *testing.T) {
@@ -122,22 +125,33 @@ func store2(t *testing.T, evs []audit.Event) *audit.HashStore {
 	return audit.NewHashStore(db)
 }
 
+// TestCheckReceiptErrorsAreTyped checks that a tampered receipt fails with
+// ErrProof and one checked with another log's verifier key with
+// ErrCheckpointSignature, naming the key that signed and the key given (the
+// likeliest mix-up is `audit pubkey` run against another data directory,
+// and the admin must be able to tell that from a forgery).
 func TestCheckReceiptErrorsAreTyped(t *testing.T) {
 	db := MustOpenDB(t)
 	store := audit.NewHashStore(db)
 	evs := testEvents(10)
 	appendAll(t, db, evs, 10)
-	signer, _, vkey := newKey(t, testOrigin)
+	signer, verifier, vkey := newKey(t, testOrigin)
 	r, err := store.NewReceipt(context.Background(), 3, evs[2].Data, signedAt(t, store, 10, signer))
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, otherVerifier, other := newKey(t, testOrigin)
+	_, err = audit.CheckReceipt(r, other)
+	if !errors.Is(err, audit.ErrCheckpointSignature) {
+		t.Fatalf("another key: %v, want ErrCheckpointSignature", err)
+	}
+	for _, v := range []note.Verifier{verifier, otherVerifier} {
+		if id := fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash()); !strings.Contains(err.Error(), id) {
+			t.Errorf("error %q does not name key %s", err, id)
+		}
+	}
 	r.Event = []byte("tampered")
 	if _, err := audit.CheckReceipt(r, vkey); !errors.Is(err, audit.ErrProof) {
 		t.Fatalf("tampered event: %v, want ErrProof", err)
-	}
-	_, _, other := newKey(t, testOrigin)
-	if _, err := audit.CheckReceipt(r, other); !errors.Is(err, audit.ErrCheckpointSignature) {
-		t.Fatalf("another key: %v, want ErrCheckpointSignature", err)
 	}
 }
