@@ -80,7 +80,13 @@ func runClient(ctx context.Context, sc subcommand, args []string, stdout, stderr
 	// Run where serve keeps keyledger-data/, the server is the one that
 	// runs there (on the URL it wrote), not whatever answers on the
 	// default port: that may be someone else's, and would get the token.
-	if u, err := os.ReadFile(filepath.Join(filepath.Dir(defaultTokenFile), natsURLFile)); err == nil && !c.serverGiven &&
+	// A subcommand told the server's data directory (--data DIR) talks to
+	// the server running on DIR the same way.
+	dataDir := filepath.Dir(defaultTokenFile)
+	if f := fs.Lookup("data"); f != nil {
+		dataDir = f.Value.String()
+	}
+	if u, err := os.ReadFile(filepath.Join(dataDir, natsURLFile)); err == nil && !c.serverGiven &&
 		strings.TrimSpace(string(u)) != "" {
 		c.server = strings.TrimSpace(string(u))
 	}

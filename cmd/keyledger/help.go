@@ -35,7 +35,8 @@ const serverUsage = `Server:
 
 const clientFlagsUsage = `Every client subcommand also takes:
   --server URL       NATS URL of a keyledger server (default $KEYLEDGER_SERVER; else, where serve keeps
-                     ./keyledger-data, the URL that server runs on; else nats://127.0.0.1:4222)
+                     ./keyledger-data (or the --data DIR a command takes), the URL that server runs on;
+                     else nats://127.0.0.1:4222)
   --token-file FILE  file holding your API key; without it, $KEYLEDGER_TOKEN, else ./keyledger-data/admin.token
   --json             print JSON for scripts
   --timeout 20s      how long to wait for an answer

@@ -330,6 +330,18 @@ func TestCLIUsesTheLocalServersURL(t *testing.T) {
 	if code := Run(context.Background(), []string{"settings", "show", "--token-file", tok}, &out, &errOut); code != 0 {
 		t.Fatalf("settings show with --token-file and no --server: exit %d %s", code, errOut.String())
 	}
+	// Told the data directory, a command talks to the server running on
+	// it, from any directory.
+	t.Chdir(t.TempDir())
+	cred := filepath.Join(t.TempDir(), "gw.cred")
+	if code := Run(context.Background(), []string{"gateway-credentials", "--name", "auditor", "--data", m.DataDir, "--out", cred}, &out, &errOut); code != 0 {
+		t.Fatalf("gateway-credentials: exit %d %s", code, errOut.String())
+	}
+	out.Reset()
+	if code := Run(context.Background(), []string{"audit", "verify", "--data", m.DataDir, "--token-file", cred}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "audit trail holds") {
+		t.Fatalf("audit verify --data DIR and no --server: exit %d %s %s", code, out.String(), errOut.String())
+	}
 }
 
 func mustRead(t *testing.T, path string) string {
