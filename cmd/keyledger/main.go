@@ -73,9 +73,26 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	sc, ok := findSubcommand(g.name + " " + args[1])
 	if !ok {
-		return usageFail(stderr, g.name, fmt.Sprintf("unknown command %q", g.name+" "+args[1]), args)
+		msg := fmt.Sprintf("unknown command %q", g.name+" "+args[1])
+		if other, ok := otherWords[g.name+" "+args[1]]; ok {
+			msg += fmt.Sprintf(" (to do that: keyledger %s)", other)
+		}
+		return usageFail(stderr, g.name, msg, args)
 	}
 	return runClient(ctx, sc, args[2:], stdout, stderr)
+}
+
+// otherWords maps the names people reach for, taken from other key
+// managers, to the command that does it here.
+var otherWords = map[string]string{
+	"key rename": "key update KEY_ID --name NAME",
+	"key create": "key issue",
+	"key new":    "key issue",
+	"key rotate": "key revoke KEY_ID, then key regenerate KEY_ID",
+	"key get":    "key show KEY_ID",
+	"key rm":     "key delete KEY_ID",
+	"key ls":     "key list",
+	"user ls":    "user list",
 }
 
 // leadingClientFlags splits off connection flags given before the command

@@ -198,6 +198,16 @@ func TestCLIUsageErrors(t *testing.T) {
 	if code := Run(context.Background(), []string{"key", "explode"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
 		t.Fatalf("unknown command: exit %d %q", code, errOut.String())
 	}
+	errOut.Reset()
+	if code := Run(context.Background(), []string{"key", "rename", "01J9Z3Q5W8X2M4N6P7R8S9T0VA", "new"}, &out, &errOut); code != 2 ||
+		!strings.Contains(errOut.String(), "keyledger key update KEY_ID --name NAME") {
+		t.Fatalf("key rename: exit %d %q; want the command that renames", code, errOut.String())
+	}
+	for word, other := range otherWords {
+		if _, ok := findSubcommand(strings.Fields(other)[0] + " " + strings.Fields(other)[1]); !ok {
+			t.Errorf("%q points to %q, which is no command", word, other)
+		}
+	}
 	if code := Run(context.Background(), []string{"help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "keyledger key issue") {
 		t.Fatalf("help: exit %d", code)
 	}
