@@ -141,7 +141,7 @@ func openCheckpoint(msg []byte, known note.Verifiers) (*SignedCheckpoint, *note.
 			for _, s := range unverified.Note.UnverifiedSigs {
 				by = append(by, fmt.Sprintf("%s+%08x", s.Name, s.Hash))
 			}
-			return nil, nil, fmt.Errorf("audit: %w: signed only by keys not given here (%s)", ErrCheckpointSignature, strings.Join(by, ", "))
+			return nil, nil, fmt.Errorf("audit: %w: signed only by keys not known here (%s)", ErrCheckpointSignature, strings.Join(by, ", "))
 		}
 		var invalid *note.InvalidSignatureError
 		if errors.As(err, &invalid) {
