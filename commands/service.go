@@ -90,6 +90,11 @@ type Service struct {
 	// command waits, so that writes cannot outrun the projections and leave
 	// reads waiting ever longer.
 	MaxLag uint64
+	// Durable, if set, returns once every write the store acknowledged
+	// before the call is on disk (groupcommit's Sync, one fsync shared by
+	// the commands of the moment): a command replies only after it. Unset,
+	// the store's acknowledgement already means the write is durable.
+	Durable func(ctx context.Context) error
 
 	state   *aggregates
 	denials deniedLimit
@@ -203,6 +208,13 @@ func (s *Service) onEntry(ctx context.Context, e *entry, filter, cmdID string, d
 	<-e.turn
 	if err != nil {
 		return out, err
+	}
+	// The next command on this aggregate may decide and append while this
+	// one waits for the disk: the same fsync then serves both.
+	if s.Durable != nil {
+		if err := s.Durable(ctx); err != nil {
+			return out, keyledger.Errorf(keyledger.EUnavailable, "stored, but not yet known to be on disk: %v", err)
+		}
 	}
 	if s.Appended != nil && e.owner != nil {
 		// Backpressure: the projections may fall behind this instance's

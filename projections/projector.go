@@ -59,6 +59,11 @@ type Projector struct {
 	// reader waiting for an event (WaitFor) ends the wait at once, so reads
 	// after writes are not slowed by it.
 	CommitEvery time.Duration
+	// Durable, if set, returns once every write the stream acknowledged
+	// before the call is on disk (groupcommit's Sync). A batch is written
+	// to SQLite only after it: events the stream would lose to a power cut
+	// never reach the projections, which would then be ahead of it.
+	Durable func(ctx context.Context) error
 
 	mu      sync.Mutex
 	applied uint64
@@ -217,6 +222,13 @@ func (p *Projector) applyBatch(batch []events.Recorded) error {
 		}
 		for len(batch) > 0 && batch[len(batch)-1].Seq > p.Until {
 			batch = batch[:len(batch)-1]
+		}
+	}
+	if p.Durable != nil && len(batch) > 0 {
+		// The batch was read from the stream, so the stream had written it:
+		// a sync that begins now covers it.
+		if err := p.Durable(context.Background()); err != nil {
+			return fmt.Errorf("%w: %w", errApply, err)
 		}
 	}
 	for len(batch) > 0 {

@@ -30,6 +30,15 @@ type MetricSources struct {
 	// Witness, if set, is the size of the last checkpoint this instance
 	// co-signed and, while it is not co-signing, why.
 	Witness func() (size int64, problem error)
+	// GroupCommit, if set, counts per stream the waits for the disk and
+	// the fsync rounds that served them (embedded server, --nats-sync
+	// always): calls ÷ rounds is how many writes one fsync carries.
+	GroupCommit func() map[string]GroupCommitStats
+}
+
+// GroupCommitStats is one stream's group commit so far.
+type GroupCommitStats struct {
+	Calls, Rounds uint64
 }
 
 // Position is where a projection stands.
@@ -119,11 +128,13 @@ var (
 	descScrapeError = prometheus.NewDesc("keyledger_scrape_errors", "Sources that failed during this scrape.", []string{"source"}, nil)
 	descWitnessSize = prometheus.NewDesc("keyledger_audit_witness_cosigned_size", "Size of the last audit checkpoint this instance co-signed as a witness.", nil, nil)
 	descWitnessOK   = prometheus.NewDesc("keyledger_audit_witness_ok", "1 while this instance's witness co-signs; 0 while it refuses a checkpoint or cannot use its state (the log says why).", nil, nil)
+	descSyncCalls   = prometheus.NewDesc("keyledger_groupcommit_waits_total", "Waits for a stream's writes to be on disk (a command's reply, a projected batch).", []string{"stream"}, nil)
+	descSyncRounds  = prometheus.NewDesc("keyledger_groupcommit_fsync_rounds_total", "fsync rounds that served those waits; several waits share a round.", []string{"stream"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStreamSeq, descLagEvents, descLagSeconds, descApplied, descHalted, descSkipped, descKeys, descIndex, descNATS, descCheckpoint, descScrapeError, descWitnessSize, descWitnessOK} {
+	for _, d := range []*prometheus.Desc{descStreamSeq, descLagEvents, descLagSeconds, descApplied, descHalted, descSkipped, descKeys, descIndex, descNATS, descCheckpoint, descScrapeError, descWitnessSize, descWitnessOK, descSyncCalls, descSyncRounds} {
 		ch <- d
 	}
 }
@@ -182,6 +193,12 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	if s.CheckpointAge != nil {
 		if age, ok := s.CheckpointAge(); ok {
 			gauge(descCheckpoint, age.Seconds())
+		}
+	}
+	if s.GroupCommit != nil {
+		for stream, st := range s.GroupCommit() {
+			ch <- prometheus.MustNewConstMetric(descSyncCalls, prometheus.CounterValue, float64(st.Calls), stream)
+			ch <- prometheus.MustNewConstMetric(descSyncRounds, prometheus.CounterValue, float64(st.Rounds), stream)
 		}
 	}
 	if s.Witness != nil {

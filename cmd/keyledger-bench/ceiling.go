@@ -14,8 +14,9 @@ import (
 )
 
 // bareStream is the stream of the bare ceiling, beside KEYLEDGER on the
-// same servers and configured like it (file storage, the same replicas,
-// dedup window, no delete or purge), without republish.
+// same servers (for the default embedded setup, on a sync_always server
+// beside keyledger's: startBareServer) and configured like it (file
+// storage, the same replicas, dedup window, no delete or purge).
 const bareStream = "KEYLEDGER_BENCH_BARE"
 
 // bareCeiling measures the most a command's append can cost: a JetStream
@@ -25,7 +26,12 @@ const bareStream = "KEYLEDGER_BENCH_BARE"
 // projects, nothing replies: what keyledger adds to an append shows as the
 // ratio of a command's throughput to this.
 func (b *Bench) bareCeiling(ctx context.Context, t *target) (result, error) {
-	js, err := jetstream.New(t.svc)
+	admin, err := connectService(t.bareURL, t.bareDir)
+	if err != nil {
+		return result{}, err
+	}
+	defer admin.Close()
+	js, err := jetstream.New(admin)
 	if err != nil {
 		return result{}, err
 	}
@@ -47,7 +53,7 @@ func (b *Bench) bareCeiling(ctx context.Context, t *target) (result, error) {
 	}
 	pubs := make([]*pub, b.Clients)
 	for i := range pubs {
-		nc, err := connectService(t.url, t.dataDir)
+		nc, err := connectService(t.bareURL, t.bareDir)
 		if err != nil {
 			return result{}, err
 		}
@@ -96,7 +102,12 @@ func eventSized() ([]byte, error) {
 // that over a filter with one subject. It tells what JetStream itself
 // charges for a wide owner, apart from anything keyledger does.
 func (b *Bench) bareWideFilter(ctx context.Context, t *target) error {
-	js, err := jetstream.New(t.svc)
+	nc, err := connectService(t.bareURL, t.bareDir)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}

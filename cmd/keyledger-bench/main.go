@@ -57,7 +57,7 @@ type Bench struct {
 func NewBench() *Bench {
 	return &Bench{
 		Duration: 10 * time.Second, Warmup: time.Second, Clients: 16,
-		Setups: []string{"embedded", "interval", "r3"}, Interval: "1s",
+		Setups: []string{"embedded", "each", "interval", "r3"}, Interval: "1s",
 		Samples: 200, Soak: 2000, SoakLimit: 15 * time.Minute,
 		Verify: true, Keys: 10000, HTTPConns: 8, NATSConns: 50, Revokes: 200,
 		Out: os.Stdout, Errout: os.Stderr,
@@ -73,7 +73,7 @@ func (b *Bench) ParseFlags(args []string) error {
 	fs.DurationVar(&b.Duration, "duration", b.Duration, "how long each load is measured")
 	fs.DurationVar(&b.Warmup, "warmup", b.Warmup, "load before each measurement, not counted")
 	fs.IntVar(&b.Clients, "clients", b.Clients, "concurrent clients of the write loads")
-	fs.StringVar(&setups, "setups", setups, "comma-separated: embedded (sync always), interval (--nats-sync), r3 (3-node cluster)")
+	fs.StringVar(&setups, "setups", setups, "comma-separated: embedded (the default sync: group commit), each (--nats-sync each), interval (--nats-sync), r3 (3-node cluster)")
 	fs.StringVar(&b.Interval, "interval", b.Interval, "--nats-sync of the interval setup")
 	fs.IntVar(&b.Samples, "samples", b.Samples, "issues per owner for the 1,000-keys ÷ 1-key p50")
 	fs.IntVar(&b.Soak, "soak", b.Soak, "consecutive commands of the soak, on an embedded instance of its own (100000 for the README figure; 0: skip)")
@@ -102,7 +102,7 @@ func (b *Bench) ParseFlags(args []string) error {
 	b.Setups = nil
 	for _, s := range strings.Split(setups, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "embedded", "interval", "r3":
+		case "embedded", "each", "interval", "r3":
 			b.Setups = append(b.Setups, s)
 		case "":
 		default:

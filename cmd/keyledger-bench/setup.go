@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/client"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -25,7 +26,11 @@ type target struct {
 	admin    string           // the admin's API key
 	apis     []*client.Client // one connection per load client, as many clients would have
 	svc      *nats.Conn       // the service's credentials
-	closers  []func()
+	// bareURL and bareDir are where the bare ceiling runs (see
+	// startBareServer): keyledger's own NATS servers, or for the default
+	// embedded setup a server of the bench's that syncs every message.
+	bareURL, bareDir string
+	closers          []func()
 }
 
 // logHint is the server's last warning or error line, for a report whose
@@ -68,15 +73,23 @@ func (b *Bench) startTarget(ctx context.Context, setup string) (t *target, err e
 	}()
 	args := []string{"serve", "--data", t.dataDir}
 	switch setup {
-	case "embedded", "interval":
+	case "embedded", "each", "interval":
 		addr, err := freeLoopback()
 		if err != nil {
 			return nil, err
 		}
 		t.url = "nats://" + addr
 		args = append(args, "--nats-listen", addr)
-		if setup == "interval" {
+		switch setup {
+		case "each":
+			args = append(args, "--nats-sync", "each")
+		case "interval":
 			args = append(args, "--nats-sync", b.Interval)
+		case "embedded":
+			if t.bareURL, err = startBareServer(t, filepath.Join(dir, "bare")); err != nil {
+				return nil, err
+			}
+			t.bareDir = filepath.Join(dir, "bare")
 		}
 	case "r3":
 		c, err := startCluster(filepath.Join(dir, "cluster"), 3)
@@ -89,7 +102,35 @@ func (b *Bench) startTarget(ctx context.Context, setup string) (t *target, err e
 	default:
 		return nil, fmt.Errorf("unknown setup %q", setup)
 	}
-	return t, b.openTarget(ctx, t, args)
+	if err := b.openTarget(ctx, t, args); err != nil {
+		return nil, err
+	}
+	if t.bareURL == "" {
+		t.bareURL, t.bareDir = t.url, t.dataDir
+	}
+	return t, nil
+}
+
+// startBareServer starts, in the bench's process, the server of the
+// embedded setup's bare ceiling: nats-server with sync_always, storing
+// under dir, on the same disk as keyledger's data directory. keyledger's
+// own embedded server cannot host that ceiling: by default it leaves the
+// fsync to keyledger's group commit, so a bare publish there would not be
+// synced at all.
+func startBareServer(t *target, dir string) (string, error) {
+	ns, err := server.NewServer(&server.Options{
+		ServerName: "bench-bare", Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: dir, SyncAlways: true, NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		return "", err
+	}
+	go ns.Start()
+	t.closers = append(t.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		return "", errors.New("the bare ceiling's server is not ready")
+	}
+	return ns.ClientURL(), nil
 }
 
 // openTarget starts serve with args, waits for it to be ready, and
@@ -179,7 +220,8 @@ func (t *target) register(ctx context.Context, name string) (string, error) {
 // so that a machine busier during one of them does not flatter keyledger.
 func (b *Bench) runSetup(ctx context.Context, setup string) error {
 	b.rep.note("\n== %s: %s", setup, map[string]string{
-		"embedded": "embedded NATS, sync on every write (the default)",
+		"embedded": "embedded NATS, sync on every write (the default: keyledger's group commit; the bare ceiling on a sync_always server beside it)",
+		"each":     "embedded NATS, --nats-sync each (nats-server fsyncs every message; the bare ceiling on the same server)",
 		"interval": "embedded NATS, --nats-sync " + b.Interval,
 		"r3":       "3-node cluster on loopback (in the bench's process), serve --nats --replicas 3",
 	}[setup])
@@ -215,8 +257,12 @@ func (b *Bench) runSetup(ctx context.Context, setup string) error {
 	b.rep.add(setup, bare+", before", before.String(), ratio(before), "", nil)
 	b.rep.add(setup, bare+", after", after.String(), ratio(after), "", nil)
 	want := map[string]float64{"embedded": 0.8, "interval": 0.5, "r3": 0.8}[setup]
-	b.rep.add(setup, fmt.Sprintf("key issue, %d clients on %d owners", b.Clients, b.Clients), many.String(),
-		ratio(many), fmt.Sprintf("÷ bare ≥ %.1f", want), atLeast(ratio(many), want))
+	if want > 0 {
+		b.rep.add(setup, fmt.Sprintf("key issue, %d clients on %d owners", b.Clients, b.Clients), many.String(),
+			ratio(many), fmt.Sprintf("÷ bare ≥ %.1f", want), atLeast(ratio(many), want))
+	} else { // each: the former default, for comparison; the target is the default's
+		b.rep.add(setup, fmt.Sprintf("key issue, %d clients on %d owners", b.Clients, b.Clients), many.String(), ratio(many), "", nil)
+	}
 	if setup == "r3" {
 		p99 := float64(many.pct(99)) / float64(time.Millisecond)
 		if many.ok == 0 {
@@ -224,8 +270,12 @@ func (b *Bench) runSetup(ctx context.Context, setup string) error {
 		}
 		b.rep.add(setup, "key issue p99 on R3", ms(many.pct(99)), math.NaN(), "≤ 20 ms", atMost(p99, 20))
 	}
-	b.rep.add(setup, fmt.Sprintf("key issue, %d clients on one owner", b.Clients), one.String(),
-		ratio(one), "÷ bare ≥ 0.3", atLeast(ratio(one), 0.3))
+	if want > 0 {
+		b.rep.add(setup, fmt.Sprintf("key issue, %d clients on one owner", b.Clients), one.String(),
+			ratio(one), "÷ bare ≥ 0.3", atLeast(ratio(one), 0.3))
+	} else {
+		b.rep.add(setup, fmt.Sprintf("key issue, %d clients on one owner", b.Clients), one.String(), ratio(one), "", nil)
+	}
 	b.rep.add(setup, fmt.Sprintf("key revoke, %d clients on %d owners", b.Clients, b.Clients), rev.String(), ratio(rev), "", nil)
 	if err := b.bigOwner(ctx, t); err != nil {
 		return err

@@ -21,7 +21,8 @@ func streamTarget(t *testing.T) (*target, *events.Store) {
 	if err := store.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return &target{name: "test", url: ns.ClientURL(), svc: nc, replicas: 1, dataDir: t.TempDir()}, store
+	dir := t.TempDir()
+	return &target{name: "test", url: ns.ClientURL(), svc: nc, replicas: 1, dataDir: dir, bareURL: ns.ClientURL(), bareDir: dir}, store
 }
 
 func TestBareCeilingAppendsWithExpectedSequences(t *testing.T) {

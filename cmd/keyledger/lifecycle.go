@@ -10,35 +10,53 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyledger/keyledger/groupcommit"
 	"github.com/keyledger/keyledger/projections"
 )
 
 // connect starts the embedded NATS server, or dials the external one.
 func (m *Main) connect() error {
-	syncAlways, syncEvery, err := parseSync(m.NATSSync)
+	policy, err := parseSync(m.NATSSync)
 	if err != nil {
 		return err
 	}
 	if m.NATSURL != "" {
-		if !syncAlways {
+		if !policy.group {
 			return errors.New("--nats-sync applies to the embedded server only; an external one syncs as it is configured")
 		}
 		return m.connectExternal()
 	}
-	return m.startEmbedded(syncAlways, syncEvery)
+	m.syncPolicy = policy
+	return m.startEmbedded(policy)
 }
 
-// parseSync reads --nats-sync: "always" (or empty) syncs every write, a
-// duration syncs that often.
-func parseSync(v string) (always bool, every time.Duration, err error) {
-	if v == "" || v == "always" {
-		return true, 0, nil
+// syncPolicy is --nats-sync: how the embedded server's writes reach the disk.
+type syncPolicy struct {
+	// group ("always", the default): every write is on disk before
+	// keyledger answers for it or projects it, and one fsync serves all
+	// the writes made meanwhile (groupcommit).
+	group bool
+	// each: nats-server fsyncs every message itself, one after another
+	// (JetStream's sync_always); the same promise, a fraction of the rate.
+	each bool
+	// every (an interval): nats-server syncs that often, and a power cut
+	// may lose what was answered in between.
+	every time.Duration
+}
+
+// parseSync reads --nats-sync: "always" (or empty), "each", or an interval.
+func parseSync(v string) (syncPolicy, error) {
+	switch v {
+	case "", "always":
+		return syncPolicy{group: true}, nil
+	case "each":
+		return syncPolicy{each: true}, nil
 	}
-	every, err = time.ParseDuration(v)
+	every, err := time.ParseDuration(v)
 	if err != nil || every <= 0 {
-		return false, 0, fmt.Errorf("--nats-sync %q: want always or a positive interval such as 1m", v)
+		return syncPolicy{}, fmt.Errorf("--nats-sync %q: want always, each, or a positive interval such as 1m", v)
 	}
-	return false, every, nil
+	return syncPolicy{every: every}, nil
 }
 
 // bootstrap creates the first admin on an empty stream and writes their
@@ -122,6 +140,12 @@ func (m *Main) Close() error {
 		m.nc.Drain()
 		m.nc = nil
 	}
+	for _, s := range []*groupcommit.Syncer{m.syncer, m.usageSyncer} {
+		if s != nil {
+			s.Close()
+		}
+	}
+	m.syncer, m.usageSyncer = nil, nil
 	if m.history != nil {
 		m.history.Close()
 		m.history = nil

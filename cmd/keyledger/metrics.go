@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger/audit"
+	"github.com/keyledger/keyledger/groupcommit"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/web"
 )
@@ -37,6 +38,17 @@ func (m *Main) metrics() *web.Metrics {
 	}
 	if m.witness != nil {
 		src.Witness = m.witness.Status
+	}
+	if m.syncer != nil {
+		syncers := map[string]*groupcommit.Syncer{m.store.Stream: m.syncer, "KEYLEDGER_USAGE": m.usageSyncer}
+		src.GroupCommit = func() map[string]web.GroupCommitStats {
+			out := map[string]web.GroupCommitStats{}
+			for name, s := range syncers {
+				calls, rounds := s.Stats()
+				out[name] = web.GroupCommitStats{Calls: calls, Rounds: rounds}
+			}
+			return out
+		}
 	}
 	mx := web.NewMetrics(src)
 	m.service.OnCall = mx.Request

@@ -19,6 +19,7 @@ import (
 	"github.com/keyledger/keyledger/audit"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/groupcommit"
 	"github.com/keyledger/keyledger/natsauth"
 	"github.com/keyledger/keyledger/projections"
 	"github.com/keyledger/keyledger/verifier"
@@ -37,7 +38,7 @@ type Main struct {
 	DataDir             string
 	NATSListen          string // embedded server's client address
 	NATSURL             string // external NATS; embeds nothing when set
-	NATSSync            string // embedded JetStream: "always" (fsync every write) or an interval
+	NATSSync            string // embedded JetStream: "always" (every write on disk before it is answered), "each", or an interval
 	Replicas            int
 	HTTPAddr            string
 	VerifyTokenRequired bool
@@ -75,22 +76,26 @@ type Main struct {
 	// PprofAddr serves net/http/pprof there when set (--pprof).
 	PprofAddr string
 
-	ns        *server.Server
-	nc        *nats.Conn
-	callout   *natsauth.Callout
-	store     *events.Store
-	db        *projections.DB
-	projector *projections.Projector
-	usage     *projections.Projector
-	history   *projections.History
-	index     *verifier.Index
-	service   *commands.Service
-	svc       micro.Service
-	http      *web.Server
-	lock      *os.File // the data directory's lock (datadir.go)
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	done      chan error
+	ns         *server.Server
+	syncPolicy syncPolicy // --nats-sync of the embedded server
+	// syncers make the event and usage streams' writes durable, one fsync
+	// for many (embedded server, --nats-sync always); nil otherwise.
+	syncer, usageSyncer *groupcommit.Syncer
+	nc                  *nats.Conn
+	callout             *natsauth.Callout
+	store               *events.Store
+	db                  *projections.DB
+	projector           *projections.Projector
+	usage               *projections.Projector
+	history             *projections.History
+	index               *verifier.Index
+	service             *commands.Service
+	svc                 micro.Service
+	http                *web.Server
+	lock                *os.File // the data directory's lock (datadir.go)
+	cancel              context.CancelFunc
+	wg                  sync.WaitGroup
+	done                chan error
 
 	// checkpointer signs the audit log's checkpoints.
 	checkpointer *audit.Checkpointer
@@ -133,7 +138,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.NATSURL, "nats", m.NATSURL, "URL of an external NATS server or cluster (embeds nothing)")
 	fs.StringVar(&m.NATSNkeyFile, "nats-nkey", m.NATSNkeyFile, "with --nats: nkey seed file of keyledger's own NATS user (account LEDGER)")
 	fs.StringVar(&m.CalloutNkeyFile, "nats-callout-nkey", m.CalloutNkeyFile, "with --nats: account nkey seed file that signs auth callout answers")
-	fs.StringVar(&m.NATSSync, "nats-sync", m.NATSSync, "embedded JetStream: always (sync every write to disk) or an interval such as 1m (faster; a power cut may lose that much)")
+	fs.StringVar(&m.NATSSync, "nats-sync", m.NATSSync, "embedded JetStream: always (every write is on disk before it is answered; one fsync serves many), "+
+		"each (nats-server fsyncs every message on its own: the same promise, slower), or an interval such as 1m (a power cut may lose that much)")
 	fs.IntVar(&m.Replicas, "replicas", m.Replicas, "replicas of the streams (3 on a cluster)")
 	fs.StringVar(&m.HTTPAddr, "http", m.HTTPAddr, "HTTP listen address")
 	fs.BoolVar(&m.VerifyTokenRequired, "verify-token-required", false, "verification callers must present a key of their own")
@@ -272,6 +278,17 @@ func (m *Main) openStores(ctx context.Context) (*events.Store, error) {
 			return nil, err
 		}
 	}
+	if m.ns != nil && m.syncPolicy.group {
+		// One syncer per stream: commands wait for the event stream's
+		// fsync only, the usage projection for the usage stream's.
+		dir := filepath.Join(m.DataDir, "nats")
+		if m.syncer, err = groupcommit.Open(dir, m.store.Stream); err != nil {
+			return nil, err
+		}
+		if m.usageSyncer, err = groupcommit.Open(dir, usage.Stream); err != nil {
+			return nil, err
+		}
+	}
 	return usage, nil
 }
 
@@ -348,6 +365,10 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	}
 	m.service = commands.NewService(m.store, m.db, m.projector)
 	m.service.Logger, m.service.Now, m.service.KeyIndex = m.Logger, m.Now, m.index
+	if m.syncer != nil {
+		// Nothing is answered or projected before it is on disk.
+		m.service.Durable, m.projector.Durable, m.usage.Durable = m.syncer.Sync, m.syncer.Sync, m.usageSyncer.Sync
+	}
 	m.history = projections.NewHistory(m.store)
 	m.service.History = m.history
 	m.service.Audit = &audit.Queries{DB: m.db.SQL(), Now: m.Now}

@@ -10,11 +10,14 @@ import (
 func TestNATSSyncFlag(t *testing.T) {
 	for _, tc := range []struct {
 		name, flag string
-		always     bool
+		always     bool // nats-server fsyncs each message
 		every      time.Duration
+		group      bool // keyledger fsyncs for a group of writes
 	}{
-		{"default_syncs_every_write", "", true, 0},
-		{"interval", "1m", false, time.Minute},
+		{"default_syncs_every_write_in_groups", "", false, 0, true},
+		{"always_is_the_default", "always", false, 0, true},
+		{"each_has_the_server_sync_every_message", "each", true, 0, false},
+		{"interval", "1m", false, time.Minute, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMain(t.TempDir(), nil)
@@ -27,8 +30,11 @@ func TestNATSSyncFlag(t *testing.T) {
 			}
 			run(t, m)
 			cfg := m.ns.JetStreamConfig()
-			if cfg.SyncAlways != tc.always || (!tc.always && cfg.SyncInterval != tc.every) {
+			if cfg.SyncAlways != tc.always || (tc.every != 0 && cfg.SyncInterval != tc.every) {
 				t.Fatalf("embedded JetStream: sync always %v every %s; want %v %s", cfg.SyncAlways, cfg.SyncInterval, tc.always, tc.every)
+			}
+			if (m.syncer != nil) != tc.group || (m.service.Durable != nil) != tc.group {
+				t.Fatalf("group commit: syncer %v, commands wait for it %v; want %v", m.syncer != nil, m.service.Durable != nil, tc.group)
 			}
 		})
 	}

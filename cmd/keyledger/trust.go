@@ -22,8 +22,8 @@ import (
 // natsauth: keyledger's account for the streams and itself, the clients'
 // account for everyone else, and keyledger as the auth callout. Its own
 // keys are in the data directory (created at first start, mode 0600).
-// syncAlways and syncEvery are --nats-sync.
-func (m *Main) startEmbedded(syncAlways bool, syncEvery time.Duration) error {
+// policy is --nats-sync.
+func (m *Main) startEmbedded(policy syncPolicy) error {
 	host, portStr, err := net.SplitHostPort(m.NATSListen)
 	if err != nil {
 		return fmt.Errorf("--nats-listen: %w", err)
@@ -48,8 +48,12 @@ func (m *Main) startEmbedded(syncAlways bool, syncEvery time.Duration) error {
 	}
 	opts.ServerName, opts.Host, opts.Port = "keyledger", host, port
 	opts.JetStream, opts.StoreDir = true, filepath.Join(m.DataDir, "nats")
-	// By default a key the caller was shown must survive a power cut.
-	opts.SyncAlways, opts.SyncInterval = syncAlways, syncEvery
+	// By default a key the caller was shown must survive a power cut: the
+	// server writes each message before it acknowledges it, and keyledger
+	// fsyncs for a group of them before it answers (openSyncer). The
+	// server's own timer (every two minutes, unless an interval is given)
+	// syncs the rest of its files.
+	opts.SyncAlways, opts.SyncInterval = policy.each, policy.every
 	opts.NoSigs, opts.NoLog = true, true
 	ns, err := server.NewServer(opts)
 	if err != nil {
