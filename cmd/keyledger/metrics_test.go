@@ -105,6 +105,13 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got[name], want)
 		}
 	}
+	// Each of the 6 commands waited for the disk, and waits were served by
+	// fsync rounds: at least one, at most one per wait (projected batches
+	// wait too).
+	waits, rounds := got[`keyledger_groupcommit_waits_total{stream="KEYLEDGER"}`], got[`keyledger_groupcommit_fsync_rounds_total{stream="KEYLEDGER"}`]
+	if waits < 6 || rounds < 1 || rounds > waits {
+		t.Errorf("group commit: %v waits in %v fsync rounds, want at least 6 waits and between 1 and as many rounds", waits, rounds)
+	}
 	if _, ok := got["keyledger_audit_checkpoint_age_seconds"]; ok {
 		t.Error("a checkpoint age before any checkpoint was signed")
 	}
