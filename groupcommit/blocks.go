@@ -39,18 +39,51 @@ func (b *blocks) open() error {
 	return b.syncPath(b.dir)
 }
 
+// pos is the newest block file as a round found it just before its fsync.
+type pos struct {
+	index uint64
+	info  os.FileInfo // nil: nothing measured
+}
+
+// unchanged reports whether the block is still the newest in dir and no
+// longer than it was: nothing was written since, so an fsync that began
+// after it was measured covers everything there is.
+func (p pos) unchanged(dir string) bool {
+	if p.info == nil {
+		return false
+	}
+	now, err := os.Stat(blockPath(dir, p.index))
+	if err != nil || !os.SameFile(p.info, now) || now.Size() != p.info.Size() {
+		return false
+	}
+	_, err = os.Stat(blockPath(dir, p.index+1))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
 // sync fsyncs the newest block, and any block started since the last round
-// together with the directory that now names it.
-func (b *blocks) sync(now time.Time) error {
+// together with the directory that now names it. Before each fsync of a
+// block it reports the block as it stands to measured; it returns the last
+// such position, which the round then covers.
+func (b *blocks) sync(now time.Time, measured func(pos)) (pos, error) {
 	if now.Sub(b.checked) >= time.Second {
 		if err := b.reread(); err != nil {
-			return err
+			return pos{}, err
 		}
 		b.checked = now
 	}
-	if b.f != nil {
-		if err := b.fsync(b.f); err != nil {
+	var last pos
+	syncHeld := func() error {
+		info, err := b.f.Stat()
+		if err != nil {
 			return err
+		}
+		last = pos{index: b.index, info: info}
+		measured(last)
+		return b.fsync(b.f)
+	}
+	if b.f != nil {
+		if err := syncHeld(); err != nil {
+			return pos{}, err
 		}
 	}
 	added := false
@@ -59,29 +92,31 @@ func (b *blocks) sync(now time.Time) error {
 		if _, err := os.Stat(next); errors.Is(err, fs.ErrNotExist) {
 			break
 		} else if err != nil {
-			return err
+			return pos{}, err
 		}
 		// The server moved on to the next block after the fsync above may
 		// have begun: sync the full one once more, by name.
 		if b.f != nil {
 			if err := b.syncPath(b.f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
+				return pos{}, err
 			}
 		}
 		f, err := os.Open(next)
 		if err != nil {
-			return err
+			return pos{}, err
 		}
 		b.swap(f, b.index+1)
-		if err := b.fsync(f); err != nil {
-			return err
+		if err := syncHeld(); err != nil {
+			return pos{}, err
 		}
 		added = true
 	}
 	if added {
-		return b.syncPath(b.dir)
+		if err := b.syncPath(b.dir); err != nil {
+			return pos{}, err
+		}
 	}
-	return nil
+	return last, nil
 }
 
 // reread finds the newest block in the directory and opens it if it is

@@ -8,8 +8,10 @@
 // it instead (it still writes each message to its block file before it
 // acknowledges it; only the fsync is left to a timer), and call Sync after an
 // acknowledgement and before telling anyone of the write: Sync returns once
-// an fsync that began after the call has finished, so it covers every write
-// acknowledged before it, and every caller waiting meanwhile shares it.
+// an fsync covering every write acknowledged before the call has finished,
+// and every caller waiting meanwhile shares it. A caller with nothing new to
+// cover (the block file is as the last fsync found it) does not wait for
+// another: a command's projection does not cost a second fsync.
 //
 // The Syncer fsyncs the streams' newest block files and, when a block is
 // added, their directory: it knows nats-server's file store layout
@@ -45,6 +47,8 @@ type Syncer struct {
 	mu      sync.Mutex
 	next    *round // the round the next Sync joins; it starts after the call
 	running bool   // a round is syncing now
+	current *round // the round syncing now, once it has measured the block
+	covered pos    // what the last successful round made durable
 	failed  error  // the first failure (or ErrClosed), returned from then on
 	closed  bool
 	rounds  uint64 // rounds finished
@@ -56,6 +60,7 @@ type round struct {
 	done    chan struct{}
 	err     error
 	waiters int // Sync calls that took this round; guarded by Syncer.mu
+	covers  pos // the block as it stood before this round's fsync
 }
 
 // Open finds the block directory of the stream under storeDir (the
@@ -80,17 +85,32 @@ func Open(storeDir, stream string) (*Syncer, error) {
 
 func newRound() *round { return &round{done: make(chan struct{})} }
 
-// Sync returns once an fsync of the stream that began after the call has
-// finished: every write the server acknowledged before the call is then on
-// disk. Callers arriving while a round runs share the next one. A context
-// that ends first returns its error; the round still runs for the others.
+// Sync returns once every write the server acknowledged before the call is
+// on disk: it waits for an fsync that began after the call, unless the
+// newest block file is as a finished or running fsync found it (nothing was
+// written since), in which case that fsync suffices. Callers arriving while
+// a round runs share the next one. A context that ends first returns its
+// error; the round still runs for the others.
 func (s *Syncer) Sync(ctx context.Context) error {
 	s.mu.Lock()
 	if s.failed != nil {
 		s.mu.Unlock()
 		return s.failed
 	}
+	covered, current := s.covered, s.current
+	s.mu.Unlock()
+	if covered.unchanged(s.blocks.dir) {
+		return nil
+	}
+	s.mu.Lock()
+	if s.failed != nil {
+		s.mu.Unlock()
+		return s.failed
+	}
 	r := s.next
+	if current != nil && current == s.current && current.covers.unchanged(s.blocks.dir) {
+		r = current // the running fsync began after everything there is
+	}
 	r.waiters++
 	s.calls++
 	if !s.running {
@@ -114,11 +134,20 @@ func (s *Syncer) run() {
 		s.next = newRound()
 		s.mu.Unlock()
 
-		err := s.blocks.sync(time.Now())
+		measured := func(p pos) {
+			s.mu.Lock()
+			r.covers, s.current = p, r
+			s.mu.Unlock()
+		}
+		covered, err := s.blocks.sync(time.Now(), measured)
 
 		s.mu.Lock()
+		s.current = nil
 		if err != nil && s.failed == nil {
 			s.failed = fmt.Errorf("%w: stream %s: %w", ErrFailed, s.blocks.name, err)
+		}
+		if s.failed == nil {
+			s.covered = covered
 		}
 		r.err = s.failed
 		s.rounds++
@@ -136,8 +165,9 @@ func (s *Syncer) run() {
 	}
 }
 
-// Stats returns how many Sync calls there were and how many fsync rounds
-// served them: under load, far fewer rounds than calls.
+// Stats returns how many Sync calls waited for an fsync and how many fsync
+// rounds served them: under load, far fewer rounds than calls. Calls that
+// found nothing new to cover are in neither.
 func (s *Syncer) Stats() (calls, rounds uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

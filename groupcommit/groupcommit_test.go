@@ -150,6 +150,10 @@ func TestSyncWaitsForARoundThatBeganAfterIt(t *testing.T) {
 	first := make(chan error, 1)
 	go func() { first <- s.Sync(ctx) }()
 	<-entered // round 1 is inside its fsync
+	// A write acknowledged now is past what round 1 measured.
+	if _, err := js.Publish(ctx, "s.x", []byte("y")); err != nil {
+		t.Fatal(err)
+	}
 
 	const late = 50
 	lateDone := make(chan error, late)
@@ -179,6 +183,65 @@ func TestSyncWaitsForARoundThatBeganAfterIt(t *testing.T) {
 	}
 	if _, n := s.Stats(); n != 2 {
 		t.Fatalf("%d callers took %d rounds, want 2", late+1, n)
+	}
+}
+
+func TestSyncWithNothingNewTakesNoFsyncOfItsOwn(t *testing.T) {
+	// A command's projection calls Sync for the write the command already
+	// synced: it must not cost another fsync (one-at-a-time commands would
+	// pay two each), yet a caller that comes during a round, with nothing
+	// written since that round measured the block, still waits for it.
+	ns, js := openStream(t, jetstream.StreamConfig{})
+	ctx := context.Background()
+	if _, err := js.Publish(ctx, "s.x", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(storeDir(ns), "S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "s.x", []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if err := s.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls, rounds := s.Stats(); calls != 1 || rounds != 1 {
+		t.Fatalf("a write then 100 Syncs with nothing new: %d waits over %d rounds, want 1 and 1", calls, rounds)
+	}
+
+	entered, release := make(chan struct{}, 10), make(chan struct{})
+	s.blocks.fsync = func(f *os.File) error {
+		entered <- struct{}{}
+		<-release
+		return f.Sync()
+	}
+	if _, err := js.Publish(ctx, "s.x", []byte("z")); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { first <- s.Sync(ctx) }()
+	<-entered // the round measured the block with "z" in it and is syncing
+	second := make(chan error, 1)
+	go func() { second <- s.Sync(ctx) }()
+	select {
+	case err := <-second:
+		t.Fatalf("a Sync during the fsync that covers its write returned before it ended (%v)", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	for _, c := range []chan error{first, second} {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls, rounds := s.Stats(); calls != 3 || rounds != 2 {
+		t.Fatalf("two callers of one round: %d waits over %d rounds, want 3 and 2", calls, rounds)
 	}
 }
 

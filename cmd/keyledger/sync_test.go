@@ -58,11 +58,12 @@ func TestNATSSyncFlag(t *testing.T) {
 	}
 }
 
-// Commands at once share fsyncs: 32 callers issuing 640 keys take fewer
-// rounds than commands (2-3 waits a round on this project's VM; the rest
-// of a command's time is CPU, so only some wait for the disk at once).
-// With one fsync per command (what sync_always does) they would take one
-// each.
+// Commands at once share fsyncs: 32 callers issuing 640 keys take far
+// fewer rounds than commands (a round per 4-5 commands on this project's
+// VM; the rest of a command's time is CPU, so only some wait for the disk
+// at once, and a command whose write a finished round already measured
+// waits for none). With one fsync per command (what sync_always does) they
+// would take one each.
 func TestConcurrentCommandsShareFsyncs(t *testing.T) {
 	m := MustRunMain(t, "")
 	admin := filepath.Join(m.DataDir, "admin.token")
@@ -96,8 +97,8 @@ func TestConcurrentCommandsShareFsyncs(t *testing.T) {
 	wg.Wait()
 	calls1, rounds1 := m.syncer.Stats()
 	calls, rounds := calls1-calls0, rounds1-rounds0
-	if calls < 640 || rounds*5 > calls*4 {
-		t.Fatalf("640 concurrent issues waited %d times in %d fsync rounds; want 1.25 waits a round or more", calls, rounds)
+	if rounds == 0 || rounds*5 > 640*4 {
+		t.Fatalf("640 concurrent issues took %d fsync rounds (%d waits); want 512 or fewer", rounds, calls)
 	}
 	t.Logf("%d waits, %d rounds", calls, rounds)
 }
