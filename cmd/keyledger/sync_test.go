@@ -59,7 +59,7 @@ func TestNATSSyncFlag(t *testing.T) {
 }
 
 // Commands at once share fsyncs: 32 callers issuing 640 keys take far
-// fewer rounds than commands (a round per 4-5 commands on this project's
+// fewer rounds than commands (a round per 4-6 commands on this project's
 // VM; the rest of a command's time is CPU, so only some wait for the disk
 // at once, and a command whose write a finished round already measured
 // waits for none). With one fsync per command (what sync_always does) they
