@@ -31,15 +31,8 @@ func (b *Bench) bareCeiling(ctx context.Context, t *target) (result, error) {
 		return result{}, err
 	}
 	defer admin.Close()
-	js, err := jetstream.New(admin)
-	if err != nil {
+	if err := ensureBareStream(ctx, admin, t.replicas); err != nil {
 		return result{}, err
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: bareStream, Subjects: []string{"keyledger.bench.bare.>"}, Storage: jetstream.FileStorage,
-		Replicas: t.replicas, Duplicates: 2 * time.Minute, DenyDelete: true, DenyPurge: true, AllowDirect: true,
-	}); err != nil {
-		return result{}, fmt.Errorf("create %s: %w", bareStream, err)
 	}
 	payload, err := eventSized()
 	if err != nil {
@@ -82,6 +75,21 @@ func (b *Bench) bareCeiling(ctx context.Context, t *target) (result, error) {
 		return took, err
 	})
 	return res, nil
+}
+
+// ensureBareStream creates the bare ceiling's stream if it is not there.
+func ensureBareStream(ctx context.Context, nc *nats.Conn, replicas int) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: bareStream, Subjects: []string{"keyledger.bench.bare.>"}, Storage: jetstream.FileStorage,
+		Replicas: replicas, Duplicates: 2 * time.Minute, DenyDelete: true, DenyPurge: true, AllowDirect: true,
+	}); err != nil {
+		return fmt.Errorf("create %s: %w", bareStream, err)
+	}
+	return nil
 }
 
 // eventSized is the payload of the bare ceiling: a KeyIssued event as

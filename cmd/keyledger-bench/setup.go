@@ -237,6 +237,10 @@ func (b *Bench) runSetup(ctx context.Context, setup string) error {
 	if err != nil {
 		return fmt.Errorf("bare ceiling: %w", err)
 	}
+	relay, err := b.relayCeiling(ctx, t)
+	if err != nil {
+		return fmt.Errorf("relay ceiling: %w", err)
+	}
 	issued, many, err := b.issueManyOwners(ctx, t)
 	if err != nil {
 		return err
@@ -256,6 +260,7 @@ func (b *Bench) runSetup(ctx context.Context, setup string) error {
 	bare := fmt.Sprintf("bare JetStream append, %d clients on %d subjects", b.Clients, b.Clients)
 	b.rep.add(setup, bare+", before", before.String(), ratio(before), "", nil)
 	b.rep.add(setup, bare+", after", after.String(), ratio(after), "", nil)
+	b.rep.add(setup, fmt.Sprintf("relay: request → the same append → reply, %d clients", b.Clients), relay.String(), ratio(relay), "", nil)
 	want := map[string]float64{"embedded": 0.8, "interval": 0.5, "r3": 0.8}[setup]
 	if want > 0 {
 		b.rep.add(setup, fmt.Sprintf("key issue, %d clients on %d owners", b.Clients, b.Clients), many.String(),
@@ -277,6 +282,10 @@ func (b *Bench) runSetup(ctx context.Context, setup string) error {
 		b.rep.add(setup, fmt.Sprintf("key issue, %d clients on one owner", b.Clients), one.String(), ratio(one), "", nil)
 	}
 	b.rep.add(setup, fmt.Sprintf("key revoke, %d clients on %d owners", b.Clients, b.Clients), rev.String(), ratio(rev), "", nil)
+	if relay.rps() > 0 {
+		b.rep.add(setup, fmt.Sprintf("key issue, %d clients on %d owners, ÷ relay", b.Clients, b.Clients),
+			fmt.Sprintf("%.2f", many.rps()/relay.rps()), nan, "", nil)
+	}
 	if err := b.bigOwner(ctx, t); err != nil {
 		return err
 	}
