@@ -60,10 +60,7 @@ func (b *Bench) bareCeiling(ctx context.Context, t *target) (result, error) {
 	}
 	res := closedLoop(ctx, b.Clients, b.Warmup, b.Duration, 0, func(ctx context.Context, i int) (time.Duration, error) {
 		p := pubs[i]
-		msg := &nats.Msg{Subject: p.subject, Data: payload, Header: nats.Header{}}
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(p.last, 10))
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, p.filter)
-		msg.Header.Set(jetstream.MsgIDHeader, nuid.Next())
+		msg := expectedAppend(p.subject, p.filter, p.last, payload)
 		var ack *jetstream.PubAck
 		took, err := timed(func() (err error) {
 			ack, err = p.js.PublishMsg(ctx, msg)
@@ -75,6 +72,16 @@ func (b *Bench) bareCeiling(ctx context.Context, t *target) (result, error) {
 		return took, err
 	})
 	return res, nil
+}
+
+// expectedAppend is an append as a command makes it: to subject, expecting
+// last as the last sequence on filter, with a message ID.
+func expectedAppend(subject, filter string, last uint64, payload []byte) *nats.Msg {
+	msg := &nats.Msg{Subject: subject, Data: payload, Header: nats.Header{}}
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last, 10))
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, filter)
+	msg.Header.Set(jetstream.MsgIDHeader, nuid.Next())
+	return msg
 }
 
 // ensureBareStream creates the bare ceiling's stream if it is not there.
@@ -137,10 +144,7 @@ func (b *Bench) bareWideFilter(ctx context.Context, t *target) error {
 	var first error
 	for n := range b.Samples + 5 {
 		for j, prefix := range []string{narrow, wide} {
-			msg := &nats.Msg{Subject: prefix + ".new.issued", Data: payload, Header: nats.Header{}}
-			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last[prefix], 10))
-			msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, prefix+".>")
-			msg.Header.Set(jetstream.MsgIDHeader, nuid.Next())
+			msg := expectedAppend(prefix+".new.issued", prefix+".>", last[prefix], payload)
 			var ack *jetstream.PubAck
 			took, err := timed(func() (err error) {
 				ack, err = js.PublishMsg(ctx, msg)

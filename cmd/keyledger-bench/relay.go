@@ -12,7 +12,6 @@ import (
 	"github.com/keyledger/keyledger/commands"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -65,10 +64,7 @@ func (b *Bench) relayCeiling(ctx context.Context, t *target) (result, error) {
 		a := aggs[i]
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		msg := &nats.Msg{Subject: a.subject, Data: payload, Header: nats.Header{}}
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(a.last, 10))
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, a.filter)
-		msg.Header.Set(jetstream.MsgIDHeader, nuid.Next())
+		msg := expectedAppend(a.subject, a.filter, a.last, payload)
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		ack, err := js.PublishMsg(pctx, msg)

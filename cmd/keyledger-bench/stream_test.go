@@ -55,6 +55,35 @@ func TestBareCeilingAppendsWithExpectedSequences(t *testing.T) {
 	}
 }
 
+func TestRelayAppendsOncePerRequest(t *testing.T) {
+	tg, store := streamTarget(t)
+	b := NewBench()
+	b.Clients, b.Warmup, b.Duration = 4, 50*time.Millisecond, 300*time.Millisecond
+	r, err := b.relayCeiling(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The relay answers an append's error as an error, so a reply counted
+	// is an append made with the right expected sequence.
+	if r.ok == 0 || r.errors != 0 {
+		t.Fatalf("ok %d, errors %d: %v", r.ok, r.errors, r.firstErr)
+	}
+	js, _ := jetstream.New(tg.svc)
+	s, err := js.Stream(context.Background(), bareStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.Info(context.Background())
+	// Every counted request appended once; those of the warm-up and any cut
+	// off at the end appended too, but no request appended twice.
+	if info.State.Msgs < uint64(r.ok) || info.State.NumSubjects != 4 {
+		t.Fatalf("%d messages on %d subjects for %d relayed requests by 4 clients", info.State.Msgs, info.State.NumSubjects, r.ok)
+	}
+	if last, _ := store.LastSeq(context.Background()); last != 0 {
+		t.Fatalf("the relay wrote %d messages into keyledger's own stream", last)
+	}
+}
+
 func TestSeededOwnersAreOrdinaryEvents(t *testing.T) {
 	tg, store := streamTarget(t)
 	ctx := context.Background()
