@@ -24,7 +24,8 @@ const relaySubject = "keyledger.bench.relay"
 // group of commands.DefaultWorkers subscriptions (as keyledger's are), which
 // appends an event-sized message with the expected last sequence of the
 // client's subject, exactly as bareCeiling does, and replies with the
-// sequence. Nothing decides, validates or projects. A command's throughput
+// sequence. Nothing decides, validates or projects, and the requests stay in
+// the service's account (an API client's cross an import). A command's throughput
 // divided by this is what keyledger itself costs; divided by bareCeiling it
 // also carries the request and reply that the contract adds to every append.
 func (b *Bench) relayCeiling(ctx context.Context, t *target) (result, error) {

@@ -74,8 +74,8 @@ func TestRelayAppendsOncePerRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, _ := s.Info(context.Background())
-	// Every counted request appended once; those of the warm-up and any cut
-	// off at the end appended too, but no request appended twice.
+	// Every counted reply stands for an append in the stream (the warm-up's
+	// requests appended too), on one subject per client.
 	if info.State.Msgs < uint64(r.ok) || info.State.NumSubjects != 4 {
 		t.Fatalf("%d messages on %d subjects for %d relayed requests by 4 clients", info.State.Msgs, info.State.NumSubjects, r.ok)
 	}
