@@ -38,17 +38,8 @@ func TestBareCeilingAppendsWithExpectedSequences(t *testing.T) {
 	if r.ok == 0 || r.errors != 0 {
 		t.Fatalf("ok %d, errors %d: %v", r.ok, r.errors, r.firstErr)
 	}
-	js, _ := jetstream.New(tg.svc)
-	s, err := js.Stream(context.Background(), bareStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := s.Info(context.Background())
-	if info.State.Msgs < uint64(r.ok) || info.State.NumSubjects != 4 {
-		t.Fatalf("%d messages on %d subjects for %d appends by 4 clients", info.State.Msgs, info.State.NumSubjects, r.ok)
-	}
-	if last, _ := store.LastSeq(context.Background()); last != 0 {
-		t.Fatalf("the ceiling wrote %d messages into keyledger's own stream", last)
+	if msgs, subjects := bareState(t, tg, store); msgs < uint64(r.ok) || subjects != 4 {
+		t.Fatalf("%d messages on %d subjects for %d appends by 4 clients", msgs, subjects, r.ok)
 	}
 	if p, _ := eventSized(); len(p) < 300 || len(p) > 500 {
 		t.Fatalf("payload of %d bytes is not event-sized", len(p))
@@ -68,20 +59,30 @@ func TestRelayAppendsOncePerRequest(t *testing.T) {
 	if r.ok == 0 || r.errors != 0 {
 		t.Fatalf("ok %d, errors %d: %v", r.ok, r.errors, r.firstErr)
 	}
+	// Every counted reply stands for an append in the stream (the warm-up's
+	// requests appended too), on one subject per client.
+	if msgs, subjects := bareState(t, tg, store); msgs < uint64(r.ok) || subjects != 4 {
+		t.Fatalf("%d messages on %d subjects for %d relayed requests by 4 clients", msgs, subjects, r.ok)
+	}
+}
+
+// bareState is the bare ceiling's stream's message and subject counts; it
+// fails the test if anything reached keyledger's own stream.
+func bareState(t *testing.T, tg *target, store *events.Store) (msgs uint64, subjects uint64) {
+	t.Helper()
 	js, _ := jetstream.New(tg.svc)
 	s, err := js.Stream(context.Background(), bareStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, _ := s.Info(context.Background())
-	// Every counted reply stands for an append in the stream (the warm-up's
-	// requests appended too), on one subject per client.
-	if info.State.Msgs < uint64(r.ok) || info.State.NumSubjects != 4 {
-		t.Fatalf("%d messages on %d subjects for %d relayed requests by 4 clients", info.State.Msgs, info.State.NumSubjects, r.ok)
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
 	if last, _ := store.LastSeq(context.Background()); last != 0 {
-		t.Fatalf("the relay wrote %d messages into keyledger's own stream", last)
+		t.Fatalf("%d messages reached keyledger's own stream", last)
 	}
+	return info.State.Msgs, info.State.NumSubjects
 }
 
 func TestSeededOwnersAreOrdinaryEvents(t *testing.T) {
