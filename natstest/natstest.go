@@ -45,12 +45,36 @@ func RunCluster(tb testing.TB, n int) []*server.Server {
 // addresses, storage and routes.
 func RunClusterWith(tb testing.TB, n int, base func() *server.Options) []*server.Server {
 	tb.Helper()
+	return runCluster(tb, n, base, 0)
+}
+
+// RunClusterLagging is RunCluster with the last node behind: everything on
+// its routes reaches it, and leaves it, lag late (lagproxy.go). The others
+// hold a quorum between them, so writes are acknowledged before that node
+// has them: the replica a reader on a slow link would be talking to.
+func RunClusterLagging(tb testing.TB, n int, lag time.Duration) []*server.Server {
+	tb.Helper()
+	return runCluster(tb, n, func() *server.Options { return &server.Options{} }, lag)
+}
+
+func runCluster(tb testing.TB, n int, base func() *server.Options, lag time.Duration) []*server.Server {
 	// JetStream clustering wants its routes configured at start, so the
 	// cluster ports are reserved first and every node routes to every other.
+	// A lagging last node is reached, and reaches every other, through
+	// proxies, so that every route it has is slow.
 	ports := freePorts(tb, n)
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	urls := make([]string, n)
+	for i, p := range ports {
+		urls[i] = fmt.Sprintf("nats://127.0.0.1:%d", p)
+	}
+	var lagged string
+	var slowURLs []string // the lagging node's routes, each through a proxy
+	if lag > 0 {
+		for _, p := range ports[:n-1] {
+			slowURLs = append(slowURLs, "nats://"+startLagProxy(tb, fmt.Sprintf("127.0.0.1:%d", p), lag))
+		}
+		lagged = startLagProxy(tb, fmt.Sprintf("127.0.0.1:%d", ports[n-1]), lag)
+		urls[n-1] = "nats://" + lagged
 	}
 	var nodes []*server.Server
 	for i := range n {
@@ -58,7 +82,10 @@ func RunClusterWith(tb testing.TB, n int, base func() *server.Options) []*server
 		opts.ServerName, opts.Host, opts.Port = fmt.Sprintf("n%d", i+1), "127.0.0.1", -1
 		opts.JetStream, opts.StoreDir, opts.NoLog, opts.NoSigs = true, tb.TempDir(), true, true
 		opts.Cluster = server.ClusterOpts{Name: "keyledger-test", Host: "127.0.0.1", Port: ports[i]}
-		opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		opts.Routes = server.RoutesFromStr(strings.Join(urls, ","))
+		if lag > 0 && i == n-1 {
+			opts.Cluster.Advertise, opts.Routes = lagged, server.RoutesFromStr(strings.Join(slowURLs, ","))
+		}
 		nodes = append(nodes, start(tb, opts))
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -88,15 +115,20 @@ func freePorts(tb testing.TB, n int) []int {
 	return ports
 }
 
+// clusterReady reports whether every node is routed and current, and the
+// meta leader has heard from every peer: until it has, it refuses to place
+// a replicated stream ("no suitable peers for placement").
 func clusterReady(nodes []*server.Server) bool {
-	leader := false
+	placeable := false
 	for _, ns := range nodes {
 		if !ns.JetStreamIsCurrent() || ns.NumRoutes() < len(nodes)-1 {
 			return false
 		}
-		leader = leader || ns.JetStreamIsLeader()
+		if ns.JetStreamIsLeader() {
+			placeable = len(ns.JetStreamClusterPeers()) == len(nodes)
+		}
 	}
-	return leader
+	return placeable
 }
 
 func start(tb testing.TB, opts *server.Options) *server.Server {
