@@ -137,29 +137,14 @@ func (s *Store) Last(ctx context.Context) (uint64, time.Time, error) {
 // SeqAt returns the sequence of the newest message stored at or before t
 // (0 if none was): where a point-in-time view must stop.
 func (s *Store) SeqAt(ctx context.Context, t time.Time) (uint64, error) {
-	req, _ := json.Marshal(map[string]any{"start_time": t.UTC().Add(time.Nanosecond)})
-	reply, err := s.JS.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.Stream, req)
-	if err != nil {
-		return 0, fmt.Errorf("sequence at %s: %w", t.Format(time.RFC3339), err)
-	}
-	var res struct {
-		Message *struct {
-			Seq uint64 `json:"seq"`
-		} `json:"message"`
-		Error *jetstream.APIError `json:"error"`
-	}
-	if err := json.Unmarshal(reply.Data, &res); err != nil {
-		return 0, fmt.Errorf("sequence at %s: %w", t.Format(time.RFC3339), err)
-	}
-	switch {
-	case res.Error != nil && res.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+	after := t.UTC().Add(time.Nanosecond)
+	msg, err := s.leaderGet(ctx, msgGetRequest{StartTime: &after})
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return s.LastSeq(ctx) // nothing was stored after t
-	case res.Error != nil:
-		return 0, fmt.Errorf("sequence at %s: %w", t.Format(time.RFC3339), res.Error)
-	case res.Message == nil:
-		return 0, fmt.Errorf("sequence at %s: empty reply", t.Format(time.RFC3339))
+	} else if err != nil {
+		return 0, fmt.Errorf("sequence at %s: %w", t.Format(time.RFC3339), err)
 	}
-	return res.Message.Seq - 1, nil
+	return msg.Seq - 1, nil
 }
 
 // Load returns every event on filter in order and the sequence of the last
@@ -176,23 +161,38 @@ func (s *Store) Load(ctx context.Context, filter string) ([]Recorded, uint64, er
 
 // Latest returns the newest event stored on one literal subject, or nil if
 // there is none or it is at or before sequence after (which the caller
-// holds already, so it is not decoded again): one direct get, answered
-// from the stream's subject index.
+// holds already, so it is not decoded again). It is one get, answered from
+// the stream's subject index: a direct get on one server, and on a
+// replicated stream a get answered by the leader (leaderGet), since the
+// caller checks for a write another instance has just had acknowledged.
 func (s *Store) Latest(ctx context.Context, subject string, after uint64) (*Recorded, error) {
-	msg, err := directGet(ctx, func() (*jetstream.RawStreamMsg, error) { return s.stream.GetLastMsgForSubject(ctx, subject) })
+	msg, err := s.latest(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("latest on %s: %w", subject, err)
 	}
-	if msg.Sequence <= after {
+	if msg.Seq <= after {
 		return nil, nil
 	}
 	ev, err := Decode(msg.Data)
 	if err != nil {
-		return nil, fmt.Errorf("seq %d: %w", msg.Sequence, err)
+		return nil, fmt.Errorf("seq %d: %w", msg.Seq, err)
 	}
-	return &Recorded{Seq: msg.Sequence, Subject: msg.Subject, Event: ev, Data: msg.Data}, nil
+	return &Recorded{Seq: msg.Seq, Subject: msg.Subject, Event: ev, Data: msg.Data}, nil
+}
+
+// latest reads the newest message on subject from a server that holds every
+// acknowledged write.
+func (s *Store) latest(ctx context.Context, subject string) (*storedMsg, error) {
+	if s.replicated() {
+		return s.leaderGet(ctx, msgGetRequest{LastFor: subject})
+	}
+	msg, err := directGet(ctx, func() (*jetstream.RawStreamMsg, error) { return s.stream.GetLastMsgForSubject(ctx, subject) })
+	if err != nil {
+		return nil, err
+	}
+	return &storedMsg{Subject: msg.Subject, Seq: msg.Sequence, Data: msg.Data, Time: msg.Time}, nil
 }
 
 // directGet runs get, asking again for a moment while no server answers:
