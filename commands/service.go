@@ -343,8 +343,10 @@ func unavailable(err error) error {
 
 // settings returns the policy decisions are made on: this instance's
 // in-memory copy, kept current by Observe, and checked against the newest
-// stored change with one direct get, so that a change an admin just made on
-// another instance holds for their very next command here.
+// stored change with one get (a direct get on one server, the stream
+// leader's answer on R3, where a follower may be behind), so that a change
+// an admin just made on another instance holds for their very next command
+// here.
 func (s *Service) settings(ctx context.Context) (keyledger.Settings, error) {
 	e, err := s.state.settingsEntry(ctx)
 	if err != nil {
