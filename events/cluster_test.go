@@ -7,8 +7,6 @@ import (
 
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/natstest"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 )
 
 // TestReadsOnALaggingReplicaSeeEveryAcknowledgedWrite reads through a
@@ -29,7 +27,7 @@ func TestReadsOnALaggingReplicaSeeEveryAcknowledgedWrite(t *testing.T) {
 
 	nc, js := natstest.Connect(t, nodes[0])
 	openStore(t, js, 3, "KEYLEDGER")
-	leader := streamLeader(t, nodes, nc)
+	leader := natstest.StreamLeader(t, nodes, nc, "KEYLEDGER")
 	_, jsWriter := natstest.Connect(t, leader)
 	writer := events.NewStore(jsWriter)
 	_, jsReader := natstest.Connect(t, slow)
@@ -65,25 +63,4 @@ func TestReadsOnALaggingReplicaSeeEveryAcknowledgedWrite(t *testing.T) {
 			t.Fatalf("write %d: get seq %d on the slow replica: seq %d, %v", i, seq, got.Seq, err)
 		}
 	}
-}
-
-// streamLeader returns the KEYLEDGER stream's leader once it is elected, and
-// not the last node (the lagging one in RunClusterLagging): it is asked to
-// step down until another node leads.
-func streamLeader(t *testing.T, nodes []*server.Server, nc *nats.Conn) *server.Server {
-	t.Helper()
-	for range 200 {
-		for i, n := range nodes {
-			if !n.JetStreamIsStreamLeader("$G", "KEYLEDGER") {
-				continue
-			}
-			if i < len(nodes)-1 {
-				return n
-			}
-			_, _ = nc.Request("$JS.API.STREAM.LEADER.STEPDOWN.KEYLEDGER", nil, 2*time.Second)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("no stream leader but the lagging node")
-	return nil
 }

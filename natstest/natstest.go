@@ -166,3 +166,24 @@ func Connect(tb testing.TB, ns *server.Server) (*nats.Conn, jetstream.JetStream)
 	}
 	return nc, js
 }
+
+// StreamLeader returns the server leading stream (in the default account)
+// once one is elected. With RunClusterLagging it is never the lagging last
+// node: that one is asked, through nc, to step down until another leads.
+func StreamLeader(tb testing.TB, nodes []*server.Server, nc *nats.Conn, stream string) *server.Server {
+	tb.Helper()
+	for range 200 {
+		for i, n := range nodes {
+			if !n.JetStreamIsStreamLeader("$G", stream) {
+				continue
+			}
+			if i < len(nodes)-1 {
+				return n
+			}
+			_, _ = nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 2*time.Second)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.Fatalf("natstest: stream %s has no leader but the last node", stream)
+	return nil
+}
