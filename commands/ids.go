@@ -73,11 +73,32 @@ func (s *Service) userID(ctx context.Context, field, ref string) (string, error)
 	return "", keyledger.Errorf(keyledger.EInvalid, "%s: %d users are named %s; pass one of their IDs: %s", field, len(ids), keyledger.Quote(ref), strings.Join(ids, ", "))
 }
 
-// ownOnly refuses, before any lookup, a developer naming an owner other than
-// themself: resolving the name first would tell them which names exist.
-func ownOnly(a Actor, owner string) error {
-	if a.Is(keyledger.RoleAdmin) || owner == a.UserID {
-		return nil
+// ownerRef turns the owner a caller names into a user ID. A caller who may
+// name anyone (anyone is true) names them as userID allows; anyone else may
+// name only themself, by ID or by their own user name, and is refused
+// (refusal, forbidden) before any lookup of another name: resolving it first
+// would tell them which names exist.
+func (s *Service) ownerRef(ctx context.Context, a Actor, ref string, anyone bool, refusal string) (string, error) {
+	if anyone {
+		return s.userID(ctx, "owner", ref)
 	}
-	return keyledger.Errorf(keyledger.EForbidden, "developers manage only their own keys")
+	if ref == a.UserID {
+		return ref, nil
+	}
+	if ref != "" && !keyledger.IsID(ref) && keyledger.CheckNotToken("owner", ref) == nil {
+		me, err := s.read().User(ctx, a.UserID)
+		if err != nil && keyledger.ErrorCode(err) != keyledger.ENotFound {
+			return "", err
+		}
+		if me != nil && me.Name == ref {
+			return a.UserID, nil
+		}
+	}
+	return "", keyledger.Errorf(keyledger.EForbidden, "%s", refusal)
+}
+
+// ownOnly is ownerRef for managing keys: admins name anyone, developers
+// only themselves.
+func (s *Service) ownOnly(ctx context.Context, a Actor, owner string) (string, error) {
+	return s.ownerRef(ctx, a, owner, a.Is(keyledger.RoleAdmin), "developers manage only their own keys")
 }

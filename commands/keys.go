@@ -20,9 +20,7 @@ func (s *Service) IssueKey(ctx context.Context, a Actor, cmdID string, c IssueKe
 	var err error
 	if c.Owner == "" {
 		c.Owner = a.UserID
-	} else if err := ownOnly(a, c.Owner); err != nil {
-		return nil, err
-	} else if c.Owner, err = s.userID(ctx, "owner", c.Owner); err != nil {
+	} else if c.Owner, err = s.ownOnly(ctx, a, c.Owner); err != nil {
 		return nil, err
 	}
 	if err := mayManageKeys(a, c.Owner); err != nil {
@@ -269,10 +267,7 @@ func (s *Service) DeleteKeys(ctx context.Context, a Actor, cmdID string, c Delet
 		if c.Owner == "" || len(c.KeyIDs) > 0 {
 			return nil, keyledger.Errorf(keyledger.EInvalid, "all: give owner and no key_ids")
 		}
-		if err := ownOnly(a, c.Owner); err != nil {
-			return nil, err
-		}
-		owner, err := s.userID(ctx, "owner", c.Owner)
+		owner, err := s.ownOnly(ctx, a, c.Owner)
 		if err != nil {
 			return nil, err
 		}

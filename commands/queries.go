@@ -66,10 +66,8 @@ func (s *Service) Keys(ctx context.Context, a Actor, f keyledger.KeyFilter) (*ke
 	if f.Owner == "" && !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleAuditor) {
 		f.Owner = a.UserID
 	} else if f.Owner != "" {
-		if !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleAuditor) && f.Owner != a.UserID {
-			return nil, keyledger.Errorf(keyledger.EForbidden, "developers see only their own keys")
-		}
-		if f.Owner, err = s.userID(ctx, "owner", f.Owner); err != nil {
+		seeAll := a.Is(keyledger.RoleAdmin) || a.Is(keyledger.RoleAuditor)
+		if f.Owner, err = s.ownerRef(ctx, a, f.Owner, seeAll, "developers see only their own keys"); err != nil {
 			return nil, err
 		}
 	}

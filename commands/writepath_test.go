@@ -529,7 +529,8 @@ func TestRevokeMatchingUsedFrom(t *testing.T) {
 }
 
 // Names stand for IDs, so they are unique, never ID-shaped, and a developer
-// cannot use the owner field to learn which names exist.
+// cannot use the owner field to learn which names exist; their own name
+// stands for them as an admin's does.
 func TestUserNamesAreUniqueAndNotProbed(t *testing.T) {
 	l := newLedger(t)
 	ctx := context.Background()
@@ -544,7 +545,7 @@ func TestUserNamesAreUniqueAndNotProbed(t *testing.T) {
 		_, err := l.svc.RegisterUser(ctx, l.admin, "", commands.RegisterUser{Name: tc.name, Roles: []string{"developer"}})
 		wantCode(t, err, tc.code)
 	}
-	for _, owner := range []string{"alice", "nobody-here"} {
+	for _, owner := range []string{"alice", "nobody-here", "BOB", "bob*", "bob.x"} {
 		_, err := l.svc.IssueKey(ctx, bob, "", commands.IssueKey{Owner: owner, Name: "x"})
 		wantCode(t, err, keyledger.EForbidden)
 		_, err = l.svc.Keys(ctx, bob, keyledger.KeyFilter{Owner: owner})
@@ -552,6 +553,27 @@ func TestUserNamesAreUniqueAndNotProbed(t *testing.T) {
 	}
 	if _, err := l.svc.IssueKey(ctx, bob, "", commands.IssueKey{Owner: bob.UserID, Name: "mine"}); err != nil {
 		t.Fatal(err)
+	}
+	byName, err := l.svc.IssueKey(ctx, bob, "", commands.IssueKey{Owner: "bob", Name: "by-name"})
+	if err != nil {
+		t.Fatalf("bob issuing for owner \"bob\": %v", err)
+	}
+	if byName.Owner != bob.UserID {
+		t.Fatalf("issued for owner %q, want bob's ID %s", byName.Owner, bob.UserID)
+	}
+	page, err := l.svc.Keys(ctx, bob, keyledger.KeyFilter{Owner: "bob"})
+	if err != nil {
+		t.Fatalf("bob listing owner \"bob\": %v", err)
+	}
+	if len(page.Keys) != 3 {
+		t.Fatalf("bob's list by name holds %d keys, want 3 (the helper issues one)", len(page.Keys))
+	}
+	del, err := l.svc.DeleteKeys(ctx, bob, "", commands.DeleteKeys{Owner: "bob", All: true})
+	if err != nil {
+		t.Fatalf("bob deleting all of owner \"bob\": %v", err)
+	}
+	if len(del.Deleted) != 3 {
+		t.Fatalf("deleted %v, want bob's 3 keys", del.Deleted)
 	}
 }
 
