@@ -62,6 +62,9 @@ func (s *Service) Keys(ctx context.Context, a Actor, f keyledger.KeyFilter) (*ke
 	if len(a.Roles) == 0 {
 		return nil, keyledger.Errorf(keyledger.EForbidden, "your roles allow no queries")
 	}
+	if f.Limit < 0 || f.Limit > 1000 {
+		return nil, keyledger.Errorf(keyledger.EInvalid, "limit must be 1 to 1000 (0 or absent for 100), not %d", f.Limit)
+	}
 	var err error
 	if f.Owner == "" && !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleAuditor) {
 		f.Owner = a.UserID

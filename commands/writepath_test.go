@@ -695,3 +695,19 @@ func TestAnIdempotencyKeyReusedForAnotherCommandRunsIt(t *testing.T) {
 		t.Fatalf("a second issue with the key of the first but another name: %+v", c2)
 	}
 }
+
+// A page size out of range is refused by name, not quietly clamped: a caller
+// asking for 100,000 keys must learn that pages stop at 1,000.
+func TestKeyListLimitOutOfRangeIsInvalid(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	for _, limit := range []int{-1, 1001, 100000} {
+		_, err := l.svc.Keys(ctx, l.admin, keyledger.KeyFilter{Limit: limit})
+		wantCode(t, err, keyledger.EInvalid)
+	}
+	for _, limit := range []int{0, 1, 1000} {
+		if _, err := l.svc.Keys(ctx, l.admin, keyledger.KeyFilter{Limit: limit}); err != nil {
+			t.Fatalf("limit %d: %v", limit, err)
+		}
+	}
+}
