@@ -28,6 +28,10 @@ func DecodeRequest(body []byte) (Request, error) {
 		return req, nil
 	}
 	var req Request
+	if i := skipSpace(body, 0); i < len(body) && body[i] != '{' {
+		// encoding/json takes null for a struct and leaves it empty.
+		return req, keyledger.Errorf(keyledger.EInvalid, "body must be one JSON object {\"key\",\"scope\"?,\"ip\"?}")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {

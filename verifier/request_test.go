@@ -7,7 +7,7 @@ import (
 	"github.com/keyledger/keyledger"
 )
 
-// TestDecodeRequestReadsOneWayOnly: a body that names a field twice, in
+// TestDecodeRequestReadsOneWayOnly: a body that is not one object, or names a field twice, in
 // the fast path's shape or through encoding/json (other case, escapes), is
 // invalid, because a cache or proxy in front may read the other value.
 func TestDecodeRequestReadsOneWayOnly(t *testing.T) {
@@ -27,6 +27,7 @@ func TestDecodeRequestReadsOneWayOnly(t *testing.T) {
 		`{"ip":"10.0.0.1","key":"kl_a","ip":"192.0.2.1"}`,
 		`{"key":"kl_a","KEY":"kl_b"}`,
 		`{"key":"kl_a","k\u0065y":"kl_b"}`,
+		`null`, ` null `, `[]`, `"kl_a"`, `1`, `true`, ``, `{"key":"kl_a"} {}`,
 	} {
 		_, err := DecodeRequest([]byte(body))
 		if keyledger.ErrorCode(err) != keyledger.EInvalid {
