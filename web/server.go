@@ -127,7 +127,7 @@ func (s *Server) endpoint(ep commands.Endpoint) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), commands.RequestTimeout)
 		defer cancel()
-		body, err := io.ReadAll(io.LimitReader(r.Body, commands.MaxBody+1))
+		body, err := readBody(r)
 		if err != nil {
 			writeError(w, keyledger.Errorf(keyledger.EInvalid, "body: %v", err))
 			return
@@ -146,6 +146,22 @@ func (s *Server) endpoint(ep commands.Endpoint) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, res)
 	}
+}
+
+// tooLarge stands in for a body whose Content-Length is over the limit:
+// Call still checks who may call before it refuses the size. It is only
+// measured, never read or written.
+var tooLarge = make([]byte, commands.MaxBody+1)
+
+// readBody reads at most commands.MaxBody+1 bytes of r's body. A body
+// declared larger is not read at all: net/http then sends no 100 Continue,
+// so a client that asked with Expect: 100-continue hears the refusal
+// instead of sending megabytes into a connection that will be reset.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > commands.MaxBody {
+		return tooLarge, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, commands.MaxBody+1))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -35,7 +35,11 @@ func VerifyHandler(x *verifier.Index, authorize verifier.Authorize) http.Handler
 				return
 			}
 		}
-		buf, err := readBody(r.Body)
+		if r.ContentLength > verifier.MaxRequest { // unread: no 100 Continue (see readBody in server.go)
+			fail(keyledger.Errorf(keyledger.EInvalid, "body: larger than %d bytes", verifier.MaxRequest))
+			return
+		}
+		buf, err := readVerifyBody(r.Body)
 		defer buffers.Put(buf)
 		if err != nil {
 			if keyledger.ErrorCode(err) != keyledger.EInvalid { // a read error, not the size
@@ -55,9 +59,9 @@ func VerifyHandler(x *verifier.Index, authorize verifier.Authorize) http.Handler
 	})
 }
 
-// readBody reads at most verifier.MaxRequest bytes of r into a pooled
-// buffer; give it back with buffers.Put when done.
-func readBody(r io.Reader) (*[]byte, error) {
+// readVerifyBody reads at most verifier.MaxRequest bytes of r into a
+// pooled buffer; give it back with buffers.Put when done.
+func readVerifyBody(r io.Reader) (*[]byte, error) {
 	p := buffers.Get().(*[]byte)
 	b := (*p)[:0]
 	for {

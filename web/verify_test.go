@@ -59,6 +59,7 @@ func TestVerifyBodyIsReadStrictly(t *testing.T) {
 		{`{"key":"a",}`, 400, ""},
 		{`{"key":"a"} {"key":"b"}`, 400, ""},
 		{`[]`, 400, ""},
+		{`null`, 400, ""},
 		{`{"key":"` + tok + `","scope":"` + strings.Repeat("é", verifier.MaxRequest) + `"}`, 400, ""}, // over the size limit
 		{``, 400, ""},
 	} {
