@@ -190,7 +190,8 @@ func DecideRevoke(o *Owner, a Actor, keyID, reason string, now time.Time) ([]eve
 }
 
 // DecideRegenerate gives a revoked key a new secret; it keeps its ID and
-// its expiry, and counts against the active-key limit again.
+// its expiry, and counts against the active-key limit again. A key revoked
+// by someone other than its owner (an admin) only an admin may regenerate.
 func DecideRegenerate(s keyledger.Settings, o *Owner, a Actor, c RegenerateKey, now time.Time) ([]events.Event, error) {
 	if !s.Enabled {
 		return nil, keyledger.Errorf(keyledger.EDisabled, "API keys are disabled")
@@ -204,6 +205,11 @@ func DecideRegenerate(s keyledger.Settings, o *Owner, a Actor, c RegenerateKey, 
 	}
 	if k.Status != keyledger.StatusRevoked {
 		return nil, keyledger.Errorf(keyledger.EConflict, "key %s is %s; only revoked keys can be regenerated", c.KeyID, k.StatusAt(now))
+	}
+	if k.RevokedBy != "" && k.RevokedBy != o.ID && !a.Is(keyledger.RoleAdmin) {
+		// An admin's revocation answers an incident; the holder of another
+		// of the owner's keys must not be able to undo it.
+		return nil, keyledger.Errorf(keyledger.EForbidden, "key %s was revoked by %s, not by its owner; only an admin may regenerate it", c.KeyID, k.RevokedBy)
 	}
 	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
 		return nil, keyledger.Errorf(keyledger.EConflict, "key %s expired at %s and expiry never extends; issue a new key", c.KeyID, k.ExpiresAt.Format(time.RFC3339))

@@ -127,7 +127,14 @@ func TestDecideIssue(t *testing.T) {
 
 func revokedOwner() *commands.Owner {
 	o := owner("old")
-	o.Apply(&events.KeyRevoked{KeyID: "K0", Owner: "DEV"})
+	o.Apply(&events.KeyRevoked{Meta: events.Meta{Actor: "DEV"}, KeyID: "K0", Owner: "DEV"})
+	return o
+}
+
+// adminRevokedOwner is DEV with key K0 revoked by an admin.
+func adminRevokedOwner() *commands.Owner {
+	o := owner("old")
+	o.Apply(&events.KeyRevoked{Meta: events.Meta{Actor: "ADMIN"}, KeyID: "K0", Owner: "DEV", Reason: "suspicious use"})
 	return o
 }
 
@@ -155,6 +162,18 @@ func TestDecideKeyLifecycle(t *testing.T) {
 		{"auditor_cannot_revoke", func() ([]events.Event, error) { return commands.DecideRevoke(owner("a"), auditor, "K0", "", now) }, "forbidden", ""},
 		{"regenerate_revoked_key", func() ([]events.Event, error) {
 			return commands.DecideRegenerate(enabled(), revokedOwner(), dev, commands.RegenerateKey{KeyID: "K0", SecretHash: "h2"}, now)
+		}, "", "regenerated"},
+		{"owner_cannot_undo_an_admins_revocation", func() ([]events.Event, error) {
+			return commands.DecideRegenerate(enabled(), adminRevokedOwner(), dev, commands.RegenerateKey{KeyID: "K0", SecretHash: "h2"}, now)
+		}, "forbidden", ""},
+		{"admin_regenerates_what_an_admin_revoked", func() ([]events.Event, error) {
+			return commands.DecideRegenerate(enabled(), adminRevokedOwner(), admin, commands.RegenerateKey{KeyID: "K0", SecretHash: "h2"}, now)
+		}, "", "regenerated"},
+		{"owner_may_revoke_again_after_an_admin_regenerates", func() ([]events.Event, error) {
+			o := adminRevokedOwner()
+			o.Apply(&events.KeyRegenerated{KeyID: "K0", Owner: "DEV"})
+			o.Apply(&events.KeyRevoked{Meta: events.Meta{Actor: "DEV"}, KeyID: "K0", Owner: "DEV"})
+			return commands.DecideRegenerate(enabled(), o, dev, commands.RegenerateKey{KeyID: "K0", SecretHash: "h3"}, now)
 		}, "", "regenerated"},
 		{"regenerate_only_revoked_keys", func() ([]events.Event, error) {
 			return commands.DecideRegenerate(enabled(), owner("a"), dev, commands.RegenerateKey{KeyID: "K0"}, now)

@@ -256,6 +256,58 @@ func TestRevokedKeyNoLongerAuthenticatesAndRegenerateGivesNewSecret(t *testing.T
 	}
 }
 
+// An admin revokes a developer's key after suspicious use; the developer,
+// with another key of hers, cannot undo that by regenerating it, on any
+// instance (a second one refills the owner from its own SQLite). Her own
+// revocations she may still undo.
+func TestOwnerCannotRegenerateAKeyAnAdminRevoked(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	ci, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.svc.RevokeKeys(ctx, l.admin, "", commands.RevokeKeys{KeyIDs: []string{ci.ID}, Reason: "suspicious use"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.svc.RevokeKeys(ctx, dev, "", commands.RevokeKeys{KeyIDs: []string{own.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	other := l.join(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		o, _, err := other.db.OwnerState(ctx, dev.UserID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k := o.Keys[ci.ID]; k != nil && k.Status == keyledger.StatusRevoked {
+			if k.RevokedBy != l.admin.UserID {
+				t.Fatalf("refilled from SQLite, the key was revoked by %q; want the admin %s", k.RevokedBy, l.admin.UserID)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second instance never projected the revocation")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, inst := range []*ledger{l, other} {
+		_, err := inst.svc.RegenerateKey(ctx, dev, "", commands.RegenerateKey{KeyID: ci.ID})
+		wantCode(t, err, keyledger.EForbidden)
+	}
+	if _, err := other.svc.RegenerateKey(ctx, dev, "", commands.RegenerateKey{KeyID: own.ID}); err != nil {
+		t.Fatalf("regenerating a key she revoked herself: %v", err)
+	}
+	if _, err := other.svc.RegenerateKey(ctx, l.admin, "", commands.RegenerateKey{KeyID: ci.ID}); err != nil {
+		t.Fatalf("the admin regenerating it: %v", err)
+	}
+}
+
 func TestDeactivateDeletesEveryKeyAtomically(t *testing.T) {
 	l := newLedger(t)
 	ctx := context.Background()

@@ -19,6 +19,8 @@ type Key struct {
 	Description string
 	Status      string
 	ExpiresAt   *time.Time
+	// RevokedBy is the user who revoked the key, while it is revoked.
+	RevokedBy string
 }
 
 // StatusAt is the key's status at now by keyledger.KeyClock: an active key
@@ -177,8 +179,10 @@ func (o *Owner) Apply(e events.Event) {
 		k.Description = e.Description
 	case *events.KeyRevoked:
 		o.setStatus(e.KeyID, keyledger.StatusRevoked)
+		o.key(e.KeyID).RevokedBy = e.Actor
 	case *events.KeyRegenerated:
 		o.setStatus(e.KeyID, keyledger.StatusActive)
+		o.key(e.KeyID).RevokedBy = ""
 	case *events.KeyDeleted:
 		o.setStatus(e.KeyID, keyledger.StatusDeleted)
 	case *events.KeyExpired:

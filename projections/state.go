@@ -19,7 +19,7 @@ var _ commands.StateSource = (*DB)(nil)
 // that was never registered is empty at sequence 0.
 func (d *DB) OwnerState(ctx context.Context, id string) (*commands.Owner, uint64, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT u.name, u.kind, u.roles, u.active, u.seq,
-			k.key_id, k.name, k.description, k.status, k.expires_at
+			k.key_id, k.name, k.description, k.status, k.expires_at, k.revoked_by
 		FROM users u LEFT JOIN keys k ON k.owner = u.user_id
 		WHERE u.user_id = ? ORDER BY k.key_id`, id)
 	if err != nil {
@@ -29,8 +29,8 @@ func (d *DB) OwnerState(ctx context.Context, id string) (*commands.Owner, uint64
 	o, seq := commands.NewOwner(id), uint64(0)
 	for rows.Next() {
 		var roles string
-		var keyID, name, desc, status, expires sql.NullString
-		if err := rows.Scan(&o.Name, &o.Kind, &roles, &o.Active, &seq, &keyID, &name, &desc, &status, &expires); err != nil {
+		var keyID, name, desc, status, expires, revokedBy sql.NullString
+		if err := rows.Scan(&o.Name, &o.Kind, &roles, &o.Active, &seq, &keyID, &name, &desc, &status, &expires, &revokedBy); err != nil {
 			return nil, 0, fmt.Errorf("owner state: %w", err)
 		}
 		o.Exists = true
@@ -41,7 +41,7 @@ func (d *DB) OwnerState(ctx context.Context, id string) (*commands.Owner, uint64
 			continue
 		}
 		o.Keys[keyID.String] = &commands.Key{ID: keyID.String, Name: name.String, Description: desc.String,
-			Status: status.String, ExpiresAt: parseTimePtr(expires)}
+			Status: status.String, ExpiresAt: parseTimePtr(expires), RevokedBy: revokedBy.String}
 		o.KeyOrder = append(o.KeyOrder, keyID.String)
 	}
 	return o, seq, rows.Err()
