@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -170,8 +171,13 @@ func TestConsole(t *testing.T) {
 			t.Fatal("the developer's page reloaded")
 		}
 		dev.waitText(`#live`, "Live")
+		// An admin's revocation the developer cannot undo: no Regenerate.
+		dev.waitText(row, "Revoked by an admin: leaked in a log")
+		if eval[bool](dev, `!!document.querySelector(`+strconv.Quote(row+` button[aria-label^=Regenerate]`)+`)`) {
+			t.Fatal("the developer is offered Regenerate on a key an admin revoked")
+		}
 
-		// Regenerating the revoked key shows a new token, once, that works.
+		// The admin regenerating the revoked key shows a new token, once, that works.
 		admin.click(row + ` button[aria-label^=Regenerate]`)
 		admin.do(chromedp.WaitVisible(css(`dialog[data-dialog=token] textarea`)))
 		fresh := admin.value(`dialog[data-dialog=token] textarea`)

@@ -100,7 +100,7 @@ export async function render(section, { me }) {
     reason.input.autofocus = true;
     const r = await formDialog({
       title: `Revoke ${ids.length} key${ids.length === 1 ? '' : 's'}?`, submitLabel: `Revoke ${ids.length}`, danger: true, label: 'revoke',
-      intro: h('p', { text: 'Anything using these keys stops working at once. Their owners can regenerate them later.' }),
+      intro: h('p', { text: 'Anything using these keys stops working at once. Only an admin can regenerate them.' }),
       fields: [reason.wrap],
       submit: () => call('cmd.key.revoke', { key_ids: ids, reason: reason.input.value.trim() }),
     });

@@ -14,7 +14,7 @@ async function revokeKey(keyID, evidence) {
   reason.input.value = evidence ? ('suspicious use: ' + evidence).slice(0, 200) : '';
   const r = await formDialog({
     title: 'Revoke this key?', submitLabel: 'Revoke', danger: true, label: 'revoke',
-    intro: h('p', { text: `Anything using ${keyID} stops working at once. Its owner can regenerate it later.` }),
+    intro: h('p', { text: `Anything using ${keyID} stops working at once. Only an admin can regenerate it.` }),
     fields: [reason.wrap],
     submit: () => call('cmd.key.revoke', { key_ids: [keyID], reason: reason.input.value.trim() }),
   });

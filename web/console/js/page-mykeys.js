@@ -61,7 +61,10 @@ export async function render(section, { me }) {
         report(r.revoked, r.failed, 'Revoked');
       }) }));
     }
-    if (k.status === 'revoked') b.push(h('button', { type: 'button', class: 'small secondary', text: 'Regenerate', 'aria-label': `Regenerate ${k.name}`, onclick: () => act(() => regenerateKey(k)) }));
+    // A key an admin revoked only an admin may regenerate.
+    const mayRegenerate = !k.revoked_by || k.revoked_by === k.owner || me.isAdmin;
+    if (k.status === 'revoked' && mayRegenerate) b.push(h('button', { type: 'button', class: 'small secondary', text: 'Regenerate', 'aria-label': `Regenerate ${k.name}`, onclick: () => act(() => regenerateKey(k)) }));
+    if (k.status === 'revoked' && !mayRegenerate) b.push(h('span', { class: 'muted', text: 'Revoked by an admin' + (k.revoke_reason ? `: ${k.revoke_reason}` : '') }));
     if (k.status !== 'deleted') {
       b.push(h('button', { type: 'button', class: 'small danger secondary', text: 'Delete', 'aria-label': `Delete ${k.name}`, onclick: () => act(async () => {
         if (!await confirmDialog({ title: `Delete “${k.name}”?`, message: 'A deleted key ends for good: it cannot be regenerated.', confirmLabel: 'Delete key' })) return;
