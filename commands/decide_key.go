@@ -206,10 +206,10 @@ func DecideRegenerate(s keyledger.Settings, o *Owner, a Actor, c RegenerateKey, 
 	if k.Status != keyledger.StatusRevoked {
 		return nil, keyledger.Errorf(keyledger.EConflict, "key %s is %s; only revoked keys can be regenerated", c.KeyID, k.StatusAt(now))
 	}
-	if k.RevokedBy != "" && k.RevokedBy != o.ID && !a.Is(keyledger.RoleAdmin) {
+	if k.RevokedByOther && !a.Is(keyledger.RoleAdmin) {
 		// An admin's revocation answers an incident; the holder of another
 		// of the owner's keys must not be able to undo it.
-		return nil, keyledger.Errorf(keyledger.EForbidden, "key %s was revoked by %s, not by its owner; only an admin may regenerate it", c.KeyID, k.RevokedBy)
+		return nil, keyledger.Errorf(keyledger.EForbidden, "key %s was revoked by an admin, not by its owner; only an admin may regenerate it", c.KeyID)
 	}
 	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
 		return nil, keyledger.Errorf(keyledger.EConflict, "key %s expired at %s and expiry never extends; issue a new key", c.KeyID, k.ExpiresAt.Format(time.RFC3339))

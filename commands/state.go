@@ -19,8 +19,10 @@ type Key struct {
 	Description string
 	Status      string
 	ExpiresAt   *time.Time
-	// RevokedBy is the user who revoked the key, while it is revoked.
-	RevokedBy string
+	// RevokedByOther is set while the key is revoked, if someone other
+	// than its owner (an admin) revoked it. A bool, not the revoker's ID:
+	// it fits the struct's padding, and a million keys stay in memory.
+	RevokedByOther bool
 }
 
 // StatusAt is the key's status at now by keyledger.KeyClock: an active key
@@ -179,10 +181,10 @@ func (o *Owner) Apply(e events.Event) {
 		k.Description = e.Description
 	case *events.KeyRevoked:
 		o.setStatus(e.KeyID, keyledger.StatusRevoked)
-		o.key(e.KeyID).RevokedBy = e.Actor
+		o.key(e.KeyID).RevokedByOther = e.Actor != o.ID
 	case *events.KeyRegenerated:
 		o.setStatus(e.KeyID, keyledger.StatusActive)
-		o.key(e.KeyID).RevokedBy = ""
+		o.key(e.KeyID).RevokedByOther = false
 	case *events.KeyDeleted:
 		o.setStatus(e.KeyID, keyledger.StatusDeleted)
 	case *events.KeyExpired:

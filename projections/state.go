@@ -41,7 +41,7 @@ func (d *DB) OwnerState(ctx context.Context, id string) (*commands.Owner, uint64
 			continue
 		}
 		o.Keys[keyID.String] = &commands.Key{ID: keyID.String, Name: name.String, Description: desc.String,
-			Status: status.String, ExpiresAt: parseTimePtr(expires), RevokedBy: revokedBy.String}
+			Status: status.String, ExpiresAt: parseTimePtr(expires), RevokedByOther: revokedBy.Valid && revokedBy.String != id}
 		o.KeyOrder = append(o.KeyOrder, keyID.String)
 	}
 	return o, seq, rows.Err()
