@@ -44,7 +44,7 @@ var errDeny = keyledger.Errorf(keyledger.EUnauthenticated, "a valid API key is r
 func refused(keyID, status string) error {
 	switch status {
 	case keyledger.StatusRevoked:
-		return keyledger.Errorf(keyledger.EUnauthenticated, "key %s was revoked (its owner or an admin may regenerate it)", keyID)
+		return keyledger.Errorf(keyledger.EUnauthenticated, "key %s was revoked; an admin may regenerate it (its owner too, if the owner revoked it)", keyID)
 	case keyledger.StatusExpired:
 		return keyledger.Errorf(keyledger.EUnauthenticated, "key %s has expired (past its expiry, or unused past the inactivity policy)", keyID)
 	}

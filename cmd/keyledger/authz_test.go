@@ -185,7 +185,13 @@ func (a *authz) targetKey(role, target string, revoked bool) string {
 	default:
 		return id
 	}
-	if revoked {
+	if revoked && target == "own" && role == "developer" {
+		// Revoked by herself: a key an admin revoked only an admin may
+		// regenerate (commands/service_test.go covers that).
+		if code, data := a.call("nats", a.header[role], "cmd.key.revoke", `{"key_ids":["`+id+`"]}`); code != "ok" {
+			a.t.Fatalf("the developer revoking her own key: %s", data)
+		}
+	} else if revoked {
 		a.must("cmd.key.revoke", `{"key_ids":["`+id+`"]}`)
 	}
 	return id

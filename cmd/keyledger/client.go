@@ -220,7 +220,7 @@ func (c *client) whyRefused() (code, why string) {
 	}
 	switch res.Code {
 	case "revoked":
-		return keyledger.EUnauthenticated, "the key was revoked (its owner or an admin may regenerate it)"
+		return keyledger.EUnauthenticated, "the key was revoked; an admin may regenerate it (its owner too, if the owner revoked it)"
 	case "expired":
 		return keyledger.EUnauthenticated, "the key has expired"
 	case "not_found":
