@@ -114,7 +114,9 @@ func Suspicious(ctx context.Context, db *sql.DB, now time.Time, window time.Dura
 		if f.Score == 0 {
 			continue
 		}
-		f.Revoke = fmt.Sprintf("keyledger key revoke %s --reason %q", f.KeyID, "suspicious use: "+f.Evidence[0])
+		if f.Status == keyledger.StatusActive { // revoking any other is a conflict
+			f.Revoke = fmt.Sprintf("keyledger key revoke %s --reason %q", f.KeyID, "suspicious use: "+f.Evidence[0])
+		}
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {

@@ -49,7 +49,8 @@ func usageDB(t *testing.T, n int, now time.Time) *projections.DB {
 	return db
 }
 
-// Failed attempts and use of a deactivated owner's key are flagged too.
+// Failed attempts and use of a deactivated owner's key are flagged too;
+// only an active key's finding says how to revoke it.
 func TestFailureBurstsAndDeactivatedOwnersAreFlagged(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	db := usageDB(t, 50, now)
@@ -57,6 +58,9 @@ func TestFailureBurstsAndDeactivatedOwnersAreFlagged(t *testing.T) {
 	for _, q := range []string{
 		`UPDATE usage SET not_found = not_found + 200 WHERE key_id = 'K0000000000000000000000007' AND minute >= '` + recent[:11] + `00:00:00.000Z'`,
 		`UPDATE users SET active = 0 WHERE user_id = 'U0000000000000000000000009'`,
+		// Key 11 was revoked, and is still tried: worth showing, not revoking.
+		`UPDATE usage SET not_found = not_found + 200 WHERE key_id = 'K0000000000000000000000011' AND minute >= '` + recent[:11] + `00:00:00.000Z'`,
+		`UPDATE keys SET status = 'revoked' WHERE key_id = 'K0000000000000000000000011'`,
 	} {
 		if _, err := db.SQL().Exec(q); err != nil {
 			t.Fatal(err)
@@ -69,8 +73,12 @@ func TestFailureBurstsAndDeactivatedOwnersAreFlagged(t *testing.T) {
 	flagged := map[string]string{}
 	for _, f := range got {
 		flagged[f.KeyID] = f.Evidence[0]
+		if active := f.Status == "active"; active != (f.Revoke != "") {
+			t.Errorf("%s is %s, revoke command %q; want one for active keys only (revoking another is a conflict)", f.KeyID, f.Status, f.Revoke)
+		}
 	}
-	for key, want := range map[string]string{"K0000000000000000000000007": "failed attempts", "K0000000000000000000000009": "deactivated"} {
+	for key, want := range map[string]string{"K0000000000000000000000007": "failed attempts", "K0000000000000000000000009": "deactivated",
+		"K0000000000000000000000011": "failed attempts"} {
 		if !strings.Contains(flagged[key], want) {
 			t.Errorf("%s: evidence %q, want %q (flagged: %v)", key, flagged[key], want, flagged)
 		}

@@ -34,7 +34,11 @@ func auditSuspicious(fs *flag.FlagSet) runFunc {
 		for i, f := range r.Findings {
 			fmt.Fprintf(cl.stdout, "%d. key %s  owner %s (%s)  %s  score %.1f\n", i+1, f.KeyID, f.OwnerName, f.Owner, f.Status, f.Score)
 			fmt.Fprintf(cl.stdout, "   %s\n", strings.Join(f.Evidence, "; "))
-			fmt.Fprintf(cl.stdout, "   revoke: %s\n\n", f.Revoke)
+			if f.Revoke != "" {
+				fmt.Fprintf(cl.stdout, "   revoke: %s\n\n", f.Revoke)
+			} else {
+				fmt.Fprintf(cl.stdout, "   already %s: nothing to revoke\n\n", f.Status)
+			}
 		}
 		return nil
 	}

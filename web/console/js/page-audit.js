@@ -79,7 +79,7 @@ async function suspicious(box, write) {
   clear(box, h('ol', { class: 'findings' }, findings.map((f) => {
     const trace = h('button', { type: 'button', class: 'secondary', text: 'Trace' });
     trace.addEventListener('click', () => showTrace(f.key_id, write));
-    const revoke = write ? h('button', { type: 'button', class: 'danger', text: 'Revoke' }) : null;
+    const revoke = write && f.revoke ? h('button', { type: 'button', class: 'danger', text: 'Revoke' }) : null;
     if (revoke) revoke.addEventListener('click', async () => { if (await revokeKey(f.key_id, f.evidence[0])) suspicious(box, write); });
     return h('li', {}, h('strong', { text: f.key_id }), ` — ${f.owner_name || f.owner} (${f.status})`,
       h('ul', {}, (f.evidence || []).map((e) => h('li', { text: e }))),
