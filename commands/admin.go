@@ -94,12 +94,17 @@ func (s *Service) ChangeRoles(ctx context.Context, a Actor, cmdID string, c Chan
 	return s.read().User(ctx, c.UserID)
 }
 
-// idFor derives a stable ID (a valid ULID, though not time-ordered) from a
-// command ID.
+// idFor derives a stable ID from a command ID, so that a retry registers
+// the same user. A command ID that is itself a ULID (the CLI sends those)
+// lends the ID its time, so it sorts by time like every other ID; the rest,
+// and all of any other command ID's, comes from a hash.
 func idFor(kind, cmdID string) string {
 	sum := sha256.Sum256([]byte("keyledger/" + kind + "/" + cmdID))
 	var id ulid.ULID
 	copy(id[:], sum[:])
+	if t, err := ulid.ParseStrict(cmdID); err == nil {
+		copy(id[:6], t[:6])
+	}
 	return id.String()
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/ledgertest"
 	"github.com/keyledger/keyledger/projections"
+	"github.com/oklog/ulid/v2"
 )
 
 // ledger is a running instance over a real NATS server and SQLite file,
@@ -152,6 +153,19 @@ func TestRetriedRegistrationRegistersOnce(t *testing.T) {
 	other, err := l.svc.RegisterUser(ctx, l.admin, "reg-2", commands.RegisterUser{Name: "svc-2"})
 	if err != nil || other.ID == first.ID {
 		t.Fatalf("a new command registered %+v, %v", other, err)
+	}
+	// The CLI's command IDs are ULIDs: the user's ID then sorts by time
+	// like every other ID, and a retry still finds the same user.
+	cmdID := ulid.Make()
+	u, err := l.svc.RegisterUser(ctx, l.admin, cmdID.String(), commands.RegisterUser{Name: "svc-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := ulid.MustParse(u.ID); id.Time() != cmdID.Time() || u.ID == cmdID.String() {
+		t.Fatalf("registered %s (time %d) for command %s (time %d); want the command's time and another ID", u.ID, id.Time(), cmdID, cmdID.Time())
+	}
+	if again, err := l.svc.RegisterUser(ctx, l.admin, cmdID.String(), commands.RegisterUser{Name: "svc-3"}); err != nil || again.ID != u.ID {
+		t.Fatalf("retry answered %+v, %v; want user %s", again, err, u.ID)
 	}
 }
 
