@@ -96,6 +96,7 @@ func DecideIssue(s keyledger.Settings, o *Owner, a Actor, c IssueKey, now time.T
 func issueExpiry(s keyledger.Settings, c IssueKey, now time.Time) (*time.Time, error) {
 	now = now.UTC().Truncate(time.Second)
 	var exp *time.Time
+	field, given := "expires_at", "" // what the caller gave, for the errors
 	at := func(t time.Time) *time.Time { t = t.UTC().Truncate(time.Second); return &t }
 	switch {
 	case c.ExpiresAt != nil && c.ExpiresIn != "":
@@ -109,6 +110,7 @@ func issueExpiry(s keyledger.Settings, c IssueKey, now time.Time) (*time.Time, e
 			return nil, err
 		}
 		exp = at(p.AddTo(now))
+		field, given = "expires_in", c.ExpiresIn+" ends "
 	case s.DefaultExpiry == keyledger.Never:
 	default:
 		p, err := parsePeriodField("default_expiry", s.DefaultExpiry)
@@ -116,6 +118,7 @@ func issueExpiry(s keyledger.Settings, c IssueKey, now time.Time) (*time.Time, e
 			return nil, err
 		}
 		exp = at(p.AddTo(now))
+		field, given = "default_expiry", s.DefaultExpiry+" ends "
 	}
 	if exp == nil {
 		if s.MaxExpiry != keyledger.Never {
@@ -124,7 +127,7 @@ func issueExpiry(s keyledger.Settings, c IssueKey, now time.Time) (*time.Time, e
 		return nil, nil
 	}
 	if exp.Before(now.Add(time.Minute)) {
-		return nil, keyledger.Errorf(keyledger.EInvalid, "expires_at: must be at least one minute from now")
+		return nil, keyledger.Errorf(keyledger.EInvalid, "%s: must be at least one minute from now", field)
 	}
 	if s.MaxExpiry != keyledger.Never {
 		p, err := parsePeriodField("max_expiry", s.MaxExpiry)
@@ -132,8 +135,8 @@ func issueExpiry(s keyledger.Settings, c IssueKey, now time.Time) (*time.Time, e
 			return nil, err
 		}
 		if limit := p.AddTo(now); exp.After(limit) {
-			return nil, keyledger.Errorf(keyledger.EInvalid, "expires_at: %s is past max_expiry %s (latest %s)",
-				exp.Format(time.RFC3339), s.MaxExpiry, limit.Format(time.RFC3339))
+			return nil, keyledger.Errorf(keyledger.EInvalid, "%s: %s%s, past max_expiry %s (latest %s)",
+				field, given, exp.Format(time.RFC3339), s.MaxExpiry, limit.Format(time.RFC3339))
 		}
 	}
 	return exp, nil

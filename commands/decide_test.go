@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,6 +143,28 @@ func deactivatedOwner() *commands.Owner {
 	o := owner()
 	o.Apply(&events.UserDeactivated{UserID: "DEV"})
 	return o
+}
+
+// An expiry past policy names the field the caller gave, and for a period
+// the time it ends: `--expires-in P400D` is not told about expires_at.
+func TestExpiryErrorsNameTheFieldGiven(t *testing.T) {
+	s := enabled()
+	s.MaxExpiry, s.DefaultExpiry = "P180D", "P90D"
+	far := now.AddDate(1, 0, 0)
+	for _, tc := range []struct {
+		cmd  commands.IssueKey
+		want string
+	}{
+		{commands.IssueKey{Name: "ci", ExpiresIn: "P400D"}, "expires_in: P400D ends 2027-12-28T12:00:00Z, past max_expiry P180D"},
+		{commands.IssueKey{Name: "ci", ExpiresIn: "PT30S"}, "expires_in: must be at least one minute from now"},
+		{commands.IssueKey{Name: "ci", ExpiresAt: &far}, "expires_at: 2027-11-23T12:00:00Z, past max_expiry P180D"},
+	} {
+		_, err := commands.DecideIssue(s, owner(), dev, tc.cmd, now)
+		var e *keyledger.Error
+		if !errors.As(err, &e) || e.Code != keyledger.EInvalid || !strings.HasPrefix(e.Message, tc.want) {
+			t.Errorf("%+v: %v; want invalid %q", tc.cmd, err, tc.want)
+		}
+	}
 }
 
 func TestDecideKeyLifecycle(t *testing.T) {
