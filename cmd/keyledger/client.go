@@ -101,6 +101,8 @@ func runClient(ctx context.Context, sc subcommand, args []string, stdout, stderr
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, errReported):
+		return exitError
 	case errors.As(err, &ue):
 		return usageFail(stderr, sc.name, ue.msg, args)
 	case errors.As(err, &e):
@@ -110,6 +112,9 @@ func runClient(ctx context.Context, sc subcommand, args []string, stdout, stderr
 	}
 	return exitError
 }
+
+// errReported is a command's failure that it has already told on stderr.
+var errReported = errors.New("failure already reported")
 
 // parseInterspersed parses flags that may stand before, between or after
 // positional arguments, and returns the positional ones.
@@ -186,6 +191,8 @@ func (c *client) conn() (*nats.Conn, error) {
 	if errors.Is(err, nats.ErrAuthorization) {
 		code, why := c.whyRefused()
 		return nil, keyledger.Errorf(code, "the server at %s refused the key: %s", c.server, why)
+	} else if errors.Is(err, nats.ErrNoServers) {
+		return nil, keyledger.Errorf(keyledger.EUnavailable, "no keyledger server answers at %s: is `keyledger serve` running there? (the server comes from --server, $KEYLEDGER_SERVER or keyledger-data/nats.url)", c.server)
 	} else if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", c.server, err)
 	}

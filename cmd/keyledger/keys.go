@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"strconv"
@@ -278,17 +277,23 @@ func keyRegenerate(fs *flag.FlagSet) runFunc {
 	}
 }
 
-// printOutcome prints what a multi-key command did; any failure makes the
-// command fail, so scripts notice.
+// printOutcome prints what a multi-key command did: what it did on stdout,
+// each key it could not act on on stderr as `error: <code>: <message>`,
+// like any other failure. Any failure makes the command fail, so scripts
+// notice.
 func printOutcome(cl *client, verb string, done []string, failed []commands.Failure) error {
 	for _, id := range done {
 		fmt.Fprintf(cl.stdout, "%s %s\n", verb, id)
 	}
 	for _, f := range failed {
-		fmt.Fprintf(cl.stdout, "failed %s: %s: %s\n", f.KeyID, f.Code, f.Message)
+		msg := f.Message
+		if !strings.Contains(msg, f.KeyID) {
+			msg = "key " + f.KeyID + ": " + msg
+		}
+		fmt.Fprintf(cl.stderr, "error: %s: %s\n", f.Code, msg)
 	}
 	if len(failed) > 0 {
-		return errors.New(strconv.Itoa(len(failed)) + " key(s) not " + verb)
+		return errReported
 	}
 	return nil
 }

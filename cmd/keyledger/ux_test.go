@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/oklog/ulid/v2"
 )
 
 // TestTokenNeverEchoed: a token pasted where an ID goes is named as a
@@ -145,6 +146,22 @@ func TestNoTokenSaysWhereItLooked(t *testing.T) {
 	code := Run(context.Background(), []string{"key", "list", "--server", "nats://127.0.0.1:1", "--token-file", junk}, &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "does not hold a keyledger token") || strings.Contains(errOut.String(), "hunter2") {
 		t.Fatalf("junk token file: exit %d, %q", code, errOut.String())
+	}
+}
+
+// With no server at the address, the CLI says so with a code, and where
+// the address came from, instead of the NATS client's own words.
+func TestNoServerSaysWhereToLook(t *testing.T) {
+	t.Chdir(t.TempDir())
+	token, _ := keyledger.NewToken(ulid.Make().String(), [32]byte{1})
+	_, errOut, code := cliAt("nats://127.0.0.1:1", writeToken(t, token), "key", "list")
+	for _, want := range []string{"error: unavailable: ", "nats://127.0.0.1:1", "keyledger serve", "--server", "KEYLEDGER_SERVER"} {
+		if code != 1 || !strings.Contains(errOut, want) {
+			t.Fatalf("exit %d, %q; want %q in it", code, errOut, want)
+		}
+	}
+	if strings.Contains(errOut, token) {
+		t.Fatal("the token was echoed")
 	}
 }
 
@@ -280,6 +297,11 @@ func TestCLISaysWhyItsKeyIsRefused(t *testing.T) {
 	mustCLI(t, m, admin, "key", "revoke", id)
 	if _, errOut, code := cli(t, m, writeToken(t, tok), "key", "list"); code == 0 || !strings.Contains(errOut, "the key was revoked") {
 		t.Errorf("a revoked key: exit %d %q", code, errOut)
+	}
+	// Revoking it again fails like any command: on stderr, with the code.
+	out, errOut, code := cli(t, m, admin, "key", "revoke", id)
+	if code != 1 || out != "" || !strings.HasPrefix(errOut, "error: conflict: ") || !strings.Contains(errOut, id) {
+		t.Errorf("revoking a revoked key: exit %d, stdout %q, stderr %q; want exit 1 and error: conflict: naming %s", code, out, errOut, id)
 	}
 	var secret [32]byte
 	stranger, _ := keyledger.NewToken("01J00000000000000000000000", secret)
