@@ -299,8 +299,8 @@ func (t *Trail) Revocation(ctx context.Context, keyID string) (uint64, error) {
 	var seq uint64
 	err := t.DB.QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE key_id = ? AND action = 'key.revoked' ORDER BY seq DESC LIMIT 1`, keyID).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, keyledger.Errorf(keyledger.ENotFound, "key %s has no revocation (it may have ended another way: "+
-			"audit trace %s shows how, and audit prove SEQ proves any event)", keyID, keyID)
+		return 0, keyledger.Errorf(keyledger.ENotFound, "key %s has never been revoked (audit trace %s tells its story, "+
+			"and audit prove SEQ proves any of its events)", keyID, keyID)
 	}
 	return seq, err
 }

@@ -80,6 +80,10 @@ func TestAuditCommands(t *testing.T) {
 	}
 	pub := filepath.Join(t.TempDir(), "keyledger.pub")
 	writeFile(t, pub, mustCLI(t, m, admin, "audit", "pubkey", "--data", dir))
+	// A mistyped --data is named as such, not as a server yet to start there.
+	if _, errOut, code := cli(t, m, admin, "audit", "pubkey", "--data", dir+"-typo"); code != 1 || !strings.Contains(errOut, "no data directory") {
+		t.Errorf("audit pubkey --data DIR-typo: exit %d %s; want no data directory", code, errOut)
+	}
 	receipt := mustCLI(t, m, admin, "audit", "receipt", key.KeyID)
 	// A receipt for an event after that checkpoint: another is signed,
 	// no sooner than a second after the first.

@@ -265,6 +265,9 @@ func auditPubkey(fs *flag.FlagSet) runFunc {
 // verifierKeyIn reads the verifier key of DIR/audit.key without creating one.
 func verifierKeyIn(dir string) (string, error) {
 	path := filepath.Join(dir, "audit.key")
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return "", keyledger.Errorf(keyledger.ENotFound, "no data directory %s: give the server's with --data (the one `keyledger serve --data` runs on)", keyledger.Quote(dir))
+	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return "", keyledger.Errorf(keyledger.ENotFound, "no signing key at %s: `keyledger serve --data %s` creates it at first start", path, dir)
 	}
@@ -362,7 +365,8 @@ func auditCheckReceipt(fs *flag.FlagSet) runFunc {
 				by = " (" + strings.Join(signed, ", ") + ")"
 			}
 			return fmt.Errorf("receipt does NOT hold: its checkpoint is co-signed by %d of the witnesses given%s, %d needed "+
-				"(witnesses co-sign within seconds of a checkpoint: a receipt fetched right after one may not carry theirs yet)", len(signed), by, need)
+				"(witnesses co-sign within seconds of a checkpoint: a receipt fetched right after one may not carry theirs yet; "+
+				"fetch it with `audit receipt KEY_ID --min-witnesses %d`, which waits for them)", len(signed), by, need, need)
 		}
 		fmt.Fprintf(cl.stdout, "receipt holds: the event at seq %d is in %s's log of %d events (root %s)\n", r.Seq, sc.Origin, sc.Size, sc.Root)
 		fmt.Fprintf(cl.stdout, "the event: %s\n", describeEvent(r.Event))
@@ -450,8 +454,12 @@ func auditVerify(fs *flag.FlagSet) runFunc {
 		} else if err != nil {
 			return err
 		}
-		fmt.Fprintf(cl.stdout, "audit trail holds: %d events, root %s, %d checkpoints and %d co-signatures verified, %d stored leaves and %d audit rows match the stream\n",
-			rep.Size, rep.Root, rep.Checkpoints-rep.Cosignatures, rep.Cosignatures, rep.StoredSize, rep.Rows)
+		rows := fmt.Sprintf("%d stored leaves and %d audit rows match the stream", rep.StoredSize, rep.Rows)
+		if ledger == nil {
+			rows = "no ledger.db given, so no stored leaves or audit rows checked"
+		}
+		fmt.Fprintf(cl.stdout, "audit trail holds: %d events, root %s, %d checkpoints and %d co-signatures verified, %s\n",
+			rep.Size, rep.Root, rep.Checkpoints-rep.Cosignatures, rep.Cosignatures, rows)
 		for _, w := range rep.Witnesses {
 			fmt.Fprintf(cl.stdout, "witness %s co-signed %d checkpoints, the latest of size %d\n", w.Key, w.Cosigned, w.LastSize)
 		}
