@@ -89,11 +89,13 @@ type RegenerateKey struct {
 	SecretHash string `json:"-"`
 }
 
-// DeleteKeys ends keys for good: the listed ones, or all of Owner's.
+// DeleteKeys ends keys for good: the listed ones, or all of Owner's, with
+// one reason (kept in the audit trail and shown by key show).
 type DeleteKeys struct {
 	KeyIDs []string `json:"key_ids"`
 	Owner  string   `json:"owner"`
 	All    bool     `json:"all"`
+	Reason string   `json:"reason"`
 }
 
 // Failure is one key a multi-key command could not act on.

@@ -226,23 +226,37 @@ func DecideRegenerate(s keyledger.Settings, o *Owner, a Actor, c RegenerateKey, 
 	return []events.Event{&events.KeyRegenerated{Meta: meta(a, now), KeyID: k.ID, Owner: o.ID, SecretHash: c.SecretHash}}, nil
 }
 
-// DecideDelete ends one key for good.
-func DecideDelete(o *Owner, a Actor, keyID string, now time.Time) ([]events.Event, error) {
+// DecideDelete ends one key for good, with the reason given (or
+// "deleted").
+func DecideDelete(o *Owner, a Actor, keyID, reason string, now time.Time) ([]events.Event, error) {
 	k, err := keyFor(o, a, keyID)
 	if err != nil {
 		return nil, err
 	}
+	if err := checkText("reason", reason, 0, MaxReasonLen); err != nil {
+		return nil, err
+	}
+	if reason == "" {
+		reason = "deleted"
+	}
 	if k.Status == keyledger.StatusDeleted {
 		return nil, keyledger.Errorf(keyledger.EConflict, "key %s is already deleted", keyID)
 	}
-	return []events.Event{&events.KeyDeleted{Meta: meta(a, now), KeyID: keyID, Owner: o.ID, Reason: "deleted"}}, nil
+	return []events.Event{&events.KeyDeleted{Meta: meta(a, now), KeyID: keyID, Owner: o.ID, Reason: reason}}, nil
 }
 
-// DecideDeleteAll deletes up to limit of o's keys that are not deleted yet;
-// the caller repeats until it returns no events.
-func DecideDeleteAll(o *Owner, a Actor, limit int, now time.Time) ([]events.Event, error) {
+// DecideDeleteAll deletes up to limit of o's keys that are not deleted yet,
+// with the reason given (or "deleted with all of the owner's keys"); the
+// caller repeats until it returns no events.
+func DecideDeleteAll(o *Owner, a Actor, limit int, reason string, now time.Time) ([]events.Event, error) {
 	if err := mayManageKeys(a, o.ID); err != nil {
 		return nil, err
+	}
+	if err := checkText("reason", reason, 0, MaxReasonLen); err != nil {
+		return nil, err
+	}
+	if reason == "" {
+		reason = "deleted with all of the owner's keys"
 	}
 	if !o.Exists {
 		return nil, keyledger.Errorf(keyledger.ENotFound, "user %s not found", o.ID)
@@ -253,7 +267,7 @@ func DecideDeleteAll(o *Owner, a Actor, limit int, now time.Time) ([]events.Even
 			break
 		}
 		if o.Keys[id].Status != keyledger.StatusDeleted {
-			evs = append(evs, &events.KeyDeleted{Meta: meta(a, now), KeyID: id, Owner: o.ID, Reason: "deleted with all of the owner's keys"})
+			evs = append(evs, &events.KeyDeleted{Meta: meta(a, now), KeyID: id, Owner: o.ID, Reason: reason})
 		}
 	}
 	return evs, nil

@@ -221,11 +221,11 @@ func TestDecideKeyLifecycle(t *testing.T) {
 		{"describe_a_key_whose_old_name_has_a_trailing_space", func() ([]events.Event, error) {
 			return commands.DecideUpdate(owner("a "), dev, commands.UpdateKey{KeyID: "K0", Description: ptr("kept")}, now)
 		}, "", "renamed"},
-		{"delete_key", func() ([]events.Event, error) { return commands.DecideDelete(owner("a"), dev, "K0", now) }, "", "deleted"},
+		{"delete_key", func() ([]events.Event, error) { return commands.DecideDelete(owner("a"), dev, "K0", "", now) }, "", "deleted"},
 		{"delete_twice_refused", func() ([]events.Event, error) {
 			o := owner("a")
 			o.Apply(&events.KeyDeleted{KeyID: "K0", Owner: "DEV"})
-			return commands.DecideDelete(o, dev, "K0", now)
+			return commands.DecideDelete(o, dev, "K0", "", now)
 		}, "conflict", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -277,18 +277,18 @@ func TestDecideDeactivateDeletesEveryKeyInOneBatch(t *testing.T) {
 
 func TestDecideDeleteAllInChunks(t *testing.T) {
 	o := owner("a", "b", "c")
-	evs, err := commands.DecideDeleteAll(o, dev, 2, now)
+	evs, err := commands.DecideDeleteAll(o, dev, 2, "", now)
 	if err != nil || len(evs) != 2 {
 		t.Fatalf("first chunk: %d events, %v", len(evs), err)
 	}
 	for _, e := range evs {
 		o.Apply(e)
 	}
-	evs, _ = commands.DecideDeleteAll(o, dev, 2, now)
+	evs, _ = commands.DecideDeleteAll(o, dev, 2, "", now)
 	if len(evs) != 1 {
 		t.Fatalf("second chunk has %d events, want 1", len(evs))
 	}
-	if _, err := commands.DecideDeleteAll(o, other, 2, now); !errors.Is(err, keyledger.ErrForbidden) {
+	if _, err := commands.DecideDeleteAll(o, other, 2, "", now); !errors.Is(err, keyledger.ErrForbidden) {
 		t.Fatalf("developer deleting another's keys: %v", err)
 	}
 }

@@ -260,6 +260,12 @@ func (s *Service) RevokeKeys(ctx context.Context, a Actor, cmdID string, c Revok
 
 // DeleteKeys deletes the listed keys, or every key of an owner.
 func (s *Service) DeleteKeys(ctx context.Context, a Actor, cmdID string, c DeleteKeys) (*DeleteResult, error) {
+	if err := mayManageSome(a); err != nil {
+		return nil, err
+	}
+	if err := checkText("reason", c.Reason, 0, MaxReasonLen); err != nil {
+		return nil, err // once, not once for each key
+	}
 	if c.All {
 		if err := mayManageSome(a); err != nil {
 			return nil, err
@@ -274,13 +280,13 @@ func (s *Service) DeleteKeys(ctx context.Context, a Actor, cmdID string, c Delet
 		if err := mayManageKeys(a, owner); err != nil {
 			return nil, err
 		}
-		return s.deleteAll(ctx, a, cmdID, owner)
+		return s.deleteAll(ctx, a, cmdID, owner, c.Reason)
 	}
 	if c.Owner != "" {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "owner: only with all=true")
 	}
 	done, failed, err := s.eachKey(ctx, a, cmdID, c.KeyIDs, func(o *Owner, id string) ([]events.Event, error) {
-		return DecideDelete(o, a, id, s.Now())
+		return DecideDelete(o, a, id, c.Reason, s.Now())
 	})
 	if err != nil {
 		return nil, err
@@ -290,7 +296,7 @@ func (s *Service) DeleteKeys(ctx context.Context, a Actor, cmdID string, c Delet
 
 // deleteAll deletes an owner's keys in atomic chunks of at most one batch;
 // each chunk is its own command, so a retry resumes where it stopped.
-func (s *Service) deleteAll(ctx context.Context, a Actor, cmdID, owner string) (*DeleteResult, error) {
+func (s *Service) deleteAll(ctx context.Context, a Actor, cmdID, owner, reason string) (*DeleteResult, error) {
 	res := &DeleteResult{Deleted: []string{}, Failed: []Failure{}}
 	for chunk := 1; ; chunk++ {
 		id := cmdID
@@ -300,7 +306,7 @@ func (s *Service) deleteAll(ctx context.Context, a Actor, cmdID, owner string) (
 		var evs []events.Event
 		out, err := s.onOwner(ctx, owner, id, func(o *Owner) ([]events.Event, error) {
 			var err error
-			evs, err = DecideDeleteAll(o, a, events.MaxBatch, s.Now())
+			evs, err = DecideDeleteAll(o, a, events.MaxBatch, reason, s.Now())
 			return evs, err
 		})
 		if err != nil {

@@ -242,6 +242,7 @@ func optionalTime(flagName, v string) (*time.Time, error) {
 func keyDelete(fs *flag.FlagSet) runFunc {
 	owner := fs.String("owner", "", "with --all: whose keys (`USER_ID`)")
 	all := fs.Bool("all", false, "delete every key of --owner")
+	reason := fs.String("reason", "", "why, kept in the audit trail and shown by key show (`TEXT`)")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if *all != (*owner != "") || (*all && len(args) > 0) || (!*all && len(args) == 0) {
 			return usageError("takes KEY_IDs, or --owner USER_ID --all")
@@ -250,7 +251,7 @@ func keyDelete(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		var res commands.DeleteResult
-		if err := cl.call(ctx, "cmd.key.delete", commands.DeleteKeys{KeyIDs: args, Owner: *owner, All: *all}, &res); err != nil || cl.json {
+		if err := cl.call(ctx, "cmd.key.delete", commands.DeleteKeys{KeyIDs: args, Owner: *owner, All: *all, Reason: *reason}, &res); err != nil || cl.json {
 			return err
 		}
 		return printOutcome(cl, "deleted", res.Deleted, res.Failed)

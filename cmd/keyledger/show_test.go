@@ -8,7 +8,7 @@ import (
 )
 
 // TestKeyShowTellsHowAKeyEnded: key show and its JSON say when a key was
-// revoked or deleted, by whom and why.
+// revoked or deleted, by whom and why (the reason given to either).
 func TestKeyShowTellsHowAKeyEnded(t *testing.T) {
 	dir := t.TempDir()
 	m := MustRunMain(t, dir)
@@ -45,9 +45,13 @@ func TestKeyShowTellsHowAKeyEnded(t *testing.T) {
 		t.Fatalf("list: %+v", page.Keys)
 	}
 
-	mustCLI(t, m, admin, "key", "delete", k.KeyID)
+	// A reason over the limit is refused once, and deletes nothing.
+	if _, errOut, code := cli(t, m, admin, "key", "delete", k.KeyID, "--reason", strings.Repeat("x", 501)); code != 1 || !strings.HasPrefix(errOut, "error: invalid: reason") {
+		t.Fatalf("a 501-character reason: exit %d %s", code, errOut)
+	}
+	mustCLI(t, m, admin, "key", "delete", k.KeyID, "--reason", "the CI job that leaked it is gone")
 	got = decodeJSON[ending](t, mustCLI(t, m, admin, "key", "show", k.KeyID, "--json"))
-	if got.Status != "deleted" || got.DeletedAt == nil || got.DeletedBy != adminID || got.DeleteReason == "" || got.RevokeReason != "leaked in a CI log" {
+	if got.Status != "deleted" || got.DeletedAt == nil || got.DeletedBy != adminID || got.DeleteReason != "the CI job that leaked it is gone" || got.RevokeReason != "leaked in a CI log" {
 		t.Fatalf("deleted key: %+v", got)
 	}
 	out = mustCLI(t, m, admin, "key", "show", k.KeyID)
