@@ -79,11 +79,11 @@ var subcommands = []subcommand{
 		examples: []string{"key regenerate 01J9Z3Q5W8X2M4N6P7R8S9T0VA"},
 	},
 	{
-		name: "key delete", flags: keyDelete, args: "KEY_ID... | --owner USER --all",
+		name: "key delete", flags: keyDelete, args: "KEY_ID... | --owner USER --all [--reason TEXT]",
 		summary: "End keys for good.",
 		examples: []string{
 			"key delete 01J9Z3Q5W8X2M4N6P7R8S9T0VA",
-			"key delete --owner 01J9Z3Q5W8X2M4N6P7R8S9T0VB --all",
+			"key delete --owner 01J9Z3Q5W8X2M4N6P7R8S9T0VB --all --reason \"left the company\"",
 		},
 	},
 	{
