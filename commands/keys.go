@@ -267,9 +267,6 @@ func (s *Service) DeleteKeys(ctx context.Context, a Actor, cmdID string, c Delet
 		return nil, err // once, not once for each key
 	}
 	if c.All {
-		if err := mayManageSome(a); err != nil {
-			return nil, err
-		}
 		if c.Owner == "" || len(c.KeyIDs) > 0 {
 			return nil, keyledger.Errorf(keyledger.EInvalid, "all: give owner and no key_ids")
 		}
