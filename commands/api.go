@@ -145,29 +145,29 @@ func Endpoints() []Endpoint {
 func (s *Service) Call(ctx context.Context, ep Endpoint, bearer, cmdID string, body []byte) (any, error) {
 	var a Actor
 	res, err := s.call(ctx, ep, func() (Actor, error) { return s.Authenticate(ctx, bearer) }, cmdID, body, &a)
-	s.observe(ep, bearer, a, SourceOf(ctx), err)
+	s.observe(ctx, ep, bearer, a, err)
 	return res, err
 }
 
 // CallAsKey runs the named endpoint for a key that NATS has authenticated
 // (see AuthenticateKey): a request with no Authorization header, made on a
 // connection that presented the key.
-func (s *Service) CallAsKey(ctx context.Context, ep Endpoint, keyID, cmdID string, body []byte) (any, error) {
+func (s *Service) CallAsKey(ctx context.Context, ep Endpoint, keyID, tag, cmdID string, body []byte) (any, error) {
 	var a Actor
-	res, err := s.call(ctx, ep, func() (Actor, error) { return s.AuthenticateKey(ctx, keyID) }, cmdID, body, &a)
-	s.observe(ep, "", a, SourceOf(ctx), err)
+	res, err := s.call(ctx, ep, func() (Actor, error) { return s.AuthenticateKey(ctx, keyID, tag) }, cmdID, body, &a)
+	s.observe(ctx, ep, "", a, err)
 	return res, err
 }
 
 // observe reports a call's outcome to OnCall and records a refusal, with
 // where the call came from.
-func (s *Service) observe(ep Endpoint, bearer string, a Actor, source string, err error) {
+func (s *Service) observe(ctx context.Context, ep Endpoint, bearer string, a Actor, err error) {
 	code := keyledger.ErrorCode(err)
 	if s.OnCall != nil {
 		s.OnCall(ep.Name, code)
 	}
 	if code == keyledger.EForbidden || code == keyledger.EUnauthenticated {
-		s.recordDenied(ep, bearer, a, code, source)
+		s.recordDenied(ctx, ep, bearer, a, code)
 	}
 }
 

@@ -24,15 +24,22 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Actor, error
 	if !ok {
 		return Actor{}, errDeny
 	}
-	return s.authenticate(ctx, keyID, &secret)
+	return s.authenticate(ctx, keyID, keyledger.SecretProof(secret))
 }
 
 // AuthenticateKey turns a key that NATS has already authenticated into the
 // actor it acts as: the auth callout checked the key's secret when the
 // connection was made, and the server vouches for the connection's key in
-// the request (Nats-Request-Info). The key must still be active.
-func (s *Service) AuthenticateKey(ctx context.Context, keyID string) (Actor, error) {
-	return s.authenticate(ctx, keyID, nil)
+// the request (Nats-Request-Info), naming the key and the tag of the secret
+// the connection presented (keyledger.ConnectionUser). The key must still
+// be active, and tag must name its current secret: a connection made
+// before the key was regenerated no longer acts as the key.
+func (s *Service) AuthenticateKey(ctx context.Context, keyID, tag string) (Actor, error) {
+	a, err := s.authenticate(ctx, keyID, keyledger.ConnectionProof(tag))
+	if errors.Is(err, errDeny) {
+		err = keyledger.Errorf(keyledger.EUnauthenticated, "this NATS connection was made with a secret key %s no longer has (it was regenerated); connect again with the key's current token", keyID)
+	}
+	return a, err
 }
 
 var errDeny = keyledger.Errorf(keyledger.EUnauthenticated, "a valid API key is required (Authorization: Bearer kl_...)")
@@ -51,27 +58,27 @@ func refused(keyID, status string) error {
 	return errDeny
 }
 
-// authenticate checks the key keyID and, unless secret is nil, its secret.
+// authenticate checks the key keyID and that p proves its current secret.
 // With a key index (the server's verify index) it is judged in memory, and
 // only the owner's roles come from the decision state; without one, from
 // SQLite.
-func (s *Service) authenticate(ctx context.Context, keyID string, secret *string) (Actor, error) {
+func (s *Service) authenticate(ctx context.Context, keyID string, p keyledger.Proof) (Actor, error) {
 	if s.KeyIndex == nil {
-		return s.authenticateSQL(ctx, keyID, secret)
+		return s.authenticateSQL(ctx, keyID, p)
 	}
 	from, _ := clientAddrOf(ctx)
-	owner, found, ok := s.KeyIndex.Authenticate(keyID, secret, from)
+	owner, found, ok := s.KeyIndex.Authenticate(keyID, p, from)
 	if !found {
 		// The key may have been issued on another instance a moment ago.
 		if last, err := s.Store.LastSeq(ctx); err == nil && s.wait(ctx, last) == nil {
-			owner, _, ok = s.KeyIndex.Authenticate(keyID, secret, from)
+			owner, _, ok = s.KeyIndex.Authenticate(keyID, p, from)
 		}
 	}
 	if !ok && owner != "" { // the right key, from outside its networks
 		return Actor{UserID: owner, KeyID: keyID}, outsideNetworks(ctx, keyID)
 	}
 	if !ok {
-		return Actor{}, refused(keyID, s.KeyIndex.StatusOf(keyID, secret))
+		return Actor{}, refused(keyID, s.KeyIndex.StatusOf(keyID, p))
 	}
 	e, err := s.state.owner(ctx, owner)
 	if err != nil {
@@ -87,7 +94,7 @@ func (s *Service) authenticate(ctx context.Context, keyID string, secret *string
 
 // authenticateSQL is authenticate from the projections, for a service
 // without a key index.
-func (s *Service) authenticateSQL(ctx context.Context, keyID string, secret *string) (Actor, error) {
+func (s *Service) authenticateSQL(ctx context.Context, keyID string, p keyledger.Proof) (Actor, error) {
 	if err := s.fresh(ctx); err != nil {
 		return Actor{}, err
 	}
@@ -104,7 +111,7 @@ func (s *Service) authenticateSQL(ctx context.Context, keyID string, secret *str
 		}
 		return Actor{}, err
 	}
-	if secret != nil && !keyledger.SecretMatches(*secret, c.SecretHash) {
+	if !p.HoldsHex(c.SecretHash) {
 		return Actor{}, errDeny
 	}
 	settings, err := s.Read.Settings(ctx)
@@ -127,17 +134,17 @@ func (s *Service) authenticateSQL(ctx context.Context, keyID string, secret *str
 // (verifier.Index.Authenticate). A key that passes counts as one valid use,
 // so keys used only for management calls do not expire for inactivity.
 type KeyIndex interface {
-	// Authenticate checks the key's secret (unless nil), that it is
-	// active now, and that its allowed_cidrs hold from (the zero Addr:
+	// Authenticate checks that p proves the key's current secret, that
+	// it is active now, and that its allowed_cidrs hold from (the zero Addr:
 	// unknown, inside none); found is false if the index holds no such
 	// key. A right key used from outside its networks gives its owner
 	// with ok false.
-	Authenticate(keyID string, secret *string, from netip.Addr) (owner string, found, ok bool)
+	Authenticate(keyID string, p keyledger.Proof, from netip.Addr) (owner string, found, ok bool)
 	// Owner returns the owner of a key the index holds.
 	Owner(keyID string) (string, bool)
-	// StatusOf returns the key's status if secret is its secret (nil: the
-	// connection proved it), else "".
-	StatusOf(keyID string, secret *string) string
+	// StatusOf returns the key's status if p proves its current
+	// secret, else "".
+	StatusOf(keyID string, p keyledger.Proof) string
 }
 
 // outsideNetworks is the error for a key whose allowed_cidrs do not hold

@@ -23,27 +23,38 @@ const maxDeniedSources = 10_000
 // thousands of them, for ever (the stream keeps everything).
 const DeniedPerMinuteTotal = 600
 
-// deniedLimit is a fixed one-minute window of recorded denials per source,
-// and in all.
+// DeniedPerMinutePerAddress bounds the AccessDenied events one client
+// address may cause per minute, so that one address naming many real keys
+// cannot use up DeniedPerMinuteTotal and leave others' refusals
+// unrecorded: it takes DeniedPerMinuteTotal / DeniedPerMinutePerAddress
+// addresses to do that.
+const DeniedPerMinutePerAddress = 100
+
+// deniedLimit is a fixed one-minute window of recorded denials per key,
+// per client address, and in all.
 type deniedLimit struct {
 	mu     sync.Mutex
 	minute int64
-	counts map[string]int
+	keys   map[string]int
+	addrs  map[string]int
 	total  int
 }
 
-// allow reports whether one more denial from source may be recorded now.
-func (l *deniedLimit) allow(source string, now time.Time) bool {
+// allow reports whether one more denial of keyID, tried from addr ("" if
+// unknown), may be recorded now.
+func (l *deniedLimit) allow(keyID, addr string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if m := now.Unix() / 60; m != l.minute || l.counts == nil {
-		l.minute, l.counts, l.total = m, map[string]int{}, 0
+	if m := now.Unix() / 60; m != l.minute || l.keys == nil {
+		l.minute, l.keys, l.addrs, l.total = m, map[string]int{}, map[string]int{}, 0
 	}
-	n, ok := l.counts[source]
-	if n >= DeniedPerMinute || l.total >= DeniedPerMinuteTotal || (!ok && len(l.counts) >= maxDeniedSources) {
+	n, ok := l.keys[keyID]
+	a, aok := l.addrs[addr]
+	if n >= DeniedPerMinute || a >= DeniedPerMinutePerAddress || l.total >= DeniedPerMinuteTotal ||
+		(!ok && len(l.keys) >= maxDeniedSources) || (!aok && len(l.addrs) >= maxDeniedSources) {
 		return false
 	}
-	l.counts[source] = n + 1
+	l.keys[keyID], l.addrs[addr] = n+1, a+1
 	l.total++
 	return true
 }
@@ -61,7 +72,7 @@ func (s *Service) AuthenticateConnection(ctx context.Context, token string) (Act
 	bearer := "Bearer " + token
 	a, err := s.Authenticate(ctx, bearer)
 	if code := keyledger.ErrorCode(err); code == keyledger.EUnauthenticated || code == keyledger.EForbidden {
-		s.recordDenied(Endpoint{Name: ConnectEndpoint}, bearer, a, code, SourceOf(ctx))
+		s.recordDenied(ctx, Endpoint{Name: ConnectEndpoint}, bearer, a, code)
 	}
 	return a, err
 }
@@ -69,35 +80,44 @@ func (s *Service) AuthenticateConnection(ctx context.Context, token string) (Act
 // recordDenied stores an AccessDenied for a refused call that names a real
 // key: a forbidden call (the actor's key), or a failed authentication with
 // a well-formed token for an existing key (the wrong secret, or a key that
-// has ended). Garbage tokens are not recorded: they name no key. It does
-// not hold up the reply.
-func (s *Service) recordDenied(ep Endpoint, bearer string, a Actor, code, source string) {
+// has ended). Garbage tokens, and well-formed ones naming no key, are not
+// recorded and use up none of the limits: otherwise tokens with random
+// key IDs would use up the minute's DeniedPerMinuteTotal and hide the
+// refusals that matter. Only the storing runs off the caller's path.
+func (s *Service) recordDenied(ctx context.Context, ep Endpoint, bearer string, a Actor, code string) {
 	keyID, owner := a.KeyID, a.UserID
-	// The limit is per key, not per source: a source names a connection
-	// (address and port), and a caller opening new connections must not
-	// get ten more each time. It comes before any look-up.
-	now := s.Now()
 	if code == keyledger.EUnauthenticated {
 		token, ok := bearerToken(bearer)
 		if !ok {
 			return
 		}
-		if keyID, _, ok = keyledger.ParseToken(token); !ok || !s.denials.allow("key:"+keyID, now) {
+		if keyID, _, ok = keyledger.ParseToken(token); !ok {
 			return
 		}
-		owner = "" // looked up below, off the caller's path
-	} else if keyID == "" || owner == "" || !keyledger.IsID(owner) || !s.denials.allow("key:"+keyID, now) {
+		// The caller waits for the look-up (the index, or one SQLite row),
+		// not the next caller: a flood of forged tokens slows itself.
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		var err error
+		owner, err = s.ownerOf(lctx, keyID)
+		cancel()
+		if err != nil {
+			return // no such key: nothing to record it against
+		}
+	}
+	if keyID == "" || !keyledger.IsID(owner) {
 		return
 	}
+	// The limit is per key, not per connection (address and port): a
+	// caller opening new connections must not get ten more each time.
+	now := s.Now()
+	addr, _ := clientAddrOf(ctx)
+	if !s.denials.allow(keyID, addr.String(), now) {
+		return
+	}
+	source := SourceOf(ctx)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if owner == "" {
-			var err error
-			if owner, err = s.ownerOf(ctx, keyID); err != nil || !keyledger.IsID(owner) {
-				return // no such key: nothing to record it against
-			}
-		}
 		// A refused key's holder is its owner; a failed authentication
 		// proves nothing of who tried, so it names no actor (the key and
 		// its owner are what was tried, not who), and `audit list --actor`

@@ -3,6 +3,7 @@ package commands_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
+	"github.com/oklog/ulid/v2"
 )
 
 // Refused attempts that name a real key are stored as AccessDenied events,
@@ -136,5 +138,43 @@ func TestAKeysHolderHearsWhyItIsRefused(t *testing.T) {
 		if keyledger.ErrorCode(err) != keyledger.EUnauthenticated || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v; want unauthenticated saying %q", err, c.want)
 		}
+	}
+}
+
+// TestForgedKeyIDsDoNotHideRealRefusals: a thousand well-formed tokens
+// with random key IDs, each from its own address, name no key and are not
+// recorded; they do not use up the minute's limit, so a wrong secret for a
+// real key, tried right after, is still recorded.
+func TestForgedKeyIDsDoNotHideRealRefusals(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	keys := endpointNamed(t, "query.keys")
+	before := l.lastSeq(t)
+	for i := range 1000 {
+		var secret [32]byte
+		forged, _ := keyledger.NewToken(ulid.Make().String(), secret)
+		from := commands.WithClientAddr(ctx, netip.AddrFrom4([4]byte{10, 7, byte(i / 256), byte(i % 256)}))
+		_, err := l.svc.Call(from, keys, "Bearer "+forged, "", nil)
+		wantCode(t, err, keyledger.EUnauthenticated)
+	}
+	var secret [32]byte
+	wrong, _ := keyledger.NewToken(dev.KeyID, secret)
+	_, err := l.svc.Call(commands.WithClientAddr(ctx, netip.MustParseAddr("198.51.100.7")), keys, "Bearer "+wrong, "", nil)
+	wantCode(t, err, keyledger.EUnauthenticated)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		recs, _, err := l.store.Load(ctx, "keyledger.events.user."+dev.UserID+".denied")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d denials of the real key stored, want 1", len(recs))
+		}
+	}
+	if all, err := l.store.After(ctx, "keyledger.events.>", before); err != nil || len(all) != 1 {
+		t.Fatalf("%d events stored (%v); want the one real refusal", len(all), err)
 	}
 }

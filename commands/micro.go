@@ -43,18 +43,6 @@ func requestInfo(h micro.Headers) (info string, ok bool) {
 	return "", false
 }
 
-// ConnectionKey returns the key ID that the requesting connection
-// authenticated with, or "": the auth callout (natsauth) names each key's
-// NATS user after the key, in the account CLIENTS. A request with more
-// than one Nats-Request-Info has none.
-func ConnectionKey(h micro.Headers) string {
-	info, ok := requestInfo(h)
-	if !ok {
-		return ""
-	}
-	return parseRequester(info).key()
-}
-
 // RequestTimeout bounds how long one request may run on the server.
 const RequestTimeout = 15 * time.Second
 
@@ -120,10 +108,10 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	if !single {
 		s.Logger.Warn("refused a request that carries more than one Nats-Request-Info header (a forged identity)", "endpoint", ep.String())
 		err = errSmuggledHeader
-	} else if bearer := header(h, HeaderAuthorization); bearer == "" && who.key() != "" {
-		res, err = s.CallAsKey(ctx, ep, who.key(), header(h, HeaderIdempotencyKey), req.Data())
+	} else if keyID, tag := who.key(); keyID != "" && header(h, HeaderAuthorization) == "" {
+		res, err = s.CallAsKey(ctx, ep, keyID, tag, header(h, HeaderIdempotencyKey), req.Data())
 	} else {
-		res, err = s.Call(ctx, ep, bearer, header(h, HeaderIdempotencyKey), req.Data())
+		res, err = s.Call(ctx, ep, header(h, HeaderAuthorization), header(h, HeaderIdempotencyKey), req.Data())
 	}
 	if err == nil {
 		body, merr := json.Marshal(res)

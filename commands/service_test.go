@@ -268,6 +268,22 @@ func TestRevokedKeyNoLongerAuthenticatesAndRegenerateGivesNewSecret(t *testing.T
 	if a, err := l.svc.Authenticate(ctx, "Bearer "+k.Token); err != nil || a.UserID != dev.UserID {
 		t.Fatalf("new secret: %v", err)
 	}
+	// A NATS connection made with the old secret, still open, is no
+	// longer the key; one made with the new secret is.
+	if _, err := l.svc.AuthenticateKey(ctx, dev.KeyID, connectionTag(token)); !errors.Is(err, keyledger.ErrUnauthenticated) || !strings.Contains(err.Error(), "regenerated") {
+		t.Fatalf("a connection made with the old secret: %v", err)
+	}
+	if a, err := l.svc.AuthenticateKey(ctx, dev.KeyID, connectionTag(k.Token)); err != nil || a.UserID != dev.UserID {
+		t.Fatalf("a connection made with the new secret: %v", err)
+	}
+}
+
+// connectionTag is the tag the auth callout puts in the NATS user name of
+// a connection made with token.
+func connectionTag(token string) string {
+	keyID, secret, _ := keyledger.ParseToken(token)
+	_, tag, _ := keyledger.ParseConnectionUser(keyledger.ConnectionUser(keyID, secret))
+	return tag
 }
 
 // An admin revokes a developer's key after suspicious use; the developer,

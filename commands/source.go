@@ -97,12 +97,13 @@ func (r requester) source() string {
 	return keyledger.NATSSource(r.Host, r.Name)
 }
 
-// key is the key ID the connection authenticated with, or "": the auth
-// callout (natsauth) names each key's NATS user after the key, in the
-// account CLIENTS.
-func (r requester) key() string {
-	if r.Acc != "CLIENTS" || !keyledger.IsID(r.User) {
-		return ""
+// key is the key ID the connection authenticated with and the tag of the
+// secret it presented, or "": the auth callout (natsauth) names each key's
+// NATS user KEYID:TAG (keyledger.ConnectionUser), in the account CLIENTS.
+func (r requester) key() (keyID, tag string) {
+	if r.Acc != "CLIENTS" {
+		return "", ""
 	}
-	return r.User
+	keyID, tag, _ = keyledger.ParseConnectionUser(r.User)
+	return keyID, tag
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/keyledger/keyledger"
 )
 
 func TestNATSSourceFromRequestInfo(t *testing.T) {
@@ -33,14 +35,18 @@ func TestWithSourceCutsAndCleans(t *testing.T) {
 
 func TestRequesterKeyOnlyFromClientsAccount(t *testing.T) {
 	const id = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
+	user := keyledger.ConnectionUser(id, "secret")
 	for info, want := range map[string]string{
-		`{"acc":"CLIENTS","user":"` + id + `"}`:  id,
-		`{"acc":"GATEWAYS","user":"` + id + `"}`: "",
-		`{"acc":"CLIENTS","user":"admin"}`:       "",
-		`{"acc":"CLIENTS","user":"` + id + `"`:   "",
-		``:                                       "",
+		`{"acc":"CLIENTS","user":"` + user + `"}`:        id,
+		`{"acc":"CLIENTS","user":"` + id + `"}`:          "", // no tag: not a name the callout gives
+		`{"acc":"CLIENTS","user":"` + user + `0"}`:       "",
+		`{"acc":"CLIENTS","user":"*:` + user[27:] + `"}`: "",
+		`{"acc":"GATEWAYS","user":"` + user + `"}`:       "",
+		`{"acc":"CLIENTS","user":"admin"}`:               "",
+		`{"acc":"CLIENTS","user":"` + user + `"`:         "",
+		``:                                               "",
 	} {
-		if got := parseRequester(info).key(); got != want {
+		if got, _ := parseRequester(info).key(); got != want {
 			t.Errorf("key of %q = %q, want %q", info, got, want)
 		}
 	}

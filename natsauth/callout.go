@@ -2,6 +2,7 @@ package natsauth
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -38,53 +39,83 @@ type Callout struct {
 	CheckKey func(ctx context.Context, token string, from Client) (*Identity, error)
 	// DataDir holds the gateway credentials (gateways/<name>).
 	DataDir string
+	// Holds reports whether a connection made with key keyID and the
+	// secret tag names (keyledger.ConnectionUser) may stay open: the key
+	// is active and tag names its current secret. The sweep asks it of
+	// every open connection, without counting a use of the key.
+	Holds func(keyID, tag string) bool
+	// SweepEvery is how often every open connection is checked with
+	// Holds (0: never): the net under the closing of a key's connections
+	// when it ends, for one a server's kick missed, or that was made
+	// before this instance started.
+	SweepEvery time.Duration
 	// Timeout bounds one authorization.
 	Timeout time.Duration
 	Logger  *slog.Logger
 
 	nc    *nats.Conn
-	sub   *nats.Subscription
+	subs  []*nats.Subscription
+	stop  chan struct{} // closed by Close: ends the sweeps
 	slots chan struct{} // bounds the authorizations in flight
 	mu    sync.Mutex
 	conns map[string]*keyConns // by key ID
-}
-
-// keyConns are the connections that authenticated with one key.
-type keyConns struct {
-	owner string
-	conns []conn
+	keyOf map[conn]string      // key ID by connection
 }
 
 // maxInFlight is how many connections are authorized at once; one slow
 // key lookup does not hold up the others.
 const maxInFlight = 32
 
-// maxConnsPerKey bounds what is remembered per key; past it the oldest
-// (most likely closed) connections are forgotten.
-const maxConnsPerKey = 1024
+// MaxConnsPerKey is how many NATS connections one key may hold open
+// through one keyledger instance; past it the key's next connection is
+// refused until one closes.
+const MaxConnsPerKey = 1024
 
 // NewCallout returns a callout signing with keys.Issuer.
 func NewCallout(keys Keys) *Callout {
-	return &Callout{Keys: keys, Timeout: time.Second, Logger: slog.Default(), conns: map[string]*keyConns{},
-		slots: make(chan struct{}, maxInFlight)}
+	return &Callout{Keys: keys, Timeout: time.Second, Logger: slog.Default(), SweepEvery: 30 * time.Second,
+		conns: map[string]*keyConns{}, keyOf: map[conn]string{}, slots: make(chan struct{}, maxInFlight)}
 }
 
 // Open answers the server's authorization requests on nc, which must be a
-// connection of the ledger account. Several instances share the requests.
+// connection of the ledger account, and starts sweeping (see SweepEvery),
+// at once: connections made before this instance started are checked too.
+// Several instances share the requests.
 func (c *Callout) Open(nc *nats.Conn) error {
-	sub, err := nc.QueueSubscribe(server.AuthCalloutSubject, "keyledger", c.handle)
+	c.nc = nc
+	// The disconnect events come first, so that no connection this
+	// instance authorizes closes unnoticed.
+	closed, err := nc.Subscribe(disconnectSubject, c.closed)
 	if err != nil {
 		return err
 	}
-	c.nc, c.sub = nc, sub
+	c.subs = append(c.subs, closed)
+	if err := nc.Flush(); err != nil {
+		c.Close()
+		return err
+	}
+	sub, err := nc.QueueSubscribe(server.AuthCalloutSubject, "keyledger", c.handle)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	c.subs = append(c.subs, sub)
+	if c.SweepEvery > 0 && c.Holds != nil {
+		c.stop = make(chan struct{})
+		go c.sweepEvery(c.stop)
+	}
 	return nil
 }
 
-// Close stops answering.
+// Close stops answering and sweeping.
 func (c *Callout) Close() {
-	if c.sub != nil {
-		c.sub.Unsubscribe()
-		c.sub = nil
+	for _, sub := range c.subs {
+		sub.Unsubscribe()
+	}
+	c.subs = nil
+	if c.stop != nil {
+		close(c.stop)
+		c.stop = nil
 	}
 }
 
@@ -152,10 +183,14 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 		} else if err != nil {
 			return "", "not a valid API key"
 		}
-		c.track(conn{req.Server.ID, req.ClientInformation.ID}, id.KeyID, id.Owner)
-		// The name is the key ID: the server hands it to keyledger with
-		// every request (commands.ConnectionKey).
-		uc.Audience, uc.Name = ClientsAccount, id.KeyID
+		_, secret, _ := keyledger.ParseToken(token)
+		if !c.track(conn{req.Server.ID, req.ClientInformation.ID}, id.KeyID, id.Owner, time.Now()) {
+			return "", fmt.Sprintf("the key already has %d open NATS connections; close one first", MaxConnsPerKey)
+		}
+		// The name is the key ID and the tag of the secret presented:
+		// the server hands it to keyledger with every request, which then
+		// acts as the key only while that is still the key's secret.
+		uc.Audience, uc.Name = ClientsAccount, keyledger.ConnectionUser(id.KeyID, secret)
 		uc.Permissions = keyPermissions(id.KeyID, id.Roles)
 		if id.ExpiresAt != nil {
 			uc.Expires = id.ExpiresAt.Unix()

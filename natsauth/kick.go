@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // An end is applied after grace, so that a reply already on its way to the
@@ -21,23 +23,83 @@ type conn struct {
 	cid    uint64
 }
 
-// track remembers that a connection authenticated with keyID.
-func (c *Callout) track(cn conn, keyID, owner string) {
+// keyConns are the open connections that authenticated with one key, with
+// when each was authorized.
+type keyConns struct {
+	owner string
+	conns map[conn]time.Time
+}
+
+// track remembers that a connection authenticated with keyID, unless the
+// key already has MaxConnsPerKey open: then it reports false, and the
+// connection is refused. Forgetting one instead would leave it open past
+// its key's end.
+func (c *Callout) track(cn conn, keyID, owner string, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := c.conns[keyID]
 	if k == nil {
-		k = &keyConns{owner: owner}
+		k = &keyConns{owner: owner, conns: map[conn]time.Time{}}
 		c.conns[keyID] = k
 	}
-	if len(k.conns) >= maxConnsPerKey {
-		k.conns = append(k.conns[:0], k.conns[len(k.conns)/2:]...)
+	if len(k.conns) >= MaxConnsPerKey {
+		return false
 	}
-	k.conns = append(k.conns, cn)
+	k.conns[cn] = now
+	c.keyOf[cn] = keyID
+	return true
+}
+
+// forget drops a connection that has closed.
+func (c *Callout) forget(cn conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forgetLocked(cn)
+}
+
+func (c *Callout) forgetLocked(cn conn) {
+	keyID, ok := c.keyOf[cn]
+	if !ok {
+		return
+	}
+	delete(c.keyOf, cn)
+	if k := c.conns[keyID]; k != nil {
+		delete(k.conns, cn)
+		if len(k.conns) == 0 {
+			delete(c.conns, keyID)
+		}
+	}
+}
+
+// closed forgets the connection a server's disconnect event names
+// ($SYS.ACCOUNT.CLIENTS.DISCONNECT).
+func (c *Callout) closed(m *nats.Msg) {
+	var ev struct {
+		Server struct {
+			ID string `json:"id"`
+		} `json:"server"`
+		Client struct {
+			ID uint64 `json:"id"`
+		} `json:"client"`
+	}
+	if json.Unmarshal(m.Data, &ev) == nil && ev.Server.ID != "" {
+		c.forget(conn{ev.Server.ID, ev.Client.ID})
+	}
+}
+
+// tracked returns how many open connections are remembered for keyID.
+func (c *Callout) tracked(keyID string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k := c.conns[keyID]; k != nil {
+		return len(k.conns)
+	}
+	return 0
 }
 
 // KeyEnded closes every connection that authenticated with keyID: it was
-// revoked, deleted or has expired.
+// revoked, deleted, has expired or was regenerated (a connection made with
+// the old secret must not stay open as the key).
 func (c *Callout) KeyEnded(keyID string) {
 	c.disconnect(func(id string, _ *keyConns) bool { return id == keyID })
 }
@@ -61,7 +123,10 @@ func (c *Callout) disconnectNow(match func(string, *keyConns) bool) {
 	c.mu.Lock()
 	for id, k := range c.conns {
 		if match(id, k) {
-			conns = append(conns, k.conns...)
+			for cn := range k.conns {
+				conns = append(conns, cn)
+				delete(c.keyOf, cn)
+			}
 			delete(c.conns, id)
 		}
 	}

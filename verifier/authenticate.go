@@ -1,8 +1,6 @@
 package verifier
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"net/netip"
 	"time"
 
@@ -11,8 +9,8 @@ import (
 )
 
 // Authenticate judges a key presented for a management call rather than a
-// verification: its secret (unless secret is nil: NATS authenticated the
-// connection already), and that the key is active now under the expiry
+// verification: that p proves its current secret (the token's secret, or
+// the tag of the secret a NATS connection was authorized with), and that the key is active now under the expiry
 // policy, by the same rule as Verify; it does not ask whether keys are
 // enabled for verification, so that admins can always enable them. A key
 // with allowed_cidrs must be used from inside them (from: the caller's
@@ -21,14 +19,10 @@ import (
 // networks counts as forbidden_ip, not as a use, and owner names its owner
 // with ok false. found is false when the index holds no key keyID (it may
 // have been issued a moment ago on another instance).
-func (x *Index) Authenticate(keyID string, secret *string, from netip.Addr) (owner string, found, ok bool) {
+func (x *Index) Authenticate(keyID string, p keyledger.Proof, from netip.Addr) (owner string, found, ok bool) {
 	id, err := ulid.ParseStrict(keyID)
 	if err != nil {
 		return "", false, false
-	}
-	var sum [32]byte
-	if secret != nil {
-		sum = sha256.Sum256([]byte(*secret))
 	}
 	unix := x.Now().Unix()
 	s := x.shard(id)
@@ -38,7 +32,7 @@ func (x *Index) Authenticate(keyID string, secret *string, from netip.Addr) (own
 	if k == nil {
 		return "", false, false
 	}
-	if secret != nil && subtle.ConstantTimeCompare(sum[:], k.hash[:]) != 1 {
+	if !p.Holds(k.hash) {
 		return "", true, false
 	}
 	if status, _ := k.clock().StatusAtUnix(unix, x.policy()); status != keyledger.StatusActive {
@@ -54,17 +48,13 @@ func (x *Index) Authenticate(keyID string, secret *string, from netip.Addr) (own
 }
 
 // StatusOf returns the status of key keyID now ("active", "revoked",
-// "expired") if the index holds it and secret is its secret (nil: the
-// caller's connection proved it), else "": for telling a key's holder why
-// it was refused, which Verify tells whoever holds the token too.
-func (x *Index) StatusOf(keyID string, secret *string) string {
-	var sum [32]byte
-	if secret != nil {
-		sum = sha256.Sum256([]byte(*secret))
-	}
+// "expired") if the index holds it and p proves its current secret, else
+// "": for telling a key's holder why it was refused, which Verify tells
+// whoever holds the token too.
+func (x *Index) StatusOf(keyID string, p keyledger.Proof) string {
 	var status string
 	x.read(keyID, func(k *entry) {
-		if secret == nil || subtle.ConstantTimeCompare(sum[:], k.hash[:]) == 1 {
+		if p.Holds(k.hash) {
 			status, _ = k.clock().StatusAtUnix(x.Now().Unix(), x.policy())
 		}
 	})

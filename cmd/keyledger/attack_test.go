@@ -367,7 +367,9 @@ func TestStrangersCannotCloseConnections(t *testing.T) {
 	}
 	kick := fmt.Sprintf("$SYS.REQ.SERVER.%s.KICK", b.m.ns.ID())
 	for name, nc := range b.attackers(t) {
-		for _, subj := range []string{kick, "$SYS.REQ.SERVER.PING.KICK", "$SYS.REQ.USER.AUTH"} {
+		// The connection lists would name every client's key and address.
+		for _, subj := range []string{kick, "$SYS.REQ.SERVER.PING.KICK", "$SYS.REQ.USER.AUTH",
+			"$SYS.REQ.ACCOUNT.CLIENTS.CONNZ", "$SYS.REQ.ACCOUNT.PING.CONNZ", "$SYS.REQ.SERVER.PING.CONNZ"} {
 			if _, err := nc.Request(subj, fmt.Appendf(nil, `{"cid":%d}`, cid), 300*time.Millisecond); err == nil {
 				t.Errorf("%s got an answer on %s", name, subj)
 			}

@@ -145,18 +145,22 @@ func (m *Main) openCallout() error {
 		}
 		return &natsauth.Identity{KeyID: a.KeyID, Owner: a.UserID, Roles: a.Roles, ExpiresAt: exp}, nil
 	}
+	m.callout.Holds = func(keyID, tag string) bool {
+		return m.index.StatusOf(keyID, keyledger.ConnectionProof(tag)) == keyledger.StatusActive
+	}
 	return m.callout.Open(m.nc)
 }
 
-// endConnections closes the NATS connections of keys that a batch ended,
-// and of owners whose roles changed, so none outlives its key.
+// endConnections closes the NATS connections of keys that a batch ended
+// or regenerated (a connection made with the old secret), and of owners
+// whose roles changed, so none outlives its key.
 func (m *Main) endConnections(batch []events.Recorded) {
 	if m.callout == nil {
 		return
 	}
 	for _, r := range batch {
 		switch r.Event.Action() {
-		case "revoked", "deleted", "expired":
+		case "revoked", "deleted", "expired", "regenerated":
 			m.callout.KeyEnded(r.Event.KeyRef())
 		case "roles_changed", "deactivated":
 			m.callout.OwnerChanged(r.Event.OwnerID())

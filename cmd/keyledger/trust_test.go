@@ -297,3 +297,30 @@ func TestAllowedCIDRsHoldOverNATSAndHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestAFloodOfConnectionsDoesNotSaveAStolenKey: the holder of a stolen key
+// keeps one connection and opens and closes more connections than the
+// callout remembers per key. When an admin revokes the key, the first
+// connection is closed all the same, and it cannot act as the key once
+// the admin regenerates it.
+func TestAFloodOfConnectionsDoesNotSaveAStolenKey(t *testing.T) {
+	b := newBoundary(t, nil)
+	k := decodeJSON[keyJSON](t, mustCLI(t, b.m, b.admin, "key", "issue", "--owner", b.aliceID, "--name", "stolen", "--json"))
+	closed := make(chan struct{})
+	first := connectAs(t, b.m, k.Token, nats.NoReconnect(), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	for i := range natsauth.MaxConnsPerKey + 100 {
+		nc, err := nats.Connect(b.m.ClientURL(), append(connectOptions(k.Token), nats.NoReconnect())...)
+		if err != nil {
+			t.Fatalf("short connection %d: %v", i, err)
+		}
+		nc.Close()
+	}
+	mustCLI(t, b.m, b.admin, "key", "revoke", k.KeyID, "--reason", "stolen")
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second):
+		mustCLI(t, b.m, b.admin, "key", "regenerate", k.KeyID)
+		_, err := first.Request("keyledger.cmd.key.issue", []byte(`{"name":"mine"}`), 5*time.Second)
+		t.Fatalf("the first connection is still open 2s after its key was revoked; after regenerate, issuing on it: %v", err)
+	}
+}

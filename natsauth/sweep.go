@@ -1,0 +1,155 @@
+package natsauth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/keyledger/keyledger"
+)
+
+// Subjects of the system account that account LEDGER imports (accounts.conf).
+const (
+	disconnectSubject = "$SYS.ACCOUNT.CLIENTS.DISCONNECT"
+	connzSubject      = "$SYS.REQ.ACCOUNT.CLIENTS.CONNZ"
+)
+
+// connzPage is how many connections one server lists per answer: with
+// their user names, well under a megabyte (NATS's default max_payload).
+const connzPage = 256
+
+// connzQuiet is how long the sweep waits for another server's answer once
+// one has come; connzWait bounds the wait for the first.
+const (
+	connzQuiet = 250 * time.Millisecond
+	connzWait  = 2 * time.Second
+)
+
+func (c *Callout) sweepEvery(stop <-chan struct{}) {
+	tick := time.NewTicker(c.SweepEvery)
+	defer tick.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), c.SweepEvery)
+		if err := c.Sweep(ctx); err != nil {
+			c.Logger.Warn("checking the open NATS connections failed; the next sweep tries again", "err", err)
+		}
+		cancel()
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Sweep lists the open connections of account CLIENTS on every server and
+// closes each one made with a key that no longer holds (Holds): revoked,
+// deleted, expired, or regenerated since. It forgets the connections it
+// tracks that a server no longer lists.
+func (c *Callout) Sweep(ctx context.Context) error {
+	if c.nc == nil || c.Holds == nil {
+		return fmt.Errorf("callout not open")
+	}
+	started := time.Now()
+	open := map[conn]bool{}
+	answered := map[string]bool{} // servers that listed their connections
+	var stale []conn
+	for offset := 0; ; offset += connzPage {
+		pages, err := c.connz(ctx, offset, len(answered))
+		if err != nil {
+			return err
+		}
+		more := false
+		for _, p := range pages {
+			answered[p.ServerID] = true
+			for _, ci := range p.Conns {
+				cn := conn{p.ServerID, ci.CID}
+				open[cn] = true
+				if keyID, tag, ok := keyledger.ParseConnectionUser(ci.User); ok && !c.Holds(keyID, tag) {
+					stale = append(stale, cn)
+				}
+			}
+			more = more || p.Offset+len(p.Conns) < p.Total && len(p.Conns) > 0
+		}
+		if !more {
+			break
+		}
+	}
+	for _, cn := range stale {
+		if err := c.kick(cn); err == nil {
+			c.Logger.Info("closed a NATS connection whose key no longer holds", "server", cn.server, "cid", cn.cid)
+		}
+	}
+	c.forgetGone(open, answered, started)
+	return nil
+}
+
+// forgetGone forgets the tracked connections, authorized before the sweep
+// began, that a server which answered did not list.
+func (c *Callout) forgetGone(open map[conn]bool, answered map[string]bool, before time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for cn, keyID := range c.keyOf {
+		if k := c.conns[keyID]; k != nil && answered[cn.server] && !open[cn] && k.conns[cn].Before(before) {
+			c.forgetLocked(cn)
+		}
+	}
+}
+
+// connzAnswer is one server's page of its CLIENTS connections.
+type connzAnswer struct {
+	ServerID string `json:"server_id"`
+	Total    int    `json:"total"`
+	Offset   int    `json:"offset"`
+	Conns    []struct {
+		CID  uint64 `json:"cid"`
+		User string `json:"authorized_user"`
+	} `json:"connections"`
+}
+
+// connz asks every server for a page of its CLIENTS connections, and
+// gathers the answers until servers have answered or, not knowing how many
+// there are (servers is 0), until none has for connzQuiet.
+func (c *Callout) connz(ctx context.Context, offset, servers int) ([]connzAnswer, error) {
+	inbox := c.nc.NewRespInbox()
+	sub, err := c.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	req := fmt.Appendf(nil, `{"auth":true,"offset":%d,"limit":%d}`, offset, connzPage)
+	if err := c.nc.PublishRequest(connzSubject, inbox, req); err != nil {
+		return nil, err
+	}
+	var pages []connzAnswer
+	wait := connzWait
+	for servers == 0 || len(pages) < servers {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		m, err := sub.NextMsgWithContext(wctx)
+		cancel()
+		if err != nil {
+			if len(pages) > 0 && ctx.Err() == nil {
+				break // no more servers
+			}
+			return nil, fmt.Errorf("listing connections: %w", err)
+		}
+		var answer struct {
+			Data  *connzAnswer `json:"data"`
+			Error *struct {
+				Description string `json:"description"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(m.Data, &answer); err != nil || answer.Data == nil {
+			if answer.Error != nil {
+				return nil, fmt.Errorf("listing connections: %s", answer.Error.Description)
+			}
+			return nil, fmt.Errorf("listing connections: an answer that is no connection list")
+		}
+		pages = append(pages, *answer.Data)
+		if servers == 0 {
+			wait = connzQuiet
+		}
+	}
+	return pages, nil
+}

@@ -1,0 +1,244 @@
+package natsauth
+
+import (
+	"context"
+	"crypto/rand"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// calloutServer is a real nats-server running AccountsConf with a Callout
+// answering on it, whose keys are those in valid (key ID → owner): a key
+// holds while valid names it and tag names the secret it was issued with.
+type calloutServer struct {
+	url     string
+	callout *Callout
+	mu      sync.Mutex
+	valid   map[string]string // key ID → tag of its current secret
+}
+
+func newCalloutServer(tb testing.TB) *calloutServer {
+	tb.Helper()
+	keys, err := LoadOrCreateKeys(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opts, err := ServerOptions(keys)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", server.RANDOM_PORT, true, true
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats-server not ready")
+	}
+	tb.Cleanup(ns.Shutdown)
+	pub, _ := keys.Service.PublicKey()
+	nc, err := nats.Connect(ns.ClientURL(), nats.Nkey(pub, keys.Service.Sign))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	s := &calloutServer{url: ns.ClientURL(), valid: map[string]string{}}
+	c := NewCallout(*keys)
+	c.SweepEvery = 0 // the tests sweep when they choose
+	c.CheckKey = func(_ context.Context, token string, _ Client) (*Identity, error) {
+		keyID, secret, ok := keyledger.ParseToken(token)
+		_, tag, _ := keyledger.ParseConnectionUser(keyledger.ConnectionUser(keyID, secret))
+		if !ok || !s.holds(keyID, tag) {
+			return nil, keyledger.Errorf(keyledger.EUnauthenticated, "no such key")
+		}
+		return &Identity{KeyID: keyID, Owner: "01KA0000000000000000000000"}, nil
+	}
+	c.Holds = s.holds
+	if err := c.Open(nc); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	s.callout = c
+	return s
+}
+
+func (s *calloutServer) holds(keyID, tag string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return tag != "" && s.valid[keyID] == tag
+}
+
+// issue makes a key (or gives keyID a new secret) and returns its token.
+func (s *calloutServer) issue(keyID string) string {
+	var secret [32]byte
+	rand.Read(secret[:])
+	token, _ := keyledger.NewToken(keyID, secret)
+	_, sec, _ := keyledger.ParseToken(token)
+	_, tag, _ := keyledger.ParseConnectionUser(keyledger.ConnectionUser(keyID, sec))
+	s.mu.Lock()
+	s.valid[keyID] = tag
+	s.mu.Unlock()
+	return token
+}
+
+func (s *calloutServer) connect(tb testing.TB, token string, opts ...nats.Option) *nats.Conn {
+	tb.Helper()
+	nc, err := nats.Connect(s.url, append(ConnectOptions(token), append(opts, nats.NoReconnect())...)...)
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
+}
+
+// waitFor polls cond for up to two seconds.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	for deadline := time.Now().Add(2 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("after 2s: %s", what)
+		}
+	}
+}
+
+// TestClosedConnectionsAreForgotten: a key's holder opens one connection
+// and then opens and closes more than the callout remembers per key. The
+// callout forgets each one as it closes, so the first is still tracked and
+// is closed when the key ends: it did not survive the end of its key by
+// being pushed out of the callout's memory.
+func TestClosedConnectionsAreForgotten(t *testing.T) {
+	s := newCalloutServer(t)
+	const keyID = "01KB0000000000000000000001"
+	token := s.issue(keyID)
+	closed := make(chan struct{})
+	first := s.connect(t, token, nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range (MaxConnsPerKey + 100) / 8 {
+				nc, err := nats.Connect(s.url, append(ConnectOptions(token), nats.NoReconnect())...)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				nc.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of the short connections were refused; each closed before the next", n)
+	}
+	waitFor(t, "the closed connections are still remembered", func() bool { return s.callout.tracked(keyID) == 1 })
+
+	s.callout.KeyEnded(keyID)
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the first connection is still open 2s after its key ended")
+	}
+	if !first.IsClosed() {
+		t.Fatal("closed handler ran, but the connection is open")
+	}
+}
+
+// TestAKeyHoldsAtMostMaxConnsPerKey: past the bound, a key's next
+// connection is refused (no older one is forgotten to make room), and
+// once one closes, the key connects again.
+func TestAKeyHoldsAtMostMaxConnsPerKey(t *testing.T) {
+	c := NewCallout(Keys{})
+	now := time.Now()
+	for i := range MaxConnsPerKey {
+		if !c.track(conn{"S", uint64(i)}, "K", "O", now) {
+			t.Fatalf("connection %d refused below the bound", i)
+		}
+	}
+	if c.track(conn{"S", MaxConnsPerKey}, "K", "O", now) {
+		t.Fatal("a connection past the bound was let in")
+	}
+	if !c.track(conn{"S", 0}, "OTHER", "O", now) {
+		t.Fatal("another key was refused")
+	}
+	c.forget(conn{"S", 7})
+	if !c.track(conn{"S", MaxConnsPerKey}, "K", "O", now) {
+		t.Fatal("refused after one of the key's connections closed")
+	}
+	if n := c.tracked("K"); n != MaxConnsPerKey {
+		t.Fatalf("tracked %d, want %d", n, MaxConnsPerKey)
+	}
+}
+
+// TestSweepClosesConnectionsWhoseKeyNoLongerHolds: a connection the
+// callout does not know of (made before this instance started, or one a
+// kick missed) is closed by the sweep once its key ends or is given a new
+// secret; connections of keys that hold, and keyless ones, stay open. The
+// sweep pages through more connections than one answer lists.
+func TestSweepClosesConnectionsWhoseKeyNoLongerHolds(t *testing.T) {
+	s := newCalloutServer(t)
+	const revoked, regenerated, kept = "01KB0000000000000000000002", "01KB0000000000000000000003", "01KB0000000000000000000004"
+	tokens := map[string]string{revoked: s.issue(revoked), regenerated: s.issue(regenerated), kept: s.issue(kept)}
+	conns := map[string]*nats.Conn{}
+	for id, tok := range tokens {
+		conns[id] = s.connect(t, tok)
+	}
+	var keyless []*nats.Conn
+	for range 2*connzPage + 10 {
+		keyless = append(keyless, s.connect(t, ""))
+	}
+	// Lose the callout's memory of them, as a restart would.
+	s.callout.mu.Lock()
+	s.callout.conns, s.callout.keyOf = map[string]*keyConns{}, map[conn]string{}
+	s.callout.mu.Unlock()
+
+	s.mu.Lock()
+	delete(s.valid, revoked)
+	s.mu.Unlock()
+	s.issue(regenerated)
+	if err := s.callout.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the revoked key's connection is open", conns[revoked].IsClosed)
+	waitFor(t, "the connection made with the old secret is open", conns[regenerated].IsClosed)
+	if conns[kept].IsClosed() {
+		t.Fatal("a connection whose key holds was closed")
+	}
+	for i, nc := range keyless {
+		if nc.IsClosed() {
+			t.Fatalf("keyless connection %d was closed", i)
+		}
+	}
+}
+
+// TestSweepForgetsConnectionsThatAreGone: a tracked connection whose close
+// went unnoticed (no disconnect event) is forgotten by the next sweep, so
+// it does not count against its key's bound for ever.
+func TestSweepForgetsConnectionsThatAreGone(t *testing.T) {
+	s := newCalloutServer(t)
+	const keyID = "01KB0000000000000000000005"
+	s.connect(t, s.issue(keyID))
+	waitFor(t, "the connection is not tracked", func() bool { return s.callout.tracked(keyID) == 1 })
+	s.callout.mu.Lock()
+	var server string
+	for cn := range s.callout.keyOf {
+		server = cn.server
+	}
+	s.callout.mu.Unlock()
+	s.callout.track(conn{server, 999999}, keyID, "O", time.Now().Add(-time.Minute))
+	if err := s.callout.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.callout.tracked(keyID); n != 1 {
+		t.Fatalf("tracked %d connections after the sweep, want the 1 open", n)
+	}
+}
