@@ -94,6 +94,14 @@ func (c *rowChecker) open(ctx context.Context) error {
 	if beyond.Valid {
 		return &DivergenceError{Seq: uint64(beyond.Int64), What: RowExtra, Detail: "ledger.db has an audit row past the events it projected"}
 	}
+	// The projector appends one leaf per event it projects, in the same
+	// transaction: a stored tree of another size was cut or padded, and
+	// comparing only the hashes it still holds would pass.
+	if size := uint64(c.storedSize); size < c.position {
+		return &DivergenceError{Seq: size + 1, What: StoredHash, Detail: fmt.Sprintf("ledger.db's stored tree holds %d leaves, but the projection is at seq %d", size, c.position)}
+	} else if size > c.position {
+		return &DivergenceError{Seq: c.position + 1, What: StoredExtra, Detail: fmt.Sprintf("ledger.db's stored tree holds %d leaves, but the projection is at seq %d", size, c.position)}
+	}
 	for i, q := range prevQueries {
 		st, err := c.tx.PrepareContext(ctx, strings.Replace(q, " ORDER BY", " AND seq < ? ORDER BY", 1))
 		if err != nil {
@@ -101,7 +109,7 @@ func (c *rowChecker) open(ctx context.Context) error {
 		}
 		c.prior[i] = st
 	}
-	c.got, err = c.tx.QueryContext(ctx, `SELECT seq, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash
+	c.got, err = c.tx.QueryContext(ctx, `SELECT seq, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash, `+rowTypesColumn+`
 		FROM audit_events WHERE seq <= ? ORDER BY seq`, c.position)
 	if err != nil {
 		return fmt.Errorf("audit rows: %w", err)
@@ -152,6 +160,9 @@ func (c *rowChecker) check(r events.Recorded) error {
 	}
 	if c.head.row != want {
 		return &DivergenceError{Seq: r.Seq, What: RowContent, Detail: "the row differs from the one its event makes"}
+	}
+	if c.head.types != rowTypes {
+		return &DivergenceError{Seq: r.Seq, What: RowContent, Detail: "the row's columns are not of their types (text stored as a blob matches no filter)"}
 	}
 	c.matched++
 	return c.advance()

@@ -343,6 +343,13 @@ func TestVerifyNamesTheSeqOfAnAlteredRow(t *testing.T) {
 		{"reordered rows", `UPDATE audit_events SET seq = -seq WHERE seq IN (4, 5); UPDATE audit_events SET seq = 9 + seq WHERE seq IN (-4, -5)`, 4, audit.RowHash},
 		{"extra row", `INSERT INTO audit_events SELECT 100000, at, actor, actor_key, action, key_id, owner, source, detail, leaf_hash FROM audit_events WHERE seq = 2`, 100000, audit.RowExtra},
 		{"stored hash", `UPDATE tlog_hashes SET hash = zeroblob(32) WHERE idx = 7`, 0, audit.StoredHash},
+		// A blob equals its text when scanned into a string, but no filter
+		// (key_id = '...') finds it: the row is hidden.
+		{"text made a blob", `UPDATE audit_events SET key_id = CAST(key_id AS BLOB) WHERE seq = 6`, 6, audit.RowContent},
+		{"actor made a blob", `UPDATE audit_events SET actor = CAST(actor AS BLOB) WHERE seq = 4`, 4, audit.RowContent},
+		// The stored tree cut short: a smaller whole tree, or none.
+		{"stored tree cut", `DELETE FROM tlog_hashes WHERE idx > (SELECT MAX(idx) - 3 FROM tlog_hashes)`, 0, audit.StoredHash},
+		{"stored tree cut to a whole tree", fmt.Sprintf(`DELETE FROM tlog_hashes WHERE idx >= %d`, tlog.StoredHashCount(8)), 9, audit.StoredHash},
 		// Two tamperings: the one at the lower seq is named, whichever check finds it.
 		{"row before a stored leaf", fmt.Sprintf(`UPDATE audit_events SET actor = 'x' WHERE seq = 4; UPDATE tlog_hashes SET hash = zeroblob(32) WHERE idx = %d`,
 			tlog.StoredHashIndex(0, 8)), 4, audit.RowContent},

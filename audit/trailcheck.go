@@ -255,10 +255,19 @@ func (v withWitness) Verifier(name string, hash uint32) (note.Verifier, error) {
 }
 
 type storedRow struct {
-	seq  uint64
-	row  row
-	leaf []byte
+	seq   uint64
+	row   row
+	leaf  []byte
+	types string // the SQLite types of the columns (rowTypes)
 }
+
+// rowTypes are the types every audit row's columns hold, as storedRow's
+// types reads them: the table is not STRICT, and text rewritten as a blob
+// scans as the same string but matches no filter.
+const (
+	rowTypesColumn = `typeof(at)||typeof(actor)||typeof(actor_key)||typeof(action)||typeof(key_id)||typeof(owner)||typeof(source)||typeof(detail)||typeof(leaf_hash)`
+	rowTypes       = "texttexttexttexttexttexttexttextblob"
+)
 
 func scanRow(rows *sql.Rows) (storedRow, bool, error) {
 	if !rows.Next() {
@@ -266,7 +275,7 @@ func scanRow(rows *sql.Rows) (storedRow, bool, error) {
 	}
 	var r storedRow
 	err := rows.Scan(&r.seq, &r.row.at, &r.row.actor, &r.row.actorKey, &r.row.action, &r.row.keyID, &r.row.owner,
-		&r.row.source, &r.row.detail, &r.leaf)
+		&r.row.source, &r.row.detail, &r.leaf, &r.types)
 	return r, err == nil, err
 }
 
