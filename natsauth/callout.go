@@ -53,13 +53,15 @@ type Callout struct {
 	Timeout time.Duration
 	Logger  *slog.Logger
 
-	nc    *nats.Conn
-	subs  []*nats.Subscription
-	stop  chan struct{} // closed by Close: ends the sweeps
-	slots chan struct{} // bounds the authorizations in flight
-	mu    sync.Mutex
-	conns map[string]*keyConns // by key ID
-	keyOf map[conn]string      // key ID by connection
+	nc     *nats.Conn
+	subs   []*nats.Subscription
+	stop   chan struct{} // closed by Close: ends the sweeps
+	slots  chan struct{} // bounds the authorizations in flight
+	mu     sync.Mutex
+	conns  map[string]*keyConns // by key ID
+	keyOf  map[conn]string      // key ID by connection
+	hosts  map[string]int       // open connections by client address
+	hostOf map[conn]hostConn    // every open CLIENTS connection let in
 }
 
 // maxInFlight is how many connections are authorized at once; one slow
@@ -71,10 +73,17 @@ const maxInFlight = 32
 // refused until one closes.
 const MaxConnsPerKey = 1024
 
+// MaxConnsPerAddress is how many CLIENTS connections (with a key or
+// without) one client address may hold open through one keyledger
+// instance, loopback addresses aside: without a bound, one host's keyless
+// connections used up the server's file descriptors, and HTTP with them.
+const MaxConnsPerAddress = 1024
+
 // NewCallout returns a callout signing with keys.Issuer.
 func NewCallout(keys Keys) *Callout {
 	return &Callout{Keys: keys, Timeout: time.Second, Logger: slog.Default(), SweepEvery: 30 * time.Second,
-		conns: map[string]*keyConns{}, keyOf: map[conn]string{}, slots: make(chan struct{}, maxInFlight)}
+		conns: map[string]*keyConns{}, keyOf: map[conn]string{}, hosts: map[string]int{}, hostOf: map[conn]hostConn{},
+		slots: make(chan struct{}, maxInFlight)}
 }
 
 // Open answers the server's authorization requests on nc, which must be a
@@ -151,9 +160,20 @@ func (c *Callout) answer(m *nats.Msg) {
 
 // authorize returns the signed user for the request, or why not. The
 // reason never repeats the token.
-func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string) {
+func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (userJWT, reason string) {
 	opts := req.ConnectOptions
 	token := strings.TrimSpace(opts.Token)
+	cn := conn{req.Server.ID, req.ClientInformation.ID}
+	if !strings.HasPrefix(token, gatewayPrefix) { // bound to CLIENTS, or refused
+		if !c.admit(cn, req.ClientInformation.Host, time.Now()) {
+			return "", fmt.Sprintf("%d NATS connections from this address are open; close one first", MaxConnsPerAddress)
+		}
+		defer func() {
+			if reason != "" {
+				c.forget(cn)
+			}
+		}()
+	}
 	uc := jwt.NewUserClaims(req.UserNkey)
 	anonymous := opts.Password == "" && opts.JWT == "" && opts.Nkey == ""
 	switch {
@@ -184,7 +204,7 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (string, string
 			return "", "not a valid API key"
 		}
 		_, secret, _ := keyledger.ParseToken(token)
-		if !c.track(conn{req.Server.ID, req.ClientInformation.ID}, id.KeyID, id.Owner, time.Now()) {
+		if !c.track(cn, id.KeyID, id.Owner) {
 			return "", fmt.Sprintf("the key already has %d open NATS connections; close one first", MaxConnsPerKey)
 		}
 		// The name is the key ID and the tag of the secret presented:

@@ -3,6 +3,7 @@ package natsauth
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,31 +24,57 @@ type conn struct {
 	cid    uint64
 }
 
-// keyConns are the open connections that authenticated with one key, with
-// when each was authorized.
+// keyConns are the open connections that authenticated with one key.
 type keyConns struct {
 	owner string
-	conns map[conn]time.Time
+	conns map[conn]struct{}
 }
 
 // track remembers that a connection authenticated with keyID, unless the
 // key already has MaxConnsPerKey open: then it reports false, and the
 // connection is refused. Forgetting one instead would leave it open past
 // its key's end.
-func (c *Callout) track(cn conn, keyID, owner string, now time.Time) bool {
+func (c *Callout) track(cn conn, keyID, owner string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := c.conns[keyID]
 	if k == nil {
-		k = &keyConns{owner: owner, conns: map[conn]time.Time{}}
+		k = &keyConns{owner: owner, conns: map[conn]struct{}{}}
 		c.conns[keyID] = k
 	}
 	if len(k.conns) >= MaxConnsPerKey {
 		return false
 	}
-	k.conns[cn] = now
+	k.conns[cn] = struct{}{}
 	c.keyOf[cn] = keyID
 	return true
+}
+
+// admit counts a connection from host, unless host already has
+// MaxConnsPerAddress open: then it reports false, and the connection is
+// refused. Loopback addresses are not limited (the CLI, local gateways).
+func (c *Callout) admit(cn conn, host string, now time.Time) bool {
+	if a, err := netip.ParseAddr(host); err == nil {
+		host = a.Unmap().String() // one address, however the server wrote it
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	limited := !isLoopback(host)
+	if limited && c.hosts[host] >= MaxConnsPerAddress {
+		return false
+	}
+	if limited {
+		c.hosts[host]++
+	}
+	c.hostOf[cn] = hostConn{host, limited, now}
+	return true
+}
+
+// hostConn is where an admitted connection came from, and when.
+type hostConn struct {
+	host    string
+	limited bool
+	at      time.Time
 }
 
 // forget drops a connection that has closed.
@@ -58,6 +85,14 @@ func (c *Callout) forget(cn conn) {
 }
 
 func (c *Callout) forgetLocked(cn conn) {
+	if h, ok := c.hostOf[cn]; ok {
+		delete(c.hostOf, cn)
+		if h.limited {
+			if c.hosts[h.host]--; c.hosts[h.host] <= 0 {
+				delete(c.hosts, h.host)
+			}
+		}
+	}
 	keyID, ok := c.keyOf[cn]
 	if !ok {
 		return
@@ -69,6 +104,11 @@ func (c *Callout) forgetLocked(cn conn) {
 			delete(c.conns, keyID)
 		}
 	}
+}
+
+func isLoopback(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // closed forgets the connection a server's disconnect event names

@@ -90,8 +90,8 @@ func (c *Callout) Sweep(ctx context.Context) error {
 func (c *Callout) forgetGone(open map[conn]bool, answered map[string]bool, before time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for cn, keyID := range c.keyOf {
-		if k := c.conns[keyID]; k != nil && answered[cn.server] && !open[cn] && k.conns[cn].Before(before) {
+	for cn, h := range c.hostOf {
+		if answered[cn.server] && !open[cn] && h.at.Before(before) {
 			c.forgetLocked(cn)
 		}
 	}

@@ -3,14 +3,17 @@ package natsauth
 import (
 	"context"
 	"crypto/rand"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // calloutServer is a real nats-server running AccountsConf with a Callout
@@ -158,20 +161,19 @@ func TestClosedConnectionsAreForgotten(t *testing.T) {
 // once one closes, the key connects again.
 func TestAKeyHoldsAtMostMaxConnsPerKey(t *testing.T) {
 	c := NewCallout(Keys{})
-	now := time.Now()
 	for i := range MaxConnsPerKey {
-		if !c.track(conn{"S", uint64(i)}, "K", "O", now) {
+		if !c.track(conn{"S", uint64(i)}, "K", "O") {
 			t.Fatalf("connection %d refused below the bound", i)
 		}
 	}
-	if c.track(conn{"S", MaxConnsPerKey}, "K", "O", now) {
+	if c.track(conn{"S", MaxConnsPerKey}, "K", "O") {
 		t.Fatal("a connection past the bound was let in")
 	}
-	if !c.track(conn{"S", 0}, "OTHER", "O", now) {
+	if !c.track(conn{"S", 0}, "OTHER", "O") {
 		t.Fatal("another key was refused")
 	}
 	c.forget(conn{"S", 7})
-	if !c.track(conn{"S", MaxConnsPerKey}, "K", "O", now) {
+	if !c.track(conn{"S", MaxConnsPerKey}, "K", "O") {
 		t.Fatal("refused after one of the key's connections closed")
 	}
 	if n := c.tracked("K"); n != MaxConnsPerKey {
@@ -198,7 +200,7 @@ func TestSweepClosesConnectionsWhoseKeyNoLongerHolds(t *testing.T) {
 	}
 	// Lose the callout's memory of them, as a restart would.
 	s.callout.mu.Lock()
-	s.callout.conns, s.callout.keyOf = map[string]*keyConns{}, map[conn]string{}
+	s.callout.conns, s.callout.keyOf, s.callout.hostOf = map[string]*keyConns{}, map[conn]string{}, map[conn]hostConn{}
 	s.callout.mu.Unlock()
 
 	s.mu.Lock()
@@ -234,11 +236,77 @@ func TestSweepForgetsConnectionsThatAreGone(t *testing.T) {
 		server = cn.server
 	}
 	s.callout.mu.Unlock()
-	s.callout.track(conn{server, 999999}, keyID, "O", time.Now().Add(-time.Minute))
+	gone := conn{server, 999999}
+	s.callout.admit(gone, "192.0.2.1", time.Now().Add(-time.Minute))
+	s.callout.track(gone, keyID, "O")
 	if err := s.callout.Sweep(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.callout.tracked(keyID); n != 1 {
 		t.Fatalf("tracked %d connections after the sweep, want the 1 open", n)
+	}
+	if n := s.callout.hosts["192.0.2.1"]; n != 0 {
+		t.Fatalf("%d connections counted from an address with none open", n)
+	}
+}
+
+// TestAnAddressHoldsAtMostMaxConnsPerAddress: one address's connections,
+// with keys or without, are refused past the bound, and let in again as
+// they close; loopback and other addresses are not held to it.
+func TestAnAddressHoldsAtMostMaxConnsPerAddress(t *testing.T) {
+	c := NewCallout(Keys{})
+	now := time.Now()
+	for i := range MaxConnsPerAddress {
+		if !c.admit(conn{"S", uint64(i)}, "203.0.113.9", now) {
+			t.Fatalf("connection %d refused below the bound", i)
+		}
+	}
+	if c.admit(conn{"S", 100000}, "203.0.113.9", now) || c.admit(conn{"T", 1}, "::ffff:203.0.113.9", now) {
+		t.Fatal("a connection past the bound was let in")
+	}
+	if !c.admit(conn{"S", 100001}, "198.51.100.7", now) || !c.admit(conn{"S", 100002}, "127.0.0.1", now) {
+		t.Fatal("another address was refused")
+	}
+	c.forget(conn{"S", 3})
+	if !c.admit(conn{"S", 100003}, "203.0.113.9", now) {
+		t.Fatal("refused after one of the address's connections closed")
+	}
+}
+
+// TestTheCalloutRefusesAnAddressPastItsBound: keyless connections from one
+// address are let in up to MaxConnsPerAddress and refused past it, saying
+// why; a refused key does not count against its address.
+func TestTheCalloutRefusesAnAddressPastItsBound(t *testing.T) {
+	keys, err := LoadOrCreateKeys(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCallout(*keys)
+	c.CheckKey = func(context.Context, string, Client) (*Identity, error) {
+		return nil, keyledger.Errorf(keyledger.EUnauthenticated, "no such key")
+	}
+	user, _ := nkeys.CreateUser()
+	userKey, _ := user.PublicKey()
+	req := func(cid uint64, token string) (string, string) {
+		r := jwt.NewAuthorizationRequestClaims("UABC")
+		r.UserNkey = userKey
+		r.Server.ID, r.ClientInformation.ID, r.ClientInformation.Host = "S", cid, "203.0.113.9"
+		r.ConnectOptions.Token = token
+		return c.authorize(r)
+	}
+	var secret [32]byte
+	forged, _ := keyledger.NewToken("01KB0000000000000000000009", secret)
+	for i := range MaxConnsPerAddress + 50 {
+		if _, reason := req(uint64(1_000_000+i), forged); reason == "" {
+			t.Fatal("a forged key was let in")
+		}
+	}
+	for i := range MaxConnsPerAddress {
+		if _, reason := req(uint64(i), ""); reason != "" {
+			t.Fatalf("keyless connection %d refused: %s", i, reason)
+		}
+	}
+	if _, reason := req(MaxConnsPerAddress, ""); !strings.Contains(reason, "from this address") {
+		t.Fatalf("past the bound: %q, want a refusal naming the address", reason)
 	}
 }

@@ -55,6 +55,9 @@ func (m *Main) startEmbedded(policy syncPolicy) error {
 	// syncs the rest of its files.
 	opts.SyncAlways, opts.SyncInterval = policy.each, policy.every
 	opts.NoSigs, opts.NoLog = true, true
+	if n := embeddedMaxConns(openFileLimit()); n > 0 {
+		opts.MaxConn = n
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return fmt.Errorf("embedded nats: %w", err)
@@ -68,6 +71,21 @@ func (m *Main) startEmbedded(policy syncPolicy) error {
 	m.callout = natsauth.NewCallout(*keys)
 	m.nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Name("keyledger"), nkeyOption(keys))
 	return err
+}
+
+// embeddedMaxConns is the embedded server's max_connections for a process
+// allowed limit open files (0: keep the server's default, 64K): it leaves
+// a quarter of them, and at least 1,024, to HTTP, SQLite and JetStream's
+// files, so that a flood of NATS connections cannot starve the HTTP API.
+func embeddedMaxConns(limit uint64) int {
+	if limit == 0 {
+		return 0
+	}
+	spare := max(1024, limit/4)
+	if limit < spare+256 {
+		return 256
+	}
+	return int(min(limit-spare, 64*1024))
 }
 
 // moveGlobalStreams moves streams stored before the embedded server had

@@ -324,3 +324,14 @@ func TestAFloodOfConnectionsDoesNotSaveAStolenKey(t *testing.T) {
 		t.Fatalf("the first connection is still open 2s after its key was revoked; after regenerate, issuing on it: %v", err)
 	}
 }
+
+// TestEmbeddedMaxConnsLeavesFilesForHTTP: the embedded server's connection
+// limit leaves a quarter of the process's open files, and at least 1,024,
+// to everything else.
+func TestEmbeddedMaxConnsLeavesFilesForHTTP(t *testing.T) {
+	for limit, want := range map[uint64]int{0: 0, 1024: 256, 2048: 1024, 20000: 15000, 1 << 20: 64 * 1024} {
+		if got := embeddedMaxConns(limit); got != want {
+			t.Errorf("open-file limit %d: max_connections %d, want %d", limit, got, want)
+		}
+	}
+}
