@@ -2,7 +2,9 @@ package keyledger
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // AuditEntry is one row of the audit trail: one event of stream KEYLEDGER.
@@ -115,15 +117,38 @@ type UsageSource struct {
 }
 
 // NATSSource is how an audit entry names a NATS client as its source:
-// "nats HOST (NAME)", each part only if known (NAME is the client's own
-// name for its connection).
+// "nats HOST (NAME)", each part only if known. NAME is the client's own
+// name for its connection, which anyone may choose: it is cut to
+// MaxClientName characters, and what would not print (control and format
+// characters, line breaks) becomes "?".
 func NATSSource(host, name string) string {
 	s := "nats"
 	if host != "" {
 		s += " " + host
 	}
 	if name != "" {
-		s += " (" + name + ")"
+		s += " (" + clientName(name) + ")"
 	}
 	return s
+}
+
+// MaxClientName is how many characters of a NATS client's name for its
+// connection an audit source keeps.
+const MaxClientName = 64
+
+func clientName(name string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range name {
+		if n == MaxClientName {
+			b.WriteString("…")
+			break
+		}
+		if !unicode.IsPrint(r) {
+			r = '?'
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
 }
