@@ -147,6 +147,9 @@ func DecideRegister(o *Owner, a Actor, c RegisterUser, now time.Time) ([]events.
 	if err := checkText("name", c.Name, 1, MaxNameLen); err != nil {
 		return nil, err
 	}
+	if err := checkOneScript("name", c.Name); err != nil {
+		return nil, err
+	}
 	kind := c.Kind
 	if kind == "" {
 		kind = keyledger.KindPerson

@@ -339,6 +339,17 @@ func TestDecideUsers(t *testing.T) {
 	if _, err := commands.DecideRegister(fresh, dev, commands.RegisterUser{UserID: "U1", Name: "svc"}, now); !errors.Is(err, keyledger.ErrForbidden) {
 		t.Fatalf("developer registering: %v", err)
 	}
+	// Lookalikes: one Cyrillic а or Greek ο among Latin letters.
+	for _, name := range []string{"\u0430lice", "b\u03bfb", "ad\u0578in"} {
+		if _, err := commands.DecideRegister(fresh, admin, commands.RegisterUser{UserID: "U1", Name: name}, now); !errors.Is(err, keyledger.ErrInvalid) {
+			t.Errorf("name %q mixing scripts: %v, want invalid", name, err)
+		}
+	}
+	for _, name := range []string{"Алиса", "Grüße", "ci-bot 2", "Ελένη", "山田"} {
+		if _, err := commands.DecideRegister(fresh, admin, commands.RegisterUser{UserID: "U1", Name: name}, now); err != nil {
+			t.Errorf("name %q in one script: %v", name, err)
+		}
+	}
 	evs, err := commands.DecideRegister(fresh, admin, commands.RegisterUser{UserID: "U1", Name: "svc", Kind: "service", Roles: []string{"developer", "auditor", "developer"}}, now)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,43 @@
+package commands
+
+import (
+	"unicode"
+
+	"github.com/keyledger/keyledger"
+)
+
+// lookalikeScripts are the scripts whose letters pass for one another
+// (Latin a, Cyrillic а, Greek α; Latin o, Greek ο, Armenian օ).
+var lookalikeScripts = []struct {
+	name  string
+	table *unicode.RangeTable
+}{
+	{"Latin", unicode.Latin}, {"Cyrillic", unicode.Cyrillic}, {"Greek", unicode.Greek},
+	{"Armenian", unicode.Armenian}, {"Georgian", unicode.Georgian}, {"Cherokee", unicode.Cherokee},
+}
+
+// checkOneScript refuses a user name whose letters come from more than one
+// of lookalikeScripts: "аlice" with a Cyrillic а would read as alice in
+// every listing, and a user name stands for an ID. A name wholly in one
+// script ("Алиса", "Grüße") is fine.
+func checkOneScript(field, s string) error {
+	first := -1
+	for _, r := range s {
+		if !unicode.IsLetter(r) {
+			continue
+		}
+		for i, sc := range lookalikeScripts {
+			if !unicode.Is(sc.table, r) {
+				continue
+			}
+			if first == -1 {
+				first = i
+			} else if i != first {
+				return keyledger.Errorf(keyledger.EInvalid, "%s mixes %s and %s letters (%q), which can pass for another name; use one script",
+					field, lookalikeScripts[first].name, sc.name, r)
+			}
+			break
+		}
+	}
+	return nil
+}
