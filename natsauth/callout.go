@@ -44,6 +44,12 @@ type Callout struct {
 	// is active and tag names its current secret. The sweep asks it of
 	// every open connection, without counting a use of the key.
 	Holds func(keyID, tag string) bool
+	// CatchUp, if set, returns once this instance has read the event
+	// stream as far as it went when CatchUp was called. The sweep calls it
+	// before closing any connection that Holds refused, and asks Holds
+	// again: a key issued a moment ago on another instance is not yet
+	// known here, and its connections must not be closed for that.
+	CatchUp func(ctx context.Context) error
 	// SweepEvery is how often every open connection is checked with
 	// Holds (0: never): the net under the closing of a key's connections
 	// when it ends, for one a server's kick missed, or that was made

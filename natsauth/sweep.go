@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -55,6 +56,7 @@ func (c *Callout) Sweep(ctx context.Context) error {
 	open := map[conn]bool{}
 	answered := map[string]bool{} // servers that listed their connections
 	var stale []conn
+	users := map[conn]string{} // the user names of stale
 	for offset := 0; ; offset += connzPage {
 		pages, err := c.connz(ctx, offset, len(answered))
 		if err != nil {
@@ -68,6 +70,7 @@ func (c *Callout) Sweep(ctx context.Context) error {
 				open[cn] = true
 				if keyID, tag, ok := keyledger.ParseConnectionUser(ci.User); ok && !c.Holds(keyID, tag) {
 					stale = append(stale, cn)
+					users[cn] = ci.User
 				}
 			}
 			more = more || p.Offset+len(p.Conns) < p.Total && len(p.Conns) > 0
@@ -75,6 +78,15 @@ func (c *Callout) Sweep(ctx context.Context) error {
 		if !more {
 			break
 		}
+	}
+	if len(stale) > 0 && c.CatchUp != nil {
+		if err := c.CatchUp(ctx); err != nil {
+			return fmt.Errorf("catching up with the stream before closing %d connections: %w", len(stale), err)
+		}
+		stale = slices.DeleteFunc(stale, func(cn conn) bool {
+			keyID, tag, _ := keyledger.ParseConnectionUser(users[cn])
+			return c.Holds(keyID, tag)
+		})
 	}
 	for _, cn := range stale {
 		if err := c.kick(cn); err == nil {

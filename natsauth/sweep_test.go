@@ -310,3 +310,35 @@ func TestTheCalloutRefusesAnAddressPastItsBound(t *testing.T) {
 		t.Fatalf("past the bound: %q, want a refusal naming the address", reason)
 	}
 }
+
+// TestSweepWaitsForTheStreamBeforeClosing: a key issued a moment ago on
+// another instance is not yet known here; the sweep catches up with the
+// stream before it closes anything, and then leaves that key's connection
+// open. If it cannot catch up, it closes nothing.
+func TestSweepWaitsForTheStreamBeforeClosing(t *testing.T) {
+	s := newCalloutServer(t)
+	const keyID = "01KB0000000000000000000006"
+	nc := s.connect(t, s.issue(keyID))
+	s.mu.Lock()
+	tag := s.valid[keyID]
+	delete(s.valid, keyID) // not yet known to this instance
+	s.mu.Unlock()
+
+	s.callout.CatchUp = func(context.Context) error { return context.DeadlineExceeded }
+	if err := s.callout.Sweep(context.Background()); err == nil {
+		t.Fatal("a sweep that could not catch up reported no error")
+	}
+	s.callout.CatchUp = func(context.Context) error {
+		s.mu.Lock()
+		s.valid[keyID] = tag // the issue event arrives
+		s.mu.Unlock()
+		return nil
+	}
+	if err := s.callout.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if nc.IsClosed() {
+		t.Fatal("the connection of a key issued elsewhere a moment ago was closed")
+	}
+}

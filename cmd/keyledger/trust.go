@@ -166,6 +166,20 @@ func (m *Main) openCallout() error {
 	m.callout.Holds = func(keyID, tag string) bool {
 		return m.index.StatusOf(keyID, keyledger.ConnectionProof(tag)) == keyledger.StatusActive
 	}
+	m.callout.CatchUp = func(ctx context.Context) error {
+		last, err := m.store.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		for m.index.Seq() < last {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		return nil
+	}
 	return m.callout.Open(m.nc)
 }
 
