@@ -3,6 +3,7 @@ package natsauth
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/natstest"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -46,13 +48,40 @@ func newCalloutServer(tb testing.TB) *calloutServer {
 		tb.Fatal("nats-server not ready")
 	}
 	tb.Cleanup(ns.Shutdown)
+	return openCallout(tb, keys, ns.ClientURL())
+}
+
+// newCalloutCluster is newCalloutServer on a 3-node cluster, the callout
+// connected to the first node; urls are the nodes' client URLs.
+func newCalloutCluster(tb testing.TB) (*calloutServer, []string) {
+	tb.Helper()
+	keys, err := LoadOrCreateKeys(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nodes := natstest.RunClusterWith(tb, 3, func() *server.Options {
+		opts, err := ServerOptions(keys)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return opts
+	})
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, n.ClientURL())
+	}
+	return openCallout(tb, keys, urls[0]), urls
+}
+
+func openCallout(tb testing.TB, keys *Keys, url string) *calloutServer {
+	tb.Helper()
 	pub, _ := keys.Service.PublicKey()
-	nc, err := nats.Connect(ns.ClientURL(), nats.Nkey(pub, keys.Service.Sign))
+	nc, err := nats.Connect(url, nats.Nkey(pub, keys.Service.Sign))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(nc.Close)
-	s := &calloutServer{url: ns.ClientURL(), valid: map[string]string{}}
+	s := &calloutServer{url: url, valid: map[string]string{}}
 	c := NewCallout(*keys)
 	c.SweepEvery = 0 // the tests sweep when they choose
 	c.CheckKey = func(_ context.Context, token string, _ Client) (*Identity, error) {
@@ -340,5 +369,54 @@ func TestSweepWaitsForTheStreamBeforeClosing(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if nc.IsClosed() {
 		t.Fatal("the connection of a key issued elsewhere a moment ago was closed")
+	}
+}
+
+// TestSweepReachesEveryServerOfACluster: on a 3-node cluster, connections
+// the callout never saw, made to each node, are all closed by one sweep
+// once their key ends (each server lists its own, paged past one answer);
+// a key that holds keeps its connection on every node. A key's end
+// closes its tracked connections on whichever node they are.
+func TestSweepReachesEveryServerOfACluster(t *testing.T) {
+	s, urls := newCalloutCluster(t)
+	const ended, kept, tracked = "01KB0000000000000000000007", "01KB0000000000000000000008", "01KB000000000000000000000A"
+	endedTok, keptTok, trackedTok := s.issue(ended), s.issue(kept), s.issue(tracked)
+	var endedConns, keptConns, trackedConns []*nats.Conn
+	for _, url := range urls {
+		at := func(tok string) *nats.Conn {
+			nc, err := nats.Connect(url, append(ConnectOptions(tok), nats.NoReconnect())...)
+			if err != nil {
+				t.Fatalf("connect to %s: %v", url, err)
+			}
+			t.Cleanup(nc.Close)
+			return nc
+		}
+		endedConns, keptConns, trackedConns = append(endedConns, at(endedTok)), append(keptConns, at(keptTok)), append(trackedConns, at(trackedTok))
+		for range connzPage + 5 {
+			at("")
+		}
+	}
+	waitFor(t, "a tracked connection is not tracked", func() bool { return s.callout.tracked(tracked) == len(urls) })
+	s.callout.KeyEnded(tracked)
+	for i, nc := range trackedConns {
+		waitFor(t, fmt.Sprintf("the ended key's tracked connection on node %d is open", i+1), nc.IsClosed)
+	}
+
+	s.callout.mu.Lock()
+	s.callout.conns, s.callout.keyOf, s.callout.hostOf = map[string]*keyConns{}, map[conn]string{}, map[conn]hostConn{}
+	s.callout.mu.Unlock()
+	s.mu.Lock()
+	delete(s.valid, ended)
+	s.mu.Unlock()
+	if err := s.callout.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i, nc := range endedConns {
+		waitFor(t, fmt.Sprintf("the ended key's connection on node %d is open", i+1), nc.IsClosed)
+	}
+	for i, nc := range keptConns {
+		if nc.IsClosed() {
+			t.Fatalf("a connection whose key holds, on node %d, was closed", i+1)
+		}
 	}
 }
