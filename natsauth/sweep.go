@@ -144,6 +144,9 @@ func (c *Callout) connz(ctx context.Context, offset, servers int) ([]connzAnswer
 			if len(pages) > 0 && ctx.Err() == nil {
 				break // no more servers
 			}
+			if len(pages) == 0 {
+				return nil, fmt.Errorf("listing connections: no server answered on %s (do the servers run this version's accounts.conf? without it keyledger cannot list connections, nor learn when they close): %w", connzSubject, err)
+			}
 			return nil, fmt.Errorf("listing connections: %w", err)
 		}
 		var answer struct {
