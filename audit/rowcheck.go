@@ -161,7 +161,7 @@ func (c *rowChecker) check(r events.Recorded) error {
 	if c.head.row != want {
 		return &DivergenceError{Seq: r.Seq, What: RowContent, Detail: "the row differs from the one its event makes"}
 	}
-	if c.head.types != rowTypes {
+	if c.head.typed != rowColumns {
 		return &DivergenceError{Seq: r.Seq, What: RowContent, Detail: "the row's columns are not of their types (text stored as a blob matches no filter)"}
 	}
 	c.matched++

@@ -258,15 +258,16 @@ type storedRow struct {
 	seq   uint64
 	row   row
 	leaf  []byte
-	types string // the SQLite types of the columns (rowTypes)
+	typed int // how many columns hold their type (rowTypesColumn)
 }
 
-// rowTypes are the types every audit row's columns hold, as storedRow's
-// types reads them: the table is not STRICT, and text rewritten as a blob
-// scans as the same string but matches no filter.
+// rowTypesColumn counts the columns of an audit row that hold their type:
+// the table is not STRICT, and text rewritten as a blob scans as the same
+// string but matches no filter. A sum scans without an allocation.
 const (
-	rowTypesColumn = `typeof(at)||typeof(actor)||typeof(actor_key)||typeof(action)||typeof(key_id)||typeof(owner)||typeof(source)||typeof(detail)||typeof(leaf_hash)`
-	rowTypes       = "texttexttexttexttexttexttexttextblob"
+	rowTypesColumn = `(typeof(at)='text')+(typeof(actor)='text')+(typeof(actor_key)='text')+(typeof(action)='text')+
+		(typeof(key_id)='text')+(typeof(owner)='text')+(typeof(source)='text')+(typeof(detail)='text')+(typeof(leaf_hash)='blob')`
+	rowColumns = 9
 )
 
 func scanRow(rows *sql.Rows) (storedRow, bool, error) {
@@ -275,7 +276,7 @@ func scanRow(rows *sql.Rows) (storedRow, bool, error) {
 	}
 	var r storedRow
 	err := rows.Scan(&r.seq, &r.row.at, &r.row.actor, &r.row.actorKey, &r.row.action, &r.row.keyID, &r.row.owner,
-		&r.row.source, &r.row.detail, &r.leaf, &r.types)
+		&r.row.source, &r.row.detail, &r.leaf, &r.typed)
 	return r, err == nil, err
 }
 
