@@ -93,20 +93,52 @@ func (c *Callout) Sweep(ctx context.Context) error {
 			c.Logger.Info("closed a NATS connection whose key no longer holds", "server", cn.server, "cid", cn.cid)
 		}
 	}
-	c.forgetGone(open, answered, started)
+	c.forgetGone(ctx, open, answered, started)
 	return nil
 }
 
 // forgetGone forgets the tracked connections, authorized before the sweep
-// began, that a server which answered did not list.
-func (c *Callout) forgetGone(open map[conn]bool, answered map[string]bool, before time.Time) {
+// began, that a server which answered did not list, once that server says
+// of each one alone that it is not open. The listing is paged by position,
+// and connections closing meanwhile shift others between pages: a
+// connection left out of it is not thereby gone, and forgetting it would
+// let it outlive its key. At most maxGoneChecks are asked per sweep.
+func (c *Callout) forgetGone(ctx context.Context, open map[conn]bool, answered map[string]bool, before time.Time) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	var missing []conn
 	for cn, h := range c.hostOf {
-		if answered[cn.server] && !open[cn] && h.at.Before(before) {
-			c.forgetLocked(cn)
+		if answered[cn.server] && !open[cn] && h.at.Before(before) && len(missing) < maxGoneChecks {
+			missing = append(missing, cn)
 		}
 	}
+	c.mu.Unlock()
+	for _, cn := range missing {
+		gone, err := c.gone(ctx, cn, len(answered))
+		if err != nil {
+			return
+		}
+		if gone {
+			c.forget(cn)
+		}
+	}
+}
+
+// maxGoneChecks bounds the connections one sweep asks about one by one.
+const maxGoneChecks = 256
+
+// gone asks every server for connection cn.cid and reports whether cn's
+// server answered that it has no such open connection.
+func (c *Callout) gone(ctx context.Context, cn conn, servers int) (bool, error) {
+	pages, err := c.ask(ctx, fmt.Appendf(nil, `{"cid":%d}`, cn.cid), servers)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range pages {
+		if p.ServerID == cn.server {
+			return len(p.Conns) == 0, nil
+		}
+	}
+	return false, nil // that server did not answer: keep it
 }
 
 // connzAnswer is one server's page of its CLIENTS connections.
@@ -124,13 +156,18 @@ type connzAnswer struct {
 // gathers the answers until servers have answered or, not knowing how many
 // there are (servers is 0), until none has for connzQuiet.
 func (c *Callout) connz(ctx context.Context, offset, servers int) ([]connzAnswer, error) {
+	return c.ask(ctx, fmt.Appendf(nil, `{"auth":true,"offset":%d,"limit":%d}`, offset, connzPage), servers)
+}
+
+// ask sends one connection-list request to every server and gathers the
+// answers, as connz says.
+func (c *Callout) ask(ctx context.Context, req []byte, servers int) ([]connzAnswer, error) {
 	inbox := c.nc.NewRespInbox()
 	sub, err := c.nc.SubscribeSync(inbox)
 	if err != nil {
 		return nil, err
 	}
 	defer sub.Unsubscribe()
-	req := fmt.Appendf(nil, `{"auth":true,"offset":%d,"limit":%d}`, offset, connzPage)
 	if err := c.nc.PublishRequest(connzSubject, inbox, req); err != nil {
 		return nil, err
 	}

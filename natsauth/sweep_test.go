@@ -277,6 +277,12 @@ func TestSweepForgetsConnectionsThatAreGone(t *testing.T) {
 	if n := s.callout.hosts["192.0.2.1"]; n != 0 {
 		t.Fatalf("%d connections counted from an address with none open", n)
 	}
+	// A listing is paged by position, and connections closing meanwhile
+	// shift others out of it: one left out but open is kept.
+	s.callout.forgetGone(context.Background(), map[conn]bool{}, map[string]bool{server: true}, time.Now().Add(time.Second))
+	if n := s.callout.tracked(keyID); n != 1 {
+		t.Fatalf("an open connection left out of a listing was forgotten (%d tracked)", n)
+	}
 }
 
 // TestAnAddressHoldsAtMostMaxConnsPerAddress: one address's connections,
