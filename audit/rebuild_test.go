@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,10 +25,11 @@ func TestLedgerDBWithoutTheTreeIsRebuiltFromZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		name  string
-		setup func(t *testing.T) string
+		name         string
+		inconsistent bool // kept aside as evidence, not just dropped
+		setup        func(t *testing.T) string
 	}{
-		{"projected without audit", func(t *testing.T) string {
+		{"projected without audit", false, func(t *testing.T) string {
 			path := filepath.Join(t.TempDir(), "ledger.db")
 			db := projections.NewDB(path)
 			if err := db.Open(); err != nil {
@@ -37,7 +39,7 @@ func TestLedgerDBWithoutTheTreeIsRebuiltFromZero(t *testing.T) {
 			db.Close()
 			return path
 		}},
-		{"tlog_hashes emptied", func(t *testing.T) string {
+		{"tlog_hashes emptied", true, func(t *testing.T) string {
 			path := filepath.Join(t.TempDir(), "ledger.db")
 			db := projections.NewDB(path)
 			db.Use("ledger", audit.NewApplier())
@@ -62,6 +64,21 @@ func TestLedgerDBWithoutTheTreeIsRebuiltFromZero(t *testing.T) {
 			defer db.Close()
 			if pos, _ := db.LastSeq(context.Background()); !db.Rebuilt || pos != 0 {
 				t.Fatalf("reopened with audit: rebuilt %v at position %d, want a rebuild from 0", db.Rebuilt, pos)
+			}
+			if got := db.Inconsistent != nil; got != c.inconsistent {
+				t.Fatalf("inconsistent %v (%v), want %v", got, db.Inconsistent, c.inconsistent)
+			}
+			if c.inconsistent {
+				// The altered file is evidence: kept, with its rows.
+				old, err := sql.Open("sqlite3", "file:"+db.KeptAside+"?mode=ro")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer old.Close()
+				var rows int
+				if err := old.QueryRow(`SELECT COUNT(*) FROM audit_events`).Scan(&rows); err != nil || rows != int(last) {
+					t.Fatalf("kept aside at %q: %d audit rows (%v), want %d", db.KeptAside, rows, err, last)
+				}
 			}
 			projectAll(t, db, l.store, last)
 			size, err := audit.NewHashStore(db.SQL()).Size(context.Background())

@@ -39,8 +39,15 @@ type DB struct {
 	db       *sql.DB
 	appliers []registered
 	// Rebuilt is true when Open started from an empty file: it was missing,
-	// or its schema was older than this build's and was dropped.
+	// its schema was older than this build's and was dropped, or it was
+	// inconsistent.
 	Rebuilt bool
+	// Inconsistent is why Open found the file's rows at odds with its
+	// projections' positions (a stored tree cut short, a position edited),
+	// and KeptAside where it moved that file before rebuilding; nil and ""
+	// otherwise.
+	Inconsistent error
+	KeptAside    string
 }
 
 // NewDB returns a DB for the file at path with the built-in projections:
@@ -91,7 +98,10 @@ func (d *DB) Open() error {
 	}
 	if !fresh {
 		if err := d.checkPositions(); err != nil {
-			if err := d.drop(); err != nil {
+			// Its rows do not match its positions: damaged, or altered.
+			// It is rebuilt from the stream, and kept aside as evidence.
+			d.Inconsistent = err
+			if d.KeptAside, err = d.keepAside(); err != nil {
 				return err
 			}
 			if versions, err = d.openAt(); err != nil {
@@ -136,6 +146,19 @@ func (d *DB) drop() error {
 		}
 	}
 	return nil
+}
+
+// keepAside closes the file and renames it (with its -wal and -shm) to
+// PATH.inconsistent-TIME, which it returns.
+func (d *DB) keepAside() (string, error) {
+	d.db.Close()
+	aside := d.Path + ".inconsistent-" + time.Now().UTC().Format("20060102T150405Z")
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(d.Path+suffix, aside+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("keeping inconsistent projections aside: %w", err)
+		}
+	}
+	return aside, nil
 }
 
 // plan is one applier's migration files, in order.

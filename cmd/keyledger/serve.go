@@ -328,6 +328,10 @@ func (m *Main) openProjections(ctx context.Context, usageStore *events.Store) er
 	if err := m.db.Open(); err != nil {
 		return err
 	}
+	if m.db.Inconsistent != nil {
+		m.Logger.Warn("ledger.db does not match its own positions (damaged, or altered); rebuilding it from the event stream, and keeping the old file for inspection (keyledger audit verify --data on a copy of it)",
+			"db", m.db.Path, "kept", m.db.KeptAside, "reason", m.db.Inconsistent)
+	}
 	if m.db.Rebuilt {
 		m.Logger.Info("building projections from the event stream", "db", m.db.Path)
 	}
