@@ -21,7 +21,7 @@ var lookalikeScripts = []struct {
 // every listing, and a user name stands for an ID. A name wholly in one
 // script ("Алиса", "Grüße") is fine.
 func checkOneScript(field, s string) error {
-	first := -1
+	first, firstLetter := -1, rune(0)
 	for _, r := range s {
 		if !unicode.IsLetter(r) {
 			continue
@@ -31,10 +31,10 @@ func checkOneScript(field, s string) error {
 				continue
 			}
 			if first == -1 {
-				first = i
+				first, firstLetter = i, r
 			} else if i != first {
-				return keyledger.Errorf(keyledger.EInvalid, "%s mixes %s and %s letters (%q), which can pass for another name; use one script",
-					field, lookalikeScripts[first].name, sc.name, r)
+				return keyledger.Errorf(keyledger.EInvalid, "%s mixes %s letters (%q) and %s letters (%q), which can pass for another name; use one script",
+					field, lookalikeScripts[first].name, firstLetter, sc.name, r)
 			}
 			break
 		}

@@ -81,9 +81,14 @@ func runClient(ctx context.Context, sc subcommand, args []string, stdout, stderr
 	// runs there (on the URL it wrote), not whatever answers on the
 	// default port: that may be someone else's, and would get the token.
 	// A subcommand told the server's data directory (--data DIR) talks to
-	// the server running on DIR the same way.
+	// the server running on DIR the same way, and so does a token read from
+	// a data directory (--token-file DIR/admin.token).
 	dataDir := filepath.Dir(defaultTokenFile)
-	if f := fs.Lookup("data"); f != nil {
+	if f := fs.Lookup("data"); f != nil && flagSet(fs, "data") {
+		dataDir = f.Value.String()
+	} else if _, err := os.Stat(filepath.Join(filepath.Dir(c.tokenFile), natsURLFile)); c.tokenFile != "" && err == nil {
+		dataDir = filepath.Dir(c.tokenFile)
+	} else if f != nil {
 		dataDir = f.Value.String()
 	}
 	if u, err := os.ReadFile(filepath.Join(dataDir, natsURLFile)); err == nil && !c.serverGiven &&
@@ -231,9 +236,12 @@ func (c *client) whyRefused() (code, why string) {
 	case "expired":
 		return keyledger.EUnauthenticated, "the key has expired"
 	case "not_found":
-		return keyledger.EUnauthenticated, "this server does not know the key (is it the server that issued it? --server, or the URL in DATA/nats.url)"
+		return keyledger.EUnauthenticated, "this server holds no key with this ID and secret: a wrong or old secret (was the key regenerated?), a deleted key, or another server's key (--server, or the URL in DATA/nats.url)"
 	case "forbidden_ip":
 		return keyledger.EForbidden, "the key has allowed_cidrs, and this connection comes from outside them"
+	}
+	if res.Valid {
+		return keyledger.EUnauthenticated, fmt.Sprintf("the key verifies, but the server refused the connection: its owner may be deactivated, or the key already holds %d open NATS connections", natsauth.MaxConnsPerKey)
 	}
 	return keyledger.EUnauthenticated, unknown
 }

@@ -288,7 +288,8 @@ func TestBusyPortIsSaidAtOnce(t *testing.T) {
 
 // TestCLISaysWhyItsKeyIsRefused: the NATS server says only "authorization
 // violation"; the CLI then asks keyledger.verify, as anyone may, and says
-// whether the key was revoked or is unknown to this server.
+// whether the key was revoked, or this server holds no such key and
+// secret (an old secret, another server's key).
 func TestCLISaysWhyItsKeyIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	m := run(t, newMain(dir, nil))
@@ -305,8 +306,13 @@ func TestCLISaysWhyItsKeyIsRefused(t *testing.T) {
 	}
 	var secret [32]byte
 	stranger, _ := keyledger.NewToken("01J00000000000000000000000", secret)
-	if _, errOut, code := cli(t, m, writeToken(t, stranger), "key", "list"); code == 0 || !strings.Contains(errOut, "this server does not know the key") {
+	if _, errOut, code := cli(t, m, writeToken(t, stranger), "key", "list"); code == 0 || !strings.Contains(errOut, "this server holds no key with this ID and secret") {
 		t.Errorf("a key of another server: exit %d %q", code, errOut)
+	}
+	// The old secret of a regenerated key: the hint names regeneration.
+	mustCLI(t, m, admin, "key", "regenerate", id)
+	if _, errOut, code := cli(t, m, writeToken(t, tok), "key", "list"); code == 0 || !strings.Contains(errOut, "was the key regenerated?") {
+		t.Errorf("the old secret of a regenerated key: exit %d %q", code, errOut)
 	}
 }
 
@@ -353,8 +359,11 @@ func TestCLIUsesTheLocalServersURL(t *testing.T) {
 		t.Fatalf("settings show with --token-file and no --server: exit %d %s", code, errOut.String())
 	}
 	// Told the data directory, a command talks to the server running on
-	// it, from any directory.
+	// it, from any directory; so does a token read from a data directory.
 	t.Chdir(t.TempDir())
+	if code := Run(context.Background(), []string{"settings", "show", "--token-file", filepath.Join(m.DataDir, "admin.token")}, &out, &errOut); code != 0 {
+		t.Fatalf("settings show --token-file DATA/admin.token elsewhere, no --server: exit %d %s", code, errOut.String())
+	}
 	cred := filepath.Join(t.TempDir(), "gw.cred")
 	if code := Run(context.Background(), []string{"gateway-credentials", "--name", "auditor", "--data", m.DataDir, "--out", cred}, &out, &errOut); code != 0 {
 		t.Fatalf("gateway-credentials: exit %d %s", code, errOut.String())
