@@ -217,7 +217,7 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (userJWT, reaso
 		// the server hands it to keyledger with every request, which then
 		// acts as the key only while that is still the key's secret.
 		uc.Audience, uc.Name = ClientsAccount, keyledger.ConnectionUser(id.KeyID, secret)
-		uc.Permissions = keyPermissions(id.KeyID, id.Roles)
+		uc.Permissions = keyPermissions(KeyInbox(token), id.Roles)
 		if id.ExpiresAt != nil {
 			uc.Expires = id.ExpiresAt.Unix()
 		}

@@ -3,7 +3,6 @@ package natsauth
 import (
 	"strings"
 
-	"github.com/keyledger/keyledger"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
 )
@@ -15,8 +14,8 @@ import (
 // inbox for verification replies.
 func ConnectOptions(token string) []nats.Option {
 	token = strings.TrimSpace(token)
-	if keyID, _, ok := keyledger.ParseToken(token); ok {
-		return []nats.Option{nats.Token(token), nats.CustomInboxPrefix(KeyInbox(keyID))}
+	if inbox := KeyInbox(token); inbox != "" {
+		return []nats.Option{nats.Token(token), nats.CustomInboxPrefix(inbox)}
 	}
 	if name, _, ok := parseGateway(token); ok {
 		return []nats.Option{nats.Token(token), nats.CustomInboxPrefix(gatewayInboxPrefix + name)}

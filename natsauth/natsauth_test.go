@@ -61,7 +61,9 @@ func TestPermissionsFollowRoles(t *testing.T) {
 		{[]string{"auditor"}, []string{"keyledger.query.>"}, []string{"keyledger.cmd.>", "keyledger.cmd.key.>"}},
 		{[]string{"admin", "developer"}, []string{"keyledger.cmd.>", "keyledger.query.>", "keyledger.cmd.key.>"}, nil},
 	} {
-		p := keyPermissions("01KA0000000000000000000000", tc.roles)
+		var secret [32]byte
+		token, _ := keyledger.NewToken("01KA0000000000000000000000", secret)
+		p := keyPermissions(KeyInbox(token), tc.roles)
 		for _, s := range tc.may {
 			if !p.Pub.Allow.Contains(s) {
 				t.Errorf("roles %v: may not publish %s", tc.roles, s)
@@ -72,7 +74,9 @@ func TestPermissionsFollowRoles(t *testing.T) {
 				t.Errorf("roles %v: may publish %s", tc.roles, s)
 			}
 		}
-		if len(p.Sub.Allow) != 2 || !p.Sub.Allow.Contains("_INBOX_01KA0000000000000000000000.>") {
+		_, sec, _ := keyledger.ParseToken(token)
+		_, tag, _ := keyledger.ParseConnectionUser(keyledger.ConnectionUser("01KA0000000000000000000000", sec))
+		if len(p.Sub.Allow) != 2 || !p.Sub.Allow.Contains("_INBOX_01KA0000000000000000000000_"+tag+".>") {
 			t.Errorf("roles %v: subscribe %v", tc.roles, p.Sub.Allow)
 		}
 	}

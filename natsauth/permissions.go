@@ -3,6 +3,7 @@ package natsauth
 import (
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/keyledger/keyledger"
 	"github.com/nats-io/jwt/v2"
@@ -10,9 +11,10 @@ import (
 
 // Inbox prefixes: every connection the callout lets in may subscribe only
 // below its own prefix (and to notifications), so no connection sees
-// another's replies. A key's connections share _INBOX_<keyID>; a gateway's
-// _INBOX_gw_<name>; a keyless connection that names itself with a random
-// user name gets _INBOX_anon_<name>.
+// another's replies. A key's connections made with one secret share
+// _INBOX_<keyID>_<tag> (KeyInbox); a gateway's _INBOX_gw_<name>; a keyless
+// connection that names itself with a random user name gets
+// _INBOX_anon_<name>.
 const (
 	inboxPrefix        = "_INBOX_"
 	gatewayInboxPrefix = "_INBOX_gw_"
@@ -24,8 +26,20 @@ const (
 // random enough that nobody else can guess it (nuid is 22 characters).
 var anonName = regexp.MustCompile(`^[A-Za-z0-9]{16,64}$`)
 
-// KeyInbox is the inbox prefix of connections that use the key keyID.
-func KeyInbox(keyID string) string { return inboxPrefix + keyID }
+// KeyInbox is the inbox prefix of connections made with token, an API key:
+// _INBOX_<keyID>_<tag>, where the tag names the token's secret as the
+// connection's user name does (keyledger.ConnectionUser). A connection
+// made with a secret the key no longer has (it was regenerated) so cannot
+// read the replies to connections made with the new one. "" if token is no
+// API key.
+func KeyInbox(token string) string {
+	keyID, secret, ok := keyledger.ParseToken(strings.TrimSpace(token))
+	if !ok {
+		return ""
+	}
+	_, tag, _ := keyledger.ParseConnectionUser(keyledger.ConnectionUser(keyID, secret))
+	return inboxPrefix + keyID + "_" + tag
+}
 
 // roleSubjects are what each role may publish beyond verification and the
 // micro-service discovery subjects; the service still checks every request.
@@ -36,8 +50,8 @@ var roleSubjects = map[string][]string{
 }
 
 // keyPermissions are a key's: the subjects its owner's roles reach, verify,
-// $SRV (nats micro ls); replies only in its own inbox.
-func keyPermissions(keyID string, roles []string) jwt.Permissions {
+// $SRV (nats micro ls); replies only in inbox, its own (KeyInbox).
+func keyPermissions(inbox string, roles []string) jwt.Permissions {
 	var p jwt.Permissions
 	p.Pub.Allow.Add("keyledger.verify", "$SRV.>")
 	for _, r := range roles {
@@ -47,7 +61,7 @@ func keyPermissions(keyID string, roles []string) jwt.Permissions {
 			}
 		}
 	}
-	p.Sub.Allow.Add(KeyInbox(keyID)+".>", notifySubjects)
+	p.Sub.Allow.Add(inbox+".>", notifySubjects)
 	return p
 }
 

@@ -426,3 +426,41 @@ func TestSweepReachesEveryServerOfACluster(t *testing.T) {
 		}
 	}
 }
+
+// TestAnOldSecretsConnectionCannotReadTheNewOnesInbox: a connection made
+// with a key's secret before the key was regenerated, were it still open,
+// may subscribe to its own inbox only, not to the inbox of connections
+// made with the new secret, where their replies (new tokens among them) go.
+func TestAnOldSecretsConnectionCannotReadTheNewOnesInbox(t *testing.T) {
+	s := newCalloutServer(t)
+	const keyID = "01KB000000000000000000000B"
+	oldTok := s.issue(keyID)
+	refused := make(chan string, 4)
+	old := s.connect(t, oldTok, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { refused <- err.Error() }))
+	newTok := s.issue(keyID)
+	if KeyInbox(oldTok) == KeyInbox(newTok) || !strings.HasPrefix(KeyInbox(newTok), "_INBOX_"+keyID+"_") {
+		t.Fatalf("inboxes %q and %q", KeyInbox(oldTok), KeyInbox(newTok))
+	}
+	for _, subject := range []string{KeyInbox(newTok) + ".>", "_INBOX_" + keyID + ".>", "_INBOX_" + keyID + "_*.>"} {
+		if _, err := old.Subscribe(subject, func(*nats.Msg) {}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case why := <-refused:
+			if !strings.Contains(why, "Permissions Violation") {
+				t.Fatalf("subscribing to %s: %s", subject, why)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("the old secret's connection subscribed to %s", subject)
+		}
+	}
+	if _, err := old.Subscribe(KeyInbox(oldTok)+".x", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	old.Flush()
+	select {
+	case why := <-refused:
+		t.Fatalf("its own inbox was refused: %s", why)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

@@ -91,7 +91,7 @@ func (b *boundary) attackers(t *testing.T) map[string]*nats.Conn {
 // issued token) of anyone else; only notifications reach them.
 func TestSpiesSeeNoRequestsOrReplies(t *testing.T) {
 	b := newBoundary(t, nil)
-	spied := []string{">", "*.>", "_INBOX.>", "_INBOX_*.>", "_INBOX_" + b.aliceKeyID + ".>", "_INBOX_anon_*.>",
+	spied := []string{">", "*.>", "_INBOX.>", "_INBOX_*.>", "_INBOX_" + b.aliceKeyID + ".>", "_INBOX_" + b.aliceKeyID + "_*.>", natsauth.KeyInbox(b.alice) + ".>", "_INBOX_anon_*.>",
 		"_INBOX_gw_*.>", "_R_.>", "keyledger.>", "keyledger.cmd.>", "keyledger.verify", "$SYS.>", "$SYS.REQ.USER.AUTH", "$JS.>", "$SRV.>"}
 	seen := map[string]chan *nats.Msg{}
 	for name, nc := range b.attackers(t) {
@@ -502,13 +502,13 @@ func TestRequestsAcrossImportsAreForgottenSoon(t *testing.T) {
 	gw := connectAs(t, b.m, b.gateway)
 	// The server forgets a request as soon as nobody listens for its
 	// answer; the flooder listens.
-	for nc, inbox := range map[*nats.Conn]string{dev: "_INBOX_" + b.aliceKeyID + ".flood", gw: "_INBOX_gw_edge.flood"} {
+	for nc, inbox := range map[*nats.Conn]string{dev: natsauth.KeyInbox(b.alice) + ".flood", gw: "_INBOX_gw_edge.flood"} {
 		if _, err := nc.Subscribe(inbox, func(*nats.Msg) {}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := range 500 {
-		dev.PublishRequest("$SRV.PING", "_INBOX_"+b.aliceKeyID+".flood", nil)
+		dev.PublishRequest("$SRV.PING", natsauth.KeyInbox(b.alice)+".flood", nil)
 		gw.PublishRequest("$JS.API.DIRECT.GET.KEYLEDGER", "_INBOX_gw_edge.flood", fmt.Appendf(nil, `{"seq":%d}`, 1+i%5))
 	}
 	dev.Flush()

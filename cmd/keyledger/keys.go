@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/commands"
+	"github.com/keyledger/keyledger/natsauth"
 )
 
 // stringList is a repeatable string flag.
@@ -255,6 +256,28 @@ func keyDelete(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		return printOutcome(cl, "deleted", res.Deleted, res.Failed)
+	}
+}
+
+// keyInbox prints the token's inbox prefix; it sends nothing.
+func keyInbox(*flag.FlagSet) runFunc {
+	return func(_ context.Context, cl *client, args []string) error {
+		if len(args) > 0 {
+			return &usageErr{"key inbox takes no arguments; it reads your token (--token-file, $KEYLEDGER_TOKEN or ./keyledger-data/admin.token)"}
+		}
+		if err := cl.loadToken(); err != nil {
+			return err
+		}
+		inbox := natsauth.KeyInbox(cl.token)
+		if inbox == "" {
+			return invalidValue("this is a gateway credential; its inbox prefix is _INBOX_gw_<name>")
+		}
+		if cl.json {
+			fmt.Fprintf(cl.stdout, "{\"inbox_prefix\":%q}\n", inbox)
+			return nil
+		}
+		fmt.Fprintln(cl.stdout, inbox)
+		return nil
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/natsauth"
 )
 
 // TestSmuggledRequestInfoIsRefused: the server replaces a client's
@@ -22,20 +25,23 @@ func TestSmuggledRequestInfoIsRefused(t *testing.T) {
 	forged := func(user, host string) string {
 		return fmt.Sprintf(`{"acc":"CLIENTS","user":%q,"host":%q}`, user, host)
 	}
+	// The stranger's NATS user name, as the server would write it.
+	_, strangerSecret, _ := keyledger.ParseToken(b.stranger)
+	strangerUser := keyledger.ConnectionUser(b.strangerKey, strangerSecret)
 	for name, hdr := range map[string]string{
-		"behind a bare LF":    "X-A: 1\nNats-Request-Info: " + forged(b.strangerKey, "10.1.2.3") + "\r\n",
-		"in lower case":       "nats-request-info: " + forged(b.strangerKey, "10.1.2.3") + "\r\n",
-		"on its own line":     "Nats-Request-Info: " + forged(b.strangerKey, "10.1.2.3") + "\r\n",
-		"twice, bare LFs":     "X-A: 1\nNats-Request-Info: " + forged(b.strangerKey, "") + "\nNats-Request-Info: " + forged(b.strangerKey, "") + "\r\n",
+		"behind a bare LF":    "X-A: 1\nNats-Request-Info: " + forged(strangerUser, "10.1.2.3") + "\r\n",
+		"in lower case":       "nats-request-info: " + forged(strangerUser, "10.1.2.3") + "\r\n",
+		"on its own line":     "Nats-Request-Info: " + forged(strangerUser, "10.1.2.3") + "\r\n",
+		"twice, bare LFs":     "X-A: 1\nNats-Request-Info: " + forged(strangerUser, "") + "\nNats-Request-Info: " + forged(strangerUser, "") + "\r\n",
 		"after the real one":  "X-A: 1\r\n",
-		"no space, bare LF":   "X-A: 1\nNats-Request-Info:" + forged(b.strangerKey, "") + "\r\n",
-		"upper case, bare LF": "X-A: 1\nNATS-REQUEST-INFO: " + forged(b.strangerKey, "") + "\r\n",
-		"only bare LFs":       "X-A: 1\nNats-Request-Info: " + forged(b.strangerKey, "") + "\nX-B: 2\n",
-		"padded name":         "X-A: 1\nNats-Request-Info : " + forged(b.strangerKey, "") + "\r\n",
-		"tab before value":    "X-A: 1\nNats-Request-Info:\t" + forged(b.strangerKey, "") + "\r\n",
+		"no space, bare LF":   "X-A: 1\nNats-Request-Info:" + forged(strangerUser, "") + "\r\n",
+		"upper case, bare LF": "X-A: 1\nNATS-REQUEST-INFO: " + forged(strangerUser, "") + "\r\n",
+		"only bare LFs":       "X-A: 1\nNats-Request-Info: " + forged(strangerUser, "") + "\nX-B: 2\n",
+		"padded name":         "X-A: 1\nNats-Request-Info : " + forged(strangerUser, "") + "\r\n",
+		"tab before value":    "X-A: 1\nNats-Request-Info:\t" + forged(strangerUser, "") + "\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			reply := rawRequest(t, b.m.ClientURL(), b.alice, "_INBOX_"+b.aliceKeyID+".smuggle", "keyledger.query.whoami", hdr, "{}")
+			reply := rawRequest(t, b.m.ClientURL(), b.alice, natsauth.KeyInbox(b.alice)+".smuggle", "keyledger.query.whoami", hdr, "{}")
 			if strings.Contains(reply, b.strangerKey) {
 				t.Fatalf("alice's connection acted as another key: %s", reply)
 			}

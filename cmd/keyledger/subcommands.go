@@ -79,6 +79,11 @@ var subcommands = []subcommand{
 		examples: []string{"key regenerate 01J9Z3Q5W8X2M4N6P7R8S9T0VA"},
 	},
 	{
+		name: "key inbox", flags: keyInbox,
+		summary:  "Print the NATS inbox prefix of your key's token (_INBOX_<keyID>_<tag>, the tag naming its secret), for nats --inbox-prefix. It changes when the key is regenerated.",
+		examples: []string{"key inbox", "--inbox-prefix $(keyledger key inbox --token-file ci.token)"},
+	},
+	{
 		name: "key delete", flags: keyDelete, args: "KEY_ID... | --owner USER --all [--reason TEXT]",
 		summary: "End keys for good.",
 		examples: []string{

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/natsauth"
+	"github.com/nats-io/nats.go"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -382,4 +384,41 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestKeyInboxIsWhatNATSLetsTheTokenUse: `key inbox` prints the prefix a
+// raw NATS client (the nats tool's --inbox-prefix) must use with the
+// token; with it requests get their replies, with the bare key ID they do
+// not, and a regenerated key's prefix changes.
+func TestKeyInboxIsWhatNATSLetsTheTokenUse(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	id, tok := issued(t, m, admin, "--name", "raw-nats")
+	tokFile := writeToken(t, tok)
+	inbox := strings.TrimSpace(mustCLI(t, m, tokFile, "key", "inbox"))
+	if inbox != natsauth.KeyInbox(tok) || !strings.HasPrefix(inbox, "_INBOX_"+id+"_") {
+		t.Fatalf("key inbox printed %q, want %q", inbox, natsauth.KeyInbox(tok))
+	}
+	ask := func(prefix string) error {
+		nc, err := nats.Connect(m.ClientURL(), nats.Token(tok), nats.CustomInboxPrefix(prefix), nats.NoReconnect(),
+			nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		_, err = nc.Request("keyledger.query.keys", []byte(`{}`), 2*time.Second)
+		return err
+	}
+	if err := ask(inbox); err != nil {
+		t.Fatalf("a request with the printed prefix: %v", err)
+	}
+	if err := ask("_INBOX_" + id); err == nil {
+		t.Fatal("a request with the bare key ID as prefix got a reply")
+	}
+	mustCLI(t, m, admin, "key", "revoke", id)
+	k := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "regenerate", id, "--json"))
+	if again := strings.TrimSpace(mustCLI(t, m, writeToken(t, k.Token), "key", "inbox")); again == inbox {
+		t.Fatal("the regenerated key's inbox prefix is the old one")
+	}
 }
