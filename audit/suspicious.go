@@ -67,7 +67,8 @@ func Suspicious(ctx context.Context, db *sql.DB, now time.Time, window time.Dura
 		SELECT u.key_id, COALESCE(k.owner, ''), COALESCE(o.name, ''), COALESCE(k.status, 'unknown'), COALESCE(o.active, 1),
 			SUM(CASE WHEN u.minute >= ?1 THEN u.valid + `+failures+` ELSE 0 END),
 			SUM(CASE WHEN u.minute >= ?1 THEN `+failures+` ELSE 0 END),
-			SUM(CASE WHEN u.minute < ?1 THEN u.valid + `+failures+` ELSE 0 END)
+			SUM(CASE WHEN u.minute < ?1 THEN u.valid + `+failures+` ELSE 0 END),
+			SUM(CASE WHEN u.minute >= ?1 THEN u.not_found ELSE 0 END)
 		FROM usage u
 		LEFT JOIN keys k ON k.key_id = u.key_id
 		LEFT JOIN users o ON o.user_id = k.owner
@@ -87,8 +88,8 @@ func Suspicious(ctx context.Context, db *sql.DB, now time.Time, window time.Dura
 	for rows.Next() {
 		var f keyledger.Finding
 		var ownerActive bool
-		var recent, failed, before int64
-		if err := rows.Scan(&f.KeyID, &f.Owner, &f.OwnerName, &f.Status, &ownerActive, &recent, &failed, &before); err != nil {
+		var recent, failed, before, wrongSecret int64
+		if err := rows.Scan(&f.KeyID, &f.Owner, &f.OwnerName, &f.Status, &ownerActive, &recent, &failed, &before, &wrongSecret); err != nil {
 			return nil, fmt.Errorf("suspicious: %w", err)
 		}
 		baseline := float64(before) / float64(tune.Baseline)
@@ -100,7 +101,13 @@ func Suspicious(ctx context.Context, db *sql.DB, now time.Time, window time.Dura
 		}
 		if failed >= int64(tune.MinFailures) {
 			f.Score += math.Log2(float64(failed)) * float64(failed) / float64(recent)
-			f.Evidence = append(f.Evidence, fmt.Sprintf("%d failed attempts of %d in the last %s", failed, recent, window))
+			ev := fmt.Sprintf("%d failed attempts of %d in the last %s", failed, recent, window)
+			if wrongSecret > 0 {
+				// A wrong secret for a real key ID: guessing, or a client
+				// still holding the secret of a key since regenerated.
+				ev += fmt.Sprintf(", %d of them with a wrong secret (guesses, or a client still holding the key's old secret)", wrongSecret)
+			}
+			f.Evidence = append(f.Evidence, ev)
 		}
 		if ips := fresh[f.KeyID]; len(ips) > 0 {
 			f.Score += 2 + math.Log2(float64(len(ips)))

@@ -77,6 +77,10 @@ func TestFailureBurstsAndDeactivatedOwnersAreFlagged(t *testing.T) {
 			t.Errorf("%s is %s, revoke command %q; want one for active keys only (revoking another is a conflict)", f.KeyID, f.Status, f.Revoke)
 		}
 	}
+	// Wrong secrets are named as such: guesses, or a client with an old secret.
+	if !strings.Contains(flagged["K0000000000000000000000007"], "with a wrong secret") {
+		t.Errorf("K7: evidence %q does not say the failures were wrong secrets", flagged["K0000000000000000000000007"])
+	}
 	for key, want := range map[string]string{"K0000000000000000000000007": "failed attempts", "K0000000000000000000000009": "deactivated",
 		"K0000000000000000000000011": "failed attempts"} {
 		if !strings.Contains(flagged[key], want) {
