@@ -180,7 +180,11 @@ func (c *client) loadToken() error {
 		c.token, source = strings.TrimSpace(string(b)), "./"+defaultTokenFile
 	}
 	if _, _, ok := keyledger.ParseToken(c.token); !ok && !natsauth.IsGatewayCredential(c.token) {
+		shaped := len(c.token) == keyledger.TokenLen && strings.HasPrefix(c.token, "kl_")
 		c.token = ""
+		if shaped {
+			return keyledger.Errorf(keyledger.EUnauthenticated, "%s holds a token whose checksum (its last 6 characters) does not match: a character was changed or mistyped; copy it again as `key issue` printed it", source)
+		}
 		return keyledger.Errorf(keyledger.EUnauthenticated, "%s does not hold a keyledger token (kl_ and %d characters in all, as `key issue` prints it)", source, keyledger.TokenLen)
 	}
 	return nil

@@ -149,6 +149,19 @@ func TestNoTokenSaysWhereItLooked(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut.String(), "does not hold a keyledger token") || strings.Contains(errOut.String(), "hunter2") {
 		t.Fatalf("junk token file: exit %d, %q", code, errOut.String())
 	}
+	// A token with one character mistyped is named as that.
+	var secret [32]byte
+	tok, _ := keyledger.NewToken("01J00000000000000000000000", secret)
+	last := "A"
+	if strings.HasSuffix(tok, last) {
+		last = "B"
+	}
+	typo := writeToken(t, tok[:len(tok)-1]+last)
+	errOut.Reset()
+	code = Run(context.Background(), []string{"key", "list", "--server", "nats://127.0.0.1:1", "--token-file", typo}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "checksum") || strings.Contains(errOut.String(), tok[30:60]) {
+		t.Fatalf("a mistyped token: exit %d, %q", code, errOut.String())
+	}
 }
 
 // With no server at the address, the CLI says so with a code, and where
