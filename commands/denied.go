@@ -24,7 +24,7 @@ const maxDeniedSources = 10_000
 const DeniedPerMinuteTotal = 600
 
 // DeniedPerMinutePerAddress bounds the AccessDenied events one client
-// address may cause per minute, so that one address naming many real keys
+// address (an IPv6 /64: keyledger.ClientBucket) may cause per minute, so that one address naming many real keys
 // cannot use up DeniedPerMinuteTotal and leave others' refusals
 // unrecorded: it takes DeniedPerMinuteTotal / DeniedPerMinutePerAddress
 // addresses to do that.
@@ -111,7 +111,7 @@ func (s *Service) recordDenied(ctx context.Context, ep Endpoint, bearer string, 
 	// caller opening new connections must not get ten more each time.
 	now := s.Now()
 	addr, _ := clientAddrOf(ctx)
-	if !s.denials.allow(keyID, addr.String(), now) {
+	if !s.denials.allow(keyID, keyledger.ClientBucket(addr), now) {
 		return
 	}
 	source := SourceOf(ctx)

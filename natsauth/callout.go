@@ -80,7 +80,7 @@ const maxInFlight = 32
 const MaxConnsPerKey = 1024
 
 // MaxConnsPerAddress is how many CLIENTS connections (with a key or
-// without) one client address may hold open through one keyledger
+// without) one client address (an IPv6 /64) may hold open through one keyledger
 // instance, loopback addresses aside: without a bound, one host's keyless
 // connections used up the server's file descriptors, and HTTP with them.
 const MaxConnsPerAddress = 1024

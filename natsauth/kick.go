@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/keyledger/keyledger"
 	"github.com/nats-io/nats.go"
 )
 
@@ -54,12 +55,12 @@ func (c *Callout) track(cn conn, keyID, owner string) bool {
 // MaxConnsPerAddress open: then it reports false, and the connection is
 // refused. Loopback addresses are not limited (the CLI, local gateways).
 func (c *Callout) admit(cn conn, host string, now time.Time) bool {
+	limited := !isLoopback(host)
 	if a, err := netip.ParseAddr(host); err == nil {
-		host = a.Unmap().String() // one address, however the server wrote it
+		host = keyledger.ClientBucket(a) // an IPv6 /64 counts as one address
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	limited := !isLoopback(host)
 	if limited && c.hosts[host] >= MaxConnsPerAddress {
 		return false
 	}

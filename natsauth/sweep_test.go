@@ -302,6 +302,18 @@ func TestAnAddressHoldsAtMostMaxConnsPerAddress(t *testing.T) {
 	if !c.admit(conn{"S", 100001}, "198.51.100.7", now) || !c.admit(conn{"S", 100002}, "127.0.0.1", now) {
 		t.Fatal("another address was refused")
 	}
+	// An IPv6 /64 is one address; loopback, IPv6 too, is not limited.
+	for i := range MaxConnsPerAddress {
+		if !c.admit(conn{"V", uint64(i)}, fmt.Sprintf("2001:db8:1:2::%x", i+1), now) || !c.admit(conn{"L", uint64(i)}, "::1", now) {
+			t.Fatalf("connection %d from a /64 or ::1 refused below the bound", i)
+		}
+	}
+	if c.admit(conn{"V", 100000}, "2001:db8:1:2:ffff::1", now) {
+		t.Fatal("a new address in a full /64 was let in")
+	}
+	if !c.admit(conn{"L", 100000}, "::1", now) {
+		t.Fatal("loopback ::1 was held to the bound")
+	}
 	c.forget(conn{"S", 3})
 	if !c.admit(conn{"S", 100003}, "203.0.113.9", now) {
 		t.Fatal("refused after one of the address's connections closed")
