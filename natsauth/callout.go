@@ -210,13 +210,15 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (userJWT, reaso
 			return "", "not a valid API key"
 		}
 		_, secret, _ := keyledger.ParseToken(token)
-		if !c.track(cn, id.KeyID, id.Owner) {
+		user := keyledger.ConnectionUser(id.KeyID, secret)
+		_, tag, _ := keyledger.ParseConnectionUser(user)
+		if !c.track(cn, id.KeyID, tag, id.Owner) {
 			return "", fmt.Sprintf("the key already has %d open NATS connections; close one first", MaxConnsPerKey)
 		}
 		// The name is the key ID and the tag of the secret presented:
 		// the server hands it to keyledger with every request, which then
 		// acts as the key only while that is still the key's secret.
-		uc.Audience, uc.Name = ClientsAccount, keyledger.ConnectionUser(id.KeyID, secret)
+		uc.Audience, uc.Name = ClientsAccount, user
 		uc.Permissions = keyPermissions(KeyInbox(token), id.Roles)
 		if id.ExpiresAt != nil {
 			uc.Expires = id.ExpiresAt.Unix()

@@ -25,28 +25,29 @@ type conn struct {
 	cid    uint64
 }
 
-// keyConns are the open connections that authenticated with one key.
+// keyConns are the open connections that authenticated with one key, with
+// the tag of the secret each presented.
 type keyConns struct {
 	owner string
-	conns map[conn]struct{}
+	conns map[conn]string
 }
 
 // track remembers that a connection authenticated with keyID, unless the
 // key already has MaxConnsPerKey open: then it reports false, and the
 // connection is refused. Forgetting one instead would leave it open past
 // its key's end.
-func (c *Callout) track(cn conn, keyID, owner string) bool {
+func (c *Callout) track(cn conn, keyID, tag, owner string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := c.conns[keyID]
 	if k == nil {
-		k = &keyConns{owner: owner, conns: map[conn]struct{}{}}
+		k = &keyConns{owner: owner, conns: map[conn]string{}}
 		c.conns[keyID] = k
 	}
 	if len(k.conns) >= MaxConnsPerKey {
 		return false
 	}
-	k.conns[cn] = struct{}{}
+	k.conns[cn] = tag
 	c.keyOf[cn] = keyID
 	return true
 }
@@ -138,36 +139,45 @@ func (c *Callout) tracked(keyID string) int {
 	return 0
 }
 
-// KeyEnded closes every connection that authenticated with keyID: it was
-// revoked, deleted, has expired or was regenerated (a connection made with
-// the old secret must not stay open as the key).
+// KeyEnded closes the connections that authenticated with keyID and no
+// longer hold (Holds; all of them without it): the key was revoked,
+// deleted or has expired, or it was regenerated, which ends the
+// connections made with the old secret and not those made with the new.
 func (c *Callout) KeyEnded(keyID string) {
-	c.disconnect(func(id string, _ *keyConns) bool { return id == keyID })
+	c.disconnect(func(id string, _ *keyConns) bool { return id == keyID }, c.Holds)
 }
 
 // OwnerChanged closes every connection of owner's keys: their roles
 // changed, or they were deactivated. Their keys, if still valid, connect
 // again with the new permissions.
 func (c *Callout) OwnerChanged(owner string) {
-	c.disconnect(func(_ string, k *keyConns) bool { return k.owner == owner })
+	c.disconnect(func(_ string, k *keyConns) bool { return k.owner == owner }, nil)
 }
 
-// disconnect closes the matching connections after grace and once more
-// after recheck, off the caller's goroutine (the projector's).
-func (c *Callout) disconnect(match func(string, *keyConns) bool) {
-	time.AfterFunc(grace, func() { c.disconnectNow(match) })
-	time.AfterFunc(recheck, func() { c.disconnectNow(match) })
+// disconnect closes the connections of the matching keys, but those keep
+// says may stay (keep nil: none), after grace and once more after
+// recheck, off the caller's goroutine (the projector's).
+func (c *Callout) disconnect(match func(string, *keyConns) bool, keep func(keyID, tag string) bool) {
+	time.AfterFunc(grace, func() { c.disconnectNow(match, keep) })
+	time.AfterFunc(recheck, func() { c.disconnectNow(match, keep) })
 }
 
-func (c *Callout) disconnectNow(match func(string, *keyConns) bool) {
+func (c *Callout) disconnectNow(match func(string, *keyConns) bool, keep func(keyID, tag string) bool) {
 	var conns []conn
 	c.mu.Lock()
 	for id, k := range c.conns {
-		if match(id, k) {
-			for cn := range k.conns {
-				conns = append(conns, cn)
-				delete(c.keyOf, cn)
+		if !match(id, k) {
+			continue
+		}
+		for cn, tag := range k.conns {
+			if keep != nil && keep(id, tag) {
+				continue
 			}
+			conns = append(conns, cn)
+			delete(c.keyOf, cn)
+			delete(k.conns, cn)
+		}
+		if len(k.conns) == 0 {
 			delete(c.conns, id)
 		}
 	}

@@ -174,6 +174,9 @@ func TestClosedConnectionsAreForgotten(t *testing.T) {
 	}
 	waitFor(t, "the closed connections are still remembered", func() bool { return s.callout.tracked(keyID) == 1 })
 
+	s.mu.Lock()
+	delete(s.valid, keyID)
+	s.mu.Unlock()
 	s.callout.KeyEnded(keyID)
 	select {
 	case <-closed:
@@ -191,18 +194,18 @@ func TestClosedConnectionsAreForgotten(t *testing.T) {
 func TestAKeyHoldsAtMostMaxConnsPerKey(t *testing.T) {
 	c := NewCallout(Keys{})
 	for i := range MaxConnsPerKey {
-		if !c.track(conn{"S", uint64(i)}, "K", "O") {
+		if !c.track(conn{"S", uint64(i)}, "K", "T", "O") {
 			t.Fatalf("connection %d refused below the bound", i)
 		}
 	}
-	if c.track(conn{"S", MaxConnsPerKey}, "K", "O") {
+	if c.track(conn{"S", MaxConnsPerKey}, "K", "T", "O") {
 		t.Fatal("a connection past the bound was let in")
 	}
-	if !c.track(conn{"S", 0}, "OTHER", "O") {
+	if !c.track(conn{"S", 0}, "OTHER", "T", "O") {
 		t.Fatal("another key was refused")
 	}
 	c.forget(conn{"S", 7})
-	if !c.track(conn{"S", MaxConnsPerKey}, "K", "O") {
+	if !c.track(conn{"S", MaxConnsPerKey}, "K", "T", "O") {
 		t.Fatal("refused after one of the key's connections closed")
 	}
 	if n := c.tracked("K"); n != MaxConnsPerKey {
@@ -267,7 +270,7 @@ func TestSweepForgetsConnectionsThatAreGone(t *testing.T) {
 	s.callout.mu.Unlock()
 	gone := conn{server, 999999}
 	s.callout.admit(gone, "192.0.2.1", time.Now().Add(-time.Minute))
-	s.callout.track(gone, keyID, "O")
+	s.callout.track(gone, keyID, "T", "O")
 	if err := s.callout.Sweep(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -415,6 +418,9 @@ func TestSweepReachesEveryServerOfACluster(t *testing.T) {
 		}
 	}
 	waitFor(t, "a tracked connection is not tracked", func() bool { return s.callout.tracked(tracked) == len(urls) })
+	s.mu.Lock()
+	delete(s.valid, tracked)
+	s.mu.Unlock()
 	s.callout.KeyEnded(tracked)
 	for i, nc := range trackedConns {
 		waitFor(t, fmt.Sprintf("the ended key's tracked connection on node %d is open", i+1), nc.IsClosed)
@@ -474,5 +480,25 @@ func TestAnOldSecretsConnectionCannotReadTheNewOnesInbox(t *testing.T) {
 	case why := <-refused:
 		t.Fatalf("its own inbox was refused: %s", why)
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// TestARegenerateEndsOnlyTheOldSecretsConnections: when a key is given a
+// new secret, its connections made with the old one are closed and those
+// made with the new one stay: the owner's new connection, made a moment
+// after the regenerate, must not lose the reply it is waiting for.
+func TestARegenerateEndsOnlyTheOldSecretsConnections(t *testing.T) {
+	s := newCalloutServer(t)
+	const keyID = "01KB000000000000000000000C"
+	old := s.connect(t, s.issue(keyID))
+	fresh := s.connect(t, s.issue(keyID)) // the regenerated secret
+	s.callout.KeyEnded(keyID)
+	waitFor(t, "the old secret's connection is open", old.IsClosed)
+	time.Sleep(recheck + 200*time.Millisecond) // past the second pass
+	if fresh.IsClosed() {
+		t.Fatal("the new secret's connection was closed by the regenerate")
+	}
+	if n := s.callout.tracked(keyID); n != 1 {
+		t.Fatalf("%d connections tracked, want the new one", n)
 	}
 }
