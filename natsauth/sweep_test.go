@@ -107,6 +107,21 @@ func (s *calloutServer) holds(keyID, tag string) bool {
 	return tag != "" && s.valid[keyID] == tag
 }
 
+// end makes keyID hold no more, as a revoke would.
+func (s *calloutServer) end(keyID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.valid, keyID)
+}
+
+// loseMemory makes the callout forget every connection it let in, as a
+// restart of its instance would.
+func (s *calloutServer) loseMemory() {
+	s.callout.mu.Lock()
+	defer s.callout.mu.Unlock()
+	s.callout.conns, s.callout.keyOf, s.callout.hostOf = map[string]*keyConns{}, map[conn]string{}, map[conn]hostConn{}
+}
+
 // issue makes a key (or gives keyID a new secret) and returns its token.
 func (s *calloutServer) issue(keyID string) string {
 	var secret [32]byte
@@ -174,9 +189,7 @@ func TestClosedConnectionsAreForgotten(t *testing.T) {
 	}
 	waitFor(t, "the closed connections are still remembered", func() bool { return s.callout.tracked(keyID) == 1 })
 
-	s.mu.Lock()
-	delete(s.valid, keyID)
-	s.mu.Unlock()
+	s.end(keyID)
 	s.callout.KeyEnded(keyID)
 	select {
 	case <-closed:
@@ -231,13 +244,9 @@ func TestSweepClosesConnectionsWhoseKeyNoLongerHolds(t *testing.T) {
 		keyless = append(keyless, s.connect(t, ""))
 	}
 	// Lose the callout's memory of them, as a restart would.
-	s.callout.mu.Lock()
-	s.callout.conns, s.callout.keyOf, s.callout.hostOf = map[string]*keyConns{}, map[conn]string{}, map[conn]hostConn{}
-	s.callout.mu.Unlock()
+	s.loseMemory()
 
-	s.mu.Lock()
-	delete(s.valid, revoked)
-	s.mu.Unlock()
+	s.end(revoked)
 	s.issue(regenerated)
 	if err := s.callout.Sweep(context.Background()); err != nil {
 		t.Fatal(err)
@@ -418,20 +427,14 @@ func TestSweepReachesEveryServerOfACluster(t *testing.T) {
 		}
 	}
 	waitFor(t, "a tracked connection is not tracked", func() bool { return s.callout.tracked(tracked) == len(urls) })
-	s.mu.Lock()
-	delete(s.valid, tracked)
-	s.mu.Unlock()
+	s.end(tracked)
 	s.callout.KeyEnded(tracked)
 	for i, nc := range trackedConns {
 		waitFor(t, fmt.Sprintf("the ended key's tracked connection on node %d is open", i+1), nc.IsClosed)
 	}
 
-	s.callout.mu.Lock()
-	s.callout.conns, s.callout.keyOf, s.callout.hostOf = map[string]*keyConns{}, map[conn]string{}, map[conn]hostConn{}
-	s.callout.mu.Unlock()
-	s.mu.Lock()
-	delete(s.valid, ended)
-	s.mu.Unlock()
+	s.loseMemory()
+	s.end(ended)
 	if err := s.callout.Sweep(context.Background()); err != nil {
 		t.Fatal(err)
 	}
