@@ -2,7 +2,6 @@ package keyledger
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"hash/crc32"
 	"math/big"
@@ -62,15 +61,7 @@ func ParseToken(token string) (keyID, secret string, ok bool) {
 // SecretMatches reports in constant time whether secret hashes to the stored
 // hex hash.
 func SecretMatches(secret, storedHash string) bool {
-	sum := sha256.Sum256([]byte(secret))
-	var want [sha256.Size]byte
-	if len(storedHash) != 2*sha256.Size {
-		return false
-	}
-	if _, err := hex.Decode(want[:], []byte(storedHash)); err != nil {
-		return false
-	}
-	return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+	return SecretProof(secret).HoldsHex(storedHash)
 }
 
 // crc32String is crc32.ChecksumIEEE over a string without converting it to
