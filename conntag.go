@@ -22,6 +22,10 @@ func ConnectionUser(keyID, secret string) string {
 	return keyID + ":" + connectionTag(sha256.Sum256([]byte(secret)))
 }
 
+// SecretTag is the tag (see ConnectionUser) of the secret whose SHA-256 is
+// hash: what a connection made with that secret carries in its user name.
+func SecretTag(hash [32]byte) string { return connectionTag(hash) }
+
 // ParseConnectionUser splits a NATS user name made by ConnectionUser; ok is
 // false for any other name.
 func ParseConnectionUser(user string) (keyID, tag string, ok bool) {

@@ -55,6 +55,10 @@ type Callout struct {
 	// when it ends, for one a server's kick missed, or that was made
 	// before this instance started.
 	SweepEvery time.Duration
+	// WatchGatewaysEvery is how often DataDir's gateway credentials are
+	// looked at (0: never); when one was withdrawn or replaced, the open
+	// connections made with it are closed (SweepGateways).
+	WatchGatewaysEvery time.Duration
 	// Timeout bounds one authorization.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -68,6 +72,7 @@ type Callout struct {
 	keyOf  map[conn]string      // key ID by connection
 	hosts  map[string]int       // open connections by client address
 	hostOf map[conn]hostConn    // every open CLIENTS connection let in
+	gwSeen map[string]bool      // gateways whose credential this instance has known
 }
 
 // maxInFlight is how many connections are authorized at once; one slow
@@ -89,7 +94,7 @@ const MaxConnsPerAddress = 1024
 func NewCallout(keys Keys) *Callout {
 	return &Callout{Keys: keys, Timeout: time.Second, Logger: slog.Default(), SweepEvery: 30 * time.Second,
 		conns: map[string]*keyConns{}, keyOf: map[conn]string{}, hosts: map[string]int{}, hostOf: map[conn]hostConn{},
-		slots: make(chan struct{}, maxInFlight)}
+		gwSeen: map[string]bool{}, WatchGatewaysEvery: time.Second, slots: make(chan struct{}, maxInFlight)}
 }
 
 // Open answers the server's authorization requests on nc, which must be a
@@ -115,9 +120,12 @@ func (c *Callout) Open(nc *nats.Conn) error {
 		return err
 	}
 	c.subs = append(c.subs, sub)
+	c.stop = make(chan struct{})
 	if c.SweepEvery > 0 && c.Holds != nil {
-		c.stop = make(chan struct{})
 		go c.sweepEvery(c.stop)
+	}
+	if c.WatchGatewaysEvery > 0 && c.DataDir != "" {
+		go c.watchGateways(c.stop)
 	}
 	return nil
 }
@@ -195,7 +203,9 @@ func (c *Callout) authorize(req *jwt.AuthorizationRequestClaims) (userJWT, reaso
 		if !ok {
 			return "", "not a valid gateway credential"
 		}
-		uc.Audience, uc.Name = GatewaysAccount, gatewayUserPrefix+name
+		_, secret, _ := parseGateway(token)
+		c.sawGateway(name)
+		uc.Audience, uc.Name = GatewaysAccount, gatewayUser(name, secret)
 		uc.Permissions = gatewayPermissions(name)
 	case token != "":
 		if c.CheckKey == nil {

@@ -12,8 +12,9 @@ import (
 
 // Subjects of the system account that account LEDGER imports (accounts.conf).
 const (
-	disconnectSubject = "$SYS.ACCOUNT.CLIENTS.DISCONNECT"
-	connzSubject      = "$SYS.REQ.ACCOUNT.CLIENTS.CONNZ"
+	disconnectSubject   = "$SYS.ACCOUNT.CLIENTS.DISCONNECT"
+	connzSubject        = "$SYS.REQ.ACCOUNT.CLIENTS.CONNZ"
+	gatewayConnzSubject = "$SYS.REQ.ACCOUNT.GATEWAYS.CONNZ"
 )
 
 // connzPage is how many connections one server lists per answer: with
@@ -53,31 +54,16 @@ func (c *Callout) Sweep(ctx context.Context) error {
 		return fmt.Errorf("callout not open")
 	}
 	started := time.Now()
-	open := map[conn]bool{}
-	answered := map[string]bool{} // servers that listed their connections
 	var stale []conn
 	users := map[conn]string{} // the user names of stale
-	for offset := 0; ; offset += connzPage {
-		pages, err := c.connz(ctx, offset, len(answered))
-		if err != nil {
-			return err
+	open, answered, err := c.list(ctx, connzSubject, func(cn conn, user string) {
+		if keyID, tag, ok := keyledger.ParseConnectionUser(user); ok && !c.Holds(keyID, tag) {
+			stale = append(stale, cn)
+			users[cn] = user
 		}
-		more := false
-		for _, p := range pages {
-			answered[p.ServerID] = true
-			for _, ci := range p.Conns {
-				cn := conn{p.ServerID, ci.CID}
-				open[cn] = true
-				if keyID, tag, ok := keyledger.ParseConnectionUser(ci.User); ok && !c.Holds(keyID, tag) {
-					stale = append(stale, cn)
-					users[cn] = ci.User
-				}
-			}
-			more = more || p.Offset+len(p.Conns) < p.Total && len(p.Conns) > 0
-		}
-		if !more {
-			break
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if len(stale) > 0 && c.CatchUp != nil {
 		if err := c.CatchUp(ctx); err != nil {
@@ -95,6 +81,32 @@ func (c *Callout) Sweep(ctx context.Context) error {
 	}
 	c.forgetGone(ctx, open, answered, started)
 	return nil
+}
+
+// list pages through the open connections that every server lists on
+// subject (a $SYS.REQ.ACCOUNT.<account>.CONNZ), calling fn for each, and
+// returns them with the servers that answered.
+func (c *Callout) list(ctx context.Context, subject string, fn func(cn conn, user string)) (open map[conn]bool, answered map[string]bool, err error) {
+	open, answered = map[conn]bool{}, map[string]bool{}
+	for offset := 0; ; offset += connzPage {
+		pages, err := c.ask(ctx, subject, fmt.Appendf(nil, `{"auth":true,"offset":%d,"limit":%d}`, offset, connzPage), len(answered))
+		if err != nil {
+			return nil, nil, err
+		}
+		more := false
+		for _, p := range pages {
+			answered[p.ServerID] = true
+			for _, ci := range p.Conns {
+				cn := conn{p.ServerID, ci.CID}
+				open[cn] = true
+				fn(cn, ci.User)
+			}
+			more = more || p.Offset+len(p.Conns) < p.Total && len(p.Conns) > 0
+		}
+		if !more {
+			return open, answered, nil
+		}
+	}
 }
 
 // forgetGone forgets the tracked connections, authorized before the sweep
@@ -129,7 +141,7 @@ const maxGoneChecks = 256
 // gone asks every server for connection cn.cid and reports whether cn's
 // server answered that it has no such open connection.
 func (c *Callout) gone(ctx context.Context, cn conn, servers int) (bool, error) {
-	pages, err := c.ask(ctx, fmt.Appendf(nil, `{"cid":%d}`, cn.cid), servers)
+	pages, err := c.ask(ctx, connzSubject, fmt.Appendf(nil, `{"cid":%d}`, cn.cid), servers)
 	if err != nil {
 		return false, err
 	}
@@ -152,23 +164,17 @@ type connzAnswer struct {
 	} `json:"connections"`
 }
 
-// connz asks every server for a page of its CLIENTS connections, and
+// ask sends one connection-list request on subject to every server, and
 // gathers the answers until servers have answered or, not knowing how many
 // there are (servers is 0), until none has for connzQuiet.
-func (c *Callout) connz(ctx context.Context, offset, servers int) ([]connzAnswer, error) {
-	return c.ask(ctx, fmt.Appendf(nil, `{"auth":true,"offset":%d,"limit":%d}`, offset, connzPage), servers)
-}
-
-// ask sends one connection-list request to every server and gathers the
-// answers, as connz says.
-func (c *Callout) ask(ctx context.Context, req []byte, servers int) ([]connzAnswer, error) {
+func (c *Callout) ask(ctx context.Context, subject string, req []byte, servers int) ([]connzAnswer, error) {
 	inbox := c.nc.NewRespInbox()
 	sub, err := c.nc.SubscribeSync(inbox)
 	if err != nil {
 		return nil, err
 	}
 	defer sub.Unsubscribe()
-	if err := c.nc.PublishRequest(connzSubject, inbox, req); err != nil {
+	if err := c.nc.PublishRequest(subject, inbox, req); err != nil {
 		return nil, err
 	}
 	var pages []connzAnswer
@@ -182,7 +188,7 @@ func (c *Callout) ask(ctx context.Context, req []byte, servers int) ([]connzAnsw
 				break // no more servers
 			}
 			if len(pages) == 0 {
-				return nil, fmt.Errorf("listing connections: no server answered on %s (do the servers run this version's accounts.conf? without it keyledger cannot list connections, nor learn when they close): %w", connzSubject, err)
+				return nil, fmt.Errorf("listing connections: no server answered on %s (do the servers run this version's accounts.conf? without it keyledger cannot list connections, nor learn when they close): %w", subject, err)
 			}
 			return nil, fmt.Errorf("listing connections: %w", err)
 		}

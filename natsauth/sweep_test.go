@@ -28,7 +28,7 @@ type calloutServer struct {
 	valid   map[string]string // key ID → tag of its current secret
 }
 
-func newCalloutServer(tb testing.TB) *calloutServer {
+func newCalloutServer(tb testing.TB, configure ...func(*Callout)) *calloutServer {
 	tb.Helper()
 	keys, err := LoadOrCreateKeys(tb.TempDir())
 	if err != nil {
@@ -48,12 +48,12 @@ func newCalloutServer(tb testing.TB) *calloutServer {
 		tb.Fatal("nats-server not ready")
 	}
 	tb.Cleanup(ns.Shutdown)
-	return openCallout(tb, keys, ns.ClientURL())
+	return openCallout(tb, keys, ns.ClientURL(), configure...)
 }
 
 // newCalloutCluster is newCalloutServer on a 3-node cluster, the callout
 // connected to the first node; urls are the nodes' client URLs.
-func newCalloutCluster(tb testing.TB) (*calloutServer, []string) {
+func newCalloutCluster(tb testing.TB, configure ...func(*Callout)) (*calloutServer, []string) {
 	tb.Helper()
 	keys, err := LoadOrCreateKeys(tb.TempDir())
 	if err != nil {
@@ -70,10 +70,10 @@ func newCalloutCluster(tb testing.TB) (*calloutServer, []string) {
 	for _, n := range nodes {
 		urls = append(urls, n.ClientURL())
 	}
-	return openCallout(tb, keys, urls[0]), urls
+	return openCallout(tb, keys, urls[0], configure...), urls
 }
 
-func openCallout(tb testing.TB, keys *Keys, url string) *calloutServer {
+func openCallout(tb testing.TB, keys *Keys, url string, configure ...func(*Callout)) *calloutServer {
 	tb.Helper()
 	pub, _ := keys.Service.PublicKey()
 	nc, err := nats.Connect(url, nats.Nkey(pub, keys.Service.Sign))
@@ -93,6 +93,9 @@ func openCallout(tb testing.TB, keys *Keys, url string) *calloutServer {
 		return &Identity{KeyID: keyID, Owner: "01KA0000000000000000000000"}, nil
 	}
 	c.Holds = s.holds
+	for _, f := range configure {
+		f(c)
+	}
 	if err := c.Open(nc); err != nil {
 		tb.Fatal(err)
 	}

@@ -26,6 +26,8 @@ const serverUsage = `Server:
       Write a gateway's read-only NATS credential (the event stream and notifications).
   keyledger gateway-credentials --from FILE [--data DIR]
       Let this instance accept a gateway credential another instance made (every instance needs each).
+  keyledger gateway-credentials --withdraw NAME [--data DIR]
+      Withdraw a gateway's credential; a running server closes its open connections (do it on every instance).
   keyledger nats-keys --out DIR
       Write the keys a NATS cluster and keyledger share (deploy/nats, docker compose).
   keyledger admin recover [--data DIR]

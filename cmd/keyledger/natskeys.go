@@ -81,6 +81,8 @@ func gatewayCredentials(ctx context.Context, args []string, stdout, stderr io.Wr
 	out := fs.String("out", "", "file to write the credential to (default: DATA/gateway-NAME.token)")
 	from := fs.String("from", "", "instead of making a credential, let this instance accept the one in `FILE`, "+
 		"made by another instance: every instance that answers the callout needs each gateway's")
+	withdraw := fs.String("withdraw", "", "withdraw the credential of gateway `NAME`: its next connection is refused, "+
+		"and a running server closes the open ones within about a second (do it on every instance)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	} else if err != nil {
@@ -88,6 +90,9 @@ func gatewayCredentials(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 	if *from != "" {
 		return addGatewayCredential(*data, *from, *name, stdout, stderr)
+	}
+	if *withdraw != "" {
+		return withdrawGatewayCredential(*data, *withdraw, stdout, stderr)
 	}
 	if *out == "" {
 		*out = filepath.Join(*data, "gateway-"+*name+".token")
@@ -134,5 +139,24 @@ func addGatewayCredential(data, file, name string, stdout, stderr io.Writer) int
 		return 1
 	}
 	fmt.Fprintf(stdout, "gateway credential %q from %s added to %s\n", got, file, data)
+	return 0
+}
+
+// withdrawGatewayCredential is gateway-credentials --withdraw.
+func withdrawGatewayCredential(data, name string, stdout, stderr io.Writer) int {
+	if _, err := os.Stat(data); err != nil {
+		fmt.Fprintln(stderr, "keyledger: --data:", err)
+		return 1
+	}
+	changed, err := natsauth.WithdrawGatewayCredential(data, name)
+	if err != nil {
+		fmt.Fprintln(stderr, "keyledger:", err)
+		return 1
+	}
+	if !changed {
+		fmt.Fprintf(stdout, "gateway credential %q was already withdrawn in %s\n", name, data)
+		return 0
+	}
+	fmt.Fprintf(stdout, "gateway credential %q withdrawn in %s: a running server closes its connections within about a second; withdraw it on every other instance too\n", name, data)
 	return 0
 }

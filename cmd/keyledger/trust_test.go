@@ -215,6 +215,37 @@ func TestGatewayCredentialOnEveryInstance(t *testing.T) {
 	}
 }
 
+// TestWithdrawnGatewayIsCutOff: an operator withdraws a leaked gateway
+// credential with gateway-credentials --withdraw while the thief is
+// connected and reading notifications. The server closes that connection
+// within seconds, and the credential connects no more.
+func TestWithdrawnGatewayIsCutOff(t *testing.T) {
+	m := run(t, newMain(t.TempDir(), nil))
+	tok := gatewayToken(t, m, "leaked")
+	thief := connectAs(t, m, tok, nats.NoReconnect())
+	if _, err := thief.SubscribeSync("keyledger.notify.>"); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := Run(context.Background(), []string{"gateway-credentials", "--data", m.DataDir, "--withdraw", "leaked"}, &out, &errOut); code != 0 {
+		t.Fatalf("--withdraw: %d %s", code, errOut.String())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !thief.IsClosed() {
+		if time.Now().After(deadline) {
+			t.Fatal("the withdrawn gateway is still connected after 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if nc, err := nats.Connect(m.ClientURL(), natsauth.ConnectOptions(tok)...); err == nil {
+		nc.Close()
+		t.Fatal("the withdrawn credential connected again")
+	}
+	if code := Run(context.Background(), []string{"gateway-credentials", "--data", m.DataDir, "--withdraw", "nobody"}, &out, &errOut); code == 0 {
+		t.Fatal("withdrawing a gateway that has no credential succeeded")
+	}
+}
+
 // TestRefusedNATSConnectionsAreAudited: a NATS connection with a wrong
 // secret for a real key, or with a revoked key, is an AccessDenied against
 // that key, as an HTTP call would be: no actor, the client's address and
