@@ -272,7 +272,7 @@ func Decode(body []byte, v any) error {
 	if name, ok := strictjson.DuplicateField(body); ok {
 		return keyledger.Errorf(keyledger.EInvalid, "field %s appears twice in one object", fieldName(`"`+name+`"`))
 	}
-	return nil
+	return checkTimes(v)
 }
 
 // invalidUTF8At returns the offset of body's first byte that is not UTF-8.

@@ -48,6 +48,9 @@ func (s *Service) pointInTime(ctx context.Context, asOf string) (uint64, time.Ti
 	if err != nil {
 		return 0, time.Time{}, keyledger.Errorf(keyledger.EInvalid, "as_of: %s is neither an RFC 3339 time such as 2026-01-02T15:04:05Z nor seq:N", keyledger.Quote(asOf))
 	}
+	if err := checkTime("as_of", t); err != nil {
+		return 0, time.Time{}, err
+	}
 	if t.After(s.Now()) {
 		return 0, time.Time{}, keyledger.Errorf(keyledger.EInvalid, "as_of: %s is in the future", t.UTC().Format(time.RFC3339))
 	}

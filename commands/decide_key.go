@@ -129,6 +129,12 @@ func issueExpiry(s keyledger.Settings, c IssueKey, now time.Time) (*time.Time, e
 	if exp.Before(now.Add(time.Minute)) {
 		return nil, keyledger.Errorf(keyledger.EInvalid, "%s: must be at least one minute from now", field)
 	}
+	if limit := now.AddDate(keyledger.MaxPeriodYears, 0, 0); exp.After(limit) {
+		// A NATS user's expiry is a duration from now: past about 292
+		// years it overflows, and the key could not connect.
+		return nil, keyledger.Errorf(keyledger.EInvalid, "%s: at most %d years from now (latest %s); for no expiry give expires_in never",
+			field, keyledger.MaxPeriodYears, limit.Format(time.RFC3339))
+	}
 	if s.MaxExpiry != keyledger.Never {
 		p, err := parsePeriodField("max_expiry", s.MaxExpiry)
 		if err != nil {

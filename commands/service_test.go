@@ -415,3 +415,47 @@ func TestDeveloperSeesOnlyOwnKeys(t *testing.T) {
 		t.Fatalf("developer sees %d keys, want their 1", len(page.Keys))
 	}
 }
+
+// TestTimesPastYear9999Refused: 9999-12-31T23:00:00-05:00 is valid RFC
+// 3339 but year 10000 in UTC, and compared as text it sorted before every
+// stored time: "created after" it matched every key, so a revoke by
+// lineage would have revoked them all. Every such time, and one before
+// year 1, is invalid, and nothing is revoked or stored; an expiry past
+// 100 years is refused too (a NATS user could not carry it).
+func TestTimesPastYear9999Refused(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	_, devToken := l.developer(t, "dev")
+	never := true
+	if _, err := l.svc.SetSettings(ctx, l.admin, "", commands.SetSettings{MaxExpiry: ptr("never"), Enabled: &never}); err != nil {
+		t.Fatal(err)
+	}
+	before := l.lastSeq(t)
+	const late, early = "9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+23:59"
+	for _, tc := range []struct {
+		ep, token, body string
+	}{
+		{"cmd.key.revoke_matching", l.token, `{"created_after":"` + late + `","reason":"x"}`},
+		{"cmd.key.revoke_matching", l.token, `{"created_before":"` + early + `","reason":"x"}`},
+		{"cmd.key.revoke_matching", l.token, `{"owner":"dev","used_from":"10.0.0.0/8","used_since":"` + late + `","reason":"x"}`},
+		{"query.keys", l.token, `{"expires_before":"` + late + `"}`},
+		{"query.keys", l.token, `{"created_after":"` + early + `"}`},
+		{"query.keys", l.token, `{"as_of":"0000-01-01T00:00:00+23:59"}`},
+		{"query.audit", l.token, `{"since":"` + late + `"}`},
+		{"query.audit", l.token, `{"until":"` + early + `"}`},
+		{"cmd.key.issue", devToken, `{"name":"y","expires_at":"9999-12-31T23:59:59-23:59"}`},
+		{"cmd.key.issue", devToken, `{"name":"y","expires_at":"9999-12-31T23:59:59Z"}`},
+		{"cmd.key.issue", devToken, `{"name":"y","expires_at":"2300-01-01T00:00:00Z"}`},
+	} {
+		_, err := l.svc.Call(ctx, endpointNamed(t, tc.ep), "Bearer "+tc.token, "", []byte(tc.body))
+		if keyledger.ErrorCode(err) != keyledger.EInvalid {
+			t.Errorf("%s %s: %v, want invalid", tc.ep, tc.body, err)
+		}
+	}
+	if changes := l.changesSince(t, before); len(changes) > 0 {
+		t.Fatalf("stored %d events: %v", len(changes), changes)
+	}
+	if _, err := l.svc.Call(ctx, endpointNamed(t, "cmd.key.issue"), "Bearer "+devToken, "", []byte(`{"name":"y","expires_at":"2100-01-01T00:00:00Z"}`)); err != nil {
+		t.Fatalf("an expiry 74 years out: %v", err)
+	}
+}
