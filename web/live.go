@@ -32,6 +32,10 @@ type Notice struct {
 const (
 	// MaxLiveStreams is how many GET /v1/live streams one server holds open.
 	MaxLiveStreams = 256
+	// MaxLiveStreamsPerUser is how many of them one user holds, with any
+	// of their keys (a console in a few tabs): no one caller takes every
+	// slot and leaves the admins' consoles without live updates.
+	MaxLiveStreamsPerUser = 8
 	// LiveHeartbeat is how often an idle stream sends a comment line; the
 	// caller's token is checked again each time.
 	LiveHeartbeat = 20 * time.Second
@@ -58,11 +62,11 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		writeError(w, keyledger.Errorf(keyledger.EForbidden, "your roles allow no queries"))
 		return
 	}
-	if !s.streams.acquire() {
-		writeError(w, keyledger.Errorf(keyledger.EUnavailable, "too many live streams; try again later"))
+	if err := s.streams.acquire(a.UserID); err != nil {
+		writeError(w, err)
 		return
 	}
-	defer s.streams.release()
+	defer s.streams.release(a.UserID)
 	everyone := a.Is(keyledger.RoleAdmin) || a.Is(keyledger.RoleAuditor)
 	notices := make(chan Notice, liveBuffer)
 	overflow := make(chan struct{}, 1)
@@ -158,29 +162,46 @@ func (s *Server) authenticate(ctx context.Context, bearer string) (commands.Acto
 	return s.Service.Authenticate(ctx, bearer)
 }
 
-// liveStreams bounds the open streams and ends them at shutdown, so that
-// they do not hold Shutdown until its deadline. The zero value is ready.
+// liveStreams bounds the open streams, in all and per user, and ends them
+// at shutdown, so that they do not hold Shutdown until its deadline. The
+// zero value is ready.
 type liveStreams struct {
 	once, endOnce sync.Once
-	slots, end    chan struct{}
+	end           chan struct{}
+	mu            sync.Mutex
+	open          int
+	byUser        map[string]int
 }
 
 func (l *liveStreams) init() {
-	l.once.Do(func() { l.slots, l.end = make(chan struct{}, MaxLiveStreams), make(chan struct{}) })
+	l.once.Do(func() { l.end, l.byUser = make(chan struct{}), map[string]int{} })
 }
 
-// acquire takes a slot, reporting false when every slot is taken.
-func (l *liveStreams) acquire() bool {
+// acquire takes a slot for user, or says why not.
+func (l *liveStreams) acquire(user string) error {
 	l.init()
-	select {
-	case l.slots <- struct{}{}:
-		return true
-	default:
-		return false
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.byUser[user] >= MaxLiveStreamsPerUser:
+		return keyledger.Errorf(keyledger.ELimitReached, "you have %d live streams open, the most one user may; close one (a console tab) first", l.byUser[user])
+	case l.open >= MaxLiveStreams:
+		return keyledger.Errorf(keyledger.EUnavailable, "too many live streams; try again later")
+	}
+	l.open++
+	l.byUser[user]++
+	return nil
+}
+
+// release gives back a slot of user's.
+func (l *liveStreams) release(user string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open--
+	if l.byUser[user]--; l.byUser[user] <= 0 {
+		delete(l.byUser, user)
 	}
 }
-
-func (l *liveStreams) release() { <-l.slots }
 
 // done is closed once the server shuts down.
 func (l *liveStreams) done() <-chan struct{} {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyledger/keyledger/web"
 )
 
 // liveNotice is one event of GET /v1/live as a client reads it.
@@ -198,4 +200,42 @@ func TestWhoamiNamesTheCaller(t *testing.T) {
 		}
 		api[map[string]any](t, m, root, "cmd.user.deactivate", `{"user_id":"`+u.UserID+`"}`)
 	}
+}
+
+// TestOneUserCannotTakeEveryLiveStream: a developer who opens live streams
+// and never reads them, with two keys, holds at most
+// web.MaxLiveStreamsPerUser; the next is limit_reached, and the admin's
+// console still gets its stream.
+func TestOneUserCannotTakeEveryLiveStream(t *testing.T) {
+	m := MustRunMain(t, "")
+	root := adminToken(t, m)
+	type user struct {
+		ID string `json:"user_id"`
+	}
+	type key struct {
+		Token string `json:"token"`
+	}
+	api[map[string]any](t, m, root, "cmd.settings.set", `{"enabled":true}`)
+	alice := api[user](t, m, root, "cmd.user.register", `{"name":"alice","kind":"person","roles":["developer"]}`)
+	keys := []key{
+		api[key](t, m, root, "cmd.key.issue", `{"owner":"`+alice.ID+`","name":"one"}`),
+		api[key](t, m, root, "cmd.key.issue", `{"owner":"`+alice.ID+`","name":"two"}`),
+	}
+	for i := range web.MaxLiveStreamsPerUser {
+		openLive(t, m, keys[i%2].Token)
+	}
+	for _, k := range keys {
+		req, _ := http.NewRequest("GET", m.HTTPURL()+"/v1/live", nil)
+		req.Header.Set("Authorization", "Bearer "+k.Token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "limit_reached") {
+			t.Fatalf("stream %d of one user: %s %s", web.MaxLiveStreamsPerUser+1, res.Status, b)
+		}
+	}
+	openLive(t, m, root)
 }
