@@ -23,19 +23,17 @@ func VerifyHandler(x *verifier.Index, authorize verifier.Authorize) micro.Handle
 			// The verify import shares no identity (it costs every
 			// verification): the caller's address is unknown here.
 			if err := authorize(r.Headers().Get(HeaderAuthorization), netip.Addr{}); err != nil {
-				code := keyledger.ErrorCode(err)
-				_ = r.Error(strconv.Itoa(keyledger.HTTPStatus(code)), keyledger.ErrorMessage(err), keyledger.ErrorJSON(err))
+				verifyError(r, err)
 				return
 			}
 		}
 		if len(r.Data()) > verifier.MaxRequest { // as over HTTP
-			err := keyledger.Errorf(keyledger.EInvalid, "body: larger than %d bytes", verifier.MaxRequest)
-			_ = r.Error("400", keyledger.ErrorMessage(err), keyledger.ErrorJSON(err))
+			verifyError(r, keyledger.Errorf(keyledger.EInvalid, "body: larger than %d bytes", verifier.MaxRequest))
 			return
 		}
 		req, err := verifier.DecodeRequest(r.Data())
 		if err != nil {
-			_ = r.Error("400", keyledger.ErrorMessage(err), keyledger.ErrorJSON(err))
+			verifyError(r, err)
 			return
 		}
 		res := x.Verify(req.Key, req.Scope, req.IP)
@@ -44,4 +42,15 @@ func VerifyHandler(x *verifier.Index, authorize verifier.Authorize) micro.Handle
 		_ = r.Respond(*buf) // Respond has copied the bytes when it returns
 		verifyBuffers.Put(buf)
 	})
+}
+
+// verifyError refuses a verification. As for every other endpoint (see
+// ServeNATS), the description micro keeps for $SRV.STATS is the code
+// alone: the message can quote what the caller sent (a token given as a
+// field name) or name another key, and anyone may read the stats; the
+// caller's message is in the body.
+func verifyError(r micro.Request, err error) {
+	code := keyledger.ErrorCode(err)
+	_ = r.Error(strconv.Itoa(keyledger.HTTPStatus(code)), code, keyledger.ErrorJSON(err),
+		micro.WithHeaders(micro.Headers{"Keyledger-Error-Code": []string{code}}))
 }

@@ -433,3 +433,31 @@ func TestWatchTellsAClientOnlyWhichKeyEnded(t *testing.T) {
 		t.Errorf("a client was told more than which key ended: %q", out.String())
 	}
 }
+
+// TestVerifyErrorsStayOutOfServiceStats: anyone may read keyledger's
+// micro stats ($SRV.STATS). A verification refused for its body, here a
+// token sent as a field name and a long text of the caller's choosing,
+// shows there as its code alone.
+func TestVerifyErrorsStayOutOfServiceStats(t *testing.T) {
+	m := MustRunMain(t, "")
+	token := adminToken(t, m)
+	nc := connectAs(t, m, token)
+	planted := strings.Repeat("visit evil.example ", 100)
+	for _, body := range []string{`{"` + token + `":1}`, `{"` + planted + `":1}`} {
+		if _, err := nc.Request("keyledger.verify", []byte(body), 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // micro counts a request once its handler returns
+	reply, err := nc.Request("$SRV.STATS.keyledger", nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := string(reply.Data)
+	if !strings.Contains(stats, `"num_errors":2`) && !strings.Contains(stats, `"num_errors":1`) {
+		t.Fatalf("the refused verifications are not counted: %.500s", stats)
+	}
+	if strings.Contains(stats, token[3:20]) || strings.Contains(stats, "evil.example") {
+		t.Fatalf("the stats repeat what the caller sent: %.500s", stats)
+	}
+}
