@@ -147,7 +147,7 @@ func (s *Service) Bootstrap(ctx context.Context, save func(token string) error) 
 	m := events.Meta{At: s.Now(), Actor: System.UserID, CommandID: "bootstrap"}
 	evs := []events.Event{
 		&events.UserRegistered{Meta: m, UserID: userID, Name: "admin", Kind: keyledger.KindPerson, Roles: []string{keyledger.RoleAdmin}},
-		&events.KeyIssued{Meta: m, KeyID: keyID, Owner: userID, Name: "bootstrap", Description: "created at first start; never expires",
+		&events.KeyIssued{Meta: m, KeyID: keyID, Owner: userID, Name: "bootstrap", Description: "created at first start; no expiry date, but inactivity_expiry applies",
 			SecretHash: hash},
 	}
 	seq, err := s.Store.Append(ctx, events.SubjectAll, 0, "bootstrap", evs)

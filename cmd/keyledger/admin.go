@@ -118,8 +118,15 @@ func settingsSet(fs *flag.FlagSet) runFunc {
 			return usageError("give at least one of --enabled, --max-expiry, --default-expiry, --inactivity-expiry, --max-active-keys")
 		}
 		var s keyledger.Settings
-		if err := cl.call(ctx, "cmd.settings.set", c, &s); err != nil || cl.json {
+		if err := cl.call(ctx, "cmd.settings.set", c, &s); err != nil {
 			return err
+		}
+		if c.InactivityExpiry != nil && s.InactivityExpiry != "none" {
+			fmt.Fprintf(cl.stderr, "note: inactivity_expiry %s applies to every key now, admin keys and the bootstrap key too: "+
+				"one unused that long expires (`keyledger admin recover` on the server's host if no admin key is left)\n", s.InactivityExpiry)
+		}
+		if cl.json {
+			return nil
 		}
 		printSettings(cl, s)
 		return nil

@@ -124,7 +124,7 @@ var subcommands = []subcommand{
 	{
 		name: "settings set", flags: settingsSet,
 		args:    "[--enabled=true|false] [--max-expiry P1D..P365D|never] [--default-expiry P1D..P365D|never] [--inactivity-expiry P1D..P3650D|none] [--max-active-keys 1..1000]",
-		summary: "Change any part of the key policy; keys already issued keep their expiry.",
+		summary: "Change any part of the key policy. Keys already issued keep their expiry; --inactivity-expiry applies to every key at once, admin keys too.",
 		examples: []string{
 			"settings set --enabled --max-expiry P180D --default-expiry P90D",
 			"settings set --inactivity-expiry P30D --max-active-keys 20",

@@ -435,3 +435,21 @@ func TestKeyInboxIsWhatNATSLetsTheTokenUse(t *testing.T) {
 		t.Fatal("the regenerated key's inbox prefix is the old one")
 	}
 }
+
+// TestInactivityPolicySaysItReachesAdminKeys: inactivity expiry applies
+// to every key at once, the bootstrap admin key's too; an admin setting it
+// is told so, and how to get back in.
+func TestInactivityPolicySaysItReachesAdminKeys(t *testing.T) {
+	m := MustRunMain(t, "")
+	admin := filepath.Join(m.DataDir, "admin.token")
+	_, errOut, code := cli(t, m, admin, "settings", "set", "--inactivity-expiry", "P30D")
+	if code != 0 || !strings.Contains(errOut, "bootstrap key too") || !strings.Contains(errOut, "admin recover") {
+		t.Fatalf("settings set --inactivity-expiry: exit %d, %q", code, errOut)
+	}
+	if _, errOut, _ := cli(t, m, admin, "settings", "set", "--max-active-keys", "5"); errOut != "" {
+		t.Fatalf("a change that is not the inactivity policy warned: %q", errOut)
+	}
+	if _, errOut, _ := cli(t, m, admin, "settings", "set", "--inactivity-expiry", "none"); errOut != "" {
+		t.Fatalf("turning the inactivity policy off warned: %q", errOut)
+	}
+}

@@ -29,7 +29,7 @@ export async function render(section) {
       h('p', { class: 'hint', text: 'While disabled, nobody can create or regenerate keys.' }),
       h('p', { class: 'field-error', dataset: { errorFor: 'enabled' }, hidden: true })),
     max.wrap, def.wrap, idle.wrap, perUser.wrap,
-    h('p', { class: 'hint', text: 'Changes apply to keys created afterwards; existing keys keep the expiry they were created with.' }),
+    h('p', { class: 'hint', text: 'Max and default expiry apply to keys created afterwards: existing keys keep the expiry they were created with. Inactivity expiry applies to every key at once, admin keys and the first admin\'s too.' }),
     h('div', { class: 'actions' }, save), stamp);
   section.append(h('div', { class: 'page-head' }, h('h1', { text: 'Settings' })), form);
   form.addEventListener('submit', (e) => {
