@@ -15,11 +15,17 @@ type AuditEntry struct {
 	// ActorKey the key ID they authenticated with.
 	Actor    string `json:"actor"`
 	ActorKey string `json:"actor_key,omitempty"`
+	// ActorName and OwnerName are the names of Actor and Owner, when they
+	// name users (user names are unique among active users, and never
+	// change). They are looked up when the entry is read: the stored
+	// event, and the log's leaf, hold only the IDs.
+	ActorName string `json:"actor_name,omitempty"`
 	// Action is "key.issued", "key.renamed", "key.revoked", "user.registered",
 	// "settings.changed", "audit.checkpoint", ….
-	Action string `json:"action"`
-	KeyID  string `json:"key_id,omitempty"`
-	Owner  string `json:"owner,omitempty"`
+	Action    string `json:"action"`
+	KeyID     string `json:"key_id,omitempty"`
+	Owner     string `json:"owner,omitempty"`
+	OwnerName string `json:"owner_name,omitempty"`
 	// Detail is what the action changed: a key's policy when issued, before
 	// and after for renames, roles and settings, the reason for an end.
 	Detail json.RawMessage `json:"detail,omitempty"`
@@ -64,9 +70,12 @@ type AuditReceipt struct {
 // audit entry about it, oldest first (issue and policy, renames, refused
 // attempts, its end), and its use per hour.
 type KeyTrace struct {
-	KeyID   string        `json:"key_id"`
-	Owner   string        `json:"owner"`
-	Entries []*AuditEntry `json:"entries"`
+	KeyID string `json:"key_id"`
+	// KeyName is the key's name now (its entries say what it was before).
+	KeyName   string        `json:"key_name,omitempty"`
+	Owner     string        `json:"owner"`
+	OwnerName string        `json:"owner_name,omitempty"`
+	Entries   []*AuditEntry `json:"entries"`
 	// Usage is the key's verifications per UTC hour, oldest first, over
 	// its most recent hours of use (TraceUsageHours unless asked for up
 	// to MaxTraceUsageHours); hours without use are left out. It reaches

@@ -13,25 +13,31 @@ const (
 // Key is the read model of one API key, as queries return it. It never holds
 // a secret; Token is set only in the reply that creates a secret.
 type Key struct {
-	ID                 string     `json:"key_id"`
-	Owner              string     `json:"owner"`
-	OwnerName          string     `json:"owner_name,omitempty"`
-	Name               string     `json:"name"`
-	Description        string     `json:"description"`
-	Scopes             []string   `json:"scopes"`
-	AllowedCIDRs       []string   `json:"allowed_cidrs"`
-	RateLimit          *RateLimit `json:"rate_limit,omitempty"`
-	Status             string     `json:"status"`
-	CreatedAt          time.Time  `json:"created_at"`
-	CreatedBy          string     `json:"created_by"`
+	ID           string     `json:"key_id"`
+	Owner        string     `json:"owner"`
+	OwnerName    string     `json:"owner_name,omitempty"`
+	Name         string     `json:"name"`
+	Description  string     `json:"description"`
+	Scopes       []string   `json:"scopes"`
+	AllowedCIDRs []string   `json:"allowed_cidrs"`
+	RateLimit    *RateLimit `json:"rate_limit,omitempty"`
+	Status       string     `json:"status"`
+	CreatedAt    time.Time  `json:"created_at"`
+	CreatedBy    string     `json:"created_by"`
+	// CreatedByName, RevokedByName and DeletedByName are those users'
+	// names, in the answer to one key (query.key), for an admin or an
+	// auditor, or when the user is the caller.
+	CreatedByName      string     `json:"created_by_name,omitempty"`
 	ExpiresAt          *time.Time `json:"expires_at"`
 	EffectiveExpiresAt *time.Time `json:"effective_expires_at"`
 	LastUsedAt         *time.Time `json:"last_used_at"`
 	RevokedAt          *time.Time `json:"revoked_at"`
-	RevokedBy          string     `json:"revoked_by,omitempty"`    // user ID of who revoked it
+	RevokedBy          string     `json:"revoked_by,omitempty"` // user ID of who revoked it
+	RevokedByName      string     `json:"revoked_by_name,omitempty"`
 	RevokeReason       string     `json:"revoke_reason,omitempty"` // as given at revoke
 	DeletedAt          *time.Time `json:"deleted_at"`
-	DeletedBy          string     `json:"deleted_by,omitempty"`    // user ID of who deleted it
+	DeletedBy          string     `json:"deleted_by,omitempty"` // user ID of who deleted it
+	DeletedByName      string     `json:"deleted_by_name,omitempty"`
 	DeleteReason       string     `json:"delete_reason,omitempty"` // deleted, or with the owner's keys, or owner deactivated
 	UpdatedAt          time.Time  `json:"updated_at"`
 	Token              string     `json:"token,omitempty"`

@@ -32,6 +32,8 @@ type Settings struct {
 	MaxActiveKeysPerUser int        `json:"max_active_keys_per_user"`
 	UpdatedAt            *time.Time `json:"updated_at,omitempty"`
 	UpdatedBy            string     `json:"updated_by,omitempty"`
+	// UpdatedByName is UpdatedBy's user name, looked up when read.
+	UpdatedByName string `json:"updated_by_name,omitempty"`
 }
 
 // DefaultSettings is the policy before an admin changes anything: keys are

@@ -96,9 +96,13 @@ type empty struct{}
 func Endpoints() []Endpoint {
 	admin, dev, auditor := keyledger.RoleAdmin, keyledger.RoleDeveloper, keyledger.RoleAuditor
 	return []Endpoint{
-		endpoint("cmd.settings.set", (*Service).SetSettings).allow(admin),
+		endpoint("cmd.settings.set", func(s *Service, ctx context.Context, a Actor, cmdID string, c SetSettings) (keyledger.Settings, error) {
+			st, err := s.SetSettings(ctx, a, cmdID, c)
+			return s.namedSettings(ctx, a, st, err)
+		}).allow(admin),
 		endpoint("query.settings", func(s *Service, ctx context.Context, a Actor, _ string, _ empty) (keyledger.Settings, error) {
-			return s.Settings(ctx, a)
+			st, err := s.Settings(ctx, a)
+			return s.namedSettings(ctx, a, st, err)
 		}).allow(admin, dev, auditor),
 		endpoint("cmd.user.register", (*Service).RegisterUser).allow(admin),
 		endpoint("cmd.user.roles", (*Service).ChangeRoles).allow(admin),
@@ -120,7 +124,8 @@ func Endpoints() []Endpoint {
 		}).allow(admin, dev, auditor),
 		endpoint("query.audit.suspicious", (*Service).Suspicious).allow(admin, auditor),
 		endpoint("query.key", func(s *Service, ctx context.Context, a Actor, _ string, q keyIDQuery) (*keyledger.Key, error) {
-			return s.KeyAsOf(ctx, a, q.KeyID, q.AsOf)
+			k, err := s.KeyAsOf(ctx, a, q.KeyID, q.AsOf)
+			return s.namedKey(ctx, a, k, err)
 		}).allow(admin, dev, auditor),
 		endpoint("cmd.ops.skip", (*Service).SkipEvent).allow(admin),
 		endpoint("query.audit", func(s *Service, ctx context.Context, a Actor, _ string, f keyledger.AuditFilter) (*keyledger.AuditPage, error) {

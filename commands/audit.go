@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -69,7 +70,14 @@ func (s *Service) AuditList(ctx context.Context, a Actor, f keyledger.AuditFilte
 	if err := s.fresh(ctx); err != nil {
 		return nil, err
 	}
-	return s.Trail.List(ctx, f)
+	page, err := s.Trail.List(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.userNames(ctx).entries(page.Entries); err != nil {
+		return nil, err
+	}
+	return page, nil
 }
 
 // TraceQuery asks for a key's trace; Hours (default
@@ -98,7 +106,21 @@ func (s *Service) AuditTrace(ctx context.Context, a Actor, q TraceQuery) (*keyle
 	if err := s.fresh(ctx); err != nil {
 		return nil, err
 	}
-	return s.Trail.Trace(ctx, q.KeyID, q.Hours)
+	tr, err := s.Trail.Trace(ctx, q.KeyID, q.Hours)
+	if err != nil {
+		return nil, err
+	}
+	names := s.userNames(ctx)
+	if err := names.entries(tr.Entries); err != nil {
+		return nil, err
+	}
+	tr.OwnerName = names.of(tr.Owner)
+	if k, err := s.Read.Key(ctx, tr.KeyID); err == nil {
+		tr.KeyName = k.Name
+	} else if !errors.Is(err, keyledger.ErrNotFound) {
+		return nil, err
+	}
+	return tr, nil
 }
 
 // AuditProve returns a receipt for one event, or for a key's revocation.

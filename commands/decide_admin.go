@@ -182,7 +182,7 @@ func activeUser(o *Owner, id string) error {
 		return keyledger.Errorf(keyledger.ENotFound, "user %s not found", id)
 	}
 	if !o.Active {
-		return keyledger.Errorf(keyledger.EConflict, "user %s is deactivated", id)
+		return keyledger.Errorf(keyledger.EConflict, "user %s is deactivated", o.label())
 	}
 	return nil
 }

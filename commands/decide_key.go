@@ -65,7 +65,7 @@ func DecideIssue(s keyledger.Settings, o *Owner, a Actor, c IssueKey, now time.T
 		return nil, err
 	}
 	if o.NameTaken(c.Name, "", now) {
-		return nil, keyledger.Errorf(keyledger.EConflict, "name: %s already has an active key named %q", o.ID, c.Name)
+		return nil, keyledger.Errorf(keyledger.EConflict, "name: %s already has an active key named %q", o.label(), c.Name)
 	}
 	if err := checkScopes(c.Scopes); err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func DecideIssue(s keyledger.Settings, o *Owner, a Actor, c IssueKey, now time.T
 		return nil, err
 	}
 	if n := o.ActiveKeys(now); n >= s.MaxActiveKeysPerUser {
-		return nil, keyledger.Errorf(keyledger.ELimitReached, "%s already has %d active keys, the most policy allows", o.ID, n)
+		return nil, keyledger.Errorf(keyledger.ELimitReached, "%s already has %d active keys, the most policy allows", o.label(), n)
 	}
 	return []events.Event{&events.KeyIssued{
 		Meta: meta(a, now), KeyID: c.KeyID, Owner: o.ID, Name: c.Name, Description: c.Description,
@@ -178,7 +178,7 @@ func DecideUpdate(o *Owner, a Actor, c UpdateKey, now time.Time) ([]events.Event
 		return nil, nil
 	}
 	if name != k.Name && k.StatusAt(now) == keyledger.StatusActive && o.NameTaken(name, k.ID, now) {
-		return nil, keyledger.Errorf(keyledger.EConflict, "name: %s already has an active key named %q", o.ID, name)
+		return nil, keyledger.Errorf(keyledger.EConflict, "name: %s already has an active key named %q", o.label(), name)
 	}
 	return []events.Event{&events.KeyRenamed{Meta: meta(a, now), KeyID: k.ID, Owner: o.ID, Name: name, Description: desc}}, nil
 }
@@ -224,10 +224,10 @@ func DecideRegenerate(s keyledger.Settings, o *Owner, a Actor, c RegenerateKey, 
 		return nil, keyledger.Errorf(keyledger.EConflict, "key %s expired at %s and expiry never extends; issue a new key", c.KeyID, k.ExpiresAt.Format(time.RFC3339))
 	}
 	if o.NameTaken(k.Name, k.ID, now) {
-		return nil, keyledger.Errorf(keyledger.EConflict, "name: %s already has another active key named %q; rename one first", o.ID, k.Name)
+		return nil, keyledger.Errorf(keyledger.EConflict, "name: %s already has another active key named %q; rename one first", o.label(), k.Name)
 	}
 	if n := o.ActiveKeys(now); n >= s.MaxActiveKeysPerUser {
-		return nil, keyledger.Errorf(keyledger.ELimitReached, "%s already has %d active keys, the most policy allows", o.ID, n)
+		return nil, keyledger.Errorf(keyledger.ELimitReached, "%s already has %d active keys, the most policy allows", o.label(), n)
 	}
 	return []events.Event{&events.KeyRegenerated{Meta: meta(a, now), KeyID: k.ID, Owner: o.ID, SecretHash: c.SecretHash}}, nil
 }

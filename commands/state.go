@@ -57,6 +57,14 @@ type Owner struct {
 	live *liveSet
 }
 
+// label names the owner in messages: "alice (01J…)", or the ID alone.
+func (o *Owner) label() string {
+	if o.Name == "" {
+		return o.ID
+	}
+	return o.Name + " (" + o.ID + ")"
+}
+
 // liveSet is the keys whose recorded status is active, indexed so that the
 // per-owner limits cost the same for an owner of 1,000 keys as of one: a
 // count per name, and the earliest expiry among them. Until that expiry every

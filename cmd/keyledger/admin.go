@@ -179,7 +179,7 @@ func printSettings(cl *client, s keyledger.Settings) {
 	fmt.Fprintf(w, "inactivity_expiry\t%s\n", s.InactivityExpiry)
 	fmt.Fprintf(w, "max_active_keys_per_user\t%d\n", s.MaxActiveKeysPerUser)
 	if s.UpdatedAt != nil {
-		fmt.Fprintf(w, "updated\t%s by %s\n", s.UpdatedAt.Format("2006-01-02 15:04:05Z"), s.UpdatedBy)
+		fmt.Fprintf(w, "updated\t%s by %s\n", s.UpdatedAt.Format("2006-01-02 15:04:05Z"), userLabel(s.UpdatedByName, s.UpdatedBy))
 	}
 	w.Flush()
 }

@@ -49,7 +49,10 @@ func newBoundary(t *testing.T, mod func(*Main)) *boundary {
 		users[name] = u.ID
 	}
 	b.aliceID = users["alice"]
-	for _, u := range decodeJSON[[]struct{ UserID, Name string }](t, mustCLI(t, b.m, b.admin, "user", "list", "--json")) {
+	for _, u := range decodeJSON[[]struct {
+		UserID string `json:"user_id"`
+		Name   string `json:"name"`
+	}](t, mustCLI(t, b.m, b.admin, "user", "list", "--json")) {
 		if u.Name == "admin" {
 			b.adminID = u.UserID
 		}

@@ -380,7 +380,7 @@ func TestAuditTraceShowsUsePerHour(t *testing.T) {
 		t.Fatalf("trace: %+v", tr)
 	}
 	report := mustCLI(t, m, admin, "audit", "trace", k.KeyID)
-	for _, want := range []string{"key " + k.KeyID + ", owner " + tr.Owner, "key.issued", "verifications per hour", "10.0.0.7 ×3, 203.0.113.9 ×2", "2 (2 missing_scope)"} {
+	for _, want := range []string{"key " + k.KeyID + ` "` + tr.KeyName + `", owner ` + tr.OwnerName + " (" + tr.Owner + ")", "key.issued", "verifications per hour", "10.0.0.7 ×3, 203.0.113.9 ×2", "2 (2 missing_scope)"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report lacks %q:\n%s", want, report)
 		}

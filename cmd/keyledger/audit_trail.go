@@ -61,7 +61,7 @@ func auditList(fs *flag.FlagSet) runFunc {
 		if err := cl.call(ctx, "query.audit", f, &page); err != nil || cl.json {
 			return err
 		}
-		printEntries(cl.stdout, page.Entries)
+		printEntries(cl.stdout, page.Entries, false)
 		if page.NextCursor != "" {
 			fmt.Fprintf(cl.stdout, "\nmore: --cursor %s\n", page.NextCursor)
 		}
@@ -87,8 +87,12 @@ func auditTrace(fs *flag.FlagSet) runFunc {
 
 // printTrace prints a key's story, then its use per hour.
 func printTrace(out io.Writer, tr *keyledger.KeyTrace, hours int) {
-	fmt.Fprintf(out, "key %s, owner %s\n\n", tr.KeyID, orDash(tr.Owner))
-	printEntries(out, tr.Entries)
+	fmt.Fprintf(out, "key %s", tr.KeyID)
+	if tr.KeyName != "" {
+		fmt.Fprintf(out, " %q", tr.KeyName)
+	}
+	fmt.Fprintf(out, ", owner %s\n\n", userLabel(tr.OwnerName, tr.Owner))
+	printEntries(out, tr.Entries, true)
 	denied := 0
 	for _, e := range tr.Entries {
 		if e.Action == "key.denied" {
@@ -139,15 +143,44 @@ func sourcesText(sources []keyledger.UsageSource) string {
 	return strings.Join(parts, ", ")
 }
 
-// printEntries prints audit entries as a table; DETAIL is the JSON detail.
-func printEntries(out io.Writer, entries []*keyledger.AuditEntry) {
+// printEntries prints audit entries as a table, users by name where they
+// have one. DETAIL is the JSON detail, cut short past detailWidth (--json
+// gives it whole). A trace (oneKey) leaves out the key and owner columns,
+// which its heading names.
+func printEntries(out io.Writer, entries []*keyledger.AuditEntry, oneKey bool) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "SEQ\tAT\tACTOR\tACTION\tKEY ID\tOWNER\tSOURCE\tDETAIL")
+	if oneKey {
+		fmt.Fprintln(w, "SEQ\tAT\tACTOR\tACTION\tSOURCE\tDETAIL")
+	} else {
+		fmt.Fprintln(w, "SEQ\tAT\tACTOR\tACTION\tKEY ID\tOWNER\tSOURCE\tDETAIL")
+	}
 	for _, e := range entries {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.UTC().Format(time.RFC3339), orDash(e.Actor), e.Action,
-			orDash(e.KeyID), orDash(e.Owner), orDash(e.Source), orDash(string(e.Detail)))
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t", e.Seq, e.At.UTC().Format(time.RFC3339), orDash(nameOr(e.ActorName, e.Actor)), e.Action)
+		if !oneKey {
+			fmt.Fprintf(w, "%s\t%s\t", orDash(e.KeyID), orDash(nameOr(e.OwnerName, e.Owner)))
+		}
+		fmt.Fprintf(w, "%s\t%s\n", orDash(e.Source), orDash(cut(string(e.Detail), detailWidth)))
 	}
 	w.Flush()
+}
+
+// detailWidth is how much of an entry's detail a table shows.
+const detailWidth = 100
+
+// nameOr is a user's name, or their ID when they have none.
+func nameOr(name, id string) string {
+	if name != "" {
+		return name
+	}
+	return id
+}
+
+// cut shortens s to at most n characters, ending it with "…" if cut.
+func cut(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // auditProve and auditReceipt print the receipt JSON check-receipt reads.

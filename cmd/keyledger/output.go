@@ -17,6 +17,18 @@ func when(t *time.Time, none string) string {
 	return t.UTC().Format("2006-01-02 15:04Z")
 }
 
+// userLabel is "alice (01J…)", or the ID alone when the name is not known,
+// or "-" for no one.
+func userLabel(name, id string) string {
+	switch {
+	case id == "":
+		return "-"
+	case name == "":
+		return id
+	}
+	return name + " (" + id + ")"
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -65,23 +77,23 @@ func printKey(out io.Writer, k *keyledger.Key) {
 	if k.Description != "" {
 		fmt.Fprintf(w, "description\t%s\n", k.Description)
 	}
-	fmt.Fprintf(w, "owner\t%s %s\n", k.Owner, k.OwnerName)
+	fmt.Fprintf(w, "owner\t%s\n", userLabel(k.OwnerName, k.Owner))
 	fmt.Fprintf(w, "status\t%s\n", k.Status)
 	fmt.Fprintf(w, "scopes\t%s\n", joinOr(k.Scopes, "-"))
 	fmt.Fprintf(w, "allowed_cidrs\t%s\n", joinOr(k.AllowedCIDRs, "any"))
 	if k.RateLimit != nil {
 		fmt.Fprintf(w, "rate_limit\t%d per %s\n", k.RateLimit.Limit, k.RateLimit.Per)
 	}
-	fmt.Fprintf(w, "created\t%s by %s\n", when(&k.CreatedAt, ""), k.CreatedBy)
+	fmt.Fprintf(w, "created\t%s by %s\n", when(&k.CreatedAt, ""), userLabel(k.CreatedByName, k.CreatedBy))
 	fmt.Fprintf(w, "expires_at\t%s\n", when(k.ExpiresAt, "never"))
 	fmt.Fprintf(w, "effective_expires_at\t%s (with the inactivity policy)\n", when(k.EffectiveExpiresAt, "never"))
 	fmt.Fprintf(w, "last_used_at\t%s\n", when(k.LastUsedAt, "never"))
 	if k.RevokedAt != nil {
-		fmt.Fprintf(w, "revoked_at\t%s by %s\n", when(k.RevokedAt, ""), orDash(k.RevokedBy))
+		fmt.Fprintf(w, "revoked_at\t%s by %s\n", when(k.RevokedAt, ""), userLabel(k.RevokedByName, k.RevokedBy))
 		fmt.Fprintf(w, "revoke_reason\t%s\n", orDash(k.RevokeReason))
 	}
 	if k.DeletedAt != nil {
-		fmt.Fprintf(w, "deleted_at\t%s by %s\n", when(k.DeletedAt, ""), orDash(k.DeletedBy))
+		fmt.Fprintf(w, "deleted_at\t%s by %s\n", when(k.DeletedAt, ""), userLabel(k.DeletedByName, k.DeletedBy))
 		fmt.Fprintf(w, "delete_reason\t%s\n", orDash(k.DeleteReason))
 	}
 	w.Flush()

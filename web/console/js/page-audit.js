@@ -52,7 +52,7 @@ async function showTrace(keyID, write) {
     return;
   }
   const entries = t.entries || [];
-  const rows = entries.map((e) => h('li', {}, h('strong', { text: e.action }), ' ', when(e.at), ' by ', e.actor || 'keyledger',
+  const rows = entries.map((e) => h('li', {}, h('strong', { text: e.action }), ' ', when(e.at), ' by ', e.actor_name || e.actor || 'keyledger',
     e.source ? ` from ${e.source}` : '', e.detail ? ` — ${typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail)}` : ''));
   const actions = [];
   if (write) {
@@ -94,7 +94,7 @@ export async function render(section, { me } = {}) {
   section.append(h('div', { class: 'page-head' }, h('h1', { text: 'Suspicious use' })), findings);
   await suspicious(findings, write);
   const keyID = field({ name: 'key_id', label: 'Key ID' });
-  const actor = field({ name: 'actor', label: 'Actor', hint: 'User ID of who acted.' });
+  const actor = field({ name: 'actor', label: 'Actor', hint: 'Name or user ID of who acted (system: keyledger itself).' });
   const action = field({ name: 'action', label: 'Action', hint: 'e.g. key.revoked, key.issued, user.registered.' });
   const since = field({ name: 'since', label: 'Since', type: 'date' });
   const until = field({ name: 'until', label: 'Until', type: 'date' });
@@ -124,8 +124,8 @@ export async function render(section, { me } = {}) {
     }
     more.hidden = !cursor;
     if (!entries.length) { clear(list, h('p', { class: 'empty', text: 'No entries match.' })); return; }
-    const cols = [['Seq', (e) => String(e.seq)], ['At', (e) => when(e.at)], ['Actor', (e) => e.actor], ['Action', (e) => e.action],
-      ['Key', (e) => e.key_id || '—'], ['Owner', (e) => e.owner || '—'], ['Detail', (e) => typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail ?? '')]];
+    const cols = [['Seq', (e) => String(e.seq)], ['At', (e) => when(e.at)], ['Actor', (e) => e.actor_name || e.actor], ['Action', (e) => e.action],
+      ['Key', (e) => e.key_id || '—'], ['Owner', (e) => e.owner_name || e.owner || '—'], ['Detail', (e) => typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail ?? '')]];
     const traceButton = (e) => {
       if (!e.key_id) return h('td', {});
       const b = h('button', { type: 'button', class: 'secondary', text: 'Trace', 'data-trace': e.key_id, 'aria-label': `Trace ${e.key_id}` });
