@@ -3,6 +3,7 @@ package commands
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -31,14 +32,16 @@ func DecideSettings(cur keyledger.Settings, a Actor, c SetSettings, now time.Tim
 	if c.Enabled != nil {
 		next.Enabled = *c.Enabled
 	}
+	// "never" and "none" mean the same to a person: each field takes
+	// both, and stores its own word.
 	if c.MaxExpiry != nil {
-		next.MaxExpiry = *c.MaxExpiry
+		next.MaxExpiry = spelled(*c.MaxExpiry, keyledger.None, keyledger.Never)
 	}
 	if c.DefaultExpiry != nil {
-		next.DefaultExpiry = *c.DefaultExpiry
+		next.DefaultExpiry = spelled(*c.DefaultExpiry, keyledger.None, keyledger.Never)
 	}
 	if c.InactivityExpiry != nil {
-		next.InactivityExpiry = *c.InactivityExpiry
+		next.InactivityExpiry = spelled(*c.InactivityExpiry, keyledger.Never, keyledger.None)
 	}
 	if c.MaxActiveKeysPerUser != nil {
 		next.MaxActiveKeysPerUser = *c.MaxActiveKeysPerUser
@@ -65,6 +68,14 @@ var (
 	MinInactivity = keyledger.MustParsePeriod("P1D")
 	MaxInactivity = keyledger.MustParsePeriod("P3650D")
 )
+
+// spelled is v, or want when v is other, in any case.
+func spelled(v, other, want string) string {
+	if strings.EqualFold(v, other) || strings.EqualFold(v, want) {
+		return want
+	}
+	return v
+}
 
 // checkPolicyPeriod checks a policy period against its bounds; special is
 // the word that may stand instead ("never", "none"), or "" for none. Its

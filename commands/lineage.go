@@ -54,6 +54,8 @@ type MatchedKey struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by"`
+	// CreatedByName is CreatedBy's user name.
+	CreatedByName string `json:"created_by_name,omitempty"`
 }
 
 // RevokeMatching revokes, with one reason, every key active now that
@@ -80,6 +82,7 @@ func (s *Service) RevokeMatching(ctx context.Context, a Actor, cmdID string, c R
 	f := keyledger.KeyFilter{Status: keyledger.StatusActive, Owner: c.Owner, CreatedBy: c.CreatedBy,
 		CreatedAfter: c.CreatedAfter, CreatedBefore: c.CreatedBefore, Limit: 1000}
 	res := &MatchResult{DryRun: c.DryRun, Matched: []MatchedKey{}, Revoked: []string{}, Failed: []Failure{}}
+	names := s.userNames(ctx)
 	var ids []string
 	for {
 		page, err := s.Keys(ctx, a, f)
@@ -90,8 +93,11 @@ func (s *Service) RevokeMatching(ctx context.Context, a Actor, cmdID string, c R
 			if usedBy != nil && !usedBy[k.ID] {
 				continue
 			}
-			res.Matched = append(res.Matched, MatchedKey{KeyID: k.ID, Owner: k.Owner, OwnerName: k.OwnerName, Name: k.Name, CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy})
+			res.Matched = append(res.Matched, MatchedKey{KeyID: k.ID, Owner: k.Owner, OwnerName: k.OwnerName, Name: k.Name, CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy, CreatedByName: names.of(k.CreatedBy)})
 			ids = append(ids, k.ID)
+		}
+		if names.err != nil {
+			return nil, names.err
 		}
 		if len(ids) > MaxMatching {
 			return nil, keyledger.Errorf(keyledger.ELimitReached, "more than %d keys match; narrow the filter", MaxMatching)

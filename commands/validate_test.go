@@ -27,7 +27,7 @@ func TestPolicyBounds(t *testing.T) {
 		{"max_expiry_366_days", commands.SetSettings{MaxExpiry: ptr("P366D")}, "P365D"},
 		{"max_expiry_12_hours", commands.SetSettings{MaxExpiry: ptr("PT12H"), DefaultExpiry: ptr("PT12H")}, "P1D"},
 		{"max_expiry_9999_years", commands.SetSettings{MaxExpiry: ptr("P9999Y")}, "P365D"},
-		{"max_expiry_none_is_not_never", commands.SetSettings{MaxExpiry: ptr("none")}, "never"},
+		{"max_expiry_none_means_never", commands.SetSettings{MaxExpiry: ptr("none")}, ""},
 		{"default_expiry_9999_years", commands.SetSettings{MaxExpiry: ptr("never"), DefaultExpiry: ptr("P9999Y")}, "P365D"},
 		{"default_expiry_12_hours", commands.SetSettings{DefaultExpiry: ptr("PT12H")}, "P1D"},
 		{"default_expiry_above_max", commands.SetSettings{MaxExpiry: ptr("P30D"), DefaultExpiry: ptr("P31D")}, "max_expiry"},
@@ -35,7 +35,8 @@ func TestPolicyBounds(t *testing.T) {
 		{"inactivity_two_minutes", commands.SetSettings{InactivityExpiry: ptr("PT2M")}, "P1D"},
 		{"inactivity_a_day", commands.SetSettings{InactivityExpiry: ptr("P1D")}, ""},
 		{"inactivity_none", commands.SetSettings{InactivityExpiry: ptr("none")}, ""},
-		{"inactivity_never_is_not_none", commands.SetSettings{InactivityExpiry: ptr("never")}, "none"},
+		{"inactivity_never_means_none", commands.SetSettings{InactivityExpiry: ptr("never")}, ""},
+		{"inactivity_nevermore", commands.SetSettings{InactivityExpiry: ptr("nevermore")}, "none"},
 		{"inactivity_9999_years", commands.SetSettings{InactivityExpiry: ptr("P9999Y")}, "P3650D"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,6 +54,21 @@ func TestPolicyBounds(t *testing.T) {
 				t.Fatalf("%v does not name %s", err, tc.bound)
 			}
 		})
+	}
+}
+
+// TestNeverAndNoneAreOneWord: an admin who writes "none" for max_expiry,
+// or "never" for inactivity_expiry, gets what they meant, stored in the
+// field's own word.
+func TestNeverAndNoneAreOneWord(t *testing.T) {
+	evs, err := commands.DecideSettings(keyledger.DefaultSettings(), admin,
+		commands.SetSettings{MaxExpiry: ptr("none"), DefaultExpiry: ptr("None"), InactivityExpiry: ptr("NEVER")}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := evs[0].(*events.SettingsChanged).Settings
+	if got.MaxExpiry != keyledger.Never || got.DefaultExpiry != keyledger.Never || got.InactivityExpiry != keyledger.None {
+		t.Fatalf("stored %q %q %q", got.MaxExpiry, got.DefaultExpiry, got.InactivityExpiry)
 	}
 }
 

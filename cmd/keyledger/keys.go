@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +99,7 @@ func keyList(fs *flag.FlagSet) runFunc {
 		if err := cl.call(ctx, "query.keys", f, &page); err != nil || cl.json {
 			return err
 		}
+		printAsOf(cl.stdout, f.AsOf)
 		printKeys(cl.stdout, page.Keys)
 		if page.NextCursor != "" {
 			fmt.Fprintf(cl.stdout, "\nmore: --cursor %s\n", page.NextCursor)
@@ -137,8 +139,16 @@ func keyShow(fs *flag.FlagSet) runFunc {
 		if err := cl.call(ctx, "query.key", map[string]string{"key_id": id, "as_of": asOf}, &k); err != nil || cl.json {
 			return err
 		}
+		printAsOf(cl.stdout, asOf)
 		printKey(cl.stdout, &k)
 		return nil
+	}
+}
+
+// printAsOf heads an answer given --as-of, which shows the past, not now.
+func printAsOf(out io.Writer, asOf string) {
+	if asOf != "" {
+		fmt.Fprintf(out, "as of %s (the ledger as it stood then, rebuilt by replay; statuses may differ now)\n\n", asOf)
 	}
 }
 
@@ -208,11 +218,15 @@ func keyRevoke(fs *flag.FlagSet) runFunc {
 				return err
 			}
 			for _, k := range res.Matched {
-				fmt.Fprintf(cl.stdout, "matched %s  owner %s (%s)  %q  issued %s by %s\n", k.KeyID, k.OwnerName, k.Owner, k.Name,
-					k.CreatedAt.Format(time.RFC3339), k.CreatedBy)
+				fmt.Fprintf(cl.stdout, "matched %s  owner %s  %q  issued %s by %s\n", k.KeyID, userLabel(k.OwnerName, k.Owner), k.Name,
+					k.CreatedAt.Format(time.RFC3339), userLabel(k.CreatedByName, k.CreatedBy))
 			}
-			if res.DryRun {
+			switch {
+			case res.DryRun:
 				fmt.Fprintf(cl.stdout, "%d key(s) match; nothing was revoked (dry run)\n", len(res.Matched))
+				return nil
+			case len(res.Matched) == 0:
+				fmt.Fprintln(cl.stdout, "no active key matches; nothing was revoked")
 				return nil
 			}
 			return printOutcome(cl, "revoked", res.Revoked, res.Failed)

@@ -453,3 +453,22 @@ func TestInactivityPolicySaysItReachesAdminKeys(t *testing.T) {
 		t.Fatalf("turning the inactivity policy off warned: %q", errOut)
 	}
 }
+
+// TestSmallAnswersSayWhatHappened: a revoke by filter that matches nothing
+// says so (it printed nothing, exit 0), an --as-of answer says it shows the
+// past, and "none" for max_expiry means never.
+func TestSmallAnswersSayWhatHappened(t *testing.T) {
+	m := MustRunMain(t, "")
+	admin := filepath.Join(m.DataDir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	mustCLI(t, m, admin, "user", "add", "bob", "--role", "developer")
+	if out := mustCLI(t, m, admin, "key", "revoke", "--owner", "bob", "--reason", "x"); !strings.Contains(out, "no active key matches; nothing was revoked") {
+		t.Errorf("a revoke by filter that matched nothing: %q", out)
+	}
+	if out := mustCLI(t, m, admin, "key", "list", "--as-of", "seq:1"); !strings.HasPrefix(out, "as of seq:1 (") {
+		t.Errorf("key list --as-of: %q", out)
+	}
+	if out := mustCLI(t, m, admin, "settings", "set", "--max-expiry", "none"); !strings.Contains(out, "max_expiry                never") {
+		t.Errorf("--max-expiry none:\n%s", out)
+	}
+}
