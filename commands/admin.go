@@ -64,6 +64,10 @@ func (s *Service) uniqueName(ctx context.Context, id, name string) error {
 		return keyledger.Errorf(keyledger.EInvalid, "name: no spaces at the start or end")
 	case name == "":
 		return nil // the decision names the field
+	case strings.EqualFold(name, System.UserID) || strings.EqualFold(name, Recovery.UserID):
+		// Filters read these words as keyledger's own actors: a user of
+		// that name could never be found by it.
+		return keyledger.Errorf(keyledger.EInvalid, "name: %q is what the audit trail calls keyledger itself; choose another", name)
 	}
 	users, err := s.read().Users(ctx, name)
 	if err != nil {

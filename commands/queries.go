@@ -66,16 +66,22 @@ func (s *Service) Keys(ctx context.Context, a Actor, f keyledger.KeyFilter) (*ke
 		return nil, keyledger.Errorf(keyledger.EInvalid, "limit must be 1 to 1000 (0 or absent for 100), not %d", f.Limit)
 	}
 	var err error
-	if f.Owner == "" && !a.Is(keyledger.RoleAdmin) && !a.Is(keyledger.RoleAuditor) {
+	seeAll := a.Is(keyledger.RoleAdmin) || a.Is(keyledger.RoleAuditor)
+	if f.Owner == "" && !seeAll {
 		f.Owner = a.UserID
 	} else if f.Owner != "" {
-		seeAll := a.Is(keyledger.RoleAdmin) || a.Is(keyledger.RoleAuditor)
 		if f.Owner, err = s.ownerRef(ctx, a, f.Owner, seeAll, "developers see only their own keys"); err != nil {
 			return nil, err
 		}
 	}
 	if f.CreatedBy != "" && f.CreatedBy != System.UserID {
 		if f.CreatedBy, err = s.userID(ctx, "created_by", f.CreatedBy); err != nil {
+			if !seeAll && keyledger.ErrorCode(err) == keyledger.EInvalid {
+				// A developer may not list users: a name that is no
+				// one's matches none of their keys, as another's does,
+				// and does not tell which names exist.
+				return &keyledger.KeyPage{Keys: []*keyledger.Key{}}, nil
+			}
 			return nil, err
 		}
 	}

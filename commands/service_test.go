@@ -459,3 +459,39 @@ func TestTimesPastYear9999Refused(t *testing.T) {
 		t.Fatalf("an expiry 74 years out: %v", err)
 	}
 }
+
+// TestKeyledgersOwnActorNamesAreNotUserNames: the audit filters read
+// "system" and "recovery" as keyledger itself, so a user of that name
+// could never be found by it; registering one is invalid.
+func TestKeyledgersOwnActorNamesAreNotUserNames(t *testing.T) {
+	l := newLedger(t)
+	before := l.lastSeq(t)
+	for _, name := range []string{"system", "System", "RECOVERY"} {
+		_, err := l.svc.RegisterUser(context.Background(), l.admin, "", commands.RegisterUser{Name: name, Kind: "person"})
+		wantCode(t, err, keyledger.EInvalid)
+	}
+	if changes := l.changesSince(t, before); len(changes) > 0 {
+		t.Fatalf("stored %v", changes)
+	}
+	if _, err := l.svc.RegisterUser(context.Background(), l.admin, "", commands.RegisterUser{Name: "systems-team", Kind: "service"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDevelopersCannotProbeUserNames: a developer, who may not list users,
+// gets the same empty answer for created_by naming a user who exists and
+// one who does not; an admin is told the name is no one's.
+func TestDevelopersCannotProbeUserNames(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	l.developer(t, "bob")
+	for _, name := range []string{"bob", "nosuch"} {
+		page, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{CreatedBy: name})
+		if err != nil || len(page.Keys) != 0 {
+			t.Errorf("created_by %q: %v %v, want an empty page", name, page, err)
+		}
+	}
+	_, err := l.svc.Keys(ctx, l.admin, keyledger.KeyFilter{CreatedBy: "nosuch"})
+	wantCode(t, err, keyledger.EInvalid)
+}
