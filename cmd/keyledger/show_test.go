@@ -34,7 +34,7 @@ func TestKeyShowTellsHowAKeyEnded(t *testing.T) {
 		t.Fatalf("revoked key: %+v", got)
 	}
 	out := mustCLI(t, m, admin, "key", "show", k.KeyID)
-	for _, want := range []string{"revoked_at", "by " + adminID, "revoke_reason", "leaked in a CI log"} {
+	for _, want := range []string{"revoked_at", "by admin (" + adminID + ")", "revoke_reason", "leaked in a CI log"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("key show lacks %q:\n%s", want, out)
 		}
