@@ -52,10 +52,11 @@ func (s *Service) RegisterUser(ctx context.Context, a Actor, cmdID string, c Reg
 }
 
 // uniqueName checks that a new user's name can stand for their ID: no ID
-// shape, no surrounding spaces, and no other active user of that name (a
-// deactivated user's name may be given to someone new; checked
-// against this instance's projections: two registrations of one name racing
-// on two instances can both succeed, and then the name must be given as IDs).
+// shape, no surrounding spaces, and no other user of that name, active or
+// deactivated: the audit trail names users, and an old bob's entries must
+// not read as a new bob's. Checked against this instance's projections:
+// two registrations of one name racing on two instances can both succeed,
+// and then the name must be given as IDs (an active user's first).
 func (s *Service) uniqueName(ctx context.Context, id, name string) error {
 	switch {
 	case keyledger.IsID(name):
@@ -74,8 +75,12 @@ func (s *Service) uniqueName(ctx context.Context, id, name string) error {
 		return err
 	}
 	for _, u := range users {
-		if u.Active && strings.EqualFold(u.Name, name) && u.ID != id {
+		switch {
+		case !strings.EqualFold(u.Name, name) || u.ID == id:
+		case u.Active:
 			return keyledger.Errorf(keyledger.EConflict, "name: user %s is already named %q; names are unique so they can stand for IDs", u.ID, u.Name)
+		default:
+			return keyledger.Errorf(keyledger.EConflict, "name: %q was user %s, now deactivated; a name is never given to another user, so that the audit trail's names stay unambiguous: choose another", u.Name, u.ID)
 		}
 	}
 	return nil

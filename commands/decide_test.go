@@ -340,7 +340,9 @@ func TestDecideUsers(t *testing.T) {
 		t.Fatalf("developer registering: %v", err)
 	}
 	// Lookalikes: one Cyrillic а or Greek ο among Latin letters.
-	for _, name := range []string{"\u0430lice", "b\u03bfb", "ad\u0578in"} {
+	// And other forms of plain letters: full-width ｂｏｂ, the ﬁ ligature,
+	// a decomposed ü.
+	for _, name := range []string{"\u0430lice", "b\u03bfb", "ad\u0578in", "\uff42\uff4f\uff42", "\ufb01ona", "Gru\u0308\u00dfe"} {
 		if _, err := commands.DecideRegister(fresh, admin, commands.RegisterUser{UserID: "U1", Name: name}, now); !errors.Is(err, keyledger.ErrInvalid) {
 			t.Errorf("name %q mixing scripts: %v, want invalid", name, err)
 		}

@@ -75,13 +75,17 @@ func (s *Service) Keys(ctx context.Context, a Actor, f keyledger.KeyFilter) (*ke
 		}
 	}
 	if f.CreatedBy != "" && f.CreatedBy != System.UserID {
-		if f.CreatedBy, err = s.userID(ctx, "created_by", f.CreatedBy); err != nil {
-			if !seeAll && keyledger.ErrorCode(err) == keyledger.EInvalid {
-				// A developer may not list users: a name that is no
-				// one's matches none of their keys, as another's does,
-				// and does not tell which names exist.
-				return &keyledger.KeyPage{Keys: []*keyledger.Key{}}, nil
+		if !seeAll && !keyledger.IsID(f.CreatedBy) {
+			// A developer may not list users: a name is theirs or,
+			// whether or not it is someone else's, refused alike.
+			id, err := s.ownerRef(ctx, a, f.CreatedBy, false, "")
+			if err != nil && keyledger.ErrorCode(err) != keyledger.EForbidden {
+				return nil, err
+			} else if err != nil {
+				return nil, keyledger.Errorf(keyledger.EInvalid, "created_by: %s is not your name; developers name other users by user ID", keyledger.Quote(f.CreatedBy))
 			}
+			f.CreatedBy = id
+		} else if f.CreatedBy, err = s.userID(ctx, "created_by", f.CreatedBy); err != nil {
 			return nil, err
 		}
 	}

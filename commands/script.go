@@ -4,6 +4,7 @@ import (
 	"unicode"
 
 	"github.com/keyledger/keyledger"
+	"golang.org/x/text/unicode/norm"
 )
 
 // lookalikeScripts are the scripts whose letters pass for one another
@@ -21,6 +22,12 @@ var lookalikeScripts = []struct {
 // every listing, and a user name stands for an ID. A name wholly in one
 // script ("Алиса", "Grüße") is fine.
 func checkOneScript(field, s string) error {
+	if n := norm.NFKC.String(s); n != s {
+		// Full-width ｂｏｂ, ligatures (ﬁ), circled and styled letters
+		// are other spellings of plain ones.
+		return keyledger.Errorf(keyledger.EInvalid, "%s has letters that are another form of plain ones (%s is written %s); use the plain form",
+			field, keyledger.Quote(s), keyledger.Quote(n))
+	}
 	first, firstLetter := -1, rune(0)
 	for _, r := range s {
 		if !unicode.IsLetter(r) {

@@ -479,19 +479,48 @@ func TestKeyledgersOwnActorNamesAreNotUserNames(t *testing.T) {
 }
 
 // TestDevelopersCannotProbeUserNames: a developer, who may not list users,
-// gets the same empty answer for created_by naming a user who exists and
-// one who does not; an admin is told the name is no one's.
+// gets the same refusal for created_by naming a user who exists and one
+// who does not, and their own name works; an admin is told the name is no
+// one's.
 func TestDevelopersCannotProbeUserNames(t *testing.T) {
 	l := newLedger(t)
 	ctx := context.Background()
 	dev, _ := l.developer(t, "dev")
 	l.developer(t, "bob")
+	var msgs []string
 	for _, name := range []string{"bob", "nosuch"} {
-		page, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{CreatedBy: name})
-		if err != nil || len(page.Keys) != 0 {
-			t.Errorf("created_by %q: %v %v, want an empty page", name, page, err)
-		}
+		_, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{CreatedBy: name})
+		wantCode(t, err, keyledger.EInvalid)
+		msgs = append(msgs, strings.ReplaceAll(keyledger.ErrorMessage(err), name, "NAME"))
+	}
+	if msgs[0] != msgs[1] {
+		t.Errorf("a name that exists and one that does not are refused apart: %q, %q", msgs[0], msgs[1])
+	}
+	if _, err := l.svc.Keys(ctx, dev, keyledger.KeyFilter{CreatedBy: "dev"}); err != nil {
+		t.Errorf("created_by their own name: %v", err)
 	}
 	_, err := l.svc.Keys(ctx, l.admin, keyledger.KeyFilter{CreatedBy: "nosuch"})
 	wantCode(t, err, keyledger.EInvalid)
+}
+
+// TestADeactivatedUsersNameIsNotGivenAgain: the audit trail names users,
+// so a new bob would read as the old one in every entry of his; the name
+// stays the old bob's, in any case.
+func TestADeactivatedUsersNameIsNotGivenAgain(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	bob, _ := l.developer(t, "bob")
+	if _, err := l.svc.DeactivateUser(ctx, l.admin, "", commands.DeactivateUser{UserID: bob.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"bob", "Bob"} {
+		_, err := l.svc.RegisterUser(ctx, l.admin, "", commands.RegisterUser{Name: name, Kind: "person"})
+		wantCode(t, err, keyledger.EConflict)
+		if msg := keyledger.ErrorMessage(err); !strings.Contains(msg, bob.UserID) || !strings.Contains(msg, "deactivated") {
+			t.Errorf("registering %q again: %q", name, msg)
+		}
+	}
+	if _, err := l.svc.RegisterUser(ctx, l.admin, "", commands.RegisterUser{Name: "bob-2", Kind: "person"}); err != nil {
+		t.Fatal(err)
+	}
 }
