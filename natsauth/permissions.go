@@ -50,10 +50,11 @@ var roleSubjects = map[string][]string{
 }
 
 // keyPermissions are a key's: the subjects its owner's roles reach, verify,
-// $SRV (nats micro ls); replies only in inbox, its own (KeyInbox).
+// whoami (which needs no role), $SRV (nats micro ls); replies only in
+// inbox, its own (KeyInbox).
 func keyPermissions(inbox string, roles []string) jwt.Permissions {
 	var p jwt.Permissions
-	p.Pub.Allow.Add("keyledger.verify", "$SRV.>")
+	p.Pub.Allow.Add("keyledger.verify", "keyledger.query.whoami", "$SRV.>")
 	for _, r := range roles {
 		for _, s := range roleSubjects[r] {
 			if !slices.Contains(p.Pub.Allow, s) {

@@ -44,6 +44,25 @@ func userList(fs *flag.FlagSet) runFunc {
 	}
 }
 
+// whoami prints the caller's identity (query.whoami), which needs no role.
+func whoami(fs *flag.FlagSet) runFunc {
+	return func(ctx context.Context, cl *client, args []string) error {
+		if len(args) > 0 {
+			return usageError("takes no arguments")
+		}
+		var id commands.Identity
+		if err := cl.call(ctx, "query.whoami", struct{}{}, &id); err != nil || cl.json {
+			return err
+		}
+		w := tabwriter.NewWriter(cl.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(w, "user\t%s\n", userLabel(id.Name, id.ID))
+		fmt.Fprintf(w, "kind\t%s\n", id.Kind)
+		fmt.Fprintf(w, "roles\t%s\n", joinOr(id.Roles, "none (this key may verify and nothing else)"))
+		fmt.Fprintf(w, "key\t%s\n", orDash(id.KeyID))
+		return w.Flush()
+	}
+}
+
 func userRoles(fs *flag.FlagSet) runFunc {
 	var roles stringList
 	fs.Var(&roles, "role", "a `ROLE`: admin, developer or auditor (repeatable; none removes all)")

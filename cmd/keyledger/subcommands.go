@@ -183,6 +183,11 @@ var subcommands = []subcommand{
 		examples: []string{"admin skip-event 4711 --reason \"junk published by a misconfigured tool\""},
 	},
 	{
+		name: "whoami", flags: whoami, args: "",
+		summary:  "Show who your token acts as: the user, their roles, and the key.",
+		examples: []string{"whoami", "whoami --json"},
+	},
+	{
 		name: "watch", flags: watch, args: "[--events revoked,deleted,expired] [--since SEQ]",
 		summary:  "Print revocations, deletions and expiries as they happen; --since replays the stream from a sequence first.",
 		examples: []string{"watch", "watch --events revoked --since 1 --json"},

@@ -472,3 +472,21 @@ func TestSmallAnswersSayWhatHappened(t *testing.T) {
 		t.Errorf("--max-expiry none:\n%s", out)
 	}
 }
+
+// TestWhoamiNeedsNoRole: keyledger whoami tells a key's holder who it acts
+// as, over NATS, even when its owner has no role (query.whoami needs none).
+func TestWhoamiNeedsNoRole(t *testing.T) {
+	m := MustRunMain(t, "")
+	admin := filepath.Join(m.DataDir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	if out := mustCLI(t, m, admin, "whoami"); !strings.Contains(out, "user   admin (") || !strings.Contains(out, "roles  admin") {
+		t.Errorf("whoami as the admin:\n%s", out)
+	}
+	mustCLI(t, m, admin, "user", "add", "idle", "--kind", "service")
+	k := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--owner", "idle", "--name", "k", "--json"))
+	file := filepath.Join(t.TempDir(), "idle.token")
+	writeFile(t, file, k.Token)
+	if out := mustCLI(t, m, file, "whoami"); !strings.Contains(out, "user   idle (") || !strings.Contains(out, "roles  none") || !strings.Contains(out, k.KeyID) {
+		t.Errorf("whoami with no role:\n%s", out)
+	}
+}
