@@ -80,6 +80,9 @@ func CheckKeyID(field, id string) error {
 	if LooksSecret(id) {
 		return Errorf(EInvalid, "%s: that looks like a token or secret, not a key ID; pass the key ID (26 characters such as 01J9Z3…)", field)
 	}
+	if up := strings.ToUpper(id); up != id && IsID(up) {
+		return Errorf(EInvalid, "%s: %s is not a key ID: IDs are written in capitals (%s)", field, Quote(id), up)
+	}
 	return Errorf(EInvalid, "%s: %s is not a key ID (26 characters such as 01J9Z3…)", field, Quote(id))
 }
 

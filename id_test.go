@@ -83,3 +83,13 @@ func TestContainsToken(t *testing.T) {
 		}
 	}
 }
+
+// TestALowerCaseKeyIDIsToldToUseCapitals: ULIDs are often read without
+// regard to case; keyledger's are canonical, so one typed in lower case
+// is invalid, and the message gives it in capitals.
+func TestALowerCaseKeyIDIsToldToUseCapitals(t *testing.T) {
+	err := keyledger.CheckKeyID("KEY_ID", "01m98401ew3yc4b7kfjm9gvyf1")
+	if keyledger.ErrorCode(err) != keyledger.EInvalid || !strings.Contains(err.Error(), "(01M98401EW3YC4B7KFJM9GVYF1)") {
+		t.Fatalf("%v", err)
+	}
+}

@@ -33,8 +33,8 @@ func auditList(fs *flag.FlagSet) runFunc {
 	fs.StringVar(&f.Owner, "owner", "", "only entries about this owner's keys and account (`USER_ID` or name)")
 	fs.StringVar(&f.Actor, "actor", "", "only what this `USER_ID` (or name, or system) did")
 	fs.StringVar(&f.Action, "action", "", "only this `ACTION`: key.issued, key.renamed, key.revoked, key.regenerated, key.deleted, key.expired, user.registered, user.roles_changed, user.deactivated, key.denied, settings.changed, audit.checkpoint, audit.cosigned, ops.skipped")
-	fs.StringVar(&since, "since", "", "only entries at or after this RFC 3339 `TIME`")
-	fs.StringVar(&until, "until", "", "only entries before this RFC 3339 `TIME`")
+	fs.StringVar(&since, "since", "", "only entries at or after this RFC 3339 `TIME`, or this long ago (1h, 30m, 72h)")
+	fs.StringVar(&until, "until", "", "only entries before this RFC 3339 `TIME`, or this long ago")
 	fs.IntVar(&f.Limit, "limit", 100, "entries per page, `N` from 1 to 1000")
 	fs.StringVar(&f.Cursor, "cursor", "", "continue after this `CURSOR` (printed with a full page)")
 	return func(ctx context.Context, cl *client, args []string) error {
@@ -52,8 +52,11 @@ func auditList(fs *flag.FlagSet) runFunc {
 				continue
 			}
 			at, err := time.Parse(time.RFC3339, t.v)
+			if d, derr := time.ParseDuration(t.v); err != nil && derr == nil && d > 0 {
+				at, err = time.Now().Add(-d).UTC(), nil
+			}
 			if err != nil {
-				return invalidValue("%s: %s is not an RFC 3339 time such as 2027-01-31T00:00:00Z", t.name, keyledger.Quote(t.v))
+				return invalidValue("%s: %s is neither an RFC 3339 time such as 2027-01-31T00:00:00Z nor a duration ago such as 1h", t.name, keyledger.Quote(t.v))
 			}
 			*t.dst = &at
 		}

@@ -490,3 +490,18 @@ func TestWhoamiNeedsNoRole(t *testing.T) {
 		t.Errorf("whoami with no role:\n%s", out)
 	}
 }
+
+// TestAuditListSinceTakesADuration: --since 1h means an hour ago, as
+// audit suspicious --window 1h does; junk is still refused.
+func TestAuditListSinceTakesADuration(t *testing.T) {
+	m := MustRunMain(t, "")
+	admin := filepath.Join(m.DataDir, "admin.token")
+	if out := mustCLI(t, m, admin, "audit", "list", "--since", "1h", "--action", "user.registered"); !strings.Contains(out, "user.registered") {
+		t.Errorf("--since 1h lost the first admin's registration:\n%s", out)
+	}
+	if out := mustCLI(t, m, admin, "audit", "list", "--until", "1h"); strings.Contains(out, "user.registered") {
+		t.Errorf("--until 1h showed what happened a moment ago:\n%s", out)
+	}
+	mustFail(t, m, admin, "invalid", "audit", "list", "--since", "-1h")
+	mustFail(t, m, admin, "invalid", "audit", "list", "--since", "yesterday")
+}
