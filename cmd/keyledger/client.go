@@ -280,7 +280,7 @@ func (c *client) call(ctx context.Context, name string, body, out any) error {
 	ctx, stop := c.deniedContext(ctx, "keyledger."+name)
 	defer stop()
 	err = kc.Call(ctx, name, c.token, ulid.Make().String(), body, &raw)
-	if derr := deniedError(ctx, name); derr != nil {
+	if derr := deniedError(ctx, name, c.token); derr != nil {
 		return derr
 	}
 	if errors.Is(err, kclient.ErrNoServer) {

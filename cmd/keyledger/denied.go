@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/natsauth"
 	"github.com/nats-io/nats.go"
 )
 
@@ -54,10 +55,15 @@ func (c *client) deniedContext(ctx context.Context, subject string) (context.Con
 	return ctx, func() { cancel(nil) }
 }
 
-// deniedError is the error a request refused by NATS permissions reports.
-func deniedError(ctx context.Context, name string) error {
-	if errors.Is(context.Cause(ctx), errDenied) {
-		return keyledger.Errorf(keyledger.EForbidden, "your key's roles do not allow keyledger.%s", name)
+// deniedError is the error a request refused by NATS permissions reports;
+// token is the one the client connected with.
+func deniedError(ctx context.Context, name, token string) error {
+	switch {
+	case !errors.Is(context.Cause(ctx), errDenied):
+		return nil
+	case natsauth.IsGatewayCredential(strings.TrimSpace(token)):
+		return keyledger.Errorf(keyledger.EForbidden, "that is a gateway credential, which reads the event stream and notifications only "+
+			"(audit verify, watch --since); keyledger.%s needs an API key", name)
 	}
-	return nil
+	return keyledger.Errorf(keyledger.EForbidden, "your key's roles do not allow keyledger.%s", name)
 }

@@ -505,3 +505,16 @@ func TestAuditListSinceTakesADuration(t *testing.T) {
 	mustFail(t, m, admin, "invalid", "audit", "list", "--since", "-1h")
 	mustFail(t, m, admin, "invalid", "audit", "list", "--since", "yesterday")
 }
+
+// TestAGatewayCredentialIsToldItIsNoKey: a gateway credential used for a
+// key command is told it reads the stream only, not that its roles fall
+// short (it has none: it is no key).
+func TestAGatewayCredentialIsToldItIsNoKey(t *testing.T) {
+	m := MustRunMain(t, "")
+	file := filepath.Join(t.TempDir(), "gw.token")
+	writeFile(t, file, gatewayToken(t, m, "edge"))
+	_, errOut, code := cli(t, m, file, "key", "list")
+	if code != 1 || !strings.Contains(errOut, "that is a gateway credential") {
+		t.Fatalf("key list with a gateway credential: exit %d, %q", code, errOut)
+	}
+}
