@@ -188,14 +188,14 @@ func TestWhoamiNamesTheCaller(t *testing.T) {
 		Token  string   `json:"token"`
 	}
 	for _, tc := range []struct {
-		roles string
-		n     int
-	}{{`["developer","auditor"]`, 2}, {`[]`, 0}} {
+		name, roles string
+		n           int
+	}{{"zoë *>", `["developer","auditor"]`, 2}, {"zoë >*", `[]`, 0}} {
 		roles := tc.roles
-		u := api[identity](t, m, root, "cmd.user.register", `{"name":"zoë *>","kind":"person","roles":`+roles+`}`)
+		u := api[identity](t, m, root, "cmd.user.register", `{"name":"`+tc.name+`","kind":"person","roles":`+roles+`}`)
 		k := api[identity](t, m, root, "cmd.key.issue", `{"owner":"`+u.UserID+`","name":"k"}`)
 		me := api[identity](t, m, k.Token, "query.whoami", `{}`)
-		if me.UserID != u.UserID || me.Name != "zoë *>" || me.KeyID != k.KeyID || me.Token != "" || len(me.Roles) != tc.n {
+		if me.UserID != u.UserID || me.Name != tc.name || me.KeyID != k.KeyID || me.Token != "" || len(me.Roles) != tc.n {
 			t.Fatalf("whoami with roles %s: %+v; want user %s, key %s", roles, me, u.UserID, k.KeyID)
 		}
 		api[map[string]any](t, m, root, "cmd.user.deactivate", `{"user_id":"`+u.UserID+`"}`)

@@ -17,6 +17,15 @@ func when(t *time.Time, none string) string {
 	return t.UTC().Format("2006-01-02 15:04Z")
 }
 
+// whenExact is when to the second, for one key's details: a key that
+// expires at 11:30:59 is still active at 11:30:24.
+func whenExact(t *time.Time, none string) string {
+	if t == nil {
+		return none
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
 // userLabel is "alice (01J…)", or the ID alone when the name is not known,
 // or "-" for no one.
 func userLabel(name, id string) string {
@@ -84,16 +93,16 @@ func printKey(out io.Writer, k *keyledger.Key) {
 	if k.RateLimit != nil {
 		fmt.Fprintf(w, "rate_limit\t%d per %s\n", k.RateLimit.Limit, k.RateLimit.Per)
 	}
-	fmt.Fprintf(w, "created\t%s by %s\n", when(&k.CreatedAt, ""), userLabel(k.CreatedByName, k.CreatedBy))
-	fmt.Fprintf(w, "expires_at\t%s\n", when(k.ExpiresAt, "never"))
-	fmt.Fprintf(w, "effective_expires_at\t%s (with the inactivity policy)\n", when(k.EffectiveExpiresAt, "never"))
-	fmt.Fprintf(w, "last_used_at\t%s\n", when(k.LastUsedAt, "never"))
+	fmt.Fprintf(w, "created\t%s by %s\n", whenExact(&k.CreatedAt, ""), userLabel(k.CreatedByName, k.CreatedBy))
+	fmt.Fprintf(w, "expires_at\t%s\n", whenExact(k.ExpiresAt, "never"))
+	fmt.Fprintf(w, "effective_expires_at\t%s (with the inactivity policy)\n", whenExact(k.EffectiveExpiresAt, "never"))
+	fmt.Fprintf(w, "last_used_at\t%s\n", whenExact(k.LastUsedAt, "never"))
 	if k.RevokedAt != nil {
-		fmt.Fprintf(w, "revoked_at\t%s by %s\n", when(k.RevokedAt, ""), userLabel(k.RevokedByName, k.RevokedBy))
+		fmt.Fprintf(w, "revoked_at\t%s by %s\n", whenExact(k.RevokedAt, ""), userLabel(k.RevokedByName, k.RevokedBy))
 		fmt.Fprintf(w, "revoke_reason\t%s\n", orDash(k.RevokeReason))
 	}
 	if k.DeletedAt != nil {
-		fmt.Fprintf(w, "deleted_at\t%s by %s\n", when(k.DeletedAt, ""), userLabel(k.DeletedByName, k.DeletedBy))
+		fmt.Fprintf(w, "deleted_at\t%s by %s\n", whenExact(k.DeletedAt, ""), userLabel(k.DeletedByName, k.DeletedBy))
 		fmt.Fprintf(w, "delete_reason\t%s\n", orDash(k.DeleteReason))
 	}
 	w.Flush()
