@@ -68,8 +68,10 @@ func (s *Service) authenticate(ctx context.Context, keyID string, p keyledger.Pr
 	}
 	from, _ := clientAddrOf(ctx)
 	owner, found, ok := s.KeyIndex.Authenticate(keyID, p, from)
-	if !found {
-		// The key may have been issued on another instance a moment ago.
+	if !found || !ok && owner == "" {
+		// The key may have been issued, or given a new secret, on another
+		// instance a moment ago. (A wrong secret for a real key waits as
+		// long as a key ID that names none.)
 		if last, err := s.Store.LastSeq(ctx); err == nil && s.wait(ctx, last) == nil {
 			owner, _, ok = s.KeyIndex.Authenticate(keyID, p, from)
 		}
@@ -112,7 +114,17 @@ func (s *Service) authenticateSQL(ctx context.Context, keyID string, p keyledger
 		return Actor{}, err
 	}
 	if !p.HoldsHex(c.SecretHash) {
-		return Actor{}, errDeny
+		// Given a new secret on another instance a moment ago?
+		if last, serr := s.Store.LastSeq(ctx); serr == nil && s.wait(ctx, last) == nil {
+			if c, err = s.Read.Credential(ctx, keyID); errors.Is(err, keyledger.ErrNotFound) {
+				return Actor{}, errDeny
+			} else if err != nil {
+				return Actor{}, err
+			}
+		}
+		if !p.HoldsHex(c.SecretHash) {
+			return Actor{}, errDeny
+		}
 	}
 	settings, err := s.Read.Settings(ctx)
 	if err != nil {

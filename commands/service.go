@@ -178,6 +178,23 @@ func (s *Service) onEntry(ctx context.Context, e *entry, filter, cmdID string, d
 		expected := e.seq
 		evs, err := decide(e)
 		e.mu.Unlock()
+		if err != nil && keyledger.ErrorCode(err) != keyledger.EInternal || err == nil && len(evs) == 0 {
+			// A refusal (or nothing to do) appends nothing, so no
+			// expected sequence checks what it was decided on: another
+			// instance may have changed the aggregate a moment ago (the
+			// key this one holds as revoked was regenerated there). Read
+			// what is newer, with direct gets, and decide again if there
+			// was any.
+			if cerr := e.catchUp(ctx, s.Store, filter); cerr != nil {
+				return false, unavailable(cerr)
+			}
+			e.mu.Lock()
+			if e.seq != expected {
+				expected = e.seq
+				evs, err = decide(e)
+			}
+			e.mu.Unlock()
+		}
 		out = outcome{seq: expected}
 		if err != nil || len(evs) == 0 {
 			return false, err

@@ -711,3 +711,53 @@ func TestKeyListLimitOutOfRangeIsInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestARefusalIsCheckedAgainstTheStream: a refusal appends nothing, so no
+// expected sequence checks the state it was decided on. Instance b, whose
+// follower is stopped, holds a key as revoked; a regenerates it. b's revoke
+// of it must see that and revoke, not answer "already revoked"; and b's
+// regenerate of a key a revoked must not answer "active".
+// (b knows both keys: a key it has never seen it looks up in its stopped
+// projections, which would wait for ever.)
+func TestARefusalIsCheckedAgainstTheStream(t *testing.T) {
+	a := newLedger(t)
+	ctx := context.Background()
+	dev, _ := a.developer(t, "dev")
+	k, err := a.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "rotating"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := a.svc.RevokeKeys(ctx, a.admin, "", commands.RevokeKeys{KeyIDs: []string{k.ID}}); err != nil || len(res.Revoked) != 1 {
+		t.Fatalf("revoke on a: %+v %v", res, err)
+	}
+	other, err := a.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := a.join(t)
+	if got, err := b.svc.Key(ctx, a.admin, k.ID); err != nil || got.Status != keyledger.StatusRevoked {
+		t.Fatalf("b: %+v %v", got, err)
+	}
+	b.pause()
+	if _, err := a.svc.RegenerateKey(ctx, a.admin, "", commands.RegenerateKey{KeyID: k.ID}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.svc.RevokeKeys(ctx, a.admin, "", commands.RevokeKeys{KeyIDs: []string{k.ID}, Reason: "from b"})
+	if err != nil || len(res.Revoked) != 1 {
+		t.Fatalf("b's revoke of the key a regenerated: %+v %v", res, err)
+	}
+	if _, err := a.svc.RevokeKeys(ctx, a.admin, "", commands.RevokeKeys{KeyIDs: []string{other.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	// The regenerate is stored; its answer then reads the key from b's
+	// projections, which are stopped: it times out instead.
+	tctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := b.svc.RegenerateKey(tctx, a.admin, "", commands.RegenerateKey{KeyID: other.ID}); keyledger.ErrorCode(err) == keyledger.EConflict {
+		t.Fatalf("b's regenerate of a key a revoked: %v", err)
+	}
+	recs, _, err := a.store.Load(ctx, "keyledger.events.user."+dev.UserID+".regenerated")
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("the stream holds %d KeyRegenerated (%v), want 2", len(recs), err)
+	}
+}
