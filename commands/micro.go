@@ -70,7 +70,7 @@ func ServeNATS(nc *nats.Conn, s *Service, version string, workers int) (micro.Se
 		return nil, err
 	}
 	for _, ep := range Endpoints() {
-		handler := func(req micro.Request) { s.serveNATS(ep, req) }
+		handler := func(req micro.Request) { s.serveNATS(ep, req, nc.MaxPayload()) }
 		for range max(workers, 1) {
 			if err := svc.AddEndpoint(endpointName(ep.Name), micro.HandlerFunc(handler), micro.WithEndpointSubject("keyledger."+ep.Name)); err != nil {
 				svc.Stop()
@@ -96,7 +96,11 @@ func endpointName(name string) string {
 	return string(b)
 }
 
-func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
+// replyHeadroom is what an answer leaves of the server's max_payload for
+// the reply's headers.
+const replyHeadroom = 1024
+
+func (s *Service) serveNATS(ep Endpoint, req micro.Request, maxPayload int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
 	defer cancel()
 	h := req.Headers()
@@ -115,11 +119,21 @@ func (s *Service) serveNATS(ep Endpoint, req micro.Request) {
 	}
 	if err == nil {
 		body, merr := json.Marshal(res)
-		if merr == nil {
-			_ = req.Respond(body)
+		switch {
+		case merr != nil:
+			err = merr
+		case maxPayload > 0 && int64(len(body)) > maxPayload-replyHeadroom:
+			// Sent, it would be refused by the client library, and the
+			// caller would wait out its timeout with no word of why.
+			err = keyledger.Errorf(keyledger.ELimitReached, "the answer is %d bytes, more than this NATS server carries (max_payload %d); ask for fewer (a lower limit), or use HTTP",
+				len(body), maxPayload)
+			s.Logger.Warn("an answer was too large for NATS", "endpoint", ep.String(), "bytes", len(body), "max_payload", maxPayload)
+		default:
+			if rerr := req.Respond(body); rerr != nil {
+				s.Logger.Warn("sending an answer failed", "endpoint", ep.String(), "bytes", len(body), "err", rerr)
+			}
 			return
 		}
-		err = merr
 	}
 	code := keyledger.ErrorCode(err)
 	if code == keyledger.EInternal {

@@ -1,7 +1,9 @@
 package commands_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +89,50 @@ func TestMicroStatsCountRefusalsAndFailures(t *testing.T) {
 				t.Errorf("%s: %d requests, %d errors; want %d, %d", name, got[name][0], got[name][1], want[0], want[1])
 			}
 		}
+	}
+}
+
+// TestAnAnswerTooLargeForNATSIsAnError: a developer's hundred keys of
+// 100 long scopes, 100 CIDRs and a long description make a default page
+// of keys larger than NATS carries. The admin listing them over NATS is
+// told so at once; before, the reply was dropped and the caller waited
+// out its timeout. A smaller page still works.
+func TestAnAnswerTooLargeForNATSIsAnError(t *testing.T) {
+	l := ledgertest.New(t)
+	nc := l.Store.JS.Conn()
+	svc, err := commands.ServeNATS(nc, l.Service, "0.0.1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	dev, _ := l.Developer(t, "dev")
+	var scopes, cidrs []string
+	for i := range 100 {
+		scopes = append(scopes, fmt.Sprintf("s%02d%s", i, strings.Repeat("x", 97)))
+		cidrs = append(cidrs, fmt.Sprintf("2001:db8:%x::/48", i))
+	}
+	ctx := context.Background()
+	for i := range 99 {
+		if _, err := l.Service.IssueKey(ctx, dev, "", commands.IssueKey{Name: fmt.Sprint("big", i), Description: strings.Repeat("d", 1000),
+			Scopes: scopes, AllowedCIDRs: cidrs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask := func(body string) *nats.Msg {
+		t.Helper()
+		m := &nats.Msg{Subject: "keyledger.query.keys", Data: []byte(body), Header: nats.Header{}}
+		m.Header.Set("Authorization", "Bearer "+l.Token)
+		reply, err := nc.RequestMsg(m, 5*time.Second)
+		if err != nil {
+			t.Fatalf("query.keys %s: %v", body, err)
+		}
+		return reply
+	}
+	reply := ask(`{}`)
+	if code := reply.Header.Get("Keyledger-Error-Code"); code != "limit_reached" || !strings.Contains(string(reply.Data), "max_payload") {
+		t.Fatalf("a page over max_payload: code %q, %.300s", code, reply.Data)
+	}
+	if reply := ask(`{"limit":10}`); reply.Header.Get("Keyledger-Error-Code") != "" {
+		t.Fatalf("a page of 10: %.300s", reply.Data)
 	}
 }
