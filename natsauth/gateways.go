@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -79,7 +80,7 @@ func WithdrawGatewayCredential(dir, name string) (bool, error) {
 	if !gatewayName.MatchString(name) {
 		return false, keyledger.Errorf(keyledger.EInvalid, "gateway name: 1-32 of a-z, 0-9 and -, starting with a letter or digit")
 	}
-	_, withdrawn, err := readGateway(dir, name)
+	sum, withdrawn, err := readGateway(dir, name)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, keyledger.Errorf(keyledger.ENotFound, "this instance has no credential for gateway %q (%s)", name, filepath.Join(dir, gatewayDir))
 	} else if err != nil && !errors.Is(err, errNotGatewayRecord) {
@@ -88,9 +89,15 @@ func WithdrawGatewayCredential(dir, name string) (bool, error) {
 	if withdrawn {
 		return false, nil
 	}
+	// The withdrawn secret's hash stays, so that the same credential is
+	// not let in again by adding it (--from) anew.
+	mark := gatewayWithdrawn
+	if err == nil {
+		mark += " " + hex.EncodeToString(sum[:])
+	}
 	path := filepath.Join(dir, gatewayDir, name)
 	tmp := path + ".new"
-	if err := os.WriteFile(tmp, []byte(gatewayWithdrawn+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte(mark+"\n"), 0o600); err != nil {
 		return false, err
 	}
 	return true, os.Rename(tmp, path)
@@ -113,7 +120,11 @@ func AddGatewayCredential(dir, token string) (string, error) {
 		return name, nil
 	}
 	path := filepath.Join(dir, gatewayDir, name)
-	if _, withdrawn, err := readGateway(dir, name); !errors.Is(err, os.ErrNotExist) && !withdrawn {
+	old, withdrawn, err := readGateway(dir, name)
+	switch {
+	case withdrawn && old == sha256.Sum256([]byte(secret)):
+		return "", keyledger.Errorf(keyledger.EConflict, "this credential of gateway %q was withdrawn here; make a new one (gateway-credentials --name %s) instead of adding it again", name, name)
+	case !errors.Is(err, os.ErrNotExist) && !withdrawn:
 		return "", keyledger.Errorf(keyledger.EConflict, "this instance has another credential for gateway %q; withdraw it first to replace it (gateway-credentials --withdraw %s), or remove %s", name, name, path)
 	}
 	return name, recordGateway(dir, name, secret)
@@ -153,18 +164,51 @@ func readGateway(dir, name string) (sum [32]byte, withdrawn bool, err error) {
 	if dir == "" || !gatewayName.MatchString(name) {
 		return sum, false, os.ErrNotExist
 	}
-	b, err := os.ReadFile(filepath.Join(dir, gatewayDir, name))
+	b, err := readRecord(filepath.Join(dir, gatewayDir, name))
 	if err != nil {
 		return sum, false, err
 	}
 	text := strings.TrimSpace(string(b))
-	if text == gatewayWithdrawn {
+	if rest, ok := strings.CutPrefix(text, gatewayWithdrawn); ok && (rest == "" || rest[0] == ' ') {
+		// The withdrawn secret's hash, if the mark kept one.
+		if h := strings.TrimSpace(rest); len(h) == 2*len(sum) {
+			_, _ = hex.Decode(sum[:], []byte(h))
+		}
 		return sum, true, nil
 	}
-	if n, err := hex.Decode(sum[:], []byte(text)); err != nil || n != len(sum) || len(text) != 2*len(sum) {
+	if len(text) != 2*len(sum) {
+		return sum, false, fmt.Errorf("%s: %w", filepath.Join(dir, gatewayDir, name), errNotGatewayRecord)
+	}
+	if n, err := hex.Decode(sum[:], []byte(text)); err != nil || n != len(sum) {
 		return sum, false, fmt.Errorf("%s: %w", filepath.Join(dir, gatewayDir, name), errNotGatewayRecord)
 	}
 	return sum, false, nil
+}
+
+// maxRecord bounds what is read of a gateway file: a hash, or the
+// withdrawn mark and a hash.
+const maxRecord = 256
+
+// readRecord reads a gateway file, which must be a regular file (not a
+// symbolic link, a FIFO that would block the callout for ever, or a
+// device), and at most maxRecord bytes of it.
+func readRecord(path string) ([]byte, error) {
+	info, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w (not a regular file)", path, errNotGatewayRecord)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() { // replaced meanwhile
+		return nil, fmt.Errorf("%s: %w (not a regular file)", path, errNotGatewayRecord)
+	}
+	return io.ReadAll(io.LimitReader(f, maxRecord))
 }
 
 // checkGateway reports whether token is a gateway credential recorded in

@@ -19,10 +19,19 @@ import (
 func (c *Callout) watchGateways(stop <-chan struct{}) {
 	tick := time.NewTicker(c.WatchGatewaysEvery)
 	defer tick.Stop()
-	last, swept, warned := "", time.Time{}, time.Time{}
+	last, swept, warned, again := "", time.Time{}, time.Time{}, time.Time{}
 	for {
 		now := gatewayDirState(c.DataDir)
-		if now != last || c.SweepEvery > 0 && time.Since(swept) >= c.SweepEvery {
+		if now != last {
+			// Once more a moment later, for a connection the callout
+			// let in just before the change, that was not yet listed.
+			again = time.Now().Add(recheck)
+		}
+		recheckDue := !again.IsZero() && !time.Now().Before(again)
+		if recheckDue {
+			again = time.Time{}
+		}
+		if now != last || recheckDue || c.SweepEvery > 0 && time.Since(swept) >= c.SweepEvery {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := c.SweepGateways(ctx); err == nil {
 				last = now

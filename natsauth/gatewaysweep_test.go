@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,5 +178,65 @@ func TestAWithdrawnGatewayIsClosedOnEveryServer(t *testing.T) {
 	}
 	for i, nc := range conns {
 		waitFor(t, fmt.Sprintf("the withdrawn gateway's connection on node %d is open", i+1), nc.IsClosed)
+	}
+}
+
+// TestAWithdrawnCredentialIsNotAddedBack: re-running the "copy the
+// credential to every instance" runbook (--from) with a leaked,
+// withdrawn credential does not let it in again; a new credential of that
+// name may be made, or added.
+func TestAWithdrawnCredentialIsNotAddedBack(t *testing.T) {
+	dir := t.TempDir()
+	leaked, err := NewGatewayCredential(dir, "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WithdrawGatewayCredential(dir, "edge"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddGatewayCredential(dir, leaked); keyledger.ErrorCode(err) != keyledger.EConflict {
+		t.Fatalf("adding the withdrawn credential again: %v, want conflict", err)
+	}
+	if _, ok := checkGateway(dir, leaked); ok {
+		t.Fatal("the withdrawn credential holds again")
+	}
+	fresh, err := NewGatewayCredential(t.TempDir(), "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddGatewayCredential(dir, fresh); err != nil {
+		t.Fatalf("adding a new credential over the withdrawn one: %v", err)
+	}
+	if _, ok := checkGateway(dir, fresh); !ok {
+		t.Fatal("the new credential does not hold")
+	}
+}
+
+// TestOnlyRegularSmallGatewayFilesAreRead: a symbolic link (to another
+// gateway's file, or to a device) or an oversized file in DATA/gateways is
+// no credential, and reading it neither follows it nor reads it whole.
+func TestOnlyRegularSmallGatewayFilesAreRead(t *testing.T) {
+	dir := t.TempDir()
+	real, err := NewGatewayCredential(dir, "real")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := filepath.Join(dir, gatewayDir)
+	if err := os.Symlink(filepath.Join(gw, "real"), filepath.Join(gw, "link")); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	linked := strings.Replace(real, "klgw_real_", "klgw_link_", 1)
+	if _, ok := checkGateway(dir, linked); ok {
+		t.Fatal("a symbolic link to another gateway's file let its secret in under another name")
+	}
+	huge := strings.Repeat("0", 1<<20)
+	if err := os.WriteFile(filepath.Join(gw, "huge"), []byte(huge), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readGateway(dir, "huge"); err == nil {
+		t.Fatal("a 1 MiB file read as a credential")
+	}
+	if _, ok := checkGateway(dir, real); !ok {
+		t.Fatal("the real credential no longer holds")
 	}
 }
