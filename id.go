@@ -3,6 +3,7 @@ package keyledger
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // IDLen is the length of a key or user ID: a ULID.
@@ -49,7 +50,11 @@ func Quote(s string) string {
 		return fmt.Sprintf("(a value of %d characters that looks like a token, not shown)", len(s))
 	}
 	if len(s) > 60 {
-		return fmt.Sprintf("%q… (%d characters)", s[:40], len(s))
+		cut := 40
+		for cut > 0 && !utf8.RuneStart(s[cut]) { // not inside a character
+			cut--
+		}
+		return fmt.Sprintf("%q… (%d bytes)", s[:cut], len(s))
 	}
 	return fmt.Sprintf("%q", s)
 }

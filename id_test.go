@@ -93,3 +93,12 @@ func TestALowerCaseKeyIDIsToldToUseCapitals(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// TestQuoteCutsWholeCharacters: a long value is cut short in messages, at
+// a character's start, not inside one (a stray \xcc byte was printed).
+func TestQuoteCutsWholeCharacters(t *testing.T) {
+	q := keyledger.Quote(strings.Repeat("é", 40))
+	if strings.Contains(q, `\x`) || !strings.Contains(q, "(80 bytes)") {
+		t.Fatalf("%s", q)
+	}
+}

@@ -161,6 +161,9 @@ func DecideRegister(o *Owner, a Actor, c RegisterUser, now time.Time) ([]events.
 	if err := checkOneScript("name", c.Name); err != nil {
 		return nil, err
 	}
+	if err := checkUserNameShape("name", c.Name); err != nil {
+		return nil, err
+	}
 	kind := c.Kind
 	if kind == "" {
 		kind = keyledger.KindPerson

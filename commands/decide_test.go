@@ -347,7 +347,14 @@ func TestDecideUsers(t *testing.T) {
 			t.Errorf("name %q mixing scripts: %v, want invalid", name, err)
 		}
 	}
-	for _, name := range []string{"Алиса", "Grüße", "ci-bot 2", "Ελένη", "山田"} {
+	// Names that read as something else in a listing.
+	for _, name := range []string{"-", "--", "admin   user.roles_changed", "alice\u2800", "ali\u034Fce", "\u115Falice",
+		"alice\u1160", "alice\uFE0F", "ad\uFE00min", "alice\u17B4", "alice\u180B", "a\u00a0b", "a\u3000b", "recovery-20260101T000000Z", "Recovery-x"} {
+		if _, err := commands.DecideRegister(fresh, admin, commands.RegisterUser{UserID: "U1", Name: name}, now); !errors.Is(err, keyledger.ErrInvalid) {
+			t.Errorf("name %q: %v, want invalid", name, err)
+		}
+	}
+	for _, name := range []string{"Алиса", "Grüße", "ci-bot 2", "Ελένη", "山田", "recovery", "x-recovery-1"} {
 		if _, err := commands.DecideRegister(fresh, admin, commands.RegisterUser{UserID: "U1", Name: name}, now); err != nil {
 			t.Errorf("name %q in one script: %v", name, err)
 		}

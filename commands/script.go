@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"strings"
 	"unicode"
 
 	"github.com/keyledger/keyledger"
@@ -47,4 +48,46 @@ func checkOneScript(field, s string) error {
 		}
 	}
 	return nil
+}
+
+// checkUserNameShape refuses user names that read as something else in a
+// listing: no letter or digit at all ("-" reads as "no actor"), runs of
+// spaces or spaces other than U+0020 (which forge table columns or hide at
+// the end), and characters that display as nothing (default-ignorable
+// code points that are not format characters, such as U+034F, U+115F,
+// the variation selectors, or the braille blank U+2800). The prefix
+// "recovery-" is what admin recover names its users.
+func checkUserNameShape(field, s string) error {
+	alnum := false
+	prev := rune(0)
+	for _, r := range s {
+		switch {
+		case unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r), unicode.Is(unicode.Variation_Selector, r), blank(r):
+			return keyledger.Errorf(keyledger.EInvalid, "%s: %U displays as nothing; a name must read as what it is", field, r)
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			alnum = true
+		case r == ' ' && prev == ' ':
+			return keyledger.Errorf(keyledger.EInvalid, "%s: two spaces in a row read as a column break; use one", field)
+		case r != ' ' && unicode.IsSpace(r), unicode.Is(unicode.Zs, r) && r != ' ':
+			return keyledger.Errorf(keyledger.EInvalid, "%s: the only space allowed is the plain one (U+0020), not %U", field, r)
+		}
+		prev = r
+	}
+	if !alnum {
+		return keyledger.Errorf(keyledger.EInvalid, "%s: needs a letter or a digit", field)
+	}
+	if strings.HasPrefix(strings.ToLower(s), "recovery-") {
+		return keyledger.Errorf(keyledger.EInvalid, "%s: names beginning recovery- are the ones admin recover gives; choose another", field)
+	}
+	return nil
+}
+
+// blank reports whether r is a letter or symbol that displays as nothing:
+// the Hangul fillers, and the braille blank.
+func blank(r rune) bool {
+	switch r {
+	case '\u115F', '\u1160', '\u3164', '\uFFA0', '\u2800':
+		return true
+	}
+	return false
 }
