@@ -198,6 +198,11 @@ func TestConsole(t *testing.T) {
 		// The trail holds the revocation made above, with its reason.
 		admin.do(chromedp.WaitVisible(css(`table.audit tbody tr`)))
 		admin.waitText(`table.audit`, "leaked in a log")
+		// Who revoked it is named, with the ID in the cell's title.
+		actor := eval[[]string](admin, `(() => { const c = [...document.querySelectorAll('table.audit tbody tr')].find((r) => r.textContent.includes('leaked in a log')).querySelector('td[data-label=Actor]'); return [c.textContent, c.title]; })()`)
+		if actor[0] != "admin" || len(actor[1]) != 26 {
+			t.Fatalf("the revocation's actor cell: %q", actor)
+		}
 		// Its key's trace tells the story, with the use per hour.
 		keyID := eval[string](admin, `[...document.querySelectorAll('table.audit tbody tr')].find((r) => r.textContent.includes('leaked in a log')).querySelector('button[data-trace]').dataset.trace`)
 		admin.click(`table.audit button[data-trace="` + keyID + `"]`)

@@ -126,6 +126,8 @@ export async function render(section, { me } = {}) {
     if (!entries.length) { clear(list, h('p', { class: 'empty', text: 'No entries match.' })); return; }
     const cols = [['Seq', (e) => String(e.seq)], ['At', (e) => when(e.at)], ['Actor', (e) => e.actor_name || e.actor], ['Action', (e) => e.action],
       ['Key', (e) => e.key_id || '—'], ['Owner', (e) => e.owner_name || e.owner || '—'], ['Detail', (e) => typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail ?? '')]];
+    // A name is shown; the ID it stands for is the cell's title.
+    const ids = (t, e) => (t === 'Actor' ? e.actor : t === 'Owner' ? e.owner : '') || undefined;
     const traceButton = (e) => {
       if (!e.key_id) return h('td', {});
       const b = h('button', { type: 'button', class: 'secondary', text: 'Trace', 'data-trace': e.key_id, 'aria-label': `Trace ${e.key_id}` });
@@ -134,7 +136,7 @@ export async function render(section, { me } = {}) {
     };
     clear(list, h('div', { class: 'table-wrap' }, h('table', { class: 'audit' },
       h('thead', {}, h('tr', {}, cols.map(([t]) => h('th', { scope: 'col', text: t })), h('th', { scope: 'col', text: '' }))),
-      h('tbody', {}, entries.map((e) => h('tr', {}, cols.map(([t, f]) => h('td', { 'data-label': t, text: f(e) })), traceButton(e)))))));
+      h('tbody', {}, entries.map((e) => h('tr', {}, cols.map(([t, f]) => h('td', { 'data-label': t, text: f(e), title: ids(t, e) })), traceButton(e)))))));
   };
   form.addEventListener('submit', (e) => { e.preventDefault(); load(); });
   more.addEventListener('click', () => load(true));
