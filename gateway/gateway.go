@@ -102,7 +102,12 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 				once.Do(func() { close(caughtUp) })
 			}
 			return nil
-		}, func(err error) bool { return errors.Is(err, events.ErrUndecodable) }, g.log)
+		}, func(err error) bool {
+			// A connection closed for good (the server refused it again:
+			// its credential was withdrawn) reconnects no more: retrying
+			// would keep the index stale for ever, and say nothing.
+			return errors.Is(err, events.ErrUndecodable) || errors.Is(err, nats.ErrConnectionClosed) || cfg.Conn.IsClosed()
+		}, g.log)
 	}()
 	select {
 	case <-caughtUp:
@@ -143,8 +148,17 @@ func (g *Gateway) notified(m *nats.Msg) {
 	g.index.Apply(r)
 }
 
-// Verify answers from the gateway's own index, as the server would.
+// CodeUnavailable is the code of every verification a gateway answers
+// once it has stopped following the stream on its own (Done): it refuses
+// rather than answer from an index that no longer learns of revocations.
+const CodeUnavailable = "unavailable"
+
+// Verify answers from the gateway's own index, as the server would; once
+// the gateway has stopped on its own, every answer is CodeUnavailable.
 func (g *Gateway) Verify(token, scope, ip string) verifier.Result {
+	if g.Err() != nil {
+		return verifier.Result{Code: CodeUnavailable}
+	}
 	return g.index.Verify(token, scope, ip)
 }
 
@@ -155,9 +169,11 @@ func (g *Gateway) Index() *verifier.Index { return g.index }
 // Seq is the last stream sequence the gateway has applied in order.
 func (g *Gateway) Seq() uint64 { return g.index.Seq() }
 
-// Done is closed if the gateway stops following the stream on its own (an
-// event it cannot decode); Err then says why. Its answers go stale from
-// then on: a gateway should stop serving, or restart with a newer build.
+// Done is closed if the gateway stops following the stream on its own: an
+// event it cannot decode, or its NATS connection closed for good (the
+// servers refused it, as when its credential is withdrawn); Err then says
+// why, and Verify refuses everything (CodeUnavailable). A gateway should
+// stop serving, or start again with a newer build or credential.
 func (g *Gateway) Done() <-chan struct{} { return g.stopped }
 
 // Err is why following stopped, once Done is closed; nil before, and after

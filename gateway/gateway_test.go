@@ -294,3 +294,35 @@ func TestGatewayFollowsAgainAfterTheStreamIsRestored(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestAGatewayCutOffForGoodSaysSoAndRefuses: a gateway whose connection
+// is closed for good (its credential withdrawn, the servers refuse it)
+// no longer learns of revocations. It reports it (Done, Err) and refuses
+// every verification; before, it answered valid for a key revoked after.
+func TestAGatewayCutOffForGoodSaysSoAndRefuses(t *testing.T) {
+	l := newLedger(t)
+	_, tok, _ := l.issue()
+	nc, err := nats.Connect(l.nc.ConnectedUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := start(t, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := g.Verify(tok, "", ""); !res.Valid {
+		t.Fatalf("before: %+v", res)
+	}
+	nc.Close()
+	select {
+	case <-g.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gateway does not report losing its connection for good")
+	}
+	if !errors.Is(g.Err(), nats.ErrConnectionClosed) {
+		t.Fatalf("Err: %v", g.Err())
+	}
+	if res := g.Verify(tok, "", ""); res.Valid || res.Code != gateway.CodeUnavailable {
+		t.Fatalf("after: %+v", res)
+	}
+}
