@@ -35,13 +35,16 @@ type Key struct {
 	RevokedBy          string     `json:"revoked_by,omitempty"` // user ID of who revoked it
 	RevokedByName      string     `json:"revoked_by_name,omitempty"`
 	RevokeReason       string     `json:"revoke_reason,omitempty"` // as given at revoke
-	DeletedAt          *time.Time `json:"deleted_at"`
-	DeletedBy          string     `json:"deleted_by,omitempty"` // user ID of who deleted it
-	DeletedByName      string     `json:"deleted_by_name,omitempty"`
-	DeleteReason       string     `json:"delete_reason,omitempty"` // deleted, or with the owner's keys, or owner deactivated
-	UpdatedAt          time.Time  `json:"updated_at"`
-	Token              string     `json:"token,omitempty"`
-	Replayed           bool       `json:"replayed,omitempty"`
+	// RegeneratedAt is when the key was last given a new secret (its
+	// revocations before that are in its audit trace).
+	RegeneratedAt *time.Time `json:"regenerated_at,omitempty"`
+	DeletedAt     *time.Time `json:"deleted_at"`
+	DeletedBy     string     `json:"deleted_by,omitempty"` // user ID of who deleted it
+	DeletedByName string     `json:"deleted_by_name,omitempty"`
+	DeleteReason  string     `json:"delete_reason,omitempty"` // deleted, or with the owner's keys, or owner deactivated
+	UpdatedAt     time.Time  `json:"updated_at"`
+	Token         string     `json:"token,omitempty"`
+	Replayed      bool       `json:"replayed,omitempty"`
 }
 
 // RateLimit allows Limit verifications per Per (an ISO 8601 period).

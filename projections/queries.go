@@ -108,7 +108,8 @@ func (r *keyReader) scan(row interface{ Scan(...any) error }) (*keyledger.Key, e
 	}
 	k.CreatedAt, k.UpdatedAt = parseTime(created), parseTime(updated)
 	k.ExpiresAt, k.LastUsedAt, k.RevokedAt = parseTimePtr(expires), parseTimePtr(used), parseTimePtr(revoked)
-	clock := keyledger.NewKeyClock(k.Status, k.ExpiresAt, k.CreatedAt, parseTimePtr(regenerated), k.LastUsedAt)
+	k.RegeneratedAt = parseTimePtr(regenerated)
+	clock := keyledger.NewKeyClock(k.Status, k.ExpiresAt, k.CreatedAt, k.RegeneratedAt, k.LastUsedAt)
 	k.Status, k.EffectiveExpiresAt = clock.StatusAt(r.now, r.policy)
 	return &k, nil
 }

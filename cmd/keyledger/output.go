@@ -97,6 +97,9 @@ func printKey(out io.Writer, k *keyledger.Key) {
 	fmt.Fprintf(w, "expires_at\t%s\n", whenExact(k.ExpiresAt, "never"))
 	fmt.Fprintf(w, "effective_expires_at\t%s (with the inactivity policy)\n", whenExact(k.EffectiveExpiresAt, "never"))
 	fmt.Fprintf(w, "last_used_at\t%s\n", whenExact(k.LastUsedAt, "never"))
+	if k.RegeneratedAt != nil {
+		fmt.Fprintf(w, "regenerated_at\t%s (a new secret; audit trace %s shows its revocations)\n", whenExact(k.RegeneratedAt, ""), k.ID)
+	}
 	if k.RevokedAt != nil {
 		fmt.Fprintf(w, "revoked_at\t%s by %s\n", whenExact(k.RevokedAt, ""), userLabel(k.RevokedByName, k.RevokedBy))
 		fmt.Fprintf(w, "revoke_reason\t%s\n", orDash(k.RevokeReason))

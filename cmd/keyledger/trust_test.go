@@ -366,3 +366,33 @@ func TestEmbeddedMaxConnsLeavesFilesForHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestAWithdrawnGatewayCanBeMadeAnew: the README's way round, as a
+// newcomer ran it: make a credential (DATA/gateway-NAME.token), withdraw
+// it, make a new one under the same name. The withdrawn token's file is
+// removed with it, so the new one can be written; a bare command line is
+// a usage error (exit 2).
+func TestAWithdrawnGatewayCanBeMadeAnew(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	gc := func(args ...string) int {
+		out.Reset()
+		errOut.Reset()
+		return Run(context.Background(), append([]string{"gateway-credentials", "--data", dir}, args...), &out, &errOut)
+	}
+	if code := gc("--name", "edge"); code != 0 {
+		t.Fatalf("--name: %d %s", code, errOut.String())
+	}
+	if code := gc("--withdraw", "edge"); code != 0 || !strings.Contains(out.String(), "removed") {
+		t.Fatalf("--withdraw: %d %s %s", code, out.String(), errOut.String())
+	}
+	if code := gc("--name", "edge"); code != 0 {
+		t.Fatalf("--name after --withdraw: %d %s", code, errOut.String())
+	}
+	if code := gc(); code != exitUsage {
+		t.Fatalf("no --name, --from or --withdraw: exit %d, want %d", code, exitUsage)
+	}
+	if code := gc("--withdraw", "nobody"); code != 1 || !strings.HasPrefix(errOut.String(), "error: not_found: ") {
+		t.Fatalf("withdrawing no one: %d %q", code, errOut.String())
+	}
+}
