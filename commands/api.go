@@ -110,11 +110,17 @@ func Endpoints() []Endpoint {
 		endpoint("query.users", func(s *Service, ctx context.Context, a Actor, _ string, q usersQuery) ([]*keyledger.User, error) {
 			return s.Users(ctx, a, q.Q)
 		}).allow(admin, dev, auditor),
-		endpoint("cmd.key.issue", (*Service).IssueKey).allow(admin, dev),
+		endpoint("cmd.key.issue", func(s *Service, ctx context.Context, a Actor, cmdID string, c IssueKey) (*keyledger.Key, error) {
+			k, err := s.IssueKey(ctx, a, cmdID, c)
+			return s.namedKey(ctx, a, k, err)
+		}).allow(admin, dev),
 		endpoint("cmd.key.update", (*Service).UpdateKey).allow(admin, dev),
 		endpoint("cmd.key.revoke", (*Service).RevokeKeys).allow(admin, dev),
 		endpoint("cmd.key.revoke_matching", (*Service).RevokeMatching).allow(admin),
-		endpoint("cmd.key.regenerate", (*Service).RegenerateKey).allow(admin, dev),
+		endpoint("cmd.key.regenerate", func(s *Service, ctx context.Context, a Actor, cmdID string, c RegenerateKey) (*keyledger.Key, error) {
+			k, err := s.RegenerateKey(ctx, a, cmdID, c)
+			return s.namedKey(ctx, a, k, err)
+		}).allow(admin, dev),
 		endpoint("cmd.key.delete", (*Service).DeleteKeys).allow(admin, dev),
 		endpoint("query.keys", func(s *Service, ctx context.Context, a Actor, _ string, f keyledger.KeyFilter) (*keyledger.KeyPage, error) {
 			if err := checkKeyFilter(f); err != nil {

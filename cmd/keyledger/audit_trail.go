@@ -52,11 +52,11 @@ func auditList(fs *flag.FlagSet) runFunc {
 				continue
 			}
 			at, err := time.Parse(time.RFC3339, t.v)
-			if d, derr := time.ParseDuration(t.v); err != nil && derr == nil && d > 0 {
+			if d, ok := ago(t.v); err != nil && ok {
 				at, err = time.Now().Add(-d).UTC(), nil
 			}
 			if err != nil {
-				return invalidValue("%s: %s is neither an RFC 3339 time such as 2027-01-31T00:00:00Z nor a duration ago such as 1h", t.name, keyledger.Quote(t.v))
+				return invalidValue("%s: %s is neither an RFC 3339 time such as 2027-01-31T00:00:00Z nor a duration ago such as 1h or PT1H", t.name, keyledger.Quote(t.v))
 			}
 			*t.dst = &at
 		}
@@ -109,7 +109,7 @@ func printTrace(out io.Writer, tr *keyledger.KeyTrace, hours int) {
 	}
 	fmt.Fprintf(out, "\nverifications per hour (UTC; the key's last %d hours of use at most, --hours):\n", hours)
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "HOUR\tVALID\tREFUSED\tFROM")
+	fmt.Fprintln(w, "HOUR\tVALID\tVERIFY REFUSED\tFROM")
 	for _, h := range tr.Usage {
 		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", h.Hour.UTC().Format("2006-01-02 15:00"), h.Counts.Valid, refusedText(h.Counts), sourcesText(h.Sources))
 	}
@@ -564,4 +564,36 @@ func describeEvent(data []byte) string {
 		out += ", owner " + o
 	}
 	return out + ", at " + e.Base().At.UTC().Format(time.RFC3339)
+}
+
+// ago reads a positive span back from now: a Go duration (1h, 90m) or an
+// ISO 8601 period of days and time (PT1H, P2D, P1DT12H), as the policy
+// flags take them.
+func ago(v string) (time.Duration, bool) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return d, d > 0
+	}
+	up := strings.ToUpper(v)
+	rest, ok := strings.CutPrefix(up, "P")
+	if !ok || rest == "" {
+		return 0, false
+	}
+	var d time.Duration
+	days, clock, hasT := strings.Cut(rest, "T")
+	if days != "" {
+		n, ok := strings.CutSuffix(days, "D")
+		count, err := strconv.Atoi(n)
+		if !ok || err != nil || count < 0 || count > 36500 {
+			return 0, false
+		}
+		d = time.Duration(count) * 24 * time.Hour
+	}
+	if hasT {
+		c, err := time.ParseDuration(strings.ToLower(clock))
+		if clock == "" || err != nil || c < 0 {
+			return 0, false
+		}
+		d += c
+	}
+	return d, d > 0
 }

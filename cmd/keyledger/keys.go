@@ -80,7 +80,7 @@ func keyList(fs *flag.FlagSet) runFunc {
 	fs.BoolVar(&f.NeverExpires, "never-expires", false, "only keys issued without an expiry")
 	fs.IntVar(&f.Limit, "limit", 100, "keys per page, `N` from 1 to 1000")
 	fs.StringVar(&f.Cursor, "cursor", "", "continue after this `CURSOR` (printed with a full page)")
-	fs.StringVar(&f.AsOf, "as-of", "", "the keys as they stood at this RFC 3339 `TIME` or seq:N (rebuilt by replay)")
+	fs.StringVar(&f.AsOf, "as-of", "", "the keys as they stood at this RFC 3339 `TIME`, this long ago (10m, PT1H), or seq:N (rebuilt by replay)")
 	return func(ctx context.Context, cl *client, args []string) error {
 		if len(args) > 0 {
 			return usageError("takes no arguments; search with --q TEXT")
@@ -94,6 +94,9 @@ func keyList(fs *flag.FlagSet) runFunc {
 				return invalidValue("--expires-before: %s is not an RFC 3339 time such as 2027-01-31T00:00:00Z", keyledger.Quote(expiresBefore))
 			}
 			f.ExpiresBefore = &t
+		}
+		if d, ok := ago(f.AsOf); ok { // --as-of 10m: ten minutes ago
+			f.AsOf = time.Now().Add(-d).UTC().Format(time.RFC3339)
 		}
 		var page keyledger.KeyPage
 		if err := cl.call(ctx, "query.keys", f, &page); err != nil || cl.json {
@@ -129,11 +132,14 @@ func keyIDs(args []string) error {
 
 func keyShow(fs *flag.FlagSet) runFunc {
 	var asOf string
-	fs.StringVar(&asOf, "as-of", "", "the key as it stood at this RFC 3339 `TIME` or seq:N (rebuilt by replay)")
+	fs.StringVar(&asOf, "as-of", "", "the key as it stood at this RFC 3339 `TIME`, this long ago (10m, PT1H), or seq:N (rebuilt by replay)")
 	return func(ctx context.Context, cl *client, args []string) error {
 		id, err := oneKeyID(args)
 		if err != nil {
 			return err
+		}
+		if d, ok := ago(asOf); ok {
+			asOf = time.Now().Add(-d).UTC().Format(time.RFC3339)
 		}
 		var k keyledger.Key
 		if err := cl.call(ctx, "query.key", map[string]string{"key_id": id, "as_of": asOf}, &k); err != nil || cl.json {
@@ -148,7 +154,8 @@ func keyShow(fs *flag.FlagSet) runFunc {
 // printAsOf heads an answer given --as-of, which shows the past, not now.
 func printAsOf(out io.Writer, asOf string) {
 	if asOf != "" {
-		fmt.Fprintf(out, "as of %s (the ledger as it stood then, rebuilt by replay; statuses may differ now)\n\n", asOf)
+		fmt.Fprintf(out, "as of %s (the ledger as it stood then, rebuilt by replay; statuses may differ now; "+
+			"last use is not replayed)\n\n", asOf)
 	}
 }
 
@@ -219,7 +226,7 @@ func keyRevoke(fs *flag.FlagSet) runFunc {
 			}
 			for _, k := range res.Matched {
 				fmt.Fprintf(cl.stdout, "matched %s  owner %s  %q  issued %s by %s\n", k.KeyID, userLabel(k.OwnerName, k.Owner), k.Name,
-					k.CreatedAt.Format(time.RFC3339), userLabel(k.CreatedByName, k.CreatedBy))
+					whenExact(&k.CreatedAt, ""), userLabel(k.CreatedByName, k.CreatedBy))
 			}
 			switch {
 			case res.DryRun:

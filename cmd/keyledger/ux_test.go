@@ -502,7 +502,14 @@ func TestAuditListSinceTakesADuration(t *testing.T) {
 	if out := mustCLI(t, m, admin, "audit", "list", "--until", "1h"); strings.Contains(out, "user.registered") {
 		t.Errorf("--until 1h showed what happened a moment ago:\n%s", out)
 	}
+	if out := mustCLI(t, m, admin, "audit", "list", "--since", "PT1H", "--action", "user.registered"); !strings.Contains(out, "user.registered") {
+		t.Errorf("--since PT1H lost the first admin's registration:\n%s", out)
+	}
+	if out := mustCLI(t, m, admin, "key", "list", "--as-of", "PT1S"); !strings.HasPrefix(out, "as of 20") {
+		t.Errorf("key list --as-of PT1S:\n%s", out)
+	}
 	mustFail(t, m, admin, "invalid", "audit", "list", "--since", "-1h")
+	mustFail(t, m, admin, "invalid", "audit", "list", "--since", "PT")
 	mustFail(t, m, admin, "invalid", "audit", "list", "--since", "yesterday")
 }
 
@@ -516,5 +523,19 @@ func TestAGatewayCredentialIsToldItIsNoKey(t *testing.T) {
 	_, errOut, code := cli(t, m, file, "key", "list")
 	if code != 1 || !strings.Contains(errOut, "that is a gateway credential") {
 		t.Fatalf("key list with a gateway credential: exit %d, %q", code, errOut)
+	}
+}
+
+func TestAgoReadsDurationsAndPeriods(t *testing.T) {
+	for in, want := range map[string]time.Duration{"1h": time.Hour, "90m": 90 * time.Minute, "PT1H": time.Hour, "pt30m": 30 * time.Minute,
+		"P2D": 48 * time.Hour, "P1DT12H": 36 * time.Hour, "PT1H30M": 90 * time.Minute} {
+		if got, ok := ago(in); !ok || got != want {
+			t.Errorf("ago(%q) = %v %v, want %v", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "P", "PT", "-1h", "P-1D", "P1M", "P1Y", "PXD", "seq:3", "2026-01-01T00:00:00Z", "P99999D", "0s"} {
+		if _, ok := ago(in); ok {
+			t.Errorf("ago(%q) accepted", in)
+		}
 	}
 }
