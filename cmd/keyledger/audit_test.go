@@ -47,7 +47,7 @@ func TestAuditCommands(t *testing.T) {
 	mustCLI(t, m, admin, "key", "revoke", key.KeyID, "--reason", "leaked")
 
 	trace := mustCLI(t, m, admin, "audit", "trace", key.KeyID)
-	for _, want := range []string{"key.issued", "key.renamed", `"before":{"name":"ci"`, "key.revoked", `{"reason":"leaked"}`, "nats"} {
+	for _, want := range []string{"key.issued", "key.renamed", `name: "ci" → "ci-old"`, "key.revoked", `{"reason":"leaked"}`, "nats"} {
 		if !strings.Contains(trace, want) {
 			t.Errorf("trace lacks %q:\n%s", want, trace)
 		}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -162,9 +163,33 @@ func printEntries(out io.Writer, entries []*keyledger.AuditEntry, oneKey bool) {
 		if !oneKey {
 			fmt.Fprintf(w, "%s\t%s\t", orDash(e.KeyID), orDash(nameOr(e.OwnerName, e.Owner)))
 		}
-		fmt.Fprintf(w, "%s\t%s\n", orDash(e.Source), orDash(cut(string(e.Detail), detailWidth)))
+		fmt.Fprintf(w, "%s\t%s\n", orDash(e.Source), orDash(cut(detailText(e.Detail), detailWidth)))
 	}
 	w.Flush()
+}
+
+// detailText is an entry's detail for a table: a change of several
+// fields ({"before":{…},"after":{…}}) as the fields that changed,
+// "max_expiry: \"P90D\" → \"P30D\"", so that a cut does not hide it;
+// any other detail as its JSON.
+func detailText(detail json.RawMessage) string {
+	var change struct {
+		Before map[string]json.RawMessage `json:"before"`
+		After  map[string]json.RawMessage `json:"after"`
+	}
+	if json.Unmarshal(detail, &change) != nil || change.Before == nil || change.After == nil {
+		return string(detail)
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(change.After)) {
+		if b, a := string(change.Before[k]), string(change.After[k]); b != a {
+			parts = append(parts, fmt.Sprintf("%s: %s → %s", k, orDash(b), a))
+		}
+	}
+	if len(parts) == 0 {
+		return "no change"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // detailWidth is how much of an entry's detail a table shows.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -60,6 +59,6 @@ func TestARegeneratedKeyWorksAtOnceOnAnotherInstance(t *testing.T) {
 		}
 	}
 	if refused > 0 {
-		t.Fatal(fmt.Sprintf("%d of 100 new tokens refused on the other instance", refused))
+		t.Fatalf("%d of 100 new tokens refused on the other instance", refused)
 	}
 }

@@ -539,3 +539,16 @@ func TestAgoReadsDurationsAndPeriods(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditListShowsWhatASettingsChangeChanged: the detail of a change is
+// before and after of every field; cut at 100 characters it never reached
+// what changed. The table names the changed fields.
+func TestAuditListShowsWhatASettingsChangeChanged(t *testing.T) {
+	m := MustRunMain(t, "")
+	admin := filepath.Join(m.DataDir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--max-expiry", "P30D", "--default-expiry", "P7D")
+	out := mustCLI(t, m, admin, "audit", "list", "--action", "settings.changed", "--limit", "1")
+	if !strings.Contains(out, `max_expiry: "P180D" → "P30D"`) || !strings.Contains(out, `default_expiry: "P90D" → "P7D"`) {
+		t.Fatalf("the settings change:\n%s", out)
+	}
+}
