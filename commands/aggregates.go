@@ -96,6 +96,23 @@ func (g *aggregates) owner(ctx context.Context, id string) (*entry, error) {
 	return e, nil
 }
 
+// cachedName returns the name of user id if its entry is in memory, without
+// filling one from SQLite.
+func (g *aggregates) cachedName(id string) (string, bool) {
+	g.mu.Lock()
+	e, ok := g.owners[id]
+	g.mu.Unlock()
+	if !ok {
+		return "", false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.owner == nil || !e.owner.Exists {
+		return "", false
+	}
+	return e.owner.Name, true
+}
+
 // resize recounts the keys an owner entry holds against the bound. Callers
 // hold g.mu.
 func (g *aggregates) resize(e *entry) {

@@ -11,6 +11,7 @@ import (
 // once. An ID that names no user (keyledger itself, "system") has none.
 type userNames struct {
 	ctx   context.Context
+	state *aggregates // looked at first: no SQLite read for an owner in memory
 	read  ReadModel
 	names map[string]string
 	only  string // if set, the one user whose name may be told
@@ -19,7 +20,7 @@ type userNames struct {
 
 // userNames looks up any user's name.
 func (s *Service) userNames(ctx context.Context) *userNames {
-	return &userNames{ctx: ctx, read: s.Read, names: map[string]string{}}
+	return &userNames{ctx: ctx, state: s.state, read: s.Read, names: map[string]string{}}
 }
 
 // userNamesFor looks up the names a may see: any user's for an admin or
@@ -41,6 +42,11 @@ func (n *userNames) of(id string) string {
 		return ""
 	}
 	name, ok := n.names[id]
+	if !ok && n.state != nil {
+		if name, ok = n.state.cachedName(id); ok {
+			n.names[id] = name
+		}
+	}
 	if !ok {
 		u, err := n.read.User(n.ctx, id)
 		switch {
