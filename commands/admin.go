@@ -111,7 +111,9 @@ func idFor(kind, cmdID string) string {
 	sum := sha256.Sum256([]byte("keyledger/" + kind + "/" + cmdID))
 	var id ulid.ULID
 	copy(id[:], sum[:])
-	if t, err := ulid.ParseStrict(cmdID); err == nil {
+	// The caller's Idempotency-Key is the part before '#' (scopedCommandID).
+	key, _, _ := strings.Cut(cmdID, "#")
+	if t, err := ulid.ParseStrict(key); err == nil {
 		copy(id[:6], t[:6])
 	}
 	return id.String()

@@ -167,6 +167,16 @@ func TestRetriedRegistrationRegistersOnce(t *testing.T) {
 	if again, err := l.svc.RegisterUser(ctx, l.admin, cmdID.String(), commands.RegisterUser{Name: "svc-3"}); err != nil || again.ID != u.ID {
 		t.Fatalf("retry answered %+v, %v; want user %s", again, err, u.ID)
 	}
+	// So through the API too, where the Idempotency-Key is scoped to the
+	// call (the IDs a newcomer got did not sort by time).
+	cmdID = ulid.Make()
+	res, err := l.svc.Call(ctx, endpointNamed(t, "cmd.user.register"), "Bearer "+l.token, cmdID.String(), []byte(`{"name":"svc-4"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := ulid.MustParse(res.(*keyledger.User).ID); id.Time() != cmdID.Time() {
+		t.Fatalf("registered through the API: %s (time %d) for Idempotency-Key %s (time %d)", id, id.Time(), cmdID, cmdID.Time())
+	}
 }
 
 func TestBadInputChangesNothing(t *testing.T) {

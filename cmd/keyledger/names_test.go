@@ -34,7 +34,7 @@ func TestOutputNamesUsers(t *testing.T) {
 		t.Errorf("settings show:\n%s", settings)
 	}
 	show := mustCLI(t, b.m, b.admin, "key", "show", b.aliceKeyID)
-	for _, want := range []string{"owner                 alice (" + b.aliceID + ")", "by admin (" + b.adminID + ")"} {
+	for _, want := range []string{"alice (" + b.aliceID + ")", "by admin (" + b.adminID + ")"} {
 		if !strings.Contains(show, want) {
 			t.Errorf("key show lacks %q:\n%s", want, show)
 		}

@@ -75,6 +75,7 @@ func printKeys(out io.Writer, keys []*keyledger.Key) {
 	w.Flush()
 }
 
+// sameTime reports whether a and b are both nil or the same instant.
 func sameTime(a, b *time.Time) bool {
 	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
 }
@@ -95,7 +96,14 @@ func printKey(out io.Writer, k *keyledger.Key) {
 	}
 	fmt.Fprintf(w, "created\t%s by %s\n", whenExact(&k.CreatedAt, ""), userLabel(k.CreatedByName, k.CreatedBy))
 	fmt.Fprintf(w, "expires_at\t%s\n", whenExact(k.ExpiresAt, "never"))
-	fmt.Fprintf(w, "effective_expires_at\t%s (with the inactivity policy)\n", whenExact(k.EffectiveExpiresAt, "never"))
+	switch {
+	case k.Status == keyledger.StatusRevoked || k.Status == keyledger.StatusDeleted:
+		// It has ended; no policy ends it again (the list shows -).
+	case sameTime(k.EffectiveExpiresAt, k.ExpiresAt):
+		fmt.Fprintf(w, "effective_expires_at\tsame (no inactivity policy ends it sooner)\n")
+	default:
+		fmt.Fprintf(w, "effective_expires_at\t%s (if unused: the inactivity policy)\n", whenExact(k.EffectiveExpiresAt, "never"))
+	}
 	fmt.Fprintf(w, "last_used_at\t%s\n", whenExact(k.LastUsedAt, "never"))
 	if k.RegeneratedAt != nil {
 		fmt.Fprintf(w, "regenerated_at\t%s (a new secret; audit trace %s shows its revocations)\n", whenExact(k.RegeneratedAt, ""), k.ID)
