@@ -140,7 +140,9 @@ func (s *calloutServer) issue(keyID string) string {
 
 func (s *calloutServer) connect(tb testing.TB, token string, opts ...nats.Option) *nats.Conn {
 	tb.Helper()
-	nc, err := nats.Connect(s.url, append(ConnectOptions(token), append(opts, nats.NoReconnect())...)...)
+	// The default 2 s to connect is short for a suite run under -race on
+	// two cores (it timed out once there); the callout answers well inside 10.
+	nc, err := nats.Connect(s.url, append(ConnectOptions(token), append(opts, nats.NoReconnect(), nats.Timeout(10*time.Second))...)...)
 	if err != nil {
 		tb.Fatalf("connect: %v", err)
 	}
