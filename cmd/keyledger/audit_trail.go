@@ -182,6 +182,9 @@ func detailText(detail json.RawMessage) string {
 	}
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(change.After)) {
+		if k == "updated_at" || k == "updated_by" { // the entry's AT and ACTOR say it
+			continue
+		}
 		if b, a := string(change.Before[k]), string(change.After[k]); b != a {
 			parts = append(parts, fmt.Sprintf("%s: %s → %s", k, orDash(b), a))
 		}

@@ -548,7 +548,7 @@ func TestAuditListShowsWhatASettingsChangeChanged(t *testing.T) {
 	admin := filepath.Join(m.DataDir, "admin.token")
 	mustCLI(t, m, admin, "settings", "set", "--max-expiry", "P30D", "--default-expiry", "P7D")
 	out := mustCLI(t, m, admin, "audit", "list", "--action", "settings.changed", "--limit", "1")
-	if !strings.Contains(out, `max_expiry: "P180D" → "P30D"`) || !strings.Contains(out, `default_expiry: "P90D" → "P7D"`) {
+	if !strings.Contains(out, `max_expiry: "P180D" → "P30D"`) || !strings.Contains(out, `default_expiry: "P90D" → "P7D"`) || strings.Contains(out, "updated_at") {
 		t.Fatalf("the settings change:\n%s", out)
 	}
 }
