@@ -3,12 +3,8 @@ package main
 import (
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/keyledger/keyledger/natsauth"
 )
 
 // TestARegeneratedKeyWorksAtOnceOnAnotherInstance: a key regenerated
@@ -18,16 +14,7 @@ import (
 // new token; 100 times over, both ways round.
 func TestARegeneratedKeyWorksAtOnceOnAnotherInstance(t *testing.T) {
 	a := run(t, newMain(t.TempDir(), nil))
-	bDir := t.TempDir()
-	audit, err := os.ReadFile(filepath.Join(a.DataDir, "audit.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(bDir, "audit.key"), string(audit))
-	b := run(t, newMain(bDir, func(m *Main) {
-		m.NATSURL = a.ClientURL()
-		m.NATSNkeyFile = filepath.Join(a.DataDir, natsauth.ServiceSeedFile)
-	}))
+	b := secondInstance(t, a, false)
 	root := adminToken(t, a)
 	type key struct {
 		ID    string `json:"key_id"`

@@ -98,3 +98,26 @@ func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// secondInstance runs another keyledger instance on a's NATS server, as
+// the README's "a second instance next to an embedded one" does: a's
+// service key and a copy of its audit.key, and a's callout key when
+// callout is set (then the two answer the auth callout in turn).
+func secondInstance(t *testing.T, a *Main, callout bool) *Main {
+	t.Helper()
+	dir := t.TempDir()
+	audit, err := os.ReadFile(filepath.Join(a.DataDir, "audit.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "audit.key"), audit, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return run(t, newMain(dir, func(m *Main) {
+		m.NATSURL = a.ClientURL()
+		m.NATSNkeyFile = filepath.Join(a.DataDir, natsauth.ServiceSeedFile)
+		if callout {
+			m.CalloutNkeyFile = filepath.Join(a.DataDir, natsauth.IssuerSeedFile)
+		}
+	}))
+}

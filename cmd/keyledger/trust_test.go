@@ -180,17 +180,7 @@ func TestRoleChangeReconnectsWithNewPermissions(t *testing.T) {
 // (gateway-credentials --from) lets the gateway in whichever answers.
 func TestGatewayCredentialOnEveryInstance(t *testing.T) {
 	a := run(t, newMain(t.TempDir(), nil))
-	bDir := t.TempDir()
-	audit, err := os.ReadFile(filepath.Join(a.DataDir, "audit.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(bDir, "audit.key"), string(audit))
-	run(t, newMain(bDir, func(m *Main) {
-		m.NATSURL = a.ClientURL()
-		m.NATSNkeyFile = filepath.Join(a.DataDir, natsauth.ServiceSeedFile)
-		m.CalloutNkeyFile = filepath.Join(a.DataDir, natsauth.IssuerSeedFile)
-	}))
+	bDir := secondInstance(t, a, true).DataDir
 	cred := filepath.Join(t.TempDir(), "edge.token")
 	var out, errOut bytes.Buffer
 	if code := Run(context.Background(), []string{"gateway-credentials", "--data", a.DataDir, "--name", "edge", "--out", cred}, &out, &errOut); code != 0 {
