@@ -90,6 +90,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	g.cancel = cancel
 	go func() {
 		defer close(g.stopped)
+		defer g.index.Halt() // before stopped closes: Err and the index agree
 		g.err = events.FollowRetrying(fctx, g.store, func() uint64 { return g.index.Seq() + 1 }, func(batch []events.Recorded) error {
 			for _, r := range batch {
 				if u, ok := r.Event.(*events.Undecodable); ok {
@@ -151,19 +152,19 @@ func (g *Gateway) notified(m *nats.Msg) {
 // CodeUnavailable is the code of every verification a gateway answers
 // once it has stopped following the stream on its own (Done): it refuses
 // rather than answer from an index that no longer learns of revocations.
-const CodeUnavailable = "unavailable"
+const CodeUnavailable = verifier.CodeUnavailable
 
 // Verify answers from the gateway's own index, as the server would; once
-// the gateway has stopped on its own, every answer is CodeUnavailable.
+// the gateway has stopped following (on its own, or Close), every answer is
+// CodeUnavailable.
 func (g *Gateway) Verify(token, scope, ip string) verifier.Result {
-	if g.Err() != nil {
-		return verifier.Result{Code: CodeUnavailable}
-	}
 	return g.index.Verify(token, scope, ip)
 }
 
 // Index is the gateway's verify index, for serving it (web.VerifyHandler,
-// commands.VerifyHandler) or taking its usage.
+// commands.VerifyHandler) or taking its usage. It is halted when the
+// gateway stops following, so served directly it refuses just as Verify
+// does.
 func (g *Gateway) Index() *verifier.Index { return g.index }
 
 // Seq is the last stream sequence the gateway has applied in order.
@@ -194,7 +195,8 @@ func (g *Gateway) unsubscribe() {
 	g.subs = nil
 }
 
-// Close stops following and unsubscribes.
+// Close stops following and unsubscribes; every verification after it
+// answers CodeUnavailable.
 func (g *Gateway) Close() error {
 	g.unsubscribe()
 	if g.cancel != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/gateway"
 	"github.com/keyledger/keyledger/natstest"
+	"github.com/keyledger/keyledger/web"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -324,5 +327,38 @@ func TestAGatewayCutOffForGoodSaysSoAndRefuses(t *testing.T) {
 	}
 	if res := g.Verify(tok, "", ""); res.Valid || res.Code != gateway.CodeUnavailable {
 		t.Fatalf("after: %+v", res)
+	}
+	// Served directly, as the README offers, the index refuses too.
+	if got := serveIndex(t, g, tok); !strings.Contains(got, `"code":"unavailable"`) {
+		t.Fatalf("the index served by web.VerifyHandler answered %s", got)
+	}
+}
+
+// serveIndex asks web.VerifyHandler, serving g's index, to verify tok.
+func serveIndex(t *testing.T, g *gateway.Gateway, tok string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	web.VerifyHandler(g.Index(), nil).ServeHTTP(rec, httptest.NewRequest("POST", "/v1/verify", strings.NewReader(`{"key":"`+tok+`"}`)))
+	return rec.Body.String()
+}
+
+// TestAClosedGatewayRefuses: after Close the index no longer follows the
+// stream, so neither Verify nor the index served directly answers valid.
+func TestAClosedGatewayRefuses(t *testing.T) {
+	l := newLedger(t)
+	_, tok, _ := l.issue()
+	g, err := start(t, l.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := serveIndex(t, g, tok); !strings.Contains(got, `"valid":true`) {
+		t.Fatalf("before Close: %s", got)
+	}
+	g.Close()
+	if res := g.Verify(tok, "", ""); res.Valid || res.Code != gateway.CodeUnavailable {
+		t.Fatalf("Verify after Close: %+v", res)
+	}
+	if got := serveIndex(t, g, tok); !strings.Contains(got, `"code":"unavailable"`) {
+		t.Fatalf("the index after Close answered %s", got)
 	}
 }

@@ -32,6 +32,7 @@ type Index struct {
 	shards     [shardCount]shard
 	seq        atomic.Uint64
 	enabled    atomic.Bool
+	halted     atomic.Bool
 	inactivity atomic.Int64 // keyledger.ExpiryPolicy.Inactivity
 	strings    interner
 }
@@ -192,6 +193,14 @@ func (x *Index) SetSeq(seq uint64) {
 		}
 	}
 }
+
+// Halt makes every later verification answer CodeUnavailable: whoever
+// feeds the index has stopped, so it would no longer hear of revocations.
+// It cannot be undone; a new feed starts with a new index.
+func (x *Index) Halt() { x.halted.Store(true) }
+
+// Halted reports whether Halt was called.
+func (x *Index) Halted() bool { return x.halted.Load() }
 
 // SetPolicy sets what the settings say about verification.
 func (x *Index) SetPolicy(s keyledger.Settings) {

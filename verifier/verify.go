@@ -21,6 +21,9 @@ const (
 	CodeMissingScope = "missing_scope"
 	CodeRateLimited  = "rate_limited"
 	CodeDisabled     = "disabled"
+	// CodeUnavailable: the index was halted (Halt); it answers nothing
+	// rather than answer from state that no longer hears of revocations.
+	CodeUnavailable = "unavailable"
 )
 
 // Counters kept per key and minute: valid uses, and denials by reason.
@@ -67,6 +70,10 @@ func (x *Index) Verify(token, scope, ip string) Result {
 
 func (x *Index) verify(token, scope, ip string) Result {
 	res := Result{Seq: x.seq.Load()}
+	if x.halted.Load() {
+		res.Code = CodeUnavailable
+		return res
+	}
 	keyID, secret, ok := keyledger.ParseToken(token)
 	if !ok {
 		res.Code = CodeMalformed
