@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/commands"
@@ -54,7 +53,7 @@ func whoami(fs *flag.FlagSet) runFunc {
 		if err := cl.call(ctx, "query.whoami", struct{}{}, &id); err != nil || cl.json {
 			return err
 		}
-		w := tabwriter.NewWriter(cl.stdout, 0, 0, 2, ' ', 0)
+		w := newTable(cl.stdout)
 		fmt.Fprintf(w, "user\t%s\n", userLabel(id.Name, id.ID))
 		fmt.Fprintf(w, "kind\t%s\n", id.Kind)
 		fmt.Fprintf(w, "roles\t%s\n", joinOr(id.Roles, "none (this key may verify and nothing else)"))
@@ -97,7 +96,7 @@ func userDeactivate(fs *flag.FlagSet) runFunc {
 }
 
 func printUsers(cl *client, users []*keyledger.User) {
-	w := tabwriter.NewWriter(cl.stdout, 0, 0, 2, ' ', 0)
+	w := newTable(cl.stdout)
 	fmt.Fprintln(w, "USER ID\tNAME\tKIND\tROLES\tACTIVE")
 	for _, u := range users {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\n", u.ID, u.Name, u.Kind, joinOr(u.Roles, "-"), u.Active)
@@ -191,7 +190,7 @@ func (o *optionalInt) Set(s string) error {
 }
 
 func printSettings(cl *client, s keyledger.Settings) {
-	w := tabwriter.NewWriter(cl.stdout, 0, 0, 2, ' ', 0)
+	w := newTable(cl.stdout)
 	fmt.Fprintf(w, "enabled\t%t\n", s.Enabled)
 	fmt.Fprintf(w, "max_expiry\t%s\n", s.MaxExpiry)
 	fmt.Fprintf(w, "default_expiry\t%s\n", s.DefaultExpiry)

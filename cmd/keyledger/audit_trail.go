@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -109,7 +108,7 @@ func printTrace(out io.Writer, tr *keyledger.KeyTrace, hours int) {
 		return
 	}
 	fmt.Fprintf(out, "\nverifications per hour (UTC; the key's last %d hours of use at most, --hours):\n", hours)
-	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	w := newTable(out)
 	fmt.Fprintln(w, "HOUR\tVALID\tVERIFY REFUSED\tFROM")
 	for _, h := range tr.Usage {
 		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", h.Hour.UTC().Format("2006-01-02 15:00"), h.Counts.Valid, refusedText(h.Counts), sourcesText(h.Sources))
@@ -152,7 +151,7 @@ func sourcesText(sources []keyledger.UsageSource) string {
 // gives it whole). A trace (oneKey) leaves out the key and owner columns,
 // which its heading names.
 func printEntries(out io.Writer, entries []*keyledger.AuditEntry, oneKey bool) {
-	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	w := newTable(out)
 	if oneKey {
 		fmt.Fprintln(w, "SEQ\tAT\tACTOR\tACTION\tSOURCE\tDETAIL")
 	} else {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -56,7 +55,7 @@ func joinOr(items []string, none string) string {
 // with; ENDS BY also counts the inactivity policy (effective_expires_at), so
 // an unused key's earlier end is visible rather than silently substituted.
 func printKeys(out io.Writer, keys []*keyledger.Key) {
-	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	w := newTable(out)
 	fmt.Fprintln(w, "KEY ID\tNAME\tOWNER\tSTATUS\tEXPIRES AT\tENDS BY (WITH INACTIVITY)\tLAST USED")
 	for _, k := range keys {
 		owner := k.Owner
@@ -81,7 +80,7 @@ func sameTime(a, b *time.Time) bool {
 }
 
 func printKey(out io.Writer, k *keyledger.Key) {
-	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	w := newTable(out)
 	fmt.Fprintf(w, "key_id\t%s\n", k.ID)
 	fmt.Fprintf(w, "name\t%s\n", k.Name)
 	if k.Description != "" {

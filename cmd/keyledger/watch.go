@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/keyledger/keyledger"
@@ -56,7 +55,7 @@ func watch(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		w := tabwriter.NewWriter(cl.stdout, 0, 0, 2, ' ', 0)
+		w := newTable(cl.stdout)
 		print := func(n notice) {
 			if cl.json {
 				b, _ := json.Marshal(n)
