@@ -162,9 +162,39 @@ func printEntries(out io.Writer, entries []*keyledger.AuditEntry, oneKey bool) {
 		if !oneKey {
 			fmt.Fprintf(w, "%s\t%s\t", orDash(e.KeyID), orDash(nameOr(e.OwnerName, e.Owner)))
 		}
-		fmt.Fprintf(w, "%s\t%s\n", orDash(e.Source), orDash(cut(detailText(e.Detail), detailWidth)))
+		fmt.Fprintf(w, "%s\t%s\n", orDash(sourceText(e)), orDash(cut(entryDetail(e), detailWidth)))
 	}
 	w.Flush()
+}
+
+// sourceText is where an entry came from, for a table: a witness by its
+// instance's ID alone ("witness 01J…"), not the whole signer name
+// ("keyledger/KEYLEDGER/witness/01J…") that --json gives.
+func sourceText(e *keyledger.AuditEntry) string {
+	if name, ok := strings.CutPrefix(e.Source, "witness "); ok && e.Action == "audit.cosigned" {
+		if i := strings.LastIndexByte(name, '/'); i >= 0 {
+			return "witness " + name[i+1:]
+		}
+	}
+	return e.Source
+}
+
+// entryDetail is an entry's detail for a table; a checkpoint or a
+// co-signature by its tree size, not its signed note (--json has it).
+func entryDetail(e *keyledger.AuditEntry) string {
+	if e.Action == "audit.checkpoint" || e.Action == "audit.cosigned" {
+		var c struct {
+			Size *uint64 `json:"size"`
+		}
+		if json.Unmarshal(e.Detail, &c) == nil && c.Size != nil {
+			what := "signed"
+			if e.Action == "audit.cosigned" {
+				what = "co-signed"
+			}
+			return fmt.Sprintf("tree size %d %s (--json: the note)", *c.Size, what)
+		}
+	}
+	return detailText(e.Detail)
 }
 
 // detailText is an entry's detail for a table: a change of several
