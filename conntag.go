@@ -83,3 +83,33 @@ func (p Proof) HoldsHex(storedHash string) bool {
 	}
 	return p.Holds(hash)
 }
+
+// GatewayUserPrefix begins the NATS user name the auth callout gives a
+// connection made with a gateway credential: gateway:<name>:<tag>, the tag
+// naming the secret it presented, as ConnectionUser's does for keys.
+const GatewayUserPrefix = "gateway:"
+
+// IsGatewayName reports whether name can name a gateway credential: 1 to
+// 32 lower-case letters, digits and '-', not starting with '-'.
+func IsGatewayName(name string) bool {
+	if name == "" || len(name) > 32 || name[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseGatewayUser splits a gateway connection's NATS user name; tag is ""
+// in a name given before connections carried one (gateway:<name>).
+func ParseGatewayUser(user string) (name, tag string, ok bool) {
+	rest, ok := strings.CutPrefix(user, GatewayUserPrefix)
+	if !ok {
+		return "", "", false
+	}
+	name, tag, _ = strings.Cut(rest, ":")
+	return name, tag, IsGatewayName(name)
+}

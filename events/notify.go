@@ -86,3 +86,9 @@ func (s *Store) notify(msgs []*nats.Msg, evs []Event, last uint64) {
 		}
 	}
 }
+
+// GatewayUsageSubject is where gateways report their verifications to
+// keyledger, a minute at a time (verifier.UsageReport). The accounts export
+// it to the gateways' account alone, and only gateway credentials may
+// publish to it.
+const GatewayUsageSubject = "keyledger.gateway.usage"

@@ -31,6 +31,8 @@ type Gateway struct {
 
 	stopped chan struct{} // closed when following the stream has ended
 	err     error         // why it ended; set before stopped is closed
+
+	reporting sync.WaitGroup // the usage reporter, until Close
 }
 
 // endActions are the notifications that end a key's access.
@@ -46,6 +48,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock verifications are judged by (default time.Now).
 	Now func() time.Time
+	// DisableUsageReports stops the gateway from reporting its
+	// verifications to keyledger (keyledger.gateway.usage, once a minute).
+	// Without the reports, keyledger does not know the gateway's traffic:
+	// a key used only through it keeps no last_used_at, the inactivity
+	// policy ends it as idle, and traces and the suspicious ranking miss
+	// it. Set it only to take the counts yourself (Index().TakeUsage).
+	DisableUsageReports bool
 }
 
 // New starts a gateway and returns once its index holds everything the
@@ -63,6 +72,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	g := &Gateway{index: verifier.NewIndex(), store: events.NewStore(js), log: cfg.Logger, stopped: make(chan struct{})}
 	g.store.DirectReads = true // a gateway's credential may create no consumer
+	// The gateway sees only its own verifications: it leaves judging a key
+	// idle to keyledger, which sees them all and records the expiry.
+	g.index.RecordedInactivity = true
 	if cfg.Now != nil {
 		g.index.Now = cfg.Now
 	}
@@ -110,6 +122,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			return errors.Is(err, events.ErrUndecodable) || errors.Is(err, nats.ErrConnectionClosed) || cfg.Conn.IsClosed()
 		}, g.log)
 	}()
+	if !cfg.DisableUsageReports {
+		g.reporting.Go(func() { g.reportUsage(fctx, cfg.Conn) })
+	}
 	select {
 	case <-caughtUp:
 		return g, nil
@@ -195,13 +210,14 @@ func (g *Gateway) unsubscribe() {
 	g.subs = nil
 }
 
-// Close stops following and unsubscribes; every verification after it
-// answers CodeUnavailable.
+// Close stops following, reports the usage of the minute so far, and
+// unsubscribes; every verification after it answers CodeUnavailable.
 func (g *Gateway) Close() error {
 	g.unsubscribe()
 	if g.cancel != nil {
 		g.cancel()
 		<-g.stopped
+		g.reporting.Wait()
 	}
 	return nil
 }

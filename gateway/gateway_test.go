@@ -362,3 +362,35 @@ func TestAClosedGatewayRefuses(t *testing.T) {
 		t.Fatalf("the index after Close answered %s", got)
 	}
 }
+
+// TestAGatewayLeavesIdleToKeyledger: a gateway sees only its own
+// verifications. A key used every day elsewhere (or before the gateway
+// started) looks idle to it, so it must not end a key for inactivity on
+// its own: it refuses the key once keyledger, which sees every use,
+// records the expiry.
+func TestAGatewayLeavesIdleToKeyledger(t *testing.T) {
+	l := newLedger(t)
+	s := keyledger.DefaultSettings()
+	s.Enabled, s.InactivityExpiry = true, "P1D"
+	l.append(&events.SettingsChanged{Meta: events.Meta{At: time.Now()}, Settings: s})
+	id := ulid.Make().String()
+	var secret [32]byte
+	copy(secret[:], id)
+	tok, hash := keyledger.NewToken(id, secret)
+	l.append(&events.KeyIssued{Meta: events.Meta{At: time.Now().Add(-48 * time.Hour)}, KeyID: id, Owner: "U", Name: "used-elsewhere", SecretHash: hash})
+	g, err := start(t, l.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := g.Verify(tok, "", ""); !res.Valid {
+		t.Fatalf("a key issued 2 days ago, under a 1-day inactivity policy, with no expiry recorded: %+v", res)
+	}
+	seq := l.append(&events.KeyExpired{Meta: events.Meta{At: time.Now()}, KeyID: id, Owner: "U", Reason: "inactivity"})
+	deadline := time.Now().Add(5 * time.Second)
+	for g.Seq() < seq && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if res := g.Verify(tok, "", ""); res.Valid || res.Code != "expired" {
+		t.Fatalf("after keyledger recorded the expiry: %+v", res)
+	}
+}

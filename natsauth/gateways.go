@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/keyledger/keyledger"
@@ -25,22 +24,15 @@ import (
 const (
 	gatewayPrefix = "klgw_"
 	gatewayDir    = "gateways"
-	// gatewayUserPrefix begins a gateway's NATS user name (the callout
-	// names it gateway:<name>:<tag>, the tag naming the secret it
-	// presented, as keyledger.ConnectionUser does for keys), as monitoring
-	// shows it.
-	gatewayUserPrefix = "gateway:"
 	// gatewayWithdrawn is what a withdrawn credential's file holds.
 	gatewayWithdrawn = "withdrawn"
 )
-
-var gatewayName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
 // NewGatewayCredential creates the gateway credential name in the data
 // directory dir and returns its token, which is not stored anywhere. A
 // withdrawn credential of that name is replaced; one that holds is not.
 func NewGatewayCredential(dir, name string) (string, error) {
-	if !gatewayName.MatchString(name) {
+	if !keyledger.IsGatewayName(name) {
 		return "", keyledger.Errorf(keyledger.EInvalid, "gateway name: 1-32 of a-z, 0-9 and -, starting with a letter or digit")
 	}
 	var secret [32]byte
@@ -77,7 +69,7 @@ func recordGateway(dir, name, secret string) error {
 // after a restart too. It reports whether a credential that held was
 // withdrawn; withdrawing one again is no change.
 func WithdrawGatewayCredential(dir, name string) (bool, error) {
-	if !gatewayName.MatchString(name) {
+	if !keyledger.IsGatewayName(name) {
 		return false, keyledger.Errorf(keyledger.EInvalid, "gateway name: 1-32 of a-z, 0-9 and -, starting with a letter or digit")
 	}
 	sum, withdrawn, err := readGateway(dir, name)
@@ -151,7 +143,7 @@ func parseGateway(token string) (name, secret string, ok bool) {
 		return "", "", false
 	}
 	name, secret, ok = strings.Cut(rest, "_")
-	return name, secret, ok && gatewayName.MatchString(name) && len(secret) == 64
+	return name, secret, ok && keyledger.IsGatewayName(name) && len(secret) == 64
 }
 
 // errNotGatewayRecord is the error of a gateway file that holds neither a
@@ -161,7 +153,7 @@ var errNotGatewayRecord = errors.New("not a gateway credential record")
 // readGateway reads the record of gateway name in dir: the SHA-256 of its
 // secret, or withdrawn. The error wraps os.ErrNotExist when there is none.
 func readGateway(dir, name string) (sum [32]byte, withdrawn bool, err error) {
-	if dir == "" || !gatewayName.MatchString(name) {
+	if dir == "" || !keyledger.IsGatewayName(name) {
 		return sum, false, os.ErrNotExist
 	}
 	b, err := readRecord(filepath.Join(dir, gatewayDir, name))
@@ -229,16 +221,5 @@ func checkGateway(dir, token string) (string, bool) {
 // gatewayUser is the NATS user name of a connection made with the
 // credential of gateway name and secret.
 func gatewayUser(name, secret string) string {
-	return gatewayUserPrefix + name + ":" + keyledger.SecretTag(sha256.Sum256([]byte(secret)))
-}
-
-// parseGatewayUser splits a gateway's NATS user name; tag is "" in a name
-// given before connections carried one (gateway:<name>).
-func parseGatewayUser(user string) (name, tag string, ok bool) {
-	rest, ok := strings.CutPrefix(user, gatewayUserPrefix)
-	if !ok {
-		return "", "", false
-	}
-	name, tag, _ = strings.Cut(rest, ":")
-	return name, tag, gatewayName.MatchString(name)
+	return keyledger.GatewayUserPrefix + name + ":" + keyledger.SecretTag(sha256.Sum256([]byte(secret)))
 }

@@ -81,7 +81,7 @@ func (c *Callout) SweepGateways(ctx context.Context) error {
 	c.scanGateways()
 	var stale []conn
 	if _, _, err := c.list(ctx, gatewayConnzSubject, func(cn conn, user string) {
-		if name, tag, ok := parseGatewayUser(user); ok && !c.gatewayHolds(name, tag) {
+		if name, tag, ok := keyledger.ParseGatewayUser(user); ok && !c.gatewayHolds(name, tag) {
 			stale = append(stale, cn)
 		}
 	}); err != nil {
@@ -118,7 +118,7 @@ func (c *Callout) gatewayHolds(name, tag string) bool {
 // that deleting its file later withdraws it too.
 func (c *Callout) scanGateways() {
 	entries, _ := os.ReadDir(filepath.Join(c.DataDir, gatewayDir))
-	names := slices.DeleteFunc(entries, func(e os.DirEntry) bool { return !gatewayName.MatchString(e.Name()) })
+	names := slices.DeleteFunc(entries, func(e os.DirEntry) bool { return !keyledger.IsGatewayName(e.Name()) })
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range names {

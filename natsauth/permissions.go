@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/events"
 	"github.com/nats-io/jwt/v2"
 )
 
@@ -80,7 +81,8 @@ func anonPermissions(name string) jwt.Permissions {
 
 // gatewayPermissions are a gateway's, in account GATEWAYS: read the
 // KEYLEDGER stream (stream info and direct gets, batched to follow it) and
-// the notifications; publish nothing else, edit nothing. No consumers: the
+// the notifications, and report its verifications
+// (keyledger.gateway.usage); publish nothing else, edit nothing. No consumers: the
 // subject that creates one creates any kind, and a push consumer delivers
 // the stream to any subject, so a gateway follows with direct gets
 // (events.Store.DirectReads), which leave nothing behind. The account
@@ -93,6 +95,7 @@ func gatewayPermissions(name string) jwt.Permissions {
 		"$JS.API.STREAM.MSG.GET.KEYLEDGER",
 		"$JS.API.DIRECT.GET.KEYLEDGER",
 		"$JS.API.DIRECT.GET.KEYLEDGER.>",
+		events.GatewayUsageSubject,
 	)
 	p.Sub.Allow.Add(gatewayInboxPrefix+name+".>", notifySubjects)
 	return p

@@ -28,6 +28,14 @@ type Index struct {
 	// Observe, if set, sees the code of every verification ("" for valid):
 	// the server counts them in its metrics. Set it before verifying.
 	Observe func(code string)
+	// RecordedInactivity, if set, refuses a key for inactivity only once
+	// its expiry is recorded (KeyExpired), rather than by this index's own
+	// idea of its last use. Set it, before verifying, where the index does
+	// not see every use of its keys: a gateway sees its own verifications
+	// alone, and would end a key used every day elsewhere (or before the
+	// gateway started) as idle. keyledger's sweeper records inactivity
+	// within --sweep-every, from every instance's and gateway's usage.
+	RecordedInactivity bool
 
 	shards     [shardCount]shard
 	seq        atomic.Uint64
@@ -210,6 +218,9 @@ func (x *Index) SetPolicy(s keyledger.Settings) {
 
 // policy is the expiry policy keys are judged by now.
 func (x *Index) policy() keyledger.ExpiryPolicy {
+	if x.RecordedInactivity {
+		return keyledger.ExpiryPolicy{}
+	}
 	return keyledger.ExpiryPolicy{Inactivity: x.inactivity.Load()}
 }
 

@@ -84,6 +84,7 @@ type Main struct {
 	nc                  *nats.Conn
 	callout             *natsauth.Callout
 	store               *events.Store
+	usageStore          *events.Store // KEYLEDGER_USAGE: this instance's and gateways' usage
 	db                  *projections.DB
 	projector           *projections.Projector
 	usage               *projections.Projector
@@ -210,6 +211,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	m.usageStore = usageStore
 	if err := m.openProjections(ctx, usageStore); err != nil {
 		return err
 	}
@@ -489,6 +491,12 @@ func (m *Main) serve() error {
 		if err := m.svc.AddEndpoint("verify", verify, micro.WithEndpointSubject("keyledger.verify")); err != nil {
 			return err
 		}
+	}
+	// Gateways report their verifications here, so that use through a
+	// gateway counts as use (last_used_at, inactivity, the audit trail).
+	report := commands.GatewayUsageHandler(m.index, m.usageStore, m.Now, m.Logger)
+	if err := m.svc.AddEndpoint("gateway-usage", report, micro.WithEndpointSubject(events.GatewayUsageSubject)); err != nil {
+		return err
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
 	m.http.Verify, m.http.Logger, m.http.Version = web.VerifyHandler(m.index, authorize), m.Logger, version

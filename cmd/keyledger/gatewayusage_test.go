@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/gateway"
+	"github.com/keyledger/keyledger/verifier"
+	"github.com/nats-io/nats.go"
+)
+
+// waitTrace polls a key's trace until ok holds (usage reaches it with the
+// usage projector, a moment after it is stored).
+func waitTrace(t *testing.T, m *Main, admin, keyID string, ok func(keyledger.KeyTrace) bool) keyledger.KeyTrace {
+	t.Helper()
+	var tr keyledger.KeyTrace
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		tr = decodeJSON[keyledger.KeyTrace](t, mustCLI(t, m, admin, "audit", "trace", keyID, "--json"))
+		if ok(tr) {
+			return tr
+		}
+	}
+	t.Fatalf("trace of %s never held: %+v", keyID, tr.Usage)
+	return tr
+}
+
+// TestGatewayUseCountsAsUse: verifications answered by an embedded
+// gateway reach keyledger. Before, a key used only through a gateway kept
+// no last_used_at (the inactivity policy would end it while in use), and
+// its trace and the suspicious ranking missed the traffic.
+func TestGatewayUseCountsAsUse(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	id, tok := issued(t, m, admin, "--name", "gw-only", "--scope", "orders:read")
+	gw, err := gateway.New(context.Background(), gateway.Config{Conn: connectAs(t, m, gatewayToken(t, m, "edge-1"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		gw.Verify(tok, "orders:read", "203.0.113.7")
+	}
+	for range 5 {
+		gw.Verify(tok, "orders:write", "198.51.100.9")
+	}
+	gw.Close() // reports the minute so far
+	tr := waitTrace(t, m, admin, id, func(tr keyledger.KeyTrace) bool { return len(tr.Usage) > 0 })
+	h := tr.Usage[len(tr.Usage)-1]
+	if h.Counts.Valid != 20 || h.Counts.MissingScope != 5 {
+		t.Fatalf("trace usage %+v, want 20 valid and 5 missing_scope", h.Counts)
+	}
+	from := map[string]int64{}
+	for _, s := range h.Sources {
+		from[s.IP] = s.Count
+	}
+	if from["203.0.113.7"] != 20 || from["198.51.100.9"] != 5 {
+		t.Fatalf("sources %+v", h.Sources)
+	}
+	k := decodeJSON[struct {
+		LastUsedAt *time.Time `json:"last_used_at"`
+	}](t, mustCLI(t, m, admin, "key", "show", id, "--json"))
+	if k.LastUsedAt == nil {
+		t.Fatal("a key used through a gateway has no last_used_at")
+	}
+}
+
+// TestGatewayUsageReportsAreChecked: only a gateway may report, what it
+// reports is held to what it could have seen, and a report sent twice is
+// stored once.
+func TestGatewayUsageReportsAreChecked(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	id, tok := issued(t, m, admin, "--name", "reported")
+	minute := time.Now().UTC().Truncate(time.Minute)
+	report := func(keys ...verifier.KeyUsage) []byte {
+		b, _ := json.Marshal(verifier.UsageReport{Minute: minute, Keys: keys})
+		return b
+	}
+	good := report(verifier.KeyUsage{KeyID: id, Valid: 7, Sources: map[string]uint64{"192.0.2.1": 7}})
+
+	// A key's own connection may not publish there at all.
+	if _, err := connectAs(t, m, tok).Request(events.GatewayUsageSubject, good, time.Second); err == nil {
+		t.Fatal("a key's connection reported usage")
+	}
+	// keyledger's own account carries no gateway identity: refused.
+	if msg, err := m.nc.Request(events.GatewayUsageSubject, good, 5*time.Second); err != nil || msg.Header.Get("Keyledger-Error-Code") != keyledger.EForbidden {
+		t.Fatalf("a report without a gateway's identity: %v %v", msgText(msg), err)
+	}
+
+	gw := connectAs(t, m, gatewayToken(t, m, "edge-2"))
+	ask := func(body []byte) (string, string) {
+		t.Helper()
+		msg, err := gw.Request(events.GatewayUsageSubject, body, 5*time.Second)
+		if err != nil {
+			t.Fatalf("request: %v", err)
+		}
+		return msg.Header.Get("Keyledger-Error-Code"), string(msg.Data)
+	}
+	for name, body := range map[string][]byte{
+		"junk":           []byte("{"),
+		"an array":       []byte("[]"),
+		"unknown field":  []byte(`{"minute":"` + minute.Format(time.RFC3339) + `","keys":[],"owner":"x"}`),
+		"a future hour":  []byte(strings.Replace(string(good), minute.Format("2006-01-02T15"), minute.Add(3*time.Hour).Format("2006-01-02T15"), 1)),
+		"a wildcard key": report(verifier.KeyUsage{KeyID: "*", Valid: 1}),
+		"a bad address":  report(verifier.KeyUsage{KeyID: id, Valid: 1, Sources: map[string]uint64{"10.0.0.1.evil": 1}}),
+		"a huge body":    []byte(`{"minute":"` + minute.Format(time.RFC3339) + `","keys":[` + strings.Repeat(`{"key_id":"`+id+`","valid":1},`, 12000) + `{}]}`),
+	} {
+		if code, body := ask(body); code != keyledger.EInvalid {
+			t.Errorf("%s: code %q (%s), want invalid", name, code, body)
+		}
+	}
+	if code, body := ask(report(verifier.KeyUsage{KeyID: "01J9Z3Q5W8X2M4N6P7R8S9T0VA", Valid: 1})); code != "" || !strings.Contains(body, `"unknown_keys":1`) {
+		t.Fatalf("a key keyledger does not hold: %s %s", code, body)
+	}
+	for range 2 { // sent twice, as a retry after a lost answer would
+		if code, body := ask(good); code != "" || !strings.Contains(body, `"recorded":1`) {
+			t.Fatalf("a good report: %s %s", code, body)
+		}
+	}
+	tr := waitTrace(t, m, admin, id, func(tr keyledger.KeyTrace) bool { return len(tr.Usage) > 0 })
+	if got := tr.Usage[len(tr.Usage)-1].Counts.Valid; got != 7 {
+		t.Fatalf("valid uses after the report sent twice: %d, want 7 (stored once; nothing from the refused ones)", got)
+	}
+}
+
+// msgText is a reply's error code and body, for failure messages.
+func msgText(msg *nats.Msg) string {
+	if msg == nil {
+		return "no reply"
+	}
+	return msg.Header.Get("Keyledger-Error-Code") + " " + string(msg.Data)
+}
