@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyledger/keyledger/events"
@@ -32,7 +33,8 @@ type Gateway struct {
 	stopped chan struct{} // closed when following the stream has ended
 	err     error         // why it ended; set before stopped is closed
 
-	reporting sync.WaitGroup // the usage reporter, until Close
+	workers    sync.WaitGroup // the usage reporter and the connection watcher, until Close
+	staleSince atomic.Int64   // Unix nanoseconds since the gateway may miss revocations; 0 when current
 }
 
 // endActions are the notifications that end a key's access.
@@ -55,6 +57,13 @@ type Config struct {
 	// policy ends it as idle, and traces and the suspicious ranking miss
 	// it. Set it only to take the counts yourself (Index().TakeUsage).
 	DisableUsageReports bool
+	// MaxStale, if set, is how long the gateway may answer from its index
+	// while it cannot hear of revocations: its connection is down, or
+	// back but not yet caught up with the stream (Stale). Past it, every
+	// verification answers CodeUnavailable until the index is current
+	// again. Zero answers from the index however long it is cut off (a
+	// key revoked meanwhile stays valid here until the gateway is back).
+	MaxStale time.Duration
 }
 
 // New starts a gateway and returns once its index holds everything the
@@ -121,9 +130,13 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			// would keep the index stale for ever, and say nothing.
 			return errors.Is(err, events.ErrUndecodable) || errors.Is(err, nats.ErrConnectionClosed) || cfg.Conn.IsClosed()
 		}, g.log)
+		if cfg.Conn.IsClosed() {
+			g.err = closedErr(cfg.Conn) // whoever noticed first, say why
+		}
 	}()
+	g.workers.Go(func() { g.watch(fctx, cfg.Conn, cfg.MaxStale) })
 	if !cfg.DisableUsageReports {
-		g.reporting.Go(func() { g.reportUsage(fctx, cfg.Conn) })
+		g.workers.Go(func() { g.reportUsage(fctx, cfg.Conn) })
 	}
 	select {
 	case <-caughtUp:
@@ -217,7 +230,7 @@ func (g *Gateway) Close() error {
 	if g.cancel != nil {
 		g.cancel()
 		<-g.stopped
-		g.reporting.Wait()
+		g.workers.Wait()
 	}
 	return nil
 }

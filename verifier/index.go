@@ -41,6 +41,7 @@ type Index struct {
 	seq        atomic.Uint64
 	enabled    atomic.Bool
 	halted     atomic.Bool
+	suspended  atomic.Bool
 	inactivity atomic.Int64 // keyledger.ExpiryPolicy.Inactivity
 	strings    interner
 }
@@ -209,6 +210,14 @@ func (x *Index) Halt() { x.halted.Store(true) }
 
 // Halted reports whether Halt was called.
 func (x *Index) Halted() bool { return x.halted.Load() }
+
+// Suspend makes verifications answer CodeUnavailable until Resume, as Halt
+// does for good: for a while the feed cannot vouch for the index (a
+// gateway cut off from the stream for longer than it may be).
+func (x *Index) Suspend() { x.suspended.Store(true) }
+
+// Resume ends a Suspend.
+func (x *Index) Resume() { x.suspended.Store(false) }
 
 // SetPolicy sets what the settings say about verification.
 func (x *Index) SetPolicy(s keyledger.Settings) {

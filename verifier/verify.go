@@ -21,7 +21,8 @@ const (
 	CodeMissingScope = "missing_scope"
 	CodeRateLimited  = "rate_limited"
 	CodeDisabled     = "disabled"
-	// CodeUnavailable: the index was halted (Halt); it answers nothing
+	// CodeUnavailable: the index was halted (Halt) or is suspended
+	// (Suspend); it answers nothing
 	// rather than answer from state that no longer hears of revocations.
 	CodeUnavailable = "unavailable"
 )
@@ -70,7 +71,7 @@ func (x *Index) Verify(token, scope, ip string) Result {
 
 func (x *Index) verify(token, scope, ip string) Result {
 	res := Result{Seq: x.seq.Load()}
-	if x.halted.Load() {
+	if x.halted.Load() || x.suspended.Load() {
 		res.Code = CodeUnavailable
 		return res
 	}
