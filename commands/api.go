@@ -114,7 +114,10 @@ func Endpoints() []Endpoint {
 			k, err := s.IssueKey(ctx, a, cmdID, c)
 			return s.namedKey(ctx, a, k, err)
 		}).allow(admin, dev),
-		endpoint("cmd.key.update", (*Service).UpdateKey).allow(admin, dev),
+		endpoint("cmd.key.update", func(s *Service, ctx context.Context, a Actor, cmdID string, c UpdateKey) (*keyledger.Key, error) {
+			k, err := s.UpdateKey(ctx, a, cmdID, c)
+			return s.namedKey(ctx, a, k, err)
+		}).allow(admin, dev),
 		endpoint("cmd.key.revoke", (*Service).RevokeKeys).allow(admin, dev),
 		endpoint("cmd.key.revoke_matching", (*Service).RevokeMatching).allow(admin),
 		endpoint("cmd.key.regenerate", func(s *Service, ctx context.Context, a Actor, cmdID string, c RegenerateKey) (*keyledger.Key, error) {

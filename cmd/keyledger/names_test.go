@@ -39,6 +39,11 @@ func TestOutputNamesUsers(t *testing.T) {
 			t.Errorf("key show lacks %q:\n%s", want, show)
 		}
 	}
+	// Every answer that shows a key names its people, key update's too.
+	updated := mustCLI(t, b.m, b.admin, "key", "update", second.KeyID, "--name", "second-renamed")
+	if !strings.Contains(updated, "by alice ("+b.aliceID+")") {
+		t.Errorf("key update does not name who created the key:\n%s", updated)
+	}
 	own := mustCLI(t, b.m, aliceFile, "key", "show", b.aliceKeyID)
 	if strings.Contains(own, "admin (") || !strings.Contains(own, "by "+b.adminID) {
 		t.Errorf("alice's key show names the admin:\n%s", own)
