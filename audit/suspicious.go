@@ -40,6 +40,12 @@ type Suspicion struct {
 // failures sums the usage columns that are failed attempts.
 const failures = `(u.not_found + u.revoked + u.expired + u.forbidden_ip + u.missing_scope + u.rate_limited + u.disabled)`
 
+// failureReasons name the refusals Suspicious counts, besides not_found
+// (a wrong secret), in the order it reads them.
+var failureReasons = [...]string{
+	"revoked", "expired", "forbidden_ip (from outside its allowed networks)", "missing_scope", "rate_limited", "disabled",
+}
+
 // Suspicious ranks keys by how unusual their use in the window ending at
 // now is, most suspicious first, at most limit of them. Signals:
 //   - volume far above the key's own trailing baseline (the mean of the
@@ -68,7 +74,13 @@ func Suspicious(ctx context.Context, db *sql.DB, now time.Time, window time.Dura
 			SUM(CASE WHEN u.minute >= ?1 THEN u.valid + `+failures+` ELSE 0 END),
 			SUM(CASE WHEN u.minute >= ?1 THEN `+failures+` ELSE 0 END),
 			SUM(CASE WHEN u.minute < ?1 THEN u.valid + `+failures+` ELSE 0 END),
-			SUM(CASE WHEN u.minute >= ?1 THEN u.not_found ELSE 0 END)
+			SUM(CASE WHEN u.minute >= ?1 THEN u.not_found ELSE 0 END),
+			SUM(CASE WHEN u.minute >= ?1 THEN u.revoked ELSE 0 END),
+			SUM(CASE WHEN u.minute >= ?1 THEN u.expired ELSE 0 END),
+			SUM(CASE WHEN u.minute >= ?1 THEN u.forbidden_ip ELSE 0 END),
+			SUM(CASE WHEN u.minute >= ?1 THEN u.missing_scope ELSE 0 END),
+			SUM(CASE WHEN u.minute >= ?1 THEN u.rate_limited ELSE 0 END),
+			SUM(CASE WHEN u.minute >= ?1 THEN u.disabled ELSE 0 END)
 		FROM usage u
 		LEFT JOIN keys k ON k.key_id = u.key_id
 		LEFT JOIN users o ON o.user_id = k.owner
@@ -89,7 +101,9 @@ func Suspicious(ctx context.Context, db *sql.DB, now time.Time, window time.Dura
 		var f keyledger.Finding
 		var ownerActive bool
 		var recent, failed, before, wrongSecret int64
-		if err := rows.Scan(&f.KeyID, &f.Owner, &f.OwnerName, &f.Status, &ownerActive, &recent, &failed, &before, &wrongSecret); err != nil {
+		var reasons [6]int64 // revoked, expired, forbidden_ip, missing_scope, rate_limited, disabled
+		if err := rows.Scan(&f.KeyID, &f.Owner, &f.OwnerName, &f.Status, &ownerActive, &recent, &failed, &before, &wrongSecret,
+			&reasons[0], &reasons[1], &reasons[2], &reasons[3], &reasons[4], &reasons[5]); err != nil {
 			return nil, fmt.Errorf("suspicious: %w", err)
 		}
 		baseline := float64(before) / float64(tune.Baseline)
@@ -102,11 +116,18 @@ func Suspicious(ctx context.Context, db *sql.DB, now time.Time, window time.Dura
 		if failed >= int64(tune.MinFailures) {
 			f.Score += math.Log2(float64(failed)) * float64(failed) / float64(recent)
 			ev := fmt.Sprintf("%d failed attempts of %d in the last %s", failed, recent, window)
+			var parts []string
+			for i, name := range failureReasons {
+				if reasons[i] > 0 {
+					parts = append(parts, fmt.Sprintf("%d %s", reasons[i], name))
+				}
+			}
 			if wrongSecret > 0 {
 				// A wrong secret for a real key ID: guessing, or a client
 				// still holding the secret of a key since regenerated.
-				ev += fmt.Sprintf(", %d of them with a wrong secret (guesses, or a client still holding the key's old secret)", wrongSecret)
+				parts = append(parts, fmt.Sprintf("%d with a wrong secret (guesses, or a client still holding the key's old secret)", wrongSecret))
 			}
+			ev += ": " + strings.Join(parts, ", ")
 			f.Evidence = append(f.Evidence, ev)
 		}
 		if ips := fresh[f.KeyID]; len(ips) > 0 {

@@ -58,6 +58,8 @@ func TestFailureBurstsAndDeactivatedOwnersAreFlagged(t *testing.T) {
 	for _, q := range []string{
 		`UPDATE usage SET not_found = not_found + 200 WHERE key_id = 'K0000000000000000000000007' AND minute >= '` + recent[:11] + `00:00:00.000Z'`,
 		`UPDATE users SET active = 0 WHERE user_id = 'U0000000000000000000000009'`,
+		// Key 13 is used from outside its allowed networks and without its scope.
+		`UPDATE usage SET forbidden_ip = forbidden_ip + 150, missing_scope = missing_scope + 50 WHERE key_id = 'K0000000000000000000000013' AND minute >= '` + recent[:11] + `00:00:00.000Z'`,
 		// Key 11 was revoked, and is still tried: worth showing, not revoking.
 		`UPDATE usage SET not_found = not_found + 200 WHERE key_id = 'K0000000000000000000000011' AND minute >= '` + recent[:11] + `00:00:00.000Z'`,
 		`UPDATE keys SET status = 'revoked' WHERE key_id = 'K0000000000000000000000011'`,
@@ -80,6 +82,13 @@ func TestFailureBurstsAndDeactivatedOwnersAreFlagged(t *testing.T) {
 	// Wrong secrets are named as such: guesses, or a client with an old secret.
 	if !strings.Contains(flagged["K0000000000000000000000007"], "with a wrong secret") {
 		t.Errorf("K7: evidence %q does not say the failures were wrong secrets", flagged["K0000000000000000000000007"])
+	}
+	// Each kind of refusal is named with its count: an address outside the
+	// key's networks is not a wrong secret.
+	for _, want := range []string{"forbidden_ip (from outside its allowed networks)", "missing_scope"} {
+		if !strings.Contains(flagged["K0000000000000000000000013"], want) {
+			t.Errorf("K13: evidence %q, want it to name %s", flagged["K0000000000000000000000013"], want)
+		}
 	}
 	for key, want := range map[string]string{"K0000000000000000000000007": "failed attempts", "K0000000000000000000000009": "deactivated",
 		"K0000000000000000000000011": "failed attempts"} {
