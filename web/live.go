@@ -52,7 +52,11 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		writeError(w, keyledger.Errorf(keyledger.ENotFound, "live events are not available on this server"))
 		return
 	}
-	bearer := r.Header.Get("Authorization")
+	bearer, err := authorization(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	a, err := s.authenticate(r.Context(), bearer)
 	if err != nil {
 		writeError(w, err)

@@ -116,10 +116,10 @@ func apiNotFound(mux *http.ServeMux) http.HandlerFunc {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusMethodNotAllowed)
-			_, _ = w.Write(keyledger.ErrorJSON(keyledger.Errorf(keyledger.EInvalid, "%s %s: method not allowed; use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))))
+			_, _ = w.Write(keyledger.ErrorJSON(keyledger.Errorf(keyledger.EInvalid, "%s %s: method not allowed; use %s", r.Method, shownPath(r.URL.Path), strings.Join(allow, " or "))))
 			return
 		}
-		writeError(w, keyledger.Errorf(keyledger.ENotFound, "%s %s: no such API route (the routes are in /v1/openapi.json)", r.Method, r.URL.Path))
+		writeError(w, keyledger.Errorf(keyledger.ENotFound, "%s %s: no such API route (the routes are in /v1/openapi.json)", r.Method, shownPath(r.URL.Path)))
 	}
 }
 
@@ -136,7 +136,12 @@ func (s *Server) endpoint(ep commands.Endpoint) http.HandlerFunc {
 		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 			ctx = commands.WithClientAddr(ctx, ap.Addr())
 		}
-		res, err := s.Service.Call(ctx, ep, r.Header.Get("Authorization"), r.Header.Get("Idempotency-Key"), body)
+		auth, err := authorization(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		res, err := s.Service.Call(ctx, ep, auth, r.Header.Get("Idempotency-Key"), body)
 		if err != nil {
 			if keyledger.ErrorCode(err) == keyledger.EInternal {
 				s.Logger.Error("request failed", "endpoint", ep.String(), "err", err)
@@ -205,4 +210,26 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.srv.Shutdown(ctx)
+}
+
+// shownPath is a request path as an error may repeat it: not at all when
+// it holds what looks like a token (a key pasted into the URL).
+func shownPath(p string) string {
+	if keyledger.LooksSecret(p) {
+		return "(a path holding a token, not shown)"
+	}
+	return p
+}
+
+// authorization is the request's one Authorization header ("" if none). Two
+// are refused: a proxy that reads or adds the last would disagree with
+// keyledger, which would read the first, about who is calling.
+func authorization(r *http.Request) (string, error) {
+	switch v := r.Header.Values("Authorization"); len(v) {
+	case 0:
+		return "", nil
+	case 1:
+		return v[0], nil
+	}
+	return "", keyledger.Errorf(keyledger.EInvalid, "the request carries more than one Authorization header")
 }

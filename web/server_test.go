@@ -274,3 +274,36 @@ func TestOpenAPIDescribesLive(t *testing.T) {
 		}
 	}
 }
+
+// TestTokensInPathsAndTwoAuthorizations: a token pasted into the URL is
+// not repeated by the 404 (no error repeats a token); two Authorization
+// headers are refused, since a proxy reading the last would disagree with
+// keyledger about who is calling.
+func TestTokensInPathsAndTwoAuthorizations(t *testing.T) {
+	a, l := newAPI(t)
+	req, _ := http.NewRequest("POST", a.base+"/v1/"+l.Token, strings.NewReader("{}"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	secret := l.Token[strings.LastIndexByte(l.Token, '_')+1:]
+	if res.StatusCode != 404 || strings.Contains(string(raw), secret) {
+		t.Fatalf("a token in the path: %d %s", res.StatusCode, raw)
+	}
+	// The catalogue's endpoints; /v1/verify (with --verify-token-required)
+	// and /v1/live read the header through the same function.
+	req, _ = http.NewRequest("POST", a.base+web.HTTPPath("query.whoami"), strings.NewReader("{}"))
+	req.Header.Add("Authorization", "Bearer "+l.Token)
+	req.Header.Add("Authorization", "Bearer kl_other")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 400 || !strings.Contains(string(raw), "more than one Authorization") {
+		t.Errorf("two Authorization headers: %d %s", res.StatusCode, raw)
+	}
+}

@@ -30,7 +30,11 @@ func VerifyHandler(x *verifier.Index, authorize verifier.Authorize) http.Handler
 			if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 				from = ap.Addr()
 			}
-			if err := authorize(r.Header.Get("Authorization"), from); err != nil {
+			auth, err := authorization(r)
+			if err == nil {
+				err = authorize(auth, from)
+			}
+			if err != nil {
 				fail(err)
 				return
 			}
