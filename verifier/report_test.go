@@ -57,7 +57,9 @@ func TestUsageReportBounds(t *testing.T) {
 	now := t0.Add(90 * time.Second)
 	minute := t0.Add(time.Minute)
 	future := now.Add(2 * time.Hour)
-	ok := func() verifier.KeyUsage { return verifier.KeyUsage{KeyID: id, Valid: 3, Sources: map[string]uint64{"10.0.0.1": 2}} }
+	ok := func() verifier.KeyUsage {
+		return verifier.KeyUsage{KeyID: id, Valid: 3, Sources: map[string]uint64{"10.0.0.1": 2}}
+	}
 	with := func(mod func(*verifier.KeyUsage)) verifier.UsageReport {
 		k := ok()
 		mod(&k)
@@ -90,7 +92,9 @@ func TestUsageReportBounds(t *testing.T) {
 		"too many addresses":  with(func(k *verifier.KeyUsage) { k.Valid, k.Sources = 100, manySources }),
 		"more sources than n": with(func(k *verifier.KeyUsage) { k.OtherSources = 5 }),
 		"last use in future":  with(func(k *verifier.KeyUsage) { k.LastUsedAt = &future }),
-		"last use, no valid":  with(func(k *verifier.KeyUsage) { k.Valid, k.Denied, k.Sources, k.LastUsedAt = 0, map[string]uint64{"revoked": 1}, nil, &now }),
+		"last use, no valid": with(func(k *verifier.KeyUsage) {
+			k.Valid, k.Denied, k.Sources, k.LastUsedAt = 0, map[string]uint64{"revoked": 1}, nil, &now
+		}),
 	} {
 		if _, _, err := f.x.UsageOf(rep, "gateway:edge", now); keyledger.ErrorCode(err) != keyledger.EInvalid {
 			t.Errorf("%s: %v, want invalid", name, err)
