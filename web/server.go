@@ -43,6 +43,11 @@ type Server struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
+	// MaxConns and MaxConnsPerAddr bound the HTTP connections open at
+	// once, in all and per client address (an IPv6 /64 counting as one);
+	// a connection past them is closed at once. Zero takes
+	// DefaultMaxConns and DefaultMaxConnsPerAddr.
+	MaxConns, MaxConnsPerAddr int
 	// Live feeds GET /v1/live, the console's server-sent events; nil
 	// answers 404 there.
 	Live LiveFeed
@@ -183,10 +188,22 @@ func writeError(w http.ResponseWriter, err error) {
 
 // Open starts listening and serving in the background.
 func (s *Server) Open() error {
-	ln, err := net.Listen("tcp", s.Addr)
+	raw, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return err
 	}
+	total, perAddr := s.MaxConns, s.MaxConnsPerAddr
+	if total <= 0 {
+		total = DefaultMaxConns
+	}
+	if perAddr <= 0 {
+		perAddr = DefaultMaxConnsPerAddr
+	}
+	refusals := &refusalLog{every: 10 * time.Second, log: func(n int64, addr string) {
+		s.Logger.Warn("refused HTTP connections past the bounds on open connections", "refused", n, "last_client", addr,
+			"max_conns", total, "max_conns_per_addr", perAddr)
+	}}
+	ln := newLimitListener(raw, total, perAddr, refusals.refused)
 	s.ln = ln
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: s.ReadHeaderTimeout, ReadTimeout: s.ReadTimeout,
 		WriteTimeout: s.WriteTimeout, IdleTimeout: s.IdleTimeout, MaxHeaderBytes: s.MaxHeaderBytes}

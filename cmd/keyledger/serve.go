@@ -501,6 +501,7 @@ func (m *Main) serve() error {
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
 	m.http.Verify, m.http.Logger, m.http.Version = web.VerifyHandler(m.index, authorize), m.Logger, version
 	m.http.Metrics = mx
+	m.http.MaxConns = httpMaxConns(openFileLimit())
 	m.http.Live = liveFeed(m.nc)
 	return m.http.Open()
 }

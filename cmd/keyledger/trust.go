@@ -88,6 +88,17 @@ func embeddedMaxConns(limit uint64) int {
 	return int(min(limit-spare, 64*1024))
 }
 
+// httpMaxConns bounds the HTTP connections open at once for a process
+// allowed limit open files: an eighth of them (between 256 and 64K), out of
+// the quarter embeddedMaxConns leaves, so that neither API can starve the
+// other or the stream's and SQLite's files (0: web's default).
+func httpMaxConns(limit uint64) int {
+	if limit == 0 {
+		return 0
+	}
+	return int(min(max(limit/8, 256), 64*1024))
+}
+
 // moveGlobalStreams moves streams stored before the embedded server had
 // accounts (in the global account, $G) to the ledger account, once: an
 // upgraded data directory keeps its history.
