@@ -19,12 +19,6 @@ const gatewayAccount = "GATEWAYS"
 // each with MaxSources addresses, fit in well under it.
 const maxUsageReport = 512 << 10
 
-// UsagePublisher stores usage events, each under its message ID (so that a
-// report sent twice is stored once).
-type UsagePublisher interface {
-	Publish(ctx context.Context, evs []events.Event, msgIDs []string) error
-}
-
 // GatewayUsageAnswer is what a usage report is answered with.
 type GatewayUsageAnswer struct {
 	// Recorded is how many keys' counts were stored.
@@ -39,12 +33,12 @@ type GatewayUsageAnswer struct {
 // and stores it in the usage stream under the instance "gateway:<name>",
 // as this instance stores its own usage. The gateway is named by the
 // server (Nats-Request-Info), never by the report.
-func GatewayUsageHandler(x *verifier.Index, pub UsagePublisher, now func() time.Time, log *slog.Logger) micro.Handler {
+func GatewayUsageHandler(x *verifier.Index, pub verifier.Publisher, now func() time.Time, log *slog.Logger) micro.Handler {
 	return micro.HandlerFunc(func(r micro.Request) {
 		info, single := requestInfo(r.Headers())
 		who := parseRequester(info)
 		name, _, isGateway := keyledger.ParseGatewayUser(who.User)
-		if !single || !who.ok || who.Acc != gatewayAccount || !isGateway {
+		if !single || who.Acc != gatewayAccount || !isGateway {
 			verifyError(r, keyledger.Errorf(keyledger.EForbidden, "only a gateway credential may report usage"))
 			return
 		}

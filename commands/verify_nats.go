@@ -44,7 +44,8 @@ func VerifyHandler(x *verifier.Index, authorize verifier.Authorize) micro.Handle
 	})
 }
 
-// verifyError refuses a verification. As for every other endpoint (see
+// verifyError refuses a verification (or a gateway's usage report). As
+// for every other endpoint (see
 // ServeNATS), the description micro keeps for $SRV.STATS is the code
 // alone: the message can quote what the caller sent (a token given as a
 // field name) or name another key, and anyone may read the stats; the

@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}()
 	g.workers.Go(func() { g.watch(fctx, cfg.Conn, cfg.MaxStale) })
 	if !cfg.DisableUsageReports {
-		g.workers.Go(func() { g.reportUsage(fctx, cfg.Conn) })
+		g.workers.Go(func() { g.index.RecordUsage(fctx, reporter{cfg.Conn}, "", g.log) })
 	}
 	select {
 	case <-caughtUp:
@@ -223,8 +223,8 @@ func (g *Gateway) unsubscribe() {
 	g.subs = nil
 }
 
-// Close stops following, reports the usage of the minute so far, and
-// unsubscribes; every verification after it answers CodeUnavailable.
+// Close stops following, reports the usage of the minute so far (waiting
+// at most 30 s for keyledger), and unsubscribes; every verification after it answers CodeUnavailable.
 func (g *Gateway) Close() error {
 	g.unsubscribe()
 	if g.cancel != nil {

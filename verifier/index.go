@@ -40,9 +40,8 @@ type Index struct {
 	shards     [shardCount]shard
 	seq        atomic.Uint64
 	enabled    atomic.Bool
-	halted     atomic.Bool
-	suspended  atomic.Bool
-	inactivity atomic.Int64 // keyledger.ExpiryPolicy.Inactivity
+	refusing   atomic.Uint32 // halted | suspended bits: every verification answers CodeUnavailable
+	inactivity atomic.Int64  // keyledger.ExpiryPolicy.Inactivity
 	strings    interner
 }
 
@@ -203,21 +202,27 @@ func (x *Index) SetSeq(seq uint64) {
 	}
 }
 
+// Bits of Index.refusing.
+const (
+	halted uint32 = 1 << iota
+	suspended
+)
+
 // Halt makes every later verification answer CodeUnavailable: whoever
 // feeds the index has stopped, so it would no longer hear of revocations.
 // It cannot be undone; a new feed starts with a new index.
-func (x *Index) Halt() { x.halted.Store(true) }
+func (x *Index) Halt() { x.refusing.Or(halted) }
 
 // Halted reports whether Halt was called.
-func (x *Index) Halted() bool { return x.halted.Load() }
+func (x *Index) Halted() bool { return x.refusing.Load()&halted != 0 }
 
 // Suspend makes verifications answer CodeUnavailable until Resume, as Halt
 // does for good: for a while the feed cannot vouch for the index (a
 // gateway cut off from the stream for longer than it may be).
-func (x *Index) Suspend() { x.suspended.Store(true) }
+func (x *Index) Suspend() { x.refusing.Or(suspended) }
 
-// Resume ends a Suspend.
-func (x *Index) Resume() { x.suspended.Store(false) }
+// Resume ends a Suspend (not a Halt).
+func (x *Index) Resume() { x.refusing.And(^suspended) }
 
 // SetPolicy sets what the settings say about verification.
 func (x *Index) SetPolicy(s keyledger.Settings) {

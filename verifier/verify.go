@@ -71,7 +71,7 @@ func (x *Index) Verify(token, scope, ip string) Result {
 
 func (x *Index) verify(token, scope, ip string) Result {
 	res := Result{Seq: x.seq.Load()}
-	if x.halted.Load() || x.suspended.Load() {
+	if x.refusing.Load() != 0 {
 		res.Code = CodeUnavailable
 		return res
 	}

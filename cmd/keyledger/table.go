@@ -59,13 +59,13 @@ func (t *table) Flush() error {
 	// the run of consecutive lines that have one, as tabwriter's blocks.
 	widths := make([][]int, len(lines))
 	for j := 0; ; j++ {
-		any := false
+		found := false
 		for i := 0; i < len(lines); {
 			if len(cells[i]) <= j {
 				i++
 				continue
 			}
-			any = true
+			found = true
 			end, w := i, 0
 			for ; end < len(lines) && len(cells[end]) > j; end++ {
 				w = max(w, displayWidth(cells[end][j]))
@@ -74,7 +74,7 @@ func (t *table) Flush() error {
 				widths[i] = append(widths[i], w)
 			}
 		}
-		if !any {
+		if !found {
 			break
 		}
 	}
