@@ -104,12 +104,16 @@ func (a *Applier) flush() error {
 	return nil
 }
 
-// prevQueries find the state before a change, each through the index that
-// holds it.
+// prevQueries find the state before a change, each through the partial
+// index that holds just the rows of its kind in stream order (migration 003),
+// so that a change costs the same however many came before it.
 var prevQueries = [...]string{
-	`SELECT detail FROM audit_events WHERE key_id = ? AND +action IN ('key.issued', 'key.renamed') ORDER BY seq DESC LIMIT 1`,
-	`SELECT detail FROM audit_events WHERE owner = ? AND +key_id = '' AND +action IN ('user.registered', 'user.roles_changed') ORDER BY seq DESC LIMIT 1`,
-	`SELECT detail FROM audit_events WHERE action = ? ORDER BY seq DESC LIMIT 1`,
+	`SELECT detail FROM audit_events INDEXED BY audit_events_key_names
+		WHERE key_id = ? AND action IN ('key.issued', 'key.renamed') ORDER BY seq DESC LIMIT 1`,
+	`SELECT detail FROM audit_events INDEXED BY audit_events_user_roles
+		WHERE owner = ? AND action IN ('user.registered', 'user.roles_changed') AND key_id = '' ORDER BY seq DESC LIMIT 1`,
+	`SELECT detail FROM audit_events INDEXED BY audit_events_settings
+		WHERE action = 'settings.changed' ORDER BY seq DESC LIMIT 1`,
 }
 
 // ApplySkipped implements projections.Skipper: an event the projection
@@ -200,10 +204,10 @@ type userDetail struct {
 
 // priorState finds what a change changed: it decodes into v the detail of
 // the latest row before the event found by lookup (0: a key's issue or
-// rename, 1: a user's registration or roles change, 2: the settings) with
-// arg, and reports whether there is one.
+// rename, by key ID; 1: a user's registration or roles change, by user ID;
+// 2: the settings, with no argument), and reports whether there is one.
 type priorState interface {
-	previous(v any, lookup int, arg string) (bool, error)
+	previous(v any, lookup int, args ...any) (bool, error)
 }
 
 // makeRow derives the row of one event. Renames, role and settings changes
@@ -257,7 +261,7 @@ func makeRow(r events.Recorded, prior priorState) (row, error) {
 		var prev struct {
 			After *keyledger.Settings `json:"after"`
 		}
-		if ok, err := prior.previous(&prev, 2, "settings.changed"); err != nil {
+		if ok, err := prior.previous(&prev, 2); err != nil {
 			return out, err
 		} else if ok {
 			c.Before = prev.After
@@ -293,11 +297,11 @@ func makeRow(r events.Recorded, prior priorState) (row, error) {
 
 // previous implements priorState from the rows of the applier's own
 // transaction.
-func (a *Applier) previous(v any, lookup int, arg string) (bool, error) {
+func (a *Applier) previous(v any, lookup int, args ...any) (bool, error) {
 	if err := a.flush(); err != nil { // the row looked for may be buffered
 		return false, err
 	}
-	return scanDetail(a.tx.QueryRow(prevQueries[lookup], arg), v)
+	return scanDetail(a.tx.QueryRow(prevQueries[lookup], args...), v)
 }
 
 // LeafHashText is how entries show a leaf hash: base64, as tlog prints it.

@@ -103,7 +103,7 @@ func (c *rowChecker) open(ctx context.Context) error {
 		return &DivergenceError{Seq: c.position + 1, What: StoredExtra, Detail: fmt.Sprintf("ledger.db's stored tree holds %d leaves, but the projection is at seq %d", size, c.position)}
 	}
 	for i, q := range prevQueries {
-		st, err := c.tx.PrepareContext(ctx, strings.Replace(q, " ORDER BY", " AND seq < ? ORDER BY", 1))
+		st, err := c.tx.PrepareContext(ctx, priorBelow(q))
 		if err != nil {
 			return err
 		}
@@ -168,10 +168,16 @@ func (c *rowChecker) check(r events.Recorded) error {
 	return c.advance()
 }
 
+// priorBelow is prior-state query q limited to the rows below a sequence,
+// its last argument.
+func priorBelow(q string) string {
+	return strings.Replace(q, " ORDER BY", " AND seq < ? ORDER BY", 1)
+}
+
 // previous implements priorState from the ledger's rows before the event
 // being checked.
-func (c *rowChecker) previous(v any, lookup int, arg string) (bool, error) {
-	return scanDetail(c.prior[lookup].QueryRow(arg, c.seq), v)
+func (c *rowChecker) previous(v any, lookup int, args ...any) (bool, error) {
+	return scanDetail(c.prior[lookup].QueryRow(append(args, c.seq)...), v)
 }
 
 // add hands a batch over. Once a row differed, the rest are passed over
