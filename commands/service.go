@@ -26,6 +26,9 @@ type EventStore interface {
 	After(ctx context.Context, filter string, seq uint64) ([]events.Recorded, error)
 	Latest(ctx context.Context, subject string, after uint64) (*events.Recorded, error)
 	LastSeq(ctx context.Context) (uint64, error)
+	// Fault is not nil while the stream cannot be written (it wraps
+	// events.ErrUnwritable): commands are refused before they wait.
+	Fault() error
 }
 
 // ReadModel is what the service reads from the projections to answer.
@@ -164,6 +167,11 @@ func (s *Service) onOwner(ctx context.Context, ownerID, cmdID string, decide fun
 // append with the expected sequence, catch up and retry on conflict.
 func (s *Service) onEntry(ctx context.Context, e *entry, filter, cmdID string, decide func(*entry) ([]events.Event, error)) (outcome, error) {
 	var out outcome
+	if err := s.Store.Fault(); err != nil {
+		// Not even a turn: the command that holds it may be waiting for
+		// an append the stream will never answer.
+		return out, unavailable(err)
+	}
 	select {
 	case e.turn <- struct{}{}:
 	case <-ctx.Done():
@@ -354,6 +362,10 @@ func (s *Service) wait(ctx context.Context, seq uint64) error {
 func unavailable(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return keyledger.Errorf(keyledger.EUnavailable, "the event store did not answer in time")
+	}
+	if errors.Is(err, events.ErrUnwritable) {
+		return keyledger.Errorf(keyledger.EUnavailable, "the event store cannot store events until keyledger is restarted "+
+			"(a write to its files failed; /readyz and the log say more): nothing was changed")
 	}
 	return fmt.Errorf("event store: %w", err)
 }

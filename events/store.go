@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -52,6 +53,7 @@ type Store struct {
 	DirectReads bool
 
 	stream jetstream.Stream
+	fault  atomic.Pointer[error] // fault.go
 }
 
 // NewStore returns the event store: stream KEYLEDGER, R1.
@@ -354,6 +356,9 @@ func (s *Store) Append(ctx context.Context, filter string, expected uint64, msgI
 	if len(evs) > MaxBatch {
 		return 0, fmt.Errorf("append: %d events is over the batch limit of %d", len(evs), MaxBatch)
 	}
+	if err := s.Fault(); err != nil {
+		return 0, fmt.Errorf("append: %w", err)
+	}
 	msgs := make([]*nats.Msg, len(evs))
 	for i, e := range evs {
 		data, err := Encode(e)
@@ -441,6 +446,9 @@ func appendError(err error) error {
 // Record stores one event that decides nothing (a denied attempt) with no
 // expected sequence, and returns its sequence.
 func (s *Store) Record(ctx context.Context, e Event) (uint64, error) {
+	if err := s.Fault(); err != nil {
+		return 0, fmt.Errorf("record: %w", err)
+	}
 	data, err := Encode(e)
 	if err != nil {
 		return 0, fmt.Errorf("record: %w", err)
@@ -458,6 +466,9 @@ func (s *Store) Record(ctx context.Context, e Event) (uint64, error) {
 // its message ID so a retried flush is not counted twice, and waits until
 // all are acknowledged.
 func (s *Store) Publish(ctx context.Context, evs []Event, msgIDs []string) error {
+	if err := s.Fault(); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
 	futures := make([]jetstream.PubAckFuture, 0, len(evs))
 	for i, e := range evs {
 		data, err := Encode(e)

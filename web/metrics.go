@@ -34,6 +34,10 @@ type MetricSources struct {
 	// the fsync rounds that served them (embedded server, --nats-sync
 	// always): calls ÷ rounds is how many writes one fsync carries.
 	GroupCommit func() map[string]GroupCommitStats
+	// StreamsWritable, if set, reports per stream whether the server can
+	// still store its messages (false after a write to its files failed,
+	// until a restart).
+	StreamsWritable func() map[string]bool
 }
 
 // GroupCommitStats is one stream's group commit so far.
@@ -129,12 +133,13 @@ var (
 	descWitnessSize = prometheus.NewDesc("keyledger_audit_witness_cosigned_size", "Size of the last audit checkpoint this instance co-signed as a witness.", nil, nil)
 	descWitnessOK   = prometheus.NewDesc("keyledger_audit_witness_ok", "1 while this instance's witness co-signs; 0 while it refuses a checkpoint or cannot use its state (the log says why).", nil, nil)
 	descSyncCalls   = prometheus.NewDesc("keyledger_groupcommit_waits_total", "Waits for a stream's writes to be on disk (a command's reply, a projected batch).", []string{"stream"}, nil)
+	descWritable    = prometheus.NewDesc("keyledger_stream_writable", "1 while the server can store the stream's messages; 0 once a write to its files failed (a full disk, no open files left), until keyledger is restarted.", []string{"stream"}, nil)
 	descSyncRounds  = prometheus.NewDesc("keyledger_groupcommit_fsync_rounds_total", "fsync rounds that served those waits; several waits share a round.", []string{"stream"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStreamSeq, descLagEvents, descLagSeconds, descApplied, descHalted, descSkipped, descKeys, descIndex, descNATS, descCheckpoint, descScrapeError, descWitnessSize, descWitnessOK, descSyncCalls, descSyncRounds} {
+	for _, d := range []*prometheus.Desc{descStreamSeq, descLagEvents, descLagSeconds, descApplied, descHalted, descSkipped, descKeys, descIndex, descNATS, descCheckpoint, descScrapeError, descWitnessSize, descWitnessOK, descSyncCalls, descSyncRounds, descWritable} {
 		ch <- d
 	}
 }
@@ -199,6 +204,15 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		for stream, st := range s.GroupCommit() {
 			ch <- prometheus.MustNewConstMetric(descSyncCalls, prometheus.CounterValue, float64(st.Calls), stream)
 			ch <- prometheus.MustNewConstMetric(descSyncRounds, prometheus.CounterValue, float64(st.Rounds), stream)
+		}
+	}
+	if s.StreamsWritable != nil {
+		for stream, ok := range s.StreamsWritable() {
+			v := 0.0
+			if ok {
+				v = 1
+			}
+			gauge(descWritable, v, stream)
 		}
 	}
 	if s.Witness != nil {

@@ -96,7 +96,7 @@ func (m *Main) ready() error {
 	if !m.nc.IsConnected() {
 		return errors.New("not connected to NATS")
 	}
-	return nil
+	return streamFaults(m.store, m.usageStore)
 }
 
 // Done reports a failure that stops the server on its own.

@@ -18,8 +18,9 @@ import (
 )
 
 // MustRunMain starts the real server on free ports in a temporary data
-// directory (or dir, if given) and stops it when the test ends.
-func MustRunMain(tb testing.TB, dir string) *Main {
+// directory (or dir, if given) and stops it when the test ends; each of set
+// may change its configuration before it starts.
+func MustRunMain(tb testing.TB, dir string, set ...func(*Main)) *Main {
 	tb.Helper()
 	if dir == "" {
 		dir = tb.TempDir()
@@ -27,6 +28,9 @@ func MustRunMain(tb testing.TB, dir string) *Main {
 	m := NewMain()
 	m.DataDir, m.NATSListen, m.HTTPAddr = dir, "127.0.0.1:0", "127.0.0.1:0"
 	m.Stdout, m.Logger = io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, f := range set {
+		f(m)
+	}
 	if err := m.Run(context.Background()); err != nil {
 		tb.Fatal(err)
 	}

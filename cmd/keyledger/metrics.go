@@ -50,6 +50,11 @@ func (m *Main) metrics() *web.Metrics {
 			return out
 		}
 	}
+	if m.ns != nil {
+		src.StreamsWritable = func() map[string]bool {
+			return map[string]bool{m.store.Stream: m.store.Fault() == nil, m.usageStore.Stream: m.usageStore.Fault() == nil}
+		}
+	}
 	mx := web.NewMetrics(src)
 	m.service.OnCall = mx.Request
 	m.index.Observe = mx.Verification

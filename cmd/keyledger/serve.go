@@ -44,7 +44,10 @@ type Main struct {
 	VerifyTokenRequired bool
 	UsageRetention      string        // ISO 8601 period
 	SweepEvery          time.Duration // how often expired keys are recorded
-	Instance            string        // names this instance in usage records
+	// StreamCheckEvery is how often the embedded server is asked whether it
+	// can still write each stream (streamhealth.go; 2 s).
+	StreamCheckEvery time.Duration
+	Instance         string // names this instance in usage records
 	// RestoreStreamConfig puts back a stream configuration someone changed,
 	// instead of refusing to start (the restoration is logged).
 	RestoreStreamConfig bool
@@ -108,7 +111,7 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{
 		DataDir: "keyledger-data", NATSListen: "127.0.0.1:4222", NATSSync: "always", Replicas: 1, HTTPAddr: "127.0.0.1:8080",
-		UsageRetention: "P400D", SweepEvery: 10 * time.Second, CheckpointEvery: 1000, CheckpointInterval: time.Minute, Cosign: true,
+		UsageRetention: "P400D", SweepEvery: 10 * time.Second, StreamCheckEvery: 2 * time.Second, CheckpointEvery: 1000, CheckpointInterval: time.Minute, Cosign: true,
 		Stdout: os.Stdout, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		Now: func() time.Time { return time.Now().UTC() },
 	}
@@ -514,6 +517,9 @@ func (m *Main) background(usageStore *events.Store) {
 	m.wg.Go(func() { m.index.RecordUsage(ctx, usageStore, m.Instance, m.Logger) })
 	m.wg.Go(func() { keepHeapFloor(ctx, 64<<20, time.Second) })
 	m.wg.Go(func() { m.checkpointer.Run(ctx) })
+	if m.ns != nil {
+		m.wg.Go(func() { m.watchStreams(ctx, m.StreamCheckEvery, m.store, usageStore) })
+	}
 	if m.witness != nil {
 		m.wg.Go(func() { m.witness.Run(ctx) })
 	}

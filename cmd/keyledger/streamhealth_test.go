@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a log destination the server and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// failWrites makes every write this process makes to stream's message
+// blocks fail as on a full disk: each open block file descriptor is
+// replaced by /dev/full. It returns how many it replaced.
+func failWrites(t *testing.T, stream string) int {
+	t.Helper()
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	n := 0
+	for _, e := range fds {
+		path, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err != nil || !strings.Contains(path, "/streams/"+stream+"/msgs/") || !strings.HasSuffix(path, ".blk") {
+			continue
+		}
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if err := syscall.Dup2(int(full.Fd()), fd); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return n
+}
+
+// When the disk under the event stream fills up, nats-server stops
+// answering appends to it until it restarts. Before, every command then
+// waited for its timeout ("the event store did not answer in time") and
+// /readyz said ready; now the instance says which stream cannot be written,
+// refuses commands at once without storing anything, keeps verifying, and
+// a restart once the cause is gone finds everything stored before.
+func TestAStreamThatCannotBeWrittenSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	var logs syncBuffer
+	m := MustRunMain(t, dir, func(m *Main) {
+		m.StreamCheckEvery = 50 * time.Millisecond
+		m.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	admin := filepath.Join(dir, "admin.token")
+	mustCLI(t, m, admin, "settings", "set", "--enabled")
+	kept := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--name", "kept", "--json"))
+
+	if n := failWrites(t, "KEYLEDGER"); n == 0 {
+		t.Fatal("found no open message block of stream KEYLEDGER")
+	}
+	// The first write that fails goes unanswered: the server does not say.
+	if out, errOut, code := cli(t, m, admin, "key", "issue", "--name", "lost", "--timeout", "1s"); code == 0 {
+		t.Fatalf("issue on a full disk succeeded: %s", out)
+	} else {
+		t.Logf("the write that failed: %s", strings.TrimSpace(errOut))
+	}
+	reason := waitReadyz(t, m, http.StatusServiceUnavailable)
+	if !strings.Contains(reason, "stream KEYLEDGER cannot store events") || strings.Contains(reason, dir) {
+		t.Fatalf("/readyz reason %q; want the stream named, and no path", reason)
+	}
+	res, err := http.Get(m.HTTPURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var metrics bytes.Buffer
+	metrics.ReadFrom(res.Body)
+	res.Body.Close()
+	for _, want := range []string{`keyledger_stream_writable{stream="KEYLEDGER"} 0`, `keyledger_stream_writable{stream="KEYLEDGER_USAGE"} 1`} {
+		if !strings.Contains(metrics.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// Every later command is refused at once, and says why.
+	for _, args := range [][]string{
+		{"key", "issue", "--name", "after"},
+		{"key", "revoke", kept.KeyID, "--reason", "x"},
+		{"settings", "set", "--max-active-keys", "7"},
+	} {
+		start := time.Now()
+		_, errOut, code := cli(t, m, admin, append(args, "--timeout", "10s")...)
+		if code == 0 || !strings.Contains(errOut, "error: unavailable: the event store cannot store events until keyledger is restarted") {
+			t.Errorf("keyledger %s: exit %d, %q; want unavailable naming the restart", strings.Join(args, " "), code, errOut)
+		}
+		t.Logf("%s refused in %v", args[1], time.Since(start))
+	}
+	log := logs.String()
+	if !strings.Contains(log, "the event store cannot write this stream") || !strings.Contains(log, "stream=KEYLEDGER") ||
+		!strings.Contains(log, "no space left on device") || strings.Contains(log, kept.Token) {
+		t.Errorf("log lacks the stream and its cause (or holds a secret):\n%s", log)
+	}
+	// Verification goes on from memory.
+	res, err = http.Post(m.HTTPURL()+"/v1/verify", "application/json", strings.NewReader(`{"key":"`+kept.Token+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	body.ReadFrom(res.Body)
+	res.Body.Close()
+	if !strings.Contains(body.String(), `"valid":true`) {
+		t.Errorf("verify while the stream cannot be written: %s", body.String())
+	}
+
+	// A restart (with room on the disk again) finds what was stored, and
+	// nothing that was refused.
+	m.Close()
+	m = MustRunMain(t, dir)
+	waitReadyz(t, m, http.StatusOK)
+	list := mustCLI(t, m, admin, "key", "list")
+	if !strings.Contains(list, "kept") || strings.Contains(list, "lost") || strings.Contains(list, "after") {
+		t.Fatalf("keys after the restart:\n%s", list)
+	}
+	mustCLI(t, m, admin, "key", "issue", "--name", "after")
+}
