@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,7 +20,7 @@ import (
 // sees no write buttons, and a phone-width screen does not scroll sideways.
 func TestConsole(t *testing.T) {
 	browserCtx := mustBrowser(t)
-	m := MustRunMain(t, "")
+	m := MustRunMain(t, "", func(m *Main) { m.CheckpointEvery = 8 }) // the trail shows checkpoints
 	url, root := m.HTTPURL()+"/", adminToken(t, m)
 	const keyName = "payments ✓ prod.*>" // non-ASCII, wildcards and a dot
 
@@ -193,6 +194,18 @@ func TestConsole(t *testing.T) {
 
 	t.Run("admin_reads_the_audit_page", func(t *testing.T) {
 		admin.t = t
+		// A checkpoint (every 8 events here) covers what was done above.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			page := api[struct {
+				Entries []struct{} `json:"entries"`
+			}](t, m, root, "query.audit", `{"action":"audit.checkpoint","limit":1}`)
+			if len(page.Entries) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no checkpoint in the trail after 10 s")
+			}
+		}
 		admin.page("audit")
 		admin.waitText(`main h1`, "Suspicious use")
 		// The trail holds the revocation made above, with its reason.
@@ -202,6 +215,17 @@ func TestConsole(t *testing.T) {
 		actor := eval[[]string](admin, `(() => { const c = [...document.querySelectorAll('table.audit tbody tr')].find((r) => r.textContent.includes('leaked in a log')).querySelector('td[data-label=Actor]'); return [c.textContent, c.title]; })()`)
 		if actor[0] != "admin" || len(actor[1]) != 26 {
 			t.Fatalf("the revocation's actor cell: %q", actor)
+		}
+		// Details read as the CLI shows them: a change as what changed, a
+		// checkpoint by its tree size (its signed note is the title).
+		detail := func(action string) []string {
+			return eval[[]string](admin, `(() => { const r = [...document.querySelectorAll('table.audit tbody tr')].find((r) => r.querySelector('td[data-label=Action]').textContent === '`+action+`'); if (!r) return ['', '']; const c = r.querySelector('td[data-label=Detail]'); return [c.textContent, c.title]; })()`)
+		}
+		if got := detail("settings.changed"); !strings.Contains(got[0], "enabled: false → true") {
+			t.Fatalf("the settings change's detail: %q", got)
+		}
+		if got := detail("audit.checkpoint"); !regexp.MustCompile(`^tree size \d+ signed$`).MatchString(got[0]) || !strings.Contains(got[1], "keyledger") {
+			t.Fatalf("a checkpoint's detail: %q", got)
 		}
 		// Its key's trace tells the story, with the use per hour.
 		keyID := eval[string](admin, `[...document.querySelectorAll('table.audit tbody tr')].find((r) => r.textContent.includes('leaked in a log')).querySelector('button[data-trace]').dataset.trace`)

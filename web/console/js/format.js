@@ -50,3 +50,35 @@ export function timeCell(h, iso, opts = {}) {
   return h('span', {}, h('time', { datetime: iso, text: when(iso) }), h('br'),
     h('small', { class: 'muted', text: relative(iso) }));
 }
+
+/** shown is one JSON value as a person reads it: text bare, the rest as JSON. */
+function shown(v) {
+  if (v === undefined || v === null || v === '') return '—';
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/**
+ * auditDetail is an audit entry's detail for people, as the CLI's table
+ * shows it: a checkpoint or co-signature by its tree size (the signed note
+ * is in the API's answer), a change as the fields that changed
+ * ("max_expiry: P90D → P30D"), a reason as itself, anything else as JSON.
+ */
+export function auditDetail(e) {
+  const d = e.detail;
+  if (d === undefined || d === null || d === '') return '';
+  if (typeof d !== 'object') return String(d);
+  if ((e.action === 'audit.checkpoint' || e.action === 'audit.cosigned') && typeof d.size === 'number') {
+    return `tree size ${d.size} ${e.action === 'audit.cosigned' ? 'co-signed' : 'signed'}`;
+  }
+  if (d.before !== undefined && d.after && typeof d.after === 'object' && !Array.isArray(d.after)) {
+    const before = d.before && typeof d.before === 'object' ? d.before : {};
+    const parts = Object.keys(d.after).sort().filter((k) => k !== 'updated_at' && k !== 'updated_by')
+      .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(d.after[k]))
+      .map((k) => `${k}: ${shown(before[k])} → ${shown(d.after[k])}`);
+    return parts.length ? parts.join(', ') : 'no change';
+  }
+  if (d.before !== undefined && Array.isArray(d.after)) return `${shown(d.before)} → ${shown(d.after)}`;
+  const keys = Object.keys(d);
+  if (keys.length === 1 && keys[0] === 'reason') return `reason: ${d.reason}`;
+  return keys.length ? JSON.stringify(d) : '';
+}

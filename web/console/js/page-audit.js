@@ -5,7 +5,7 @@
 // has no trail.
 import { call } from './api.js';
 import { h, clear, alertBox, field, toast } from './dom.js';
-import { when } from './format.js';
+import { when, auditDetail } from './format.js';
 import { formDialog, openDialog } from './dialog.js';
 
 /** revokeKey asks for a reason and revokes one key. */
@@ -53,7 +53,7 @@ async function showTrace(keyID, write) {
   }
   const entries = t.entries || [];
   const rows = entries.map((e) => h('li', {}, h('strong', { text: e.action }), ' ', when(e.at), ' by ', e.actor_name || e.actor || 'keyledger',
-    e.source ? ` from ${e.source}` : '', e.detail ? ` — ${typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail)}` : ''));
+    e.source ? ` from ${e.source}` : '', auditDetail(e) ? ` — ${auditDetail(e)}` : ''));
   const actions = [];
   if (write) {
     const revoke = h('button', { type: 'button', class: 'danger', text: 'Revoke' });
@@ -125,9 +125,10 @@ export async function render(section, { me } = {}) {
     more.hidden = !cursor;
     if (!entries.length) { clear(list, h('p', { class: 'empty', text: 'No entries match.' })); return; }
     const cols = [['Seq', (e) => String(e.seq)], ['At', (e) => when(e.at)], ['Actor', (e) => e.actor_name || e.actor], ['Action', (e) => e.action],
-      ['Key', (e) => e.key_id || '—'], ['Owner', (e) => e.owner_name || e.owner || '—'], ['Detail', (e) => typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail ?? '')]];
+      ['Key', (e) => e.key_id || '—'], ['Owner', (e) => e.owner_name || e.owner || '—'], ['Detail', (e) => auditDetail(e) || '—']];
     // A name is shown; the ID it stands for is the cell's title.
-    const ids = (t, e) => (t === 'Actor' ? e.actor : t === 'Owner' ? e.owner : '') || undefined;
+    // The whole detail (a checkpoint's signed note) is the Detail cell's.
+    const ids = (t, e) => (t === 'Actor' ? e.actor : t === 'Owner' ? e.owner : t === 'Detail' && e.detail ? JSON.stringify(e.detail) : '') || undefined;
     const traceButton = (e) => {
       if (!e.key_id) return h('td', {});
       const b = h('button', { type: 'button', class: 'secondary', text: 'Trace', 'data-trace': e.key_id, 'aria-label': `Trace ${e.key_id}` });
