@@ -286,6 +286,9 @@ func Decode(body []byte, v any) error {
 	if name, ok := strictjson.DuplicateField(body); ok {
 		return keyledger.Errorf(keyledger.EInvalid, "field %s appears twice in one object", fieldName(`"`+name+`"`))
 	}
+	if got, want, ok := strictjson.MiscasedField(body, strictjson.FieldNames(v)); ok {
+		return keyledger.Errorf(keyledger.EInvalid, "field %s: names are case-sensitive (did you mean %q?)", keyledger.Quote(got), want)
+	}
 	return checkTimes(v)
 }
 

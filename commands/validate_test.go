@@ -9,6 +9,7 @@ import (
 	"github.com/keyledger/keyledger"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
+	"github.com/keyledger/keyledger/verifier"
 )
 
 // TestPolicyBounds: expiries are P1D..P365D or never, inactivity P1D..P3650D
@@ -188,6 +189,40 @@ func TestDuplicateFieldsRefused(t *testing.T) {
 		if err := commands.Decode([]byte(body), &c); err != nil {
 			t.Errorf("%s: %v", body, err)
 		}
+	}
+}
+
+// TestNamesAreCaseSensitive: encoding/json reads "NAME" (or a Kelvin sign
+// for k) as name; a proxy or policy check in front that matches names
+// exactly would not, so such a body is invalid and names the field meant.
+// Map keys (a gateway report's addresses) are data, not names.
+func TestNamesAreCaseSensitive(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"NAME":"a"}`:                                   `field "NAME": names are case-sensitive (did you mean "name"?)`,
+		`{"name":"a","rate_limit":{"Limit":1}}`:          `(did you mean "limit"?)`,
+		"{\"name\":\"a\",\"\u017fcopes\":[]}":            `(did you mean "scopes"?)`, // a long s
+		"{\"name\":\"a\",\"owner\":\"\",\"Owner\":\"\"}": "appears twice",
+		`{"n\u0041me":"a"}`:                              `(did you mean "name"?)`,
+	} {
+		var c commands.IssueKey
+		err := commands.Decode([]byte(body), &c)
+		if keyledger.ErrorCode(err) != keyledger.EInvalid || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want invalid saying %q", body, err, want)
+		}
+	}
+	for _, body := range []string{
+		`{"name":"NAME","description":"Owner Scopes"}`,
+		`{"n\u0061me":"a"}`,
+	} {
+		var c commands.IssueKey
+		if err := commands.Decode([]byte(body), &c); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	var rep verifier.UsageReport
+	body := `{"minute":"2026-12-07T10:00:00Z","keys":[{"key_id":"01J00000000000000000000000","valid":1,"sources":{"2001:DB8::1":1}}]}`
+	if err := commands.Decode([]byte(body), &rep); err != nil {
+		t.Errorf("a report with an upper-case IPv6 address: %v", err)
 	}
 }
 

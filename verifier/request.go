@@ -43,6 +43,9 @@ func DecodeRequest(body []byte) (Request, error) {
 	if name, ok := strictjson.DuplicateField(body); ok {
 		return Request{}, keyledger.Errorf(keyledger.EInvalid, "field %s appears twice", keyledger.Quote(name))
 	}
+	if got, want, ok := strictjson.MiscasedField(body, strictjson.FieldNames(req)); ok {
+		return Request{}, keyledger.Errorf(keyledger.EInvalid, "field %s: names are case-sensitive (did you mean %q?)", keyledger.Quote(got), want)
+	}
 	return req, nil
 }
 

@@ -7,14 +7,16 @@ import (
 	"github.com/keyledger/keyledger"
 )
 
-// TestDecodeRequestReadsOneWayOnly: a body that is not one object, or names a field twice, in
+// TestDecodeRequestReadsOneWayOnly: a body that is not one object, names a field twice, or
+// spells a name in another case, in
 // the fast path's shape or through encoding/json (other case, escapes), is
 // invalid, because a cache or proxy in front may read the other value.
 func TestDecodeRequestReadsOneWayOnly(t *testing.T) {
 	for _, body := range []string{
 		`{"key":"kl_a","scope":"read"}`,
 		` { "scope" : "read" , "ip" : "10.0.0.1" , "key" : "kl_a" } `,
-		`{"key":"kl_\u0061","Scope":"read"}`,
+		`{"key":"kl_\u0061","scope":"read"}`,
+		`{"k\u0065y":"kl_a"}`, // an escape that spells the name exactly
 		`{}`,
 	} {
 		if _, err := DecodeRequest([]byte(body)); err != nil {
@@ -27,6 +29,9 @@ func TestDecodeRequestReadsOneWayOnly(t *testing.T) {
 		`{"ip":"10.0.0.1","key":"kl_a","ip":"192.0.2.1"}`,
 		`{"key":"kl_a","KEY":"kl_b"}`,
 		`{"key":"kl_a","k\u0065y":"kl_b"}`,
+		// encoding/json would read these as key and scope; a proxy
+		// matching names exactly would not.
+		`{"KEY":"kl_a"}`, `{"key":"kl_a","Scope":"read"}`, "{\"\u212aey\":\"kl_a\"}", `{"\u004bey":"kl_a"}`,
 		`null`, ` null `, `[]`, `"kl_a"`, `1`, `true`, ``, `{"key":"kl_a"} {}`,
 	} {
 		_, err := DecodeRequest([]byte(body))
