@@ -72,7 +72,7 @@ func (s *Service) authenticate(ctx context.Context, keyID string, p keyledger.Pr
 		// The key may have been issued, or given a new secret, on another
 		// instance a moment ago. (A wrong secret for a real key waits as
 		// long as a key ID that names none.)
-		if last, err := s.Store.LastSeq(ctx); err == nil && s.wait(ctx, last) == nil {
+		if last, err := s.Store.LastSeq(ctx); err == nil && s.caughtUp(ctx, last) == nil {
 			owner, _, ok = s.KeyIndex.Authenticate(keyID, p, from)
 		}
 	}
@@ -103,7 +103,7 @@ func (s *Service) authenticateSQL(ctx context.Context, keyID string, p keyledger
 	c, err := s.Read.Credential(ctx, keyID)
 	if errors.Is(err, keyledger.ErrNotFound) {
 		// The key may have been issued on another instance a moment ago.
-		if last, serr := s.Store.LastSeq(ctx); serr == nil && s.wait(ctx, last) == nil {
+		if last, serr := s.Store.LastSeq(ctx); serr == nil && s.caughtUp(ctx, last) == nil {
 			c, err = s.Read.Credential(ctx, keyID)
 		}
 	}
@@ -115,7 +115,7 @@ func (s *Service) authenticateSQL(ctx context.Context, keyID string, p keyledger
 	}
 	if !p.HoldsHex(c.SecretHash) {
 		// Given a new secret on another instance a moment ago?
-		if last, serr := s.Store.LastSeq(ctx); serr == nil && s.wait(ctx, last) == nil {
+		if last, serr := s.Store.LastSeq(ctx); serr == nil && s.caughtUp(ctx, last) == nil {
 			if c, err = s.Read.Credential(ctx, keyID); errors.Is(err, keyledger.ErrNotFound) {
 				return Actor{}, errDeny
 			} else if err != nil {

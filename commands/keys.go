@@ -115,7 +115,7 @@ func (s *Service) ownerOf(ctx context.Context, keyID string) (string, error) {
 	if serr != nil {
 		return "", err
 	}
-	if werr := s.wait(ctx, last); werr != nil {
+	if werr := s.caughtUp(ctx, last); werr != nil {
 		return "", err
 	}
 	return s.Read.KeyOwner(ctx, keyID)

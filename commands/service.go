@@ -268,7 +268,7 @@ func (s *Service) noteWritten(seq uint64) {
 // catch up (see Appended).
 func (s *Service) fresh(ctx context.Context) error {
 	if w := s.written.Load(); w > 0 {
-		return s.wait(ctx, w)
+		return s.caughtUp(ctx, w)
 	}
 	return nil
 }
@@ -348,11 +348,23 @@ func (s *Service) backoff(ctx context.Context, attempt int) {
 	}
 }
 
-// wait returns once this instance's projections hold seq: the reply to a
-// command reflects the command (read-your-writes).
+// wait returns once this instance's projections hold seq, which the caller
+// has just stored: the reply to a command reflects the command
+// (read-your-writes).
 func (s *Service) wait(ctx context.Context, seq uint64) error {
 	if err := s.Applied.WaitFor(ctx, seq); err != nil {
 		return keyledger.Errorf(keyledger.EUnavailable, "stored, but projections have not caught up: %v", err)
+	}
+	return nil
+}
+
+// caughtUp returns once this instance's projections hold seq, before
+// anything is decided or read: a failure stored nothing, and says so (a
+// caller told "stored" would look for a key that does not exist).
+func (s *Service) caughtUp(ctx context.Context, seq uint64) error {
+	if err := s.Applied.WaitFor(ctx, seq); err != nil {
+		return keyledger.Errorf(keyledger.EUnavailable, "nothing was changed: this instance's projections are behind the stream "+
+			"(%v); /readyz says why", err)
 	}
 	return nil
 }

@@ -761,3 +761,31 @@ func TestARefusalIsCheckedAgainstTheStream(t *testing.T) {
 		t.Fatalf("the stream holds %d KeyRegenerated (%v), want 2", len(recs), err)
 	}
 }
+
+// A read that waits for this instance's projections, which are stuck (a
+// full disk under ledger.db), must not say "stored": before, a query and
+// the command after it answered "stored, but projections have not caught
+// up", and an operator went looking for keys that were never issued.
+func TestWaitingForStuckProjectionsSaysNothingWasChanged(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	dev, _ := l.developer(t, "dev")
+	if err := l.Projector.WaitFor(ctx, l.lastSeq(t)); err != nil {
+		t.Fatal(err)
+	}
+	l.pause()
+	l.svc.MaxLag = 1000
+	if _, err := l.svc.IssueKey(ctx, dev, "", commands.IssueKey{Name: "stored"}); err != nil {
+		t.Fatal(err) // stored; the reply does not wait for the projections
+	}
+	before := l.lastSeq(t)
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, err := l.svc.Keys(cctx, dev, keyledger.KeyFilter{})
+	if keyledger.ErrorCode(err) != keyledger.EUnavailable || !strings.Contains(err.Error(), "nothing was changed") || strings.Contains(err.Error(), "stored") {
+		t.Fatalf("a query while the projections are stuck: %v; want unavailable saying nothing was changed", err)
+	}
+	if after := l.lastSeq(t); after != before {
+		t.Fatalf("the stream moved from %d to %d", before, after)
+	}
+}

@@ -126,6 +126,29 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
+// LastStored returns the sequence of the newest message the stream still
+// holds (0 if it holds none). LastSeq is the stream's counter, which also
+// counts messages it no longer has: aged out, or lost with a write to its
+// files that failed (a full disk), after which nats-server may come back
+// with a last sequence no message carries. A reader catching up to LastSeq
+// would wait for that message forever.
+func (s *Store) LastStored(ctx context.Context) (uint64, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream info: %w", err)
+	}
+	if info.State.Msgs == 0 {
+		return 0, nil
+	}
+	msg, err := s.latest(ctx, s.Subjects)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("newest stored message: %w", err)
+	}
+	return msg.Seq, nil
+}
+
 // Last returns the sequence of the newest message in the stream and when it
 // was stored (0 and the zero time if none).
 func (s *Store) Last(ctx context.Context) (uint64, time.Time, error) {

@@ -17,6 +17,9 @@ import (
 type Source interface {
 	Follow(ctx context.Context, from uint64, fn func([]events.Recorded) error) error
 	LastSeq(ctx context.Context) (uint64, error)
+	// LastStored is the newest message the stream still holds: what
+	// catching up at start waits for (LastSeq may name a message lost).
+	LastStored(ctx context.Context) (uint64, error)
 }
 
 // Projector keeps DB current with one stream. Fill the fields, then Run.
@@ -114,7 +117,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		return fmt.Errorf("projection state: %w", err)
 	}
 	p.advance(from)
-	target, err := p.Source.LastSeq(ctx)
+	target, err := p.Source.LastStored(ctx)
 	if err != nil {
 		return fmt.Errorf("stream state: %w", err)
 	}

@@ -86,7 +86,7 @@ type Publisher interface {
 // ends, until then. Each key's counts for a minute become one event, so
 // last_used_at moves at most once a minute per key.
 func (x *Index) RecordUsage(ctx context.Context, pub Publisher, instance string, log *slog.Logger) {
-	flush := func(minute time.Time) {
+	flush := func(minute time.Time, within time.Duration) {
 		usage := x.TakeUsage(minute, instance)
 		if len(usage) == 0 {
 			return
@@ -95,7 +95,7 @@ func (x *Index) RecordUsage(ctx context.Context, pub Publisher, instance string,
 		for i, u := range usage {
 			evs[i], ids[i] = u, instance+"."+u.KeyID+"."+minute.Format("200601021504")
 		}
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), within)
 		defer cancel()
 		if err := pub.Publish(pctx, evs, ids); err != nil {
 			log.Error("recording usage failed; these counts are lost", "keys", len(usage), "minute", minute, "err", err)
@@ -106,10 +106,13 @@ func (x *Index) RecordUsage(ctx context.Context, pub Publisher, instance string,
 		next := now.Truncate(time.Minute).Add(time.Minute)
 		select {
 		case <-ctx.Done():
-			flush(now.Truncate(time.Minute))
+			// The last flush is on the way out: a stream that does not
+			// answer must not hold a shutdown past a supervisor's patience
+			// (docker stop waits 10 s).
+			flush(now.Truncate(time.Minute), 5*time.Second)
 			return
 		case <-time.After(next.Sub(now)):
-			flush(next.Add(-time.Minute))
+			flush(next.Add(-time.Minute), 30*time.Second)
 		}
 	}
 }

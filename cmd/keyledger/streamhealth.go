@@ -41,9 +41,14 @@ func (m *Main) watchStreams(ctx context.Context, every time.Duration, stores ...
 			switch was := s.Fault(); {
 			case bad && was == nil:
 				s.SetFault(errors.New(cause))
-				m.Logger.Error("the event store cannot write this stream: commands that store events fail with unavailable, "+
-					"and usage is not recorded, until keyledger is restarted; verification goes on from memory. "+
-					"Free disk space or open files, then restart", "stream", s.Stream, "err", cause)
+				effect := "commands that store events fail with unavailable until keyledger is restarted; " +
+					"verification goes on from memory"
+				if s.Subjects == events.SubjectUsage {
+					effect = "usage (last use, the audit trail's counts) is not recorded until keyledger is restarted; " +
+						"commands and verification go on"
+				}
+				m.Logger.Error("the event store cannot write this stream: "+effect+". Free disk space or open files, then restart",
+					"stream", s.Stream, "err", cause)
 			case !bad && was != nil:
 				s.SetFault(nil)
 				m.Logger.Info("the event store can write this stream again", "stream", s.Stream)
