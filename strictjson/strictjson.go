@@ -49,6 +49,12 @@ func DuplicateField(body []byte) (string, bool) {
 			if j == len(body) || body[j] != ':' || len(opens) == 0 {
 				continue // a value, not a name
 			}
+			if len(names)-opens[len(opens)-1] >= maxScanned {
+				// Comparing each name with all before it costs the square
+				// of their number: 60,000 members in one object (a
+				// gateway report's addresses) took seconds.
+				return duplicateFieldTokens(body)
+			}
 			for _, seen := range names[opens[len(opens)-1]:] {
 				if bytes.EqualFold(seen, str) {
 					return string(str), true
@@ -60,8 +66,17 @@ func DuplicateField(body []byte) (string, bool) {
 	return "", false
 }
 
+// maxScanned is how many names of one object the byte scanner compares
+// pairwise before it hands the body to duplicateFieldTokens, which keeps
+// them in a map.
+const maxScanned = 16
+
+// foldKey is a name as encoding/json compares names, for a map: Unicode
+// simple folding makes K, k and the Kelvin sign one, and s and ſ one.
+func foldKey(name string) string { return strings.ToLower(strings.ToUpper(name)) }
+
 // duplicateFieldTokens is DuplicateField by encoding/json's tokens, which
-// unescape names.
+// unescape names, in time linear in the body.
 func duplicateFieldTokens(body []byte) (string, bool) {
 	type object struct {
 		names   map[string]bool
@@ -90,7 +105,7 @@ func duplicateFieldTokens(body []byte) (string, bool) {
 				return "", false
 			}
 			if top := open[len(open)-1]; top != nil && top.wantKey {
-				name := strings.ToLower(t)
+				name := foldKey(t)
 				if top.names[name] {
 					return t, true
 				}

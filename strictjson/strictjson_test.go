@@ -2,6 +2,7 @@ package strictjson
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 )
 
@@ -29,4 +30,33 @@ func FuzzDuplicateFieldScanners(f *testing.F) {
 			t.Fatalf("%s: scanner says %v (%q), tokens say %v (%q)", body, fd, fn, sd, sn)
 		}
 	})
+}
+
+// manyMembers is one object of n distinct names, and last appended.
+func manyMembers(n int, last string) []byte {
+	b := []byte(`{"sources":{`)
+	for i := range n {
+		b = fmt.Appendf(b, `"a%d":1,`, i)
+	}
+	return append(b, last+`}}`...)
+}
+
+// TestDuplicateFieldInALargeObject: past the names the byte scanner
+// compares pairwise, duplicates are still found, in any case.
+func TestDuplicateFieldInALargeObject(t *testing.T) {
+	for last, want := range map[string]bool{`"a7":2`: true, `"A7":2`: true, `"b":2`: false, "\"\u212a\":1,\"k\":2": true} {
+		if _, got := DuplicateField(manyMembers(1000, last)); got != want {
+			t.Errorf("1,000 members then %s: duplicate %v, want %v", last, got, want)
+		}
+	}
+}
+
+// BenchmarkDuplicateFieldLargeObject: 60,000 members in one object (a
+// gateway report's sources, under its 512 KiB cap) took 5.6 s to check
+// when every name was compared with all before it.
+func BenchmarkDuplicateFieldLargeObject(b *testing.B) {
+	body := manyMembers(60000, `"b":1`)
+	for b.Loop() {
+		DuplicateField(body)
+	}
 }

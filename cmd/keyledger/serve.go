@@ -497,9 +497,13 @@ func (m *Main) serve() error {
 	}
 	// Gateways report their verifications here, so that use through a
 	// gateway counts as use (last_used_at, inactivity, the audit trail).
+	// Several workers, so that one gateway's slow report (a large body)
+	// does not hold up every other gateway's.
 	report := commands.GatewayUsageHandler(m.index, m.usageStore, m.Now, m.Logger)
-	if err := m.svc.AddEndpoint("gateway-usage", report, micro.WithEndpointSubject(events.GatewayUsageSubject)); err != nil {
-		return err
+	for range gatewayUsageWorkers {
+		if err := m.svc.AddEndpoint("gateway-usage", report, micro.WithEndpointSubject(events.GatewayUsageSubject)); err != nil {
+			return err
+		}
 	}
 	m.http = web.NewServer(m.HTTPAddr, m.service, m.ready)
 	m.http.Verify, m.http.Logger, m.http.Version = web.VerifyHandler(m.index, authorize), m.Logger, version
@@ -508,6 +512,10 @@ func (m *Main) serve() error {
 	m.http.Live = liveFeed(m.nc)
 	return m.http.Open()
 }
+
+// gatewayUsageWorkers is how many gateway usage reports one instance
+// handles at once.
+const gatewayUsageWorkers = 4
 
 // background starts the usage recorder, the expiry sweeper and the GC pacer.
 func (m *Main) background(usageStore *events.Store) {
