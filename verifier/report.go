@@ -102,13 +102,18 @@ func (x *Index) UsageOf(r UsageReport, instance string, now time.Time) (usage []
 			return nil, 0, errReport("keys[%d].key_id: %s twice", i, k.KeyID)
 		}
 		seen[id] = true
-		if err := checkKeyUsage(k, now); err != nil {
+		if err := checkKeyUsage(k, minute, now); err != nil {
 			return nil, 0, fmt.Errorf("keys[%d] (%s): %w", i, k.KeyID, err)
 		}
-		owner, ok := x.owner(id)
+		owner, networks, ok := x.reportable(id)
 		if !ok {
 			unknown++
 			continue
+		}
+		if k.Denied["forbidden_ip"] > 0 && !networks {
+			// Only a key limited to networks can be refused for its
+			// caller's address: a count of them for any other is made up.
+			return nil, 0, errReport("keys[%d] (%s): denied.forbidden_ip: the key allows every address", i, k.KeyID)
 		}
 		u := &events.UsageRecorded{
 			Meta:  events.Meta{At: now.UTC(), Actor: "system", Source: instance},
@@ -126,7 +131,7 @@ func (x *Index) UsageOf(r UsageReport, instance string, now time.Time) (usage []
 
 // checkKeyUsage holds one key's counts to what a gateway could have seen
 // in that minute.
-func checkKeyUsage(k KeyUsage, now time.Time) error {
+func checkKeyUsage(k KeyUsage, minute, now time.Time) error {
 	total := k.Valid
 	if k.Valid > maxCount {
 		return errReport("valid: more than %d", maxCount)
@@ -148,8 +153,8 @@ func checkKeyUsage(k KeyUsage, now time.Time) error {
 	}
 	var fromSources uint64
 	for ip, n := range k.Sources {
-		if a, err := netip.ParseAddr(ip); err != nil || a.Zone() != "" {
-			return errReport("sources: %q is not an IP address", ip)
+		if a, err := netip.ParseAddr(ip); err != nil || a.Zone() != "" || a.IsUnspecified() {
+			return errReport("sources: %q is not a caller's IP address", ip)
 		}
 		if n == 0 || n > maxCount {
 			return errReport("sources.%s: 1 to %d", ip, maxCount)
@@ -166,6 +171,11 @@ func checkKeyUsage(k KeyUsage, now time.Time) error {
 		}
 		if t.After(now.Add(time.Minute)) { // a last use only moves forward: not past now
 			return errReport("last_used_at: %s is in the future", t.Format(time.RFC3339))
+		}
+		// A valid use counted in this minute was its last use, or one
+		// just after it (a use between the minute's end and the report).
+		if t.Before(minute) || !t.Before(minute.Add(2*time.Minute)) {
+			return errReport("last_used_at: %s is not within the minute reported (%s)", t.Format(time.RFC3339), minute.Format(time.RFC3339))
 		}
 	}
 	return nil
@@ -185,13 +195,14 @@ func canonicalSources(in map[string]uint64) map[string]uint64 {
 	return out
 }
 
-// owner is the owner of a key the index holds.
-func (x *Index) owner(id ulid.ULID) (string, bool) {
+// reportable is the owner of a key the index holds, and whether the key is
+// limited to networks (so that a gateway may have refused it for an address).
+func (x *Index) reportable(id ulid.ULID) (owner string, networks, ok bool) {
 	s := x.shard(id)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if k := s.m[id]; k != nil {
-		return k.owner, true
+		return k.owner, k.limits != nil && len(k.limits.cidrs) > 0, true
 	}
-	return "", false
+	return "", false, false
 }

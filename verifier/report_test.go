@@ -92,6 +92,15 @@ func TestUsageReportBounds(t *testing.T) {
 		"too many addresses":  with(func(k *verifier.KeyUsage) { k.Valid, k.Sources = 100, manySources }),
 		"more sources than n": with(func(k *verifier.KeyUsage) { k.OtherSources = 5 }),
 		"last use in future":  with(func(k *verifier.KeyUsage) { k.LastUsedAt = &future }),
+		"last use before the minute": with(func(k *verifier.KeyUsage) {
+			before := minute.Add(-30 * time.Minute)
+			k.LastUsedAt = &before
+		}),
+		"unspecified address": with(func(k *verifier.KeyUsage) { k.Sources = map[string]uint64{"0.0.0.0": 1} }),
+		// The key allows every address: no gateway refused it for one.
+		"forbidden_ip for a key with no networks": with(func(k *verifier.KeyUsage) {
+			k.Denied = map[string]uint64{verifier.CodeForbiddenIP: 5000}
+		}),
 		"last use, no valid": with(func(k *verifier.KeyUsage) {
 			k.Valid, k.Denied, k.Sources, k.LastUsedAt = 0, map[string]uint64{"revoked": 1}, nil, &now
 		}),
@@ -99,6 +108,13 @@ func TestUsageReportBounds(t *testing.T) {
 		if _, _, err := f.x.UsageOf(rep, "gateway:edge", now); keyledger.ErrorCode(err) != keyledger.EInvalid {
 			t.Errorf("%s: %v, want invalid", name, err)
 		}
+	}
+	limited, _ := f.issue(func(e *events.KeyIssued) { e.AllowedCIDRs = []string{"10.0.0.0/8"} })
+	used := minute.Add(30 * time.Second)
+	fine := verifier.UsageReport{Minute: minute, Keys: []verifier.KeyUsage{{KeyID: limited, Valid: 1, LastUsedAt: &used,
+		Denied: map[string]uint64{verifier.CodeForbiddenIP: 3}, Sources: map[string]uint64{"192.0.2.1": 3, "10.0.0.1": 1}}}}
+	if usage, _, err := f.x.UsageOf(fine, "gateway:edge", now); err != nil || len(usage) != 1 {
+		t.Fatalf("refusals by address of a key limited to networks, last used within the minute: %v", err)
 	}
 	unknownKey := verifier.UsageReport{Minute: minute, Keys: []verifier.KeyUsage{ok(), {KeyID: ulid.Make().String(), Valid: 1}}}
 	usage, unknown, err := f.x.UsageOf(unknownKey, "gateway:edge", now)
