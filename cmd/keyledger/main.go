@@ -32,6 +32,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		return usageFail(stderr, "", "no command given", lead)
 	}
+	if name, twice := givenTwice(lead, args); twice {
+		// An alias (K="keyledger --token-file admin.token") and a flag
+		// after the command: which one would act is a guess, and a wrong
+		// one acts as somebody else.
+		return usageFail(stderr, "", fmt.Sprintf("--%s is given both before and after the command; give it once", name), nil)
+	}
 	if len(lead) > 0 { // keyledger --server URL key list: the flags apply to the subcommand
 		args = append(slices.Clone(args), lead...)
 	}
@@ -117,6 +123,32 @@ func leadingClientFlags(args []string) (lead, rest []string) {
 		}
 	}
 	return lead, args
+}
+
+// givenTwice returns a client flag of lead that args give again.
+func givenTwice(lead, args []string) (string, bool) {
+	flagName := func(arg string) string {
+		if !strings.HasPrefix(arg, "-") {
+			return ""
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		return name
+	}
+	for _, l := range lead {
+		name := flagName(l)
+		if name == "" {
+			continue // a value
+		}
+		for _, a := range args {
+			if a == "--" {
+				break
+			}
+			if flagName(a) == name {
+				return name, true
+			}
+		}
+	}
+	return "", false
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -215,6 +215,19 @@ func TestCLIUsageErrors(t *testing.T) {
 	if code := Run(context.Background(), []string{"help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "keyledger key issue") {
 		t.Fatalf("help: exit %d", code)
 	}
+	// An alias's flag and the same flag after the command: refused, not one
+	// of them silently (before, the one before the command won, and the
+	// operator acted as the alias's admin).
+	for _, args := range [][]string{
+		{"--token-file", "admin.token", "whoami", "--token-file", "carol.token"},
+		{"--token-file=admin.token", "key", "list", "--token-file=carol.token"},
+		{"--server", "nats://a:4222", "key", "list", "-server", "nats://b:4222"},
+	} {
+		errOut.Reset()
+		if code := Run(context.Background(), args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "given both before and after the command") {
+			t.Errorf("%q: exit %d %q; want a usage error", args, code, errOut.String())
+		}
+	}
 }
 
 func TestGCPercentKeepsAHeapFloor(t *testing.T) {
