@@ -411,3 +411,20 @@ func TestReceiptSaysWhenTheKeyCameBack(t *testing.T) {
 		t.Fatalf("receipt of a deleted key: exit %d %s; want where to look", code, errOut)
 	}
 }
+
+// audit verify of a log nobody has signed yet holds (the tree and the rows
+// match), but says that nothing proves it to anyone else yet: "0
+// checkpoints verified" read as a pass to an operator.
+func TestAuditVerifySaysWhenNothingIsSigned(t *testing.T) {
+	dir := t.TempDir()
+	m := MustRunMain(t, dir, func(m *Main) { m.CheckpointEvery, m.CheckpointInterval = 1 << 40, time.Hour })
+	cred := filepath.Join(t.TempDir(), "gw.cred")
+	var gwOut, gwErr strings.Builder
+	if code := Run(context.Background(), []string{"gateway-credentials", "--name", "auditor", "--data", dir, "--out", cred}, &gwOut, &gwErr); code != 0 {
+		t.Fatalf("gateway-credentials: %d %s", code, gwErr.String())
+	}
+	out := mustCLI(t, m, cred, "audit", "verify", "--data", dir)
+	if !strings.Contains(out, "audit trail holds") || !strings.Contains(out, "0 checkpoints") || !strings.Contains(out, "no checkpoint is signed yet") {
+		t.Fatalf("verify of an unsigned log:\n%s", out)
+	}
+}

@@ -396,6 +396,10 @@ func auditVerify(fs *flag.FlagSet) runFunc {
 		}
 		fmt.Fprintf(cl.stdout, "audit trail holds: %d events, root %s, %d checkpoints and %d co-signatures verified, %s\n",
 			rep.Size, rep.Root, rep.Checkpoints-rep.Cosignatures, rep.Cosignatures, rows)
+		if rep.Checkpoints == 0 {
+			fmt.Fprintln(cl.stdout, "note: no checkpoint is signed yet, so nothing yet proves this tree to anyone else "+
+				"(a running server signs one every 1,000 events or 60 s, --checkpoint-every and --checkpoint-interval)")
+		}
 		for _, w := range rep.Witnesses {
 			fmt.Fprintf(cl.stdout, "witness %s co-signed %d checkpoints, the latest of size %d\n", w.Key, w.Cosigned, w.LastSize)
 		}
