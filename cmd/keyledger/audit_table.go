@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/commands"
 )
 
 // printTrace prints a key's story, then its use per hour.
@@ -29,7 +30,8 @@ func printTrace(out io.Writer, tr *keyledger.KeyTrace, hours int) {
 			denied++
 		}
 	}
-	fmt.Fprintf(out, "\nrefused calls and connections recorded: %d (key.denied above)\n", denied)
+	fmt.Fprintf(out, "\nrefused calls and connections recorded: %d (key.denied above; at most %d a minute per key are "+
+		"recorded, so more may have been refused)\n", denied, commands.DeniedPerMinute)
 	if len(tr.Usage) == 0 {
 		fmt.Fprintln(out, "verifications: none recorded (usage is flushed once a minute)")
 		return

@@ -47,7 +47,8 @@ func TestAuditCommands(t *testing.T) {
 	mustCLI(t, m, admin, "key", "revoke", key.KeyID, "--reason", "leaked")
 
 	trace := mustCLI(t, m, admin, "audit", "trace", key.KeyID)
-	for _, want := range []string{"key.issued", "key.renamed", `name: "ci" → "ci-old"`, "key.revoked", `{"reason":"leaked"}`, "nats"} {
+	for _, want := range []string{"key.issued", "key.renamed", `name: "ci" → "ci-old"`, "key.revoked", `{"reason":"leaked"}`, "nats",
+		"at most 10 a minute per key are recorded"} {
 		if !strings.Contains(trace, want) {
 			t.Errorf("trace lacks %q:\n%s", want, trace)
 		}
@@ -417,7 +418,7 @@ func TestReceiptSaysWhenTheKeyCameBack(t *testing.T) {
 // checkpoints verified" read as a pass to an operator.
 func TestAuditVerifySaysWhenNothingIsSigned(t *testing.T) {
 	dir := t.TempDir()
-	m := MustRunMain(t, dir, func(m *Main) { m.CheckpointEvery, m.CheckpointInterval = 1 << 40, time.Hour })
+	m := MustRunMain(t, dir, func(m *Main) { m.CheckpointEvery, m.CheckpointInterval = 1<<40, time.Hour })
 	cred := filepath.Join(t.TempDir(), "gw.cred")
 	var gwOut, gwErr strings.Builder
 	if code := Run(context.Background(), []string{"gateway-credentials", "--name", "auditor", "--data", dir, "--out", cred}, &gwOut, &gwErr); code != 0 {
