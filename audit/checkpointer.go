@@ -55,15 +55,24 @@ func (c *Checkpointer) Run(ctx context.Context) {
 	c.defaults()
 	tick := time.NewTicker(c.Poll)
 	defer tick.Stop()
+	var warned time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if _, err := c.Once(ctx); err != nil && ctx.Err() == nil {
-			c.Logger.Warn("audit checkpoint failed; will retry", "err", err)
+		_, err := c.Once(ctx)
+		if err == nil || ctx.Err() != nil {
+			continue
 		}
+		// A stream that cannot be written is logged where it is found;
+		// retrying every Poll must not repeat it every second.
+		if errors.Is(err, events.ErrUnwritable) && time.Since(warned) < time.Minute {
+			continue
+		}
+		warned = time.Now()
+		c.Logger.Warn("audit checkpoint failed; will retry", "err", err)
 	}
 }
 

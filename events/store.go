@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,7 +52,7 @@ type Store struct {
 	DirectReads bool
 
 	stream jetstream.Stream
-	fault  atomic.Pointer[error] // fault.go
+	fault  fault // fault.go
 }
 
 // NewStore returns the event store: stream KEYLEDGER, R1.
@@ -506,11 +505,14 @@ func (s *Store) Publish(ctx context.Context, evs []Event, msgIDs []string) error
 		}
 		futures = append(futures, f)
 	}
+	faulted := s.faulted()
 	for _, f := range futures {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
 			return fmt.Errorf("publish: %w", err)
+		case <-faulted: // the server will not answer
+			return fmt.Errorf("publish: %w", ErrUnwritable)
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyledger/keyledger/natstest"
 )
 
 // syncBuffer is a log destination the server and the test share.
@@ -32,38 +31,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// failWrites makes every write this process makes to stream's message
-// blocks fail as on a full disk: each open block file descriptor is
-// replaced by /dev/full. It returns how many it replaced.
-func failWrites(t *testing.T, stream string) int {
-	t.Helper()
-	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
-	if err != nil {
-		t.Skipf("no /dev/full: %v", err)
-	}
-	defer full.Close()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skipf("no /proc/self/fd: %v", err)
-	}
-	n := 0
-	for _, e := range fds {
-		path, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err != nil || !strings.Contains(path, "/streams/"+stream+"/msgs/") || !strings.HasSuffix(path, ".blk") {
-			continue
-		}
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if err := syscall.Dup2(int(full.Fd()), fd); err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
-	return n
-}
-
 // When the disk under the event stream fills up, nats-server stops
 // answering appends to it until it restarts. Before, every command then
 // waited for its timeout ("the event store did not answer in time") and
@@ -81,7 +48,7 @@ func TestAStreamThatCannotBeWrittenSaysSo(t *testing.T) {
 	mustCLI(t, m, admin, "settings", "set", "--enabled")
 	kept := decodeJSON[keyJSON](t, mustCLI(t, m, admin, "key", "issue", "--name", "kept", "--json"))
 
-	if n := failWrites(t, "KEYLEDGER"); n == 0 {
+	if n := natstest.FailWrites(t, "KEYLEDGER"); n == 0 {
 		t.Fatal("found no open message block of stream KEYLEDGER")
 	}
 	// The first write that fails goes unanswered: the server does not say.
