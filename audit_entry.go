@@ -97,6 +97,15 @@ type UsageHour struct {
 	Hour    time.Time     `json:"hour"`
 	Counts  UsageCounts   `json:"counts"`
 	Sources []UsageSource `json:"sources"`
+	// ReportedBy names who reported these attempts: keyledger's instances
+	// by instance ID, gateways as gateway:<name>, most attempts first.
+	ReportedBy []UsageReporter `json:"reported_by"`
+}
+
+// UsageReporter is one reporter's share of an hour's attempts.
+type UsageReporter struct {
+	Reporter string `json:"reporter"`
+	Attempts int64  `json:"attempts"`
 }
 
 // TraceSourcesPerHour is how many addresses a trace names per hour.

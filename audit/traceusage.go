@@ -29,7 +29,7 @@ func (t *Trail) usagePerHour(ctx context.Context, keyID string, hours int) ([]ke
 		if err != nil {
 			return nil, fmt.Errorf("trace usage: hour %q: %w", hour, err)
 		}
-		out = append(out, keyledger.UsageHour{Hour: at, Counts: c, Sources: []keyledger.UsageSource{}})
+		out = append(out, keyledger.UsageHour{Hour: at, Counts: c, Sources: []keyledger.UsageSource{}, ReportedBy: []keyledger.UsageReporter{}})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("trace usage: %w", err)
@@ -38,7 +38,43 @@ func (t *Trail) usagePerHour(ctx context.Context, keyID string, hours int) ([]ke
 		return []keyledger.UsageHour{}, nil
 	}
 	slices.Reverse(out) // oldest first
-	return out, t.sourcesPerHour(ctx, keyID, out)
+	if err := t.sourcesPerHour(ctx, keyID, out); err != nil {
+		return nil, err
+	}
+	return out, t.reportersPerHour(ctx, keyID, out)
+}
+
+// reportersPerHour fills who reported each hour's attempts, most first.
+func (t *Trail) reportersPerHour(ctx context.Context, keyID string, hours []keyledger.UsageHour) error {
+	index := make(map[string]int, len(hours))
+	for i, h := range hours {
+		index[h.Hour.Format(timeFormat)] = i
+	}
+	rows, err := t.DB.QueryContext(ctx, `SELECT hour, reporter, attempts FROM usage_hour_reporters WHERE key_id = ? AND hour >= ?`,
+		keyID, hours[0].Hour.Format(timeFormat))
+	if err != nil {
+		return fmt.Errorf("trace reporters: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var hour string
+		var r keyledger.UsageReporter
+		if err := rows.Scan(&hour, &r.Reporter, &r.Attempts); err != nil {
+			return fmt.Errorf("trace reporters: %w", err)
+		}
+		if i, ok := index[hour]; ok {
+			hours[i].ReportedBy = append(hours[i].ReportedBy, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("trace reporters: %w", err)
+	}
+	for i := range hours {
+		slices.SortFunc(hours[i].ReportedBy, func(a, b keyledger.UsageReporter) int {
+			return cmp.Or(cmp.Compare(b.Attempts, a.Attempts), cmp.Compare(a.Reporter, b.Reporter))
+		})
+	}
+	return nil
 }
 
 // sourcesPerHour fills each hour's busiest addresses.

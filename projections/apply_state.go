@@ -205,7 +205,7 @@ func (st *stateApplier) exec1(tx *sql.Tx, query string, args ...any) error {
 }
 
 // applyUsage adds one instance's minute of counts to the usage tables (per
-// minute, and per hour), and moves the key's last_used_at forward (never
+// minute, and per hour, with who reported them), and moves the key's last_used_at forward (never
 // back).
 func (u *usageApplier) applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
 	d := e.Denied
@@ -221,6 +221,15 @@ func (u *usageApplier) applyUsage(tx *sql.Tx, e *events.UsageRecorded) error {
 		}
 	}
 	if err := u.applySources(tx, e); err != nil {
+		return err
+	}
+	attempts := e.Valid
+	for _, n := range d {
+		attempts += n
+	}
+	if _, err := tx.Exec(`INSERT INTO usage_hour_reporters (key_id, hour, reporter, attempts) VALUES (?, ?, ?, ?)
+		ON CONFLICT (key_id, hour, reporter) DO UPDATE SET attempts = attempts + excluded.attempts`,
+		e.KeyID, ts(e.Minute.Truncate(time.Hour)), e.Instance, attempts); err != nil {
 		return err
 	}
 	if e.LastUsedAt == nil {

@@ -38,11 +38,30 @@ func printTrace(out io.Writer, tr *keyledger.KeyTrace, hours int) {
 	}
 	fmt.Fprintf(out, "\nverifications per hour (UTC; the key's last %d hours of use at most, --hours):\n", hours)
 	w := newTable(out)
-	fmt.Fprintln(w, "HOUR\tVALID\tVERIFY REFUSED\tFROM")
+	fmt.Fprintln(w, "HOUR\tVALID\tVERIFY REFUSED\tFROM\tREPORTED BY")
 	for _, h := range tr.Usage {
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", h.Hour.UTC().Format("2006-01-02 15:00"), h.Counts.Valid, refusedText(h.Counts), sourcesText(h.Sources))
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", h.Hour.UTC().Format("2006-01-02 15:00"), h.Counts.Valid, refusedText(h.Counts),
+			sourcesText(h.Sources), reportersText(h.ReportedBy))
 	}
 	w.Flush()
+}
+
+// reportersText is who reported an hour's attempts: "gateway:edge-1 ×25,
+// keyledger ×3" (keyledger's own instances together; --json has their IDs).
+func reportersText(rs []keyledger.UsageReporter) string {
+	var parts []string
+	var own int64
+	for _, r := range rs {
+		if strings.HasPrefix(r.Reporter, "gateway:") {
+			parts = append(parts, fmt.Sprintf("%s ×%d", r.Reporter, r.Attempts))
+		} else {
+			own += r.Attempts
+		}
+	}
+	if own > 0 {
+		parts = append(parts, fmt.Sprintf("keyledger ×%d", own))
+	}
+	return orDash(strings.Join(parts, ", "))
 }
 
 // refusedText is "0", or the refusals with their reasons: "3 (1 not_found, 2 revoked)".

@@ -62,6 +62,14 @@ func TestGatewayUseCountsAsUse(t *testing.T) {
 	if from["203.0.113.7"] != 20 || from["198.51.100.9"] != 5 {
 		t.Fatalf("sources %+v", h.Sources)
 	}
+	// The trace names who reported the use: a gateway's report is told
+	// apart from keyledger's own before an admin revokes on it.
+	if len(h.ReportedBy) != 1 || h.ReportedBy[0] != (keyledger.UsageReporter{Reporter: "gateway:edge-1", Attempts: 25}) {
+		t.Fatalf("reported by %+v, want gateway:edge-1 with 25 attempts", h.ReportedBy)
+	}
+	if table := mustCLI(t, m, admin, "audit", "trace", id); !strings.Contains(table, "gateway:edge-1 ×25") {
+		t.Fatalf("the trace table does not name the gateway:\n%s", table)
+	}
 	k := decodeJSON[struct {
 		LastUsedAt *time.Time `json:"last_used_at"`
 	}](t, mustCLI(t, m, admin, "key", "show", id, "--json"))

@@ -35,7 +35,8 @@ function refusedText(c) {
 function usageTable(usage) {
   if (!usage.length) return h('p', { class: 'empty', text: 'No verifications recorded (usage arrives once a minute).' });
   const cols = [['Hour (UTC)', (u) => u.hour.slice(0, 13).replace('T', ' ') + ':00'], ['Valid', (u) => String(u.counts.valid)],
-    ['Refused', (u) => refusedText(u.counts)], ['From', (u) => (u.sources || []).map((s) => `${s.ip} ×${s.count}`).join(', ') || '—']];
+    ['Refused', (u) => refusedText(u.counts)], ['From', (u) => (u.sources || []).map((s) => `${s.ip} ×${s.count}`).join(', ') || '—'],
+    ['Reported by', (u) => (u.reported_by || []).map((r) => `${r.reporter} ×${r.attempts}`).join(', ') || '—']];
   return h('div', { class: 'table-wrap' }, h('table', { class: 'usage' },
     h('thead', {}, h('tr', {}, cols.map(([t]) => h('th', { scope: 'col', text: t })))),
     h('tbody', {}, usage.map((u) => h('tr', {}, cols.map(([t, f]) => h('td', { 'data-label': t, text: f(u) })))))));
