@@ -162,7 +162,48 @@ func Suspicious(ctx context.Context, db *sql.DB, now time.Time, window time.Dura
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
+	for i := range out {
+		if err := gatewayReports(ctx, db, &out[i], start, now); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// gatewayReports adds to a finding which gateways reported the key's use
+// in the hours of the window: a gateway credential may report use of any
+// key it knows, so evidence from a gateway's report alone is a gateway's
+// word, not keyledger's own verifications.
+func gatewayReports(ctx context.Context, db *sql.DB, f *keyledger.Finding, start, now time.Time) error {
+	rows, err := db.QueryContext(ctx, `SELECT reporter, SUM(attempts) FROM usage_hour_reporters
+		WHERE key_id = ? AND hour >= ? AND hour <= ? GROUP BY reporter ORDER BY 2 DESC, 1`,
+		f.KeyID, stamp(start.Truncate(time.Hour)), stamp(now))
+	if err != nil {
+		return fmt.Errorf("suspicious: reporters: %w", err)
+	}
+	defer rows.Close()
+	var gateways []string
+	var own int64
+	for rows.Next() {
+		var reporter string
+		var n int64
+		if err := rows.Scan(&reporter, &n); err != nil {
+			return fmt.Errorf("suspicious: reporters: %w", err)
+		}
+		if strings.HasPrefix(reporter, "gateway:") {
+			gateways = append(gateways, fmt.Sprintf("%s ×%d", reporter, n))
+		} else {
+			own += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("suspicious: reporters: %w", err)
+	}
+	if len(gateways) > 0 {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("reported by %s and keyledger ×%d in these hours: "+
+			"a gateway's report is its word, see audit trace", strings.Join(gateways, ", "), own))
+	}
+	return nil
 }
 
 // newAddresses returns, per key, the addresses it was used from between start

@@ -145,3 +145,33 @@ func msgText(msg *nats.Msg) string {
 	}
 	return msg.Header.Get("Keyledger-Error-Code") + " " + string(msg.Data)
 }
+
+// A burst of refusals only a gateway reported is flagged, and the finding
+// says so: before, audit suspicious ranked a key on a gateway's word with
+// nothing pointing at the gateway (red team: the bootstrap admin key, first,
+// with a ready revoke command).
+func TestSuspiciousUseNamesTheGatewayThatReportedIt(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	id, _ := issued(t, m, admin, "--name", "reported")
+	body, _ := json.Marshal(verifier.UsageReport{Minute: time.Now().UTC().Truncate(time.Minute),
+		Keys: []verifier.KeyUsage{{KeyID: id, Valid: 1, Denied: map[string]uint64{"not_found": 50}, Sources: map[string]uint64{"192.0.2.66": 51}}}})
+	msg, err := connectAs(t, m, gatewayToken(t, m, "edge-3")).Request(events.GatewayUsageSubject, body, 5*time.Second)
+	if err != nil || msg.Header.Get("Keyledger-Error-Code") != "" {
+		t.Fatalf("report: %v %s", err, msgText(msg))
+	}
+	waitTrace(t, m, admin, id, func(tr keyledger.KeyTrace) bool { return len(tr.Usage) > 0 })
+	findings := decodeJSON[struct {
+		Findings []keyledger.Finding `json:"findings"`
+	}](t, mustCLI(t, m, admin, "audit", "suspicious", "--json")).Findings
+	for _, f := range findings {
+		if f.KeyID == id {
+			if ev := strings.Join(f.Evidence, " | "); !strings.Contains(ev, "reported by gateway:edge-3 ×51") {
+				t.Fatalf("evidence %q does not name the gateway", ev)
+			}
+			return
+		}
+	}
+	t.Fatalf("no finding for %s among %+v", id, findings)
+}
