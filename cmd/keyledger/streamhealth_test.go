@@ -6,30 +6,11 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyledger/keyledger/natstest"
 )
-
-// syncBuffer is a log destination the server and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // When the disk under the event stream fills up, nats-server stops
 // answering appends to it until it restarts. Before, every command then
@@ -39,7 +20,7 @@ func (s *syncBuffer) String() string {
 // a restart once the cause is gone finds everything stored before.
 func TestAStreamThatCannotBeWrittenSaysSo(t *testing.T) {
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs syncWriter
 	m := MustRunMain(t, dir, func(m *Main) {
 		m.StreamCheckEvery = 50 * time.Millisecond
 		m.Logger = slog.New(slog.NewTextHandler(&logs, nil))

@@ -407,7 +407,7 @@ func TestWatchTellsAClientOnlyWhichKeyEnded(t *testing.T) {
 	admin := filepath.Join(dir, "admin.token")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var out lockedBuffer
+	var out syncWriter
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
