@@ -273,7 +273,7 @@ func Decode(body []byte, v any) error {
 		}
 		// encoding/json has no error type for this one: its text is all there is.
 		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			if near := nearestField(reflect.TypeOf(v), strings.Trim(field, `"`)); near != "" {
+			if near := nearestField(strictjson.FieldNames(v), strings.Trim(field, `"`)); near != "" {
 				return keyledger.Errorf(keyledger.EInvalid, "unknown field %s (did you mean %q?)", fieldName(field), near)
 			}
 			return keyledger.Errorf(keyledger.EInvalid, "unknown field %s", fieldName(field))
@@ -304,39 +304,16 @@ func invalidUTF8At(body []byte) int {
 	return len(body)
 }
 
-// nearestField returns the JSON field name of t (or of a struct within it)
-// that name is one typo away from (an edit, or a letter more or less), or
-// "": key_id for key_ids.
-func nearestField(t reflect.Type, name string) string {
-	seen := map[reflect.Type]bool{}
-	var walk func(t reflect.Type) string
-	walk = func(t reflect.Type) string {
-		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
-			t = t.Elem()
+// nearestField returns the one of names (a body's JSON field names, as
+// strictjson.FieldNames lists them) that name is one typo away from (an
+// edit, or a letter more or less), or "": key_id for key_ids.
+func nearestField(names []string, name string) string {
+	for _, n := range names {
+		if oneEditApart(strings.ToLower(n), strings.ToLower(name)) {
+			return n
 		}
-		if t.Kind() != reflect.Struct || seen[t] {
-			return ""
-		}
-		seen[t] = true
-		for i := range t.NumField() {
-			f := t.Field(i)
-			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if tag == "-" || !f.IsExported() {
-				continue
-			}
-			if tag == "" {
-				tag = f.Name
-			}
-			if oneEditApart(strings.ToLower(tag), strings.ToLower(name)) {
-				return tag
-			}
-			if near := walk(f.Type); near != "" {
-				return near
-			}
-		}
-		return ""
 	}
-	return walk(t)
+	return ""
 }
 
 // oneEditApart reports whether a and b differ by exactly one letter
