@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrUnwritable means the stream's server reported that it can no longer
@@ -13,12 +14,12 @@ import (
 // letting every caller wait for a timeout.
 var ErrUnwritable = errors.New("events: the stream cannot store events")
 
-// fault is a store's unwritable state: the error, and a channel closed
-// when it is set, so that a write already waiting for an answer that will
-// not come stops waiting.
+// fault is a store's unwritable state: the error, read without a lock by
+// every append, and a channel closed when it is set, so that a write
+// already waiting for an answer that will not come stops waiting.
 type fault struct {
-	mu  sync.Mutex
-	err error
+	err atomic.Pointer[error]
+	mu  sync.Mutex    // guards set, and orders SetFault calls
 	set chan struct{} // closed while err is set
 }
 
@@ -31,23 +32,27 @@ func (s *Store) SetFault(cause error) {
 	if f.set == nil {
 		f.set = make(chan struct{})
 	}
+	was := f.err.Load() != nil
 	switch {
-	case cause == nil && f.err != nil:
-		f.err, f.set = nil, make(chan struct{})
+	case cause == nil && was:
+		f.err.Store(nil)
+		f.set = make(chan struct{})
 	case cause != nil:
-		if f.err == nil {
+		err := fmt.Errorf("%w: %w", ErrUnwritable, cause)
+		f.err.Store(&err)
+		if !was {
 			close(f.set)
 		}
-		f.err = fmt.Errorf("%w: %w", ErrUnwritable, cause)
 	}
 }
 
 // Fault is the error appends fail with while the stream cannot be written,
 // wrapping ErrUnwritable and the server's report; nil when it can.
 func (s *Store) Fault() error {
-	s.fault.mu.Lock()
-	defer s.fault.mu.Unlock()
-	return s.fault.err
+	if p := s.fault.err.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // faulted is closed once the stream is found unwritable.
