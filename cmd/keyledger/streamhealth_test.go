@@ -2,13 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/natstest"
 )
 
@@ -66,6 +72,33 @@ func TestAStreamThatCannotBeWrittenSaysSo(t *testing.T) {
 			t.Errorf("keyledger %s: exit %d, %q; want unavailable naming the restart", strings.Join(args, " "), code, errOut)
 		}
 		t.Logf("%s refused in %v", args[1], time.Since(start))
+	}
+	// And so are thousands, 16 at a time on one owner: none waits for the
+	// turn of the command whose write was never answered.
+	actor, err := m.service.Authenticate(context.Background(), "Bearer "+adminToken(t, m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 125 {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err := m.service.IssueKey(ctx, actor, "", commands.IssueKey{Name: fmt.Sprintf("flood %d.%d *>", w, i)})
+				cancel()
+				if keyledger.ErrorCode(err) == keyledger.EUnavailable && strings.Contains(err.Error(), "cannot store events until keyledger is restarted") {
+					refused.Add(1)
+				} else {
+					t.Errorf("issue %d.%d on an unwritable stream: %v", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if refused.Load() != 2000 {
+		t.Fatalf("%d of 2,000 issues refused at once", refused.Load())
 	}
 	log := logs.String()
 	if !strings.Contains(log, "the event store cannot write this stream") || !strings.Contains(log, "stream=KEYLEDGER") ||
