@@ -19,6 +19,12 @@ func MiscasedField(body []byte, known []string) (got, want string, ok bool) {
 	if !mayFold(body) {
 		return "", "", false // only upper case, non-ASCII or an escape can fold
 	}
+	return miscasedTokens(body, known)
+}
+
+// miscasedTokens is MiscasedField by encoding/json's tokens, which unescape
+// names.
+func miscasedTokens(body []byte, known []string) (got, want string, ok bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var wantKey []bool // per open container: an object expecting a name next
 	for {
@@ -49,12 +55,35 @@ func MiscasedField(body []byte, known []string) (got, want string, ok bool) {
 	}
 }
 
-// mayFold reports whether body holds anything that could make a name fold
-// to another: an upper-case ASCII letter, a non-ASCII byte or an escape.
+// mayFold reports whether a member name of body could fold to another:
+// one with an upper-case ASCII letter or a non-ASCII byte, or any escape
+// in the body. Only names are looked at, so a command whose values are
+// "Prod CI" costs one pass over its bytes, not a token decode.
 func mayFold(body []byte) bool {
-	for _, c := range body {
-		if 'A' <= c && c <= 'Z' || c >= 0x80 || c == '\\' {
-			return true
+	if bytes.IndexByte(body, '\\') >= 0 {
+		return true
+	}
+	for i := 0; i < len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		n := bytes.IndexByte(body[i+1:], '"') // no escapes: the next quote ends it
+		if n < 0 {
+			return false
+		}
+		str, end := body[i+1:i+1+n], i+1+n
+		i = end
+		j := end + 1
+		for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
+			j++
+		}
+		if j == len(body) || body[j] != ':' {
+			continue // a value, not a name
+		}
+		for _, c := range str {
+			if 'A' <= c && c <= 'Z' || c >= 0x80 {
+				return true
+			}
 		}
 	}
 	return false

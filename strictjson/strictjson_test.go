@@ -60,3 +60,23 @@ func BenchmarkDuplicateFieldLargeObject(b *testing.B) {
 		DuplicateField(body)
 	}
 }
+
+// FuzzMiscasedFieldPrecheck: the byte precheck every command runs never
+// lets a miscased name through that the token walk would find.
+func FuzzMiscasedFieldPrecheck(f *testing.F) {
+	for _, seed := range []string{`{"NAME":"a"}`, `{"name":"Prod"}`, `{"a":{"Limit":1}}`, `{"s":["Name"],"x":"y:"}`,
+		"{\"\u212aey\":1}", `{"n\u0041me":1}`, ` { "Scopes" : [] } `} {
+		f.Add([]byte(seed))
+	}
+	known := []string{"name", "limit", "scopes", "key"}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !json.Valid(body) {
+			return
+		}
+		g1, w1, ok1 := MiscasedField(body, known)
+		g2, w2, ok2 := miscasedTokens(body, known)
+		if ok1 != ok2 || g1 != g2 || w1 != w2 {
+			t.Fatalf("%s: precheck says %v (%q→%q), tokens say %v (%q→%q)", body, ok1, g1, w1, ok2, g2, w2)
+		}
+	})
+}
