@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,13 +15,19 @@ import (
 // letting every caller wait for a timeout.
 var ErrUnwritable = errors.New("events: the stream cannot store events")
 
+// ErrUnanswered means a write was already sent when the stream was found
+// unwritable, and the server never answered it: whether it was stored is
+// known only once the server restarts. It wraps ErrUnwritable.
+var ErrUnanswered = fmt.Errorf("%w; a write sent before that was known went unanswered, so whether it was stored is not known", ErrUnwritable)
+
 // fault is a store's unwritable state: the error, read without a lock by
-// every append, and a channel closed when it is set, so that a write
+// every append, and a context cancelled when it is set, so that a write
 // already waiting for an answer that will not come stops waiting.
 type fault struct {
-	err atomic.Pointer[error]
-	mu  sync.Mutex    // guards set, and orders SetFault calls
-	set chan struct{} // closed while err is set
+	err    atomic.Pointer[error]
+	mu     sync.Mutex      // guards ctx and cancel, and orders SetFault calls
+	ctx    context.Context // cancelled while err is set
+	cancel context.CancelFunc
 }
 
 // SetFault records that the stream cannot be written, and why (nil: it can
@@ -29,20 +36,23 @@ func (s *Store) SetFault(cause error) {
 	f := &s.fault
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.set == nil {
-		f.set = make(chan struct{})
-	}
+	f.init()
 	was := f.err.Load() != nil
 	switch {
 	case cause == nil && was:
 		f.err.Store(nil)
-		f.set = make(chan struct{})
+		f.ctx, f.cancel = context.WithCancel(context.Background())
 	case cause != nil:
 		err := fmt.Errorf("%w: %w", ErrUnwritable, cause)
 		f.err.Store(&err)
-		if !was {
-			close(f.set)
-		}
+		f.cancel()
+	}
+}
+
+// init makes the context of a store that was never marked; f.mu is held.
+func (f *fault) init() {
+	if f.ctx == nil {
+		f.ctx, f.cancel = context.WithCancel(context.Background())
 	}
 }
 
@@ -55,13 +65,29 @@ func (s *Store) Fault() error {
 	return nil
 }
 
-// faulted is closed once the stream is found unwritable.
-func (s *Store) faulted() <-chan struct{} {
+// untilFault returns ctx, cancelled too once the stream is found
+// unwritable (its cause then ErrUnanswered), and the function that
+// releases it. Every write waits for the server's answer under it. The
+// fault's context is a plain cancel context, so this starts no goroutine.
+func (s *Store) untilFault(ctx context.Context) (context.Context, func()) {
 	f := &s.fault
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.set == nil {
-		f.set = make(chan struct{})
+	f.init()
+	faulted := f.ctx
+	f.mu.Unlock()
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(faulted, func() { cancel(ErrUnanswered) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
 	}
-	return f.set
+}
+
+// unanswered returns ErrUnanswered if ctx (from untilFault) ended because
+// the stream was found unwritable, else err.
+func unanswered(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrUnanswered) {
+		return cause
+	}
+	return err
 }

@@ -59,3 +59,77 @@ func TestAWriteWaitingWhenTheStreamFailsStopsWaiting(t *testing.T) {
 		t.Fatalf("cleared, the fault is %v", usage.Fault())
 	}
 }
+
+// Commands' appends (one event, an atomic batch) and denied attempts'
+// records already sent when the event stream is found unwritable stop
+// waiting too, and say that whether they were stored is not known. Before,
+// only usage flushes did: a command held its NATS worker (and the turn of
+// its owner) for the whole request timeout, and a later command routed to
+// that worker waited it out although the stream was known to be broken (CI:
+// "key issue" timed out after 10 s while "key revoke" was refused in 26 ms).
+// A write sent once the fault is known is refused before it is sent:
+// nothing is in doubt.
+func TestCommandsWaitingWhenTheStreamFailsStopWaiting(t *testing.T) {
+	_, js := natstest.Connect(t, natstest.RunServer(t))
+	ctx := context.Background()
+	ledger := events.NewStore(js)
+	if err := ledger.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	owner := events.OwnerSubjects("alice")
+	if _, err := ledger.Append(ctx, owner, 0, "", []events.Event{revoked("alice", "K0")}); err != nil {
+		t.Fatal(err)
+	}
+	if natstest.FailWrites(t, ledger.Stream) == 0 {
+		t.Fatal("no open message block")
+	}
+	writes := map[string]func(context.Context) error{
+		"one event": func(ctx context.Context) error {
+			_, err := ledger.Append(ctx, owner, 1, "", []events.Event{revoked("alice", "K1")})
+			return err
+		},
+		"a batch": func(ctx context.Context) error {
+			_, err := ledger.Append(ctx, events.OwnerSubjects("bob"), 0, "", []events.Event{revoked("bob", "K1"), revoked("bob", "K2")})
+			return err
+		},
+		"a record": func(ctx context.Context) error {
+			_, err := ledger.Record(ctx, revoked("carol", "K1"))
+			return err
+		},
+	}
+	done := make(map[string]chan error)
+	for name, write := range writes {
+		ch := make(chan error, 1)
+		done[name] = ch
+		go func() {
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			ch <- write(wctx)
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // the writes are out, unanswered
+	for name, ch := range done {
+		select {
+		case err := <-ch:
+			t.Fatalf("%s was answered on a failed disk: %v", name, err)
+		default:
+		}
+	}
+	ledger.SetFault(errors.New("write: no space left on device"))
+	deadline := time.After(5 * time.Second)
+	for name, ch := range done {
+		select {
+		case err := <-ch:
+			if !errors.Is(err, events.ErrUnanswered) || !errors.Is(err, events.ErrUnwritable) {
+				t.Errorf("%s waiting when the stream failed: %v; want ErrUnanswered", name, err)
+			}
+		case <-deadline:
+			t.Fatalf("%s still waits 5 s after the stream was found unwritable", name)
+		}
+	}
+	for name, write := range writes {
+		if err := write(ctx); !errors.Is(err, events.ErrUnwritable) || errors.Is(err, events.ErrUnanswered) {
+			t.Errorf("%s once marked: %v; want ErrUnwritable, refused before it was sent", name, err)
+		}
+	}
+}

@@ -397,10 +397,12 @@ func (s *Store) Append(ctx context.Context, filter string, expected uint64, msgI
 	if msgID != "" {
 		first.Set(jetstream.MsgIDHeader, msgID)
 	}
+	ctx, release := s.untilFault(ctx)
+	defer release()
 	if len(msgs) == 1 {
 		ack, err := s.JS.PublishMsg(ctx, msgs[0])
 		if err != nil {
-			return 0, appendError(err)
+			return 0, appendError(unanswered(ctx, err))
 		}
 		if ack.Duplicate {
 			return ack.Sequence, ErrDuplicate
@@ -409,10 +411,11 @@ func (s *Store) Append(ctx context.Context, filter string, expected uint64, msgI
 		return ack.Sequence, nil
 	}
 	last, err := s.appendBatch(ctx, msgs)
-	if err == nil {
-		s.notify(msgs, evs, last)
+	if err != nil {
+		return 0, unanswered(ctx, err)
 	}
-	return last, err
+	s.notify(msgs, evs, last)
+	return last, nil
 }
 
 // appendBatch publishes msgs as one atomic batch: all are stored, or none.
@@ -476,9 +479,11 @@ func (s *Store) Record(ctx context.Context, e Event) (uint64, error) {
 		return 0, fmt.Errorf("record: %w", err)
 	}
 	m := &nats.Msg{Subject: Subject(e), Data: data}
+	ctx, release := s.untilFault(ctx)
+	defer release()
 	ack, err := s.JS.PublishMsg(ctx, m)
 	if err != nil {
-		return 0, fmt.Errorf("record: %w", err)
+		return 0, fmt.Errorf("record: %w", unanswered(ctx, err))
 	}
 	s.notify([]*nats.Msg{m}, []Event{e}, ack.Sequence)
 	return ack.Sequence, nil
@@ -505,16 +510,15 @@ func (s *Store) Publish(ctx context.Context, evs []Event, msgIDs []string) error
 		}
 		futures = append(futures, f)
 	}
-	faulted := s.faulted()
+	ctx, release := s.untilFault(ctx)
+	defer release()
 	for _, f := range futures {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
 			return fmt.Errorf("publish: %w", err)
-		case <-faulted: // the server will not answer
-			return fmt.Errorf("publish: %w", ErrUnwritable)
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-ctx.Done(): // or the server will not answer
+			return unanswered(ctx, ctx.Err())
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyledger/keyledger"
+	kclient "github.com/keyledger/keyledger/client"
 	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/natstest"
 )
@@ -39,6 +40,8 @@ func TestAStreamThatCannotBeWrittenSaysSo(t *testing.T) {
 		t.Fatal("found no open message block of stream KEYLEDGER")
 	}
 	// The first write that fails goes unanswered: the server does not say.
+	// Once the stream is found unwritable the command stops waiting, and
+	// says its write was not answered (or the CLI's second ran out first).
 	if out, errOut, code := cli(t, m, admin, "key", "issue", "--name", "lost", "--timeout", "1s"); code == 0 {
 		t.Fatalf("issue on a full disk succeeded: %s", out)
 	} else {
@@ -73,6 +76,25 @@ func TestAStreamThatCannotBeWrittenSaysSo(t *testing.T) {
 		}
 		t.Logf("%s refused in %v", args[1], time.Since(start))
 	}
+	// So is every request over NATS, whichever of the endpoint's workers it
+	// reaches: before, the worker that sent the write that failed waited
+	// for an answer until its request timed out, and a command routed to
+	// it (one in 16) waited that long too.
+	tok := adminToken(t, m)
+	kc := kclient.New(connectAs(t, m, tok))
+	kc.Attempts = 1
+	var nwg sync.WaitGroup
+	for i := range 4 * commands.DefaultWorkers {
+		nwg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := kc.Call(ctx, "cmd.key.issue", tok, "", commands.IssueKey{Name: fmt.Sprintf("nats %d", i)}, nil)
+			if keyledger.ErrorCode(err) != keyledger.EUnavailable {
+				t.Errorf("issue %d over NATS on an unwritable stream: %v", i, err)
+			}
+		})
+	}
+	nwg.Wait()
 	// And so are thousands, 16 at a time on one owner: none waits for the
 	// turn of the command whose write was never answered.
 	actor, err := m.service.Authenticate(context.Background(), "Bearer "+adminToken(t, m))
