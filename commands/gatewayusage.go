@@ -60,7 +60,7 @@ func GatewayUsageHandler(x *verifier.Index, pub verifier.Publisher, now func() t
 		if len(usage) > 0 {
 			evs, ids := make([]events.Event, len(usage)), make([]string, len(usage))
 			for i, u := range usage {
-				evs[i], ids[i] = u, instance+"."+u.KeyID+"."+u.Minute.Format("200601021504")
+				evs[i], ids[i] = u, rep.MessageID(instance, u.KeyID)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

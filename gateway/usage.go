@@ -10,6 +10,7 @@ import (
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/verifier"
 	"github.com/nats-io/nats.go"
+	"github.com/oklog/ulid/v2"
 )
 
 // reportAttempts is how many times one report is sent before its counts
@@ -38,6 +39,9 @@ func (r reporter) Publish(ctx context.Context, evs []events.Event, _ []string) e
 	}
 	var errs []error
 	for _, rep := range verifier.Reports(usage[0].Minute, usage) {
+		// Stored once however often it is sent, and apart from every
+		// other gateway's under the same credential.
+		rep.ReportID = ulid.Make().String()
 		if err := sendReport(ctx, r.nc, rep); err != nil {
 			errs = append(errs, fmt.Errorf("%d keys: %w", len(rep.Keys), err))
 		}

@@ -18,6 +18,41 @@ import (
 type UsageReport struct {
 	Minute time.Time  `json:"minute"`
 	Keys   []KeyUsage `json:"keys"`
+	// ReportID names the report, so that keyledger stores it once however
+	// often it is sent: keep it through resends, and make a new one for
+	// every other report (gateway.Gateway makes a ULID). Without one,
+	// keyledger stores one report per gateway name, key and minute, and
+	// drops the rest: two gateways under one credential, or one restarted
+	// within a minute, would lose counts.
+	ReportID string `json:"report_id,omitempty"`
+}
+
+// MaxReportIDLen is the longest ReportID taken.
+const MaxReportIDLen = 64
+
+// MessageID is what keyledger stores the counts of key in r under, as
+// instance, so that a report sent again is stored once.
+func (r UsageReport) MessageID(instance, keyID string) string {
+	id := instance + "." + keyID + "." + r.Minute.UTC().Format("200601021504")
+	if r.ReportID != "" {
+		id += "." + r.ReportID
+	}
+	return id
+}
+
+// validReportID reports whether id is 1 to MaxReportIDLen letters, digits,
+// '-' or '_' (a ULID, a UUID).
+func validReportID(id string) bool {
+	if id == "" || len(id) > MaxReportIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // KeyUsage is one key's counts within a UsageReport.
@@ -87,6 +122,8 @@ func (x *Index) UsageOf(r UsageReport, instance string, now time.Time) (usage []
 		return nil, 0, errReport("minute: %s is in the future", minute.Format(time.RFC3339))
 	case minute.Before(now.Add(-MaxReportAge)):
 		return nil, 0, errReport("minute: %s is more than %s ago", minute.Format(time.RFC3339), MaxReportAge)
+	case r.ReportID != "" && !validReportID(r.ReportID):
+		return nil, 0, errReport("report_id: 1 to %d letters, digits, '-' or '_'", MaxReportIDLen)
 	case len(r.Keys) == 0:
 		return nil, 0, errReport("keys: none")
 	case len(r.Keys) > MaxReportKeys:

@@ -112,13 +112,14 @@ func TestGatewayUsageReportsAreChecked(t *testing.T) {
 		return msg.Header.Get("Keyledger-Error-Code"), string(msg.Data)
 	}
 	for name, body := range map[string][]byte{
-		"junk":           []byte("{"),
-		"an array":       []byte("[]"),
-		"unknown field":  []byte(`{"minute":"` + minute.Format(time.RFC3339) + `","keys":[],"owner":"x"}`),
-		"a future hour":  []byte(strings.Replace(string(good), minute.Format("2006-01-02T15"), minute.Add(3*time.Hour).Format("2006-01-02T15"), 1)),
-		"a wildcard key": report(verifier.KeyUsage{KeyID: "*", Valid: 1}),
-		"a bad address":  report(verifier.KeyUsage{KeyID: id, Valid: 1, Sources: map[string]uint64{"10.0.0.1.evil": 1}}),
-		"a huge body":    []byte(`{"minute":"` + minute.Format(time.RFC3339) + `","keys":[` + strings.Repeat(`{"key_id":"`+id+`","valid":1},`, 12000) + `{}]}`),
+		"junk":                                  []byte("{"),
+		"an array":                              []byte("[]"),
+		"unknown field":                         []byte(`{"minute":"` + minute.Format(time.RFC3339) + `","keys":[],"owner":"x"}`),
+		"a future hour":                         []byte(strings.Replace(string(good), minute.Format("2006-01-02T15"), minute.Add(3*time.Hour).Format("2006-01-02T15"), 1)),
+		"a wildcard key":                        report(verifier.KeyUsage{KeyID: "*", Valid: 1}),
+		"a bad address":                         report(verifier.KeyUsage{KeyID: id, Valid: 1, Sources: map[string]uint64{"10.0.0.1.evil": 1}}),
+		"a report_id with a dot and a wildcard": []byte(`{"minute":"` + minute.Format(time.RFC3339) + `","report_id":"r.*","keys":[{"key_id":"` + id + `","valid":1}]}`),
+		"a huge body":                           []byte(`{"minute":"` + minute.Format(time.RFC3339) + `","keys":[` + strings.Repeat(`{"key_id":"`+id+`","valid":1},`, 12000) + `{}]}`),
 	} {
 		if code, body := ask(body); code != keyledger.EInvalid {
 			t.Errorf("%s: code %q (%s), want invalid", name, code, body)
@@ -127,8 +128,12 @@ func TestGatewayUsageReportsAreChecked(t *testing.T) {
 	if code, body := ask(report(verifier.KeyUsage{KeyID: "01J9Z3Q5W8X2M4N6P7R8S9T0VA", Valid: 1})); code != "" || !strings.Contains(body, `"unknown_keys":1`) {
 		t.Fatalf("a key keyledger does not hold: %s %s", code, body)
 	}
-	for range 2 { // sent twice, as a retry after a lost answer would
-		if code, body := ask(good); code != "" || !strings.Contains(body, `"recorded":1`) {
+	// Sent twice, as a retry after a lost answer would: without a report
+	// ID, and then as another report with its own ID.
+	named, _ := json.Marshal(verifier.UsageReport{Minute: minute, ReportID: "01J9Z3Q5W8X2M4N6P7R8S9T0VB",
+		Keys: []verifier.KeyUsage{{KeyID: id, Valid: 7, Sources: map[string]uint64{"192.0.2.1": 7}}}})
+	for _, body := range [][]byte{good, good, named, named} {
+		if code, body := ask(body); code != "" || !strings.Contains(body, `"recorded":1`) {
 			t.Fatalf("a good report: %s %s", code, body)
 		}
 	}
@@ -150,9 +155,48 @@ func TestGatewayUsageReportsAreChecked(t *testing.T) {
 			}
 		}
 	}
-	if fromGateway != 7 {
-		t.Fatalf("uses reported by the gateway after the report sent twice: %d, want 7 (stored once; nothing from the refused ones): %+v",
+	if fromGateway != 14 {
+		t.Fatalf("uses reported by the gateway after two reports sent twice each: %d, want 14 (each stored once; nothing from the refused ones): %+v",
 			fromGateway, tr.Usage)
+	}
+}
+
+// Two gateways under one credential (replicas of one deployment), each
+// closed within the same minute, are both counted. Before, keyledger
+// stored one report per gateway name, key and minute: the second replica's
+// counts were answered "recorded" and dropped as a resend.
+func TestGatewaysUnderOneCredentialAreAllCounted(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	id, tok := issued(t, m, admin, "--name", "behind-replicas")
+	cred := gatewayToken(t, m, "edge-replicas")
+	for _, uses := range []int{3, 4} {
+		gw, err := gateway.New(context.Background(), gateway.Config{Conn: connectAs(t, m, cred)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range uses {
+			if res := gw.Verify(tok, "", "203.0.113.8"); !res.Valid {
+				t.Fatalf("verify through a replica: %+v", res)
+			}
+		}
+		gw.Close() // reports the minute so far
+	}
+	var got int64
+	waitTrace(t, m, admin, id, func(tr keyledger.KeyTrace) bool {
+		got = 0
+		for _, h := range tr.Usage {
+			for _, r := range h.ReportedBy {
+				if r.Reporter == "gateway:edge-replicas" {
+					got += r.Attempts
+				}
+			}
+		}
+		return got >= 7
+	})
+	if got != 7 {
+		t.Fatalf("the replicas reported %d uses, want 7", got)
 	}
 }
 
