@@ -100,26 +100,36 @@ func NewCallout(keys Keys) *Callout {
 // Open answers the server's authorization requests on nc, which must be a
 // connection of the ledger account, and starts sweeping (see SweepEvery),
 // at once: connections made before this instance started are checked too.
-// Several instances share the requests.
+// Several instances share the requests. When Open returns, the server nc
+// is connected to sends its requests here: a client connecting then is
+// answered.
 func (c *Callout) Open(nc *nats.Conn) error {
 	c.nc = nc
 	// The disconnect events come first, so that no connection this
 	// instance authorizes closes unnoticed.
 	closed, err := nc.Subscribe(disconnectSubject, c.closed)
 	if err != nil {
-		return err
+		return fmt.Errorf("subscribing to disconnect events: %w", err)
 	}
 	c.subs = append(c.subs, closed)
 	if err := nc.Flush(); err != nil {
 		c.Close()
-		return err
+		return fmt.Errorf("subscribing to disconnect events: %w", err)
 	}
 	sub, err := nc.QueueSubscribe(server.AuthCalloutSubject, "keyledger", c.handle)
 	if err != nil {
 		c.Close()
-		return err
+		return fmt.Errorf("subscribing to authorization requests: %w", err)
 	}
 	c.subs = append(c.subs, sub)
+	// Until the server has the subscription, it sends a connection's
+	// authorization request to no one and, after its auth timeout,
+	// refuses the connection (Authorization Violation): a client that
+	// connected just after Open was refused with a valid key.
+	if err := nc.Flush(); err != nil {
+		c.Close()
+		return fmt.Errorf("subscribing to authorization requests: %w", err)
+	}
 	c.stop = make(chan struct{})
 	if c.SweepEvery > 0 && c.Holds != nil {
 		go c.sweepEvery(c.stop)

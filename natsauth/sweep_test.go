@@ -30,6 +30,14 @@ type calloutServer struct {
 
 func newCalloutServer(tb testing.TB, configure ...func(*Callout)) *calloutServer {
 	tb.Helper()
+	keys, ns := runAccountsServer(tb)
+	return openCallout(tb, keys, ns.ClientURL(), configure...)
+}
+
+// runAccountsServer starts a nats-server running AccountsConf for new
+// keys, with no callout answering yet.
+func runAccountsServer(tb testing.TB) (*Keys, *server.Server) {
+	tb.Helper()
 	keys, err := LoadOrCreateKeys(tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
@@ -48,7 +56,19 @@ func newCalloutServer(tb testing.TB, configure ...func(*Callout)) *calloutServer
 		tb.Fatal("nats-server not ready")
 	}
 	tb.Cleanup(ns.Shutdown)
-	return openCallout(tb, keys, ns.ClientURL(), configure...)
+	return keys, ns
+}
+
+// answersCallout reports whether ns sends authorization requests to a
+// callout: whether a subscription on its auth callout subject, its own
+// or another node's, is known there.
+func answersCallout(tb testing.TB, ns *server.Server) bool {
+	tb.Helper()
+	acc, err := ns.LookupAccount(LedgerAccount)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return acc.SubscriptionInterest(server.AuthCalloutSubject)
 }
 
 // newCalloutCluster is newCalloutServer on a 3-node cluster, the callout
@@ -70,7 +90,14 @@ func newCalloutCluster(tb testing.TB, configure ...func(*Callout)) (*calloutServ
 	for _, n := range nodes {
 		urls = append(urls, n.ClientURL())
 	}
-	return openCallout(tb, keys, urls[0], configure...), urls
+	s := openCallout(tb, keys, urls[0], configure...)
+	// Open returns once the first node has the callout's subscription;
+	// the others learn of it over their routes a moment later, and until
+	// then refuse whoever connects to them.
+	for i, n := range nodes {
+		waitFor(tb, fmt.Sprintf("node %d does not know of the callout", i+1), func() bool { return answersCallout(tb, n) })
+	}
+	return s, urls
 }
 
 func openCallout(tb testing.TB, keys *Keys, url string, configure ...func(*Callout)) *calloutServer {
