@@ -378,7 +378,7 @@ func unavailable(err error) error {
 	if errors.Is(err, events.ErrUnanswered) {
 		return keyledger.Errorf(keyledger.EUnavailable, "the event store cannot store events until keyledger is restarted "+
 			"(a write to its files failed; /readyz and the log say more), and this command's write went unanswered: "+
-			"whether it was stored is known after the restart (look before trying again, or resend with the same Idempotency-Key)")
+			"whether it was stored is known after the restart (look before trying again, or resend it with the Idempotency-Key it was sent with)")
 	}
 	if errors.Is(err, events.ErrUnwritable) {
 		return keyledger.Errorf(keyledger.EUnavailable, "the event store cannot store events until keyledger is restarted "+

@@ -66,9 +66,10 @@ func (s *Store) Fault() error {
 }
 
 // untilFault returns ctx, cancelled too once the stream is found
-// unwritable (its cause then ErrUnanswered), and the function that
-// releases it. Every write waits for the server's answer under it. The
-// fault's context is a plain cancel context, so this starts no goroutine.
+// unwritable (its cause then ErrUnanswered, with the server's report), and
+// the function that releases it. Every write waits for the server's answer
+// under it. The fault's context is a plain cancel context, so a write
+// starts no goroutine while the stream is writable.
 func (s *Store) untilFault(ctx context.Context) (context.Context, func()) {
 	f := &s.fault
 	f.mu.Lock()
@@ -76,17 +77,18 @@ func (s *Store) untilFault(ctx context.Context) (context.Context, func()) {
 	faulted := f.ctx
 	f.mu.Unlock()
 	ctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(faulted, func() { cancel(ErrUnanswered) })
+	stop := context.AfterFunc(faulted, func() { cancel(fmt.Errorf("%w (%v)", ErrUnanswered, s.Fault())) })
 	return ctx, func() {
 		stop()
 		cancel(nil)
 	}
 }
 
-// unanswered returns ErrUnanswered if ctx (from untilFault) ended because
-// the stream was found unwritable, else err.
+// unanswered returns ErrUnanswered if the write failed because ctx (from
+// untilFault) was cancelled when the stream was found unwritable, else
+// err: an answer that came (a conflict, a duplicate) is kept.
 func unanswered(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); errors.Is(cause, ErrUnanswered) {
+	if cause := context.Cause(ctx); errors.Is(err, context.Canceled) && errors.Is(cause, ErrUnanswered) {
 		return cause
 	}
 	return err

@@ -83,6 +83,7 @@ func TestCommandsWaitingWhenTheStreamFailsStopWaiting(t *testing.T) {
 	if natstest.FailWrites(t, ledger.Stream) == 0 {
 		t.Fatal("no open message block")
 	}
+	sent := js.Conn().Stats().OutMsgs
 	writes := map[string]func(context.Context) error{
 		"one event": func(ctx context.Context) error {
 			_, err := ledger.Append(ctx, owner, 1, "", []events.Event{revoked("alice", "K1")})
@@ -107,7 +108,11 @@ func TestCommandsWaitingWhenTheStreamFailsStopWaiting(t *testing.T) {
 			ch <- write(wctx)
 		}()
 	}
-	time.Sleep(300 * time.Millisecond) // the writes are out, unanswered
+	// The writes are out (4 messages: one, two, one), unanswered.
+	for js.Conn().Stats().OutMsgs < sent+4 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // time for an answer, were one coming
 	for name, ch := range done {
 		select {
 		case err := <-ch:
