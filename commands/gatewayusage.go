@@ -34,6 +34,7 @@ type GatewayUsageAnswer struct {
 // as this instance stores its own usage. The gateway is named by the
 // server (Nats-Request-Info), never by the report.
 func GatewayUsageHandler(x *verifier.Index, pub verifier.Publisher, now func() time.Time, log *slog.Logger) micro.Handler {
+	var bound reportBound
 	return micro.HandlerFunc(func(r micro.Request) {
 		info, single := requestInfo(r.Headers())
 		who := parseRequester(info)
@@ -52,9 +53,17 @@ func GatewayUsageHandler(x *verifier.Index, pub verifier.Publisher, now func() t
 			return
 		}
 		instance := keyledger.GatewayUserPrefix + name
-		usage, unknown, err := x.UsageOf(rep, instance, now())
+		at := now()
+		usage, unknown, err := x.UsageOf(rep, instance, at)
 		if err != nil {
 			verifyError(r, err)
+			return
+		}
+		if len(usage) > 0 && !bound.admit(name, rep.Minute, rep.ReportID, at) {
+			log.Warn("refused a gateway's usage report past the reports a minute may have", "gateway", name,
+				"minute", rep.Minute, "limit", MaxGatewayReportsPerMinute)
+			verifyError(r, keyledger.Errorf(keyledger.ELimitReached, "gateway %s sent more than %d reports for minute %s; "+
+				"a resend keeps its report_id", name, MaxGatewayReportsPerMinute, rep.Minute.UTC().Format(time.RFC3339)))
 			return
 		}
 		if len(usage) > 0 {

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyledger/keyledger"
+	"github.com/keyledger/keyledger/commands"
 	"github.com/keyledger/keyledger/events"
 	"github.com/keyledger/keyledger/gateway"
 	"github.com/keyledger/keyledger/verifier"
@@ -236,4 +238,58 @@ func TestSuspiciousUseNamesTheGatewayThatReportedIt(t *testing.T) {
 		}
 	}
 	t.Fatalf("no finding for %s among %+v", id, findings)
+}
+
+// A gateway credential cannot store usage without end by naming every
+// report anew: past commands.MaxGatewayReportsPerMinute reports for one
+// minute it is refused (limit_reached), a resend of one taken is still
+// answered, and only what was taken is counted.
+func TestAGatewayFloodingReportsIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	m := run(t, newMain(dir, nil))
+	admin := filepath.Join(dir, "admin.token")
+	id, _ := issued(t, m, admin, "--name", "flooded")
+	gw := connectAs(t, m, gatewayToken(t, m, "edge-flood"))
+	minute := time.Now().UTC().Truncate(time.Minute)
+	send := func(reportID string) string {
+		t.Helper()
+		body, _ := json.Marshal(verifier.UsageReport{Minute: minute, ReportID: reportID, Keys: []verifier.KeyUsage{{KeyID: id, Valid: 1}}})
+		msg, err := gw.Request(events.GatewayUsageSubject, body, 5*time.Second)
+		if err != nil {
+			t.Fatalf("report %s: %v", reportID, err)
+		}
+		return msg.Header.Get("Keyledger-Error-Code")
+	}
+	for i := range commands.MaxGatewayReportsPerMinute {
+		if code := send(fmt.Sprintf("flood-%d", i)); code != "" {
+			t.Fatalf("report %d of %d refused: %s", i+1, commands.MaxGatewayReportsPerMinute, code)
+		}
+	}
+	for i := range 50 {
+		if code := send(fmt.Sprintf("more-%d", i)); code != keyledger.ELimitReached {
+			t.Fatalf("report %d past the bound: code %q, want limit_reached", i+1, code)
+		}
+	}
+	if code := send("flood-0"); code != "" {
+		t.Fatalf("a resend of a report taken: %s", code)
+	}
+	// Another gateway's report for another key, sent last: once it shows,
+	// all before it has reached the trace.
+	later, _ := issued(t, m, admin, "--name", "barrier")
+	body, _ := json.Marshal(verifier.UsageReport{Minute: minute, Keys: []verifier.KeyUsage{{KeyID: later, Valid: 1}}})
+	if msg, err := connectAs(t, m, gatewayToken(t, m, "edge-other")).Request(events.GatewayUsageSubject, body, 5*time.Second); err != nil ||
+		msg.Header.Get("Keyledger-Error-Code") != "" {
+		t.Fatalf("another gateway's report: %v %s", err, msgText(msg))
+	}
+	waitTrace(t, m, admin, later, func(tr keyledger.KeyTrace) bool { return len(tr.Usage) > 0 })
+	tr := waitTrace(t, m, admin, id, func(tr keyledger.KeyTrace) bool { return len(tr.Usage) > 0 })
+	var got int64
+	for _, h := range tr.Usage {
+		for _, r := range h.ReportedBy {
+			got += r.Attempts
+		}
+	}
+	if got != commands.MaxGatewayReportsPerMinute {
+		t.Fatalf("%d uses counted, want the %d reports taken", got, commands.MaxGatewayReportsPerMinute)
+	}
 }
