@@ -149,14 +149,7 @@ func TestGatewayUsageReportsAreChecked(t *testing.T) {
 	// The key's own connection above counts as a use keyledger reports,
 	// whenever its minute is flushed: only the gateway's share is counted.
 	tr := waitTrace(t, m, admin, id, func(tr keyledger.KeyTrace) bool { return len(tr.Usage) > 0 })
-	var fromGateway int64
-	for _, h := range tr.Usage {
-		for _, r := range h.ReportedBy {
-			if r.Reporter == "gateway:edge-2" {
-				fromGateway += r.Attempts
-			}
-		}
-	}
+	fromGateway := reportedBy(tr, "gateway:edge-2")
 	if fromGateway != 14 {
 		t.Fatalf("uses reported by the gateway after two reports sent twice each: %d, want 14 (each stored once; nothing from the refused ones): %+v",
 			fromGateway, tr.Usage)
@@ -187,19 +180,25 @@ func TestGatewaysUnderOneCredentialAreAllCounted(t *testing.T) {
 	}
 	var got int64
 	waitTrace(t, m, admin, id, func(tr keyledger.KeyTrace) bool {
-		got = 0
-		for _, h := range tr.Usage {
-			for _, r := range h.ReportedBy {
-				if r.Reporter == "gateway:edge-replicas" {
-					got += r.Attempts
-				}
-			}
-		}
+		got = reportedBy(tr, "gateway:edge-replicas")
 		return got >= 7
 	})
 	if got != 7 {
 		t.Fatalf("the replicas reported %d uses, want 7", got)
 	}
+}
+
+// reportedBy sums the attempts reporter reported in tr, over every hour.
+func reportedBy(tr keyledger.KeyTrace, reporter string) int64 {
+	var n int64
+	for _, h := range tr.Usage {
+		for _, r := range h.ReportedBy {
+			if r.Reporter == reporter {
+				n += r.Attempts
+			}
+		}
+	}
+	return n
 }
 
 // msgText is a reply's error code and body, for failure messages.
@@ -283,13 +282,7 @@ func TestAGatewayFloodingReportsIsBounded(t *testing.T) {
 	}
 	waitTrace(t, m, admin, later, func(tr keyledger.KeyTrace) bool { return len(tr.Usage) > 0 })
 	tr := waitTrace(t, m, admin, id, func(tr keyledger.KeyTrace) bool { return len(tr.Usage) > 0 })
-	var got int64
-	for _, h := range tr.Usage {
-		for _, r := range h.ReportedBy {
-			got += r.Attempts
-		}
-	}
-	if got != commands.MaxGatewayReportsPerMinute {
+	if got := reportedBy(tr, "gateway:edge-flood"); got != commands.MaxGatewayReportsPerMinute {
 		t.Fatalf("%d uses counted, want the %d reports taken", got, commands.MaxGatewayReportsPerMinute)
 	}
 }
